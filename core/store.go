@@ -1,0 +1,136 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// NameKind names a unique index of users.
+type NameKind string
+
+// The unique user names. Values are looked up in their normalised form: UsernameKey
+// for usernames, EmailKey for emails, the string itself for external ids.
+const (
+	NameUsername   NameKind = "username"
+	NameEmail      NameKind = "email"
+	NameExternalID NameKind = "externalId"
+)
+
+// Store persists Gatehouse's data. redisstore implements it on go-redis'
+// UniversalClient and passes storetest.Run on miniredis, a real redis-server and a
+// real Redis Cluster. Methods return *Error values: NotFound, Conflict (with the taken
+// name in the message), Invalid for a reference to something missing where the caller
+// named it (an app's owner), Unavailable when Redis cannot answer. A failed write
+// leaves nothing behind that a reader can see.
+//
+// Names are unique within the store: usernames (by UsernameKey), emails (by
+// EmailKey), external ids, keyIds per keyed credential type, admin key names, app
+// names per owner, scope names.
+type Store interface {
+	// CreateUser stores u, assigning u.Number. u.ID, the names and the timestamps
+	// are set by the caller. Conflict names the taken username, email or externalId.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns the user with that id, or NotFound.
+	GetUser(ctx context.Context, id string) (User, error)
+	// UserByName returns the user holding the unique name of that kind (value
+	// normalised as NameKind says), or NotFound.
+	UserByName(ctx context.Context, kind NameKind, value string) (User, error)
+	// UserByNumber returns the user with that number, or NotFound.
+	UserByNumber(ctx context.Context, n int64) (User, error)
+	// UpdateUser reads the user, applies fn and writes the result atomically; fn may
+	// run more than once, so it only edits its argument. ID, Number, Username and
+	// CreatedAt cannot change. A changed email or externalId is claimed first
+	// (Conflict if taken) and the old one released. Returns the stored user.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
+	// DeleteUser deletes the user with its apps and credentials (and anything else
+	// it owns) and frees its names. NotFound if there is no such user.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns one page of users in Number order.
+	ListUsers(ctx context.Context, opt ListOptions) (Page[User], error)
+
+	// CreateApp stores a, assigning a.Seq; a.ID, a.UserID, a.Name and timestamps are
+	// set by the caller. Invalid if the owner does not exist; Conflict if the owner
+	// already has an app of that name.
+	CreateApp(ctx context.Context, a *App) error
+	// GetApp returns the app with that id (OwnerActive filled), or NotFound.
+	GetApp(ctx context.Context, id string) (App, error)
+	// AppsByName returns every app of that exact name, across owners (at most one
+	// per owner), in creation order; none is not an error.
+	AppsByName(ctx context.Context, name string) ([]App, error)
+	// UpdateApp applies fn atomically like UpdateUser; ID, Seq, UserID and CreatedAt
+	// cannot change. A rename is Conflict when the owner has another app of that name.
+	UpdateApp(ctx context.Context, id string, fn func(*App) error) (App, error)
+	// DeleteApp deletes the app and its credentials. NotFound if there is none.
+	DeleteApp(ctx context.Context, id string) error
+	// ListApps returns one page of apps in Seq order (one owner's when
+	// opt.UserID is set).
+	ListApps(ctx context.Context, opt ListOptions) (Page[App], error)
+
+	// CreateCredential stores c, assigning c.Seq. The caller sets every other
+	// field, UserID included. Invalid if the consumer does not exist. Keyed types:
+	// Conflict if the keyId is taken for that type. basic-auth and oauth2: Conflict
+	// if the consumer has one whose own flag is active; an inactive one is replaced.
+	CreateCredential(ctx context.Context, c *Credential) error
+	// GetCredential returns the credential (OwnerActive filled), or NotFound. For
+	// basic-auth and oauth2, id is the consumer's id.
+	GetCredential(ctx context.Context, typ CredentialType, id string) (Credential, error)
+	// UpdateCredential applies fn atomically; Type, ID, Seq, the consumer and
+	// CreatedAt cannot change. Returns the stored credential.
+	UpdateCredential(ctx context.Context, typ CredentialType, id string, fn func(*Credential) error) (Credential, error)
+	// DeleteCredential deletes the credential and frees its keyId. NotFound if none.
+	DeleteCredential(ctx context.Context, typ CredentialType, id string) error
+	// ConsumerCredentials returns every credential of one consumer (a user's own,
+	// not its apps'), in Seq order. An unknown consumer has none.
+	ConsumerCredentials(ctx context.Context, consumerID string) ([]Credential, error)
+	// ListCredentials returns one page of all credentials in Seq order (one user's
+	// and its apps' when opt.UserID is set).
+	ListCredentials(ctx context.Context, opt ListOptions) (Page[Credential], error)
+
+	// CreateScopes registers scopes, all or none: Conflict naming those already
+	// registered.
+	CreateScopes(ctx context.Context, scopes []Scope) error
+	// Scopes returns the registry, sorted by name.
+	Scopes(ctx context.Context) ([]Scope, error)
+	// DeleteScope unregisters a scope; NotFound if it is not registered. Credentials
+	// keep their grants, which stop being effective (callers filter on read).
+	DeleteScope(ctx context.Context, name string) error
+
+	// CreateAdminKey stores k. Conflict if the name is taken.
+	CreateAdminKey(ctx context.Context, k AdminKey) error
+	// CreateFirstAdminKey stores k only if the store holds no admin key at all,
+	// atomically, so two instances starting on one empty store make one key.
+	// Reports whether k was stored.
+	CreateFirstAdminKey(ctx context.Context, k AdminKey) (bool, error)
+	// AdminKeyByHash returns the key with that hash, or NotFound.
+	AdminKeyByHash(ctx context.Context, hash string) (AdminKey, error)
+	// AdminKeys lists every admin key, oldest first.
+	AdminKeys(ctx context.Context) ([]AdminKey, error)
+	// DeleteAdminKey revokes a key by id. NotFound if there is none.
+	DeleteAdminKey(ctx context.Context, id string) error
+	// TouchAdminKey records a use of the key at t.
+	TouchAdminKey(ctx context.Context, id string, t time.Time) error
+
+	// Doctor finds leftovers of interrupted writes and, with repair, removes them:
+	// stale name claims, index entries without a record, credential scope grants no
+	// longer registered. It may scan; it is never on a request path.
+	Doctor(ctx context.Context, repair bool) (DoctorReport, error)
+	// Now returns the store's clock (Redis TIME unless a clock was injected).
+	Now(ctx context.Context) (time.Time, error)
+	// Ping reports whether the store can answer.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// DoctorReport lists what Doctor found, as human-readable lines per class.
+type DoctorReport struct {
+	StaleClaims   []string `json:"staleClaims"`   // "username:bob (owner 7c0…, 3m old)"
+	DanglingIndex []string `json:"danglingIndex"` // index entries whose record is gone
+	StaleGrants   []string `json:"staleGrants"`   // "key-auth/abc: scope read"
+	Repaired      bool     `json:"repaired"`
+}
+
+// Clock tells the time. Stores take one so tests can move time forward.
+type Clock interface {
+	Now() time.Time
+}
