@@ -1,0 +1,63 @@
+package adminapi
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// adminKeyRequest is the body of POST /admin-keys.
+type adminKeyRequest struct {
+	Name  string `json:"name"`
+	Scope string `json:"scope"`
+}
+
+// createAdminKey handles POST /admin-keys: 201 with the key, shown this once.
+func (s *Server) createAdminKey(w http.ResponseWriter, r *http.Request) error {
+	var req adminKeyRequest
+	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+		return err
+	}
+	k, plain, err := s.svc.CreateAdminKey(r.Context(), req.Name, core.AdminScope(req.Scope))
+	if err != nil {
+		return err
+	}
+	v := newAdminKeyView(k)
+	v.Key = plain
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+// listAdminKeys handles GET /admin-keys: names, prefixes and scopes, never keys.
+func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := s.svc.AdminKeys(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string][]adminKeyView{"adminKeys": mapSlice(keys, newAdminKeyView)})
+}
+
+// revokeAdminKey handles DELETE /admin-keys/{id}.
+func (s *Server) revokeAdminKey(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.RevokeAdminKey(r.Context(), param(r, "id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// doctor handles GET /doctor: what leftovers exist, changing nothing.
+func (s *Server) doctor(w http.ResponseWriter, r *http.Request) error {
+	rep, err := s.svc.Doctor(r.Context(), false)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+// doctorRepair handles POST /doctor/repair: removes the leftovers it finds.
+func (s *Server) doctorRepair(w http.ResponseWriter, r *http.Request) error {
+	rep, err := s.svc.Doctor(r.Context(), true)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,78 @@
+package adminapi
+
+import (
+	"net/http"
+)
+
+// createApp handles POST /apps; Express Gateway answers 200.
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
+	f, err := decodeFields(w, r, adminBodyLimit)
+	if err != nil {
+		return err
+	}
+	a, err := s.svc.CreateApp(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newAppView(a))
+}
+
+// listApps handles GET /apps (?userId= for one owner's): {apps, nextKey}.
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
+	opt, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.svc.ListApps(r.Context(), opt)
+	if err != nil {
+		return err
+	}
+	setTotal(w, p.Total)
+	return writeJSON(w, http.StatusOK, struct {
+		Apps    []appView `json:"apps"`
+		NextKey int64     `json:"nextKey"`
+	}{mapSlice(p.Items, newAppView), p.NextKey})
+}
+
+// getApp handles GET /apps/{id or name}.
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.svc.ResolveApp(r.Context(), param(r, "id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newAppView(a))
+}
+
+// updateApp handles PUT /apps/{id or name}.
+func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
+	f, err := decodeFields(w, r, adminBodyLimit)
+	if err != nil {
+		return err
+	}
+	a, err := s.svc.UpdateApp(r.Context(), param(r, "id"), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newAppView(a))
+}
+
+// deleteApp handles DELETE /apps/{id or name}.
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteApp(r.Context(), param(r, "id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// setAppStatus handles PUT /apps/{id or name}/status.
+func (s *Server) setAppStatus(w http.ResponseWriter, r *http.Request) error {
+	active, err := decodeStatus(w, r)
+	if err != nil {
+		return err
+	}
+	changed, err := s.svc.SetAppStatus(r.Context(), param(r, "id"), active)
+	if err != nil {
+		return err
+	}
+	return statusAnswer(w, active, changed)
+}

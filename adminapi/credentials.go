@@ -1,0 +1,132 @@
+package adminapi
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// credentialRequest is the body of POST /credentials.
+type credentialRequest struct {
+	ConsumerID string         `json:"consumerId"`
+	Type       string         `json:"type"`
+	Credential map[string]any `json:"credential"`
+}
+
+// createCredential handles POST /credentials; Express Gateway answers 200 with
+// the secret, shown this once.
+func (s *Server) createCredential(w http.ResponseWriter, r *http.Request) error {
+	var req credentialRequest
+	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+		return err
+	}
+	nc, err := s.svc.CreateCredential(r.Context(), core.CredentialRequest{ConsumerID: req.ConsumerID, Type: req.Type, Credential: req.Credential})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newCreatedCredentialView(nc))
+}
+
+// listCredentials handles GET /credentials: every credential, paged like users.
+func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
+	opt, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.svc.ListCredentials(r.Context(), opt)
+	if err != nil {
+		return err
+	}
+	setTotal(w, p.Total)
+	return writeJSON(w, http.StatusOK, struct {
+		Credentials []credentialView `json:"credentials"`
+		NextKey     int64            `json:"nextKey"`
+	}{mapSlice(p.Items, newCredentialView), p.NextKey})
+}
+
+// consumerCredentials handles GET /credentials/{consumer}: {credentials}.
+func (s *Server) consumerCredentials(w http.ResponseWriter, r *http.Request) error {
+	creds, err := s.svc.ConsumerCredentials(r.Context(), param(r, "a"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string][]credentialView{"credentials": mapSlice(creds, newCredentialView)})
+}
+
+// credentialRef returns the {type}/{id} of a credential route.
+func credentialRef(r *http.Request) (core.CredentialType, string) {
+	return core.CredentialType(param(r, "a")), param(r, "b")
+}
+
+// getCredential handles GET /credentials/{type}/{id}.
+func (s *Server) getCredential(w http.ResponseWriter, r *http.Request) error {
+	typ, id := credentialRef(r)
+	c, err := s.svc.GetCredential(r.Context(), typ, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newCredentialView(c))
+}
+
+// deleteCredential handles DELETE /credentials/{type}/{id}.
+func (s *Server) deleteCredential(w http.ResponseWriter, r *http.Request) error {
+	typ, id := credentialRef(r)
+	if err := s.svc.DeleteCredential(r.Context(), typ, id); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// setCredentialStatus handles PUT /credentials/{type}/{id}/status.
+func (s *Server) setCredentialStatus(w http.ResponseWriter, r *http.Request) error {
+	active, err := decodeStatus(w, r)
+	if err != nil {
+		return err
+	}
+	typ, id := credentialRef(r)
+	changed, err := s.svc.SetCredentialStatus(r.Context(), typ, id, active)
+	if err != nil {
+		return err
+	}
+	return statusAnswer(w, active, changed)
+}
+
+// scopesRequest is the body of PUT .../scopes and POST /scopes.
+type scopesRequest struct {
+	Scopes []string `json:"scopes"`
+}
+
+// setCredentialScopes handles PUT /credentials/{type}/{id}/scopes; 204 as in
+// Express Gateway.
+func (s *Server) setCredentialScopes(w http.ResponseWriter, r *http.Request) error {
+	var req scopesRequest
+	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+		return err
+	}
+	if req.Scopes == nil {
+		return core.InvalidFields("adminapi.setCredentialScopes", core.FieldError{Field: "scopes", Detail: "is required (an array, [] to clear)"})
+	}
+	typ, id := credentialRef(r)
+	if _, err := s.svc.SetCredentialScopes(r.Context(), typ, id, req.Scopes); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// addCredentialScope handles PUT /credentials/{type}/{id}/scopes/{scope}.
+func (s *Server) addCredentialScope(w http.ResponseWriter, r *http.Request) error {
+	typ, id := credentialRef(r)
+	if _, err := s.svc.AddCredentialScope(r.Context(), typ, id, param(r, "c")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// removeCredentialScope handles DELETE /credentials/{type}/{id}/scopes/{scope}.
+func (s *Server) removeCredentialScope(w http.ResponseWriter, r *http.Request) error {
+	typ, id := credentialRef(r)
+	if _, err := s.svc.RemoveCredentialScope(r.Context(), typ, id, param(r, "c")); err != nil {
+		return err
+	}
+	return noContent(w)
+}

@@ -1,0 +1,137 @@
+package adminapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/gatehouse/gatehouse/configs"
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+)
+
+// testAdminKey is the GATEHOUSE_ADMIN_KEY of test servers.
+const testAdminKey = "test-admin-key-0123456789"
+
+// lockedBuffer is a log sink safe for concurrent handlers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is a Server over a real store on miniredis, with its log captured.
+type env struct {
+	t     testing.TB
+	svc   *core.Service
+	store core.Store
+	srv   *Server
+	admin http.Handler
+	logs  *lockedBuffer
+	mr    *miniredis.Miniredis
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { client.Close() })
+	return newEnvOn(t, client, mr)
+}
+
+// newEnvOn builds an env on any Redis client.
+func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis) *env {
+	t.Helper()
+	models, err := core.LoadModels(configs.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := redisstore.New(client, redisstore.Options{Prefix: "t:"})
+	svc := core.NewService(store, core.Options{
+		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4),
+		Keyring: core.NewEphemeralKeyring(), AdminKey: testAdminKey,
+	})
+	logs := &lockedBuffer{}
+	srv := New(svc, Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel)})
+	return &env{t: t, svc: svc, store: store, srv: srv, admin: srv.Admin(), logs: logs, mr: mr}
+}
+
+// do sends a request to the admin listener with the test admin key.
+func (e *env) do(method, path, body string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	return e.doKey(method, path, body, testAdminKey)
+}
+
+// doKey sends a request with an explicit key in x-api-key ("" sends none).
+func (e *env) doKey(method, path, body, key string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("x-api-key", key)
+	}
+	w := httptest.NewRecorder()
+	e.admin.ServeHTTP(w, req)
+	return w
+}
+
+// must sends a request and fails the test unless the status is want; it returns
+// the decoded JSON body (nil for an empty one).
+func (e *env) must(want int, method, path, body string) map[string]any {
+	e.t.Helper()
+	w := e.do(method, path, body)
+	if w.Code != want {
+		e.t.Fatalf("%s %s: status %d, want %d; body %s", method, path, w.Code, want, w.Body)
+	}
+	return decode(e.t, w.Body.Bytes())
+}
+
+func decode(t testing.TB, b []byte) map[string]any {
+	t.Helper()
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, b)
+	}
+	return m
+}
+
+// fieldsOf returns the field names of a problem's errors.
+func fieldsOf(m map[string]any) []string {
+	var out []string
+	errs, _ := m["errors"].([]any)
+	for _, e := range errs {
+		if f, ok := e.(map[string]any)["field"].(string); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+package adminapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// statusRequest is the body of PUT .../status: a JSON boolean, nothing else.
+type statusRequest struct {
+	Status *bool `json:"status"`
+}
+
+// decodeStatus reads a status body; a missing or non-boolean status is Invalid
+// (Express Gateway deactivates on anything but true).
+func decodeStatus(w http.ResponseWriter, r *http.Request) (bool, error) {
+	var req statusRequest
+	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+		return false, err
+	}
+	if req.Status == nil {
+		return false, core.InvalidFields("adminapi.decodeStatus", core.FieldError{Field: "status", Detail: "is required: true or false"})
+	}
+	return *req.Status, nil
+}
+
+// statusAnswer is Express Gateway's answer to a status change: Activated or
+// Deactivated when the own flag changed, Active or Inactive when it already was.
+func statusAnswer(w http.ResponseWriter, active, changed bool) error {
+	s := map[[2]bool]string{{true, true}: "Activated", {false, true}: "Deactivated", {true, false}: "Active", {false, false}: "Inactive"}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": s[[2]bool{active, changed}]})
+}
+
+// setTotal sets X-Total-Count.
+func setTotal(w http.ResponseWriter, total int64) {
+	w.Header().Set("X-Total-Count", strconv.FormatInt(total, 10))
+}
+
+// createUser handles POST /users; Express Gateway answers 200.
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
+	f, err := decodeFields(w, r, adminBodyLimit)
+	if err != nil {
+		return err
+	}
+	u, err := s.svc.CreateUser(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newUserView(u))
+}
+
+// listUsers handles GET /users: {users, nextKey}, nextKey 0 at the end.
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
+	opt, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.svc.ListUsers(r.Context(), opt)
+	if err != nil {
+		return err
+	}
+	setTotal(w, p.Total)
+	return writeJSON(w, http.StatusOK, struct {
+		Users   []userView `json:"users"`
+		NextKey int64      `json:"nextKey"`
+	}{mapSlice(p.Items, newUserView), p.NextKey})
+}
+
+// getUser handles GET /users/{id or username}.
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.svc.ResolveUser(r.Context(), param(r, "id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newUserView(u))
+}
+
+// updateUser handles PUT /users/{id or username}.
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	f, err := decodeFields(w, r, adminBodyLimit)
+	if err != nil {
+		return err
+	}
+	u, err := s.svc.UpdateUser(r.Context(), param(r, "id"), f)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, newUserView(u))
+}
+
+// deleteUser handles DELETE /users/{id or username}.
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	if err := s.svc.DeleteUser(r.Context(), param(r, "id")); err != nil {
+		return err
+	}
+	return noContent(w)
+}
+
+// setUserStatus handles PUT /users/{id or username}/status.
+func (s *Server) setUserStatus(w http.ResponseWriter, r *http.Request) error {
+	active, err := decodeStatus(w, r)
+	if err != nil {
+		return err
+	}
+	changed, err := s.svc.SetUserStatus(r.Context(), param(r, "id"), active)
+	if err != nil {
+		return err
+	}
+	return statusAnswer(w, active, changed)
+}

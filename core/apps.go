@@ -1,0 +1,226 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strings"
+)
+
+// CreateApp creates an application from a native admin API body: name (required by
+// the default model), userId (the owner's id or username, what `eg apps create -u`
+// sends), redirectUri, isActive and the model's properties. id and the timestamps
+// are read-only.
+func (s *Service) CreateApp(ctx context.Context, in Fields) (App, error) {
+	const op = "core.CreateApp"
+	now := s.Now()
+	a := App{ID: NewID(), IsActive: true, CreatedAt: now, UpdatedAt: now}
+	f := cloneFields(in)
+	var c checker
+	for _, name := range []string{"id", "createdAt", "updatedAt"} {
+		c.readOnly(f, name, nil, false)
+	}
+	if v, ok := c.boolean(f, "isActive"); ok {
+		a.IsActive = v
+	}
+	n := len(c.errs)
+	owner, present, null := c.str(f, "userId")
+	if (!present || null || owner == "") && len(c.errs) == n {
+		c.fail("userId", "is required")
+	}
+	s.appFields(&c, f, &a, true)
+	if err := c.err(op); err != nil {
+		return App{}, err
+	}
+	if owner != "" {
+		u, err := s.ResolveUser(ctx, owner)
+		switch KindOf(err) {
+		case Other:
+			a.UserID = u.ID
+		case NotFound:
+			c.fail("userId", "user %q not found", owner)
+		default:
+			return App{}, err
+		}
+	}
+	if err := c.err(op); err != nil {
+		return App{}, err
+	}
+	if err := s.store.CreateApp(ctx, &a); err != nil {
+		return App{}, err
+	}
+	a.OwnerActive = true
+	if u, err := s.store.GetUser(ctx, a.UserID); err == nil {
+		a.OwnerActive = u.IsActive
+	}
+	return a, nil
+}
+
+// UpdateApp merges a native admin API body into an app, as UpdateUser does for
+// users; userId is accepted only when it names the current owner.
+func (s *Service) UpdateApp(ctx context.Context, ref string, in Fields) (App, error) {
+	const op = "core.UpdateApp"
+	cur, err := s.ResolveApp(ctx, ref)
+	if err != nil {
+		return App{}, err
+	}
+	var ownerID string // whom the body's userId names, if anyone
+	if v, ok := in["userId"].(string); ok {
+		if u, err := s.ResolveUser(ctx, v); err == nil {
+			ownerID = u.ID
+		}
+	}
+	return s.store.UpdateApp(ctx, cur.ID, func(a *App) error {
+		f := cloneFields(in)
+		var c checker
+		c.readOnly(f, "id", a.ID, true)
+		c.readOnly(f, "createdAt", a.CreatedAt, true)
+		c.readOnly(f, "updatedAt", a.UpdatedAt, true)
+		if _, ok := take(f, "userId"); ok && ownerID != a.UserID {
+			c.fail("userId", "is read-only: an app keeps its owner")
+		}
+		if v, ok := f["isActive"]; ok && !sameValue(v, a.IsActive) {
+			c.fail("isActive", "changes through PUT /apps/{id}/status")
+		}
+		delete(f, "isActive")
+		props := maps.Clone(a.Props)
+		if props == nil {
+			props = map[string]any{}
+		}
+		s.appFields(&c, f, a, false)
+		for k, v := range f {
+			if v == nil {
+				delete(props, k)
+			} else {
+				props[k] = v
+			}
+		}
+		a.Props = props
+		if s.models != nil {
+			c.model(s.models.Apps, appInstance(a))
+		}
+		if err := c.err(op); err != nil {
+			return err
+		}
+		a.UpdatedAt = s.Now()
+		return nil
+	})
+}
+
+// appFields takes the app's core fields, name and redirectUri, and on create the
+// model properties (what is left in f).
+func (s *Service) appFields(c *checker, f Fields, a *App, creating bool) {
+	n := len(c.errs)
+	if name, present, null := c.str(f, "name"); present && !null {
+		if err := ValidateAppName(name); err != nil {
+			c.addErr("name", err)
+		}
+		a.Name = name
+	} else if len(c.errs) == n && (null || creating) {
+		c.fail("name", "is required")
+	}
+	if r, present, null := c.str(f, "redirectUri"); null {
+		a.RedirectURI = ""
+	} else if present {
+		if !validURI(r) {
+			c.fail("redirectUri", "must be an absolute URI")
+		}
+		a.RedirectURI = r
+	}
+	if creating {
+		a.Props = map[string]any(f)
+		if s.models != nil {
+			s.models.Apps.ApplyDefaults(a.Props)
+			c.model(s.models.Apps, appInstance(a))
+		}
+	}
+}
+
+// appInstance returns what the app model validates.
+func appInstance(a *App) map[string]any {
+	m := make(map[string]any, len(a.Props)+2)
+	maps.Copy(m, a.Props)
+	if a.Name != "" {
+		m["name"] = a.Name
+	}
+	if a.RedirectURI != "" {
+		m["redirectUri"] = a.RedirectURI
+	}
+	return m
+}
+
+// ResolveApp finds an app by `{id or name}`: a UUID is tried as an id first, then
+// any reference as a name. A name shared by apps of several owners is Conflict,
+// naming their ids.
+func (s *Service) ResolveApp(ctx context.Context, ref string) (App, error) {
+	const op = "core.ResolveApp"
+	if IsUUID(ref) {
+		a, err := s.store.GetApp(ctx, ref)
+		if KindOf(err) != NotFound {
+			return a, err
+		}
+	}
+	apps, err := s.store.AppsByName(ctx, ref)
+	if err != nil {
+		return App{}, err
+	}
+	switch len(apps) {
+	case 0:
+		return App{}, Errorf(NotFound, op, "app %q not found", ref)
+	case 1:
+		return apps[0], nil
+	}
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.ID
+	}
+	return App{}, Errorf(Conflict, op, "app name %q is shared by apps %s: use an id", ref, strings.Join(ids, ", "))
+}
+
+// SetAppStatus sets an app's own active flag and reports whether it changed.
+func (s *Service) SetAppStatus(ctx context.Context, ref string, active bool) (changed bool, err error) {
+	a, err := s.ResolveApp(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	if a.IsActive == active {
+		return false, nil
+	}
+	_, err = s.store.UpdateApp(ctx, a.ID, func(a *App) error {
+		if a.IsActive == active {
+			return errUnchanged
+		}
+		a.IsActive = active
+		a.UpdatedAt = s.Now()
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// DeleteApp deletes an app and its credentials.
+func (s *Service) DeleteApp(ctx context.Context, ref string) error {
+	a, err := s.ResolveApp(ctx, ref)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteApp(ctx, a.ID)
+}
+
+// ListApps returns one page of apps in creation order; opt.UserID may be a user id
+// or username.
+func (s *Service) ListApps(ctx context.Context, opt ListOptions) (Page[App], error) {
+	if err := checkList("core.ListApps", &opt); err != nil {
+		return Page[App]{}, err
+	}
+	if opt.UserID != "" {
+		u, err := s.ResolveUser(ctx, opt.UserID)
+		if err != nil {
+			return Page[App]{}, err
+		}
+		opt.UserID = u.ID
+	}
+	return s.store.ListApps(ctx, opt)
+}

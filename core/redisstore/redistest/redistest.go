@@ -1,0 +1,330 @@
+// Package redistest starts real Redis servers for tests: a standalone redis-server
+// (StartServer) or a 3-master Redis Cluster (StartCluster), each on free loopback
+// ports chosen at run time, in the test's temporary directory, stopped in t.Cleanup.
+//
+// It needs redis-server and redis-cli in PATH. Without them the tests are skipped,
+// except when CI=true, where a missing Redis is a failure (see Require).
+//
+// Test packages run in parallel, so a port found free may be taken a moment later:
+// every start is retried on a fresh port, and a server only counts as ready once
+// the one answering PING on its port reports our process id.
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	attempts     = 5                // starts tried, each on a new port, before giving up
+	readyTimeout = 10 * time.Second // for one redis-server to answer PING
+	clusterWait  = 30 * time.Second // for the cluster to reach cluster_state:ok and serve keys
+	stopTimeout  = 5 * time.Second  // between SIGTERM and SIGKILL
+)
+
+// Server is a running redis-server.
+type Server struct {
+	Addr string // host:port
+	URL  string // redis://127.0.0.1:port
+}
+
+// Cluster is a running Redis Cluster.
+type Cluster struct {
+	Addrs []string // host:port of every master
+	// URL is redis+cluster://127.0.0.1:p1?addr=127.0.0.1:p2&addr=127.0.0.1:p3, the
+	// configuration syntax of SPEC §5; go-redis' ParseClusterURL wants the scheme
+	// rewritten to redis:// first.
+	URL string
+}
+
+// Require reports whether redis-server and redis-cli are available; when they are
+// not it calls t.Skip with a clear message, unless the environment has CI=true, in
+// which case it calls t.Fatal.
+func Require(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("redistest: %s not found in PATH; install Redis 7 (e.g. apt-get install redis-server) to run this test",
+		strings.Join(missing, " and "))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: a missing Redis is a failure, not a skip)")
+	}
+	t.Skip(msg)
+}
+
+// StartServer starts a standalone redis-server for the test and stops it in t.Cleanup.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	Require(t)
+	p := startNode(t, freePort)
+	return &Server{Addr: p.addr, URL: "redis://" + p.addr}
+}
+
+// StartCluster starts a 3-master Redis Cluster (no replicas) and stops it in t.Cleanup.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	Require(t)
+	var nodes []*process
+	var addrs []string
+	for range 3 {
+		p := startNode(t, freeClusterPort,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "5000")
+		nodes = append(nodes, p)
+		addrs = append(addrs, p.addr)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	cli := exec.CommandContext(ctx, "redis-cli", args...)
+	setPdeathsig(cli)
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s\n%s", err, out, logs(nodes))
+	}
+	if err := waitClusterOK(ctx, nodes); err != nil {
+		t.Fatalf("redistest: cluster on %v not ready after %v: %v\n%s", addrs, clusterWait, err, logs(nodes))
+	}
+	if err := waitClusterServes(ctx, addrs); err != nil {
+		t.Fatalf("redistest: cluster on %v does not serve keys after %v: %v\n%s", addrs, clusterWait, err, logs(nodes))
+	}
+
+	u, sep := "redis+cluster://"+addrs[0], "?"
+	for _, a := range addrs[1:] {
+		u, sep = u+sep+"addr="+a, "&"
+	}
+	return &Cluster{Addrs: addrs, URL: u}
+}
+
+// process is one redis-server started by startNode.
+type process struct {
+	addr string
+	log  string // path of the server's log file (its stdout and stderr go there too)
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd.Wait returns
+}
+
+// startNode starts a redis-server on a port from pick, retrying on a new port and a
+// new directory when the start fails (the port was taken meanwhile), and registers
+// its stop with t.Cleanup.
+func startNode(t testing.TB, pick func() (int, error), extra ...string) *process {
+	t.Helper()
+	var err error
+	for range attempts {
+		var port int
+		if port, err = pick(); err != nil {
+			continue
+		}
+		var p *process
+		if p, err = start(t.TempDir(), port, extra); err != nil {
+			continue
+		}
+		if err = p.waitReady(t.Context()); err != nil {
+			p.stop()
+			continue
+		}
+		t.Cleanup(p.stop)
+		return p
+	}
+	t.Fatalf("redistest: cannot start redis-server after %d attempts: %v", attempts, err)
+	return nil
+}
+
+// start launches redis-server in dir without waiting for it.
+func start(dir string, port int, extra []string) (*process, error) {
+	logPath := filepath.Join(dir, "redis.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own copy
+	args := append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+		"--logfile", logPath,
+	}, extra...)
+	cmd := exec.Command("redis-server", args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile // errors before the log file is open
+	setPdeathsig(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// waitReady waits until the server accepts connections, and checks that the server
+// answering is this process, not another test's server that took the port first.
+func (p *process) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	// Plain dials: go-redis retries a refused dial itself, with backoff and log lines.
+	for {
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", p.addr)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("redis-server on %s exited: %v\n%s", p.addr, p.cmd.ProcessState, p.tail())
+		case <-ctx.Done():
+			return fmt.Errorf("redis-server on %s not listening after %v\n%s", p.addr, readyTimeout, p.tail())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: p.addr, MaxRetries: -1, DialerRetries: 1, ReadTimeout: time.Second})
+	defer c.Close()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return fmt.Errorf("INFO on %s: %w\n%s", p.addr, err, p.tail())
+	}
+	if !strings.Contains(info, "process_id:"+strconv.Itoa(p.cmd.Process.Pid)+"\r\n") {
+		return fmt.Errorf("port of %s taken by another redis-server\n%s", p.addr, p.tail())
+	}
+	return nil
+}
+
+// stop ends the server with SIGTERM, or SIGKILL if it does not exit in time, and
+// waits for it.
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// tail returns the last lines of the server's log, for failure messages.
+func (p *process) tail() string {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	lines = lines[max(0, len(lines)-20):]
+	return "--- " + p.log + "\n" + string(bytes.Join(lines, []byte("\n")))
+}
+
+// logs returns the log tails of nodes.
+func logs(nodes []*process) string {
+	var parts []string
+	for _, n := range nodes {
+		parts = append(parts, n.tail())
+	}
+	return strings.Join(parts, "\n")
+}
+
+// waitClusterOK polls CLUSTER INFO on every node until each reports cluster_state:ok.
+func waitClusterOK(ctx context.Context, nodes []*process) error {
+	for _, n := range nodes {
+		c := redis.NewClient(&redis.Options{Addr: n.addr})
+		err := poll(ctx, func() error {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && !strings.Contains(info, "cluster_state:ok") {
+				err = fmt.Errorf("%s: cluster_state is not ok yet", n.addr)
+			}
+			return err
+		})
+		c.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitClusterServes waits until a ClusterClient can SET and GET keys spread over
+// the slots, so that every node agrees on the slot map, then deletes them.
+func waitClusterServes(ctx context.Context, addrs []string) error {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	return poll(ctx, func() error {
+		for i := range 16 {
+			key := fmt.Sprintf("redistest:ready:%d", i)
+			if err := c.Set(ctx, key, i, 0).Err(); err != nil {
+				return err
+			}
+			if got, err := c.Get(ctx, key).Int(); err != nil || got != i {
+				return fmt.Errorf("GET %s = %d, %v", key, got, err)
+			}
+			if err := c.Del(ctx, key).Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// poll calls f every 100ms until it succeeds or ctx ends, and returns f's last error.
+func poll(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// freePort returns a loopback port the kernel found free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeClusterPort returns a port such that port and port+10000 (the cluster bus,
+// which Redis 7.0 refuses above 65535) are both free a moment ago.
+func freeClusterPort() (int, error) {
+	var err error
+	for range 20 {
+		port := 20000 + rand.IntN(30000)
+		var l1, l2 net.Listener
+		if l1, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+			continue
+		}
+		l2, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
+		l1.Close()
+		if err != nil {
+			continue
+		}
+		l2.Close()
+		return port, nil
+	}
+	return 0, err
+}

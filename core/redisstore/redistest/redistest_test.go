@@ -1,0 +1,150 @@
+package redistest_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
+)
+
+func TestStartServer(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	s := redistest.StartServer(t)
+	t.Logf("server on %s started in %v", s.Addr, time.Since(start))
+	opt, err := redis.ParseURL(s.URL)
+	if err != nil {
+		t.Fatalf("ParseURL(%q): %v", s.URL, err)
+	}
+	if opt.Addr != s.Addr {
+		t.Errorf("ParseURL(%q).Addr = %q, want %q", s.URL, opt.Addr, s.Addr)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx := t.Context()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Errorf("GET k = %q, %v; want \"v\"", got, err)
+	}
+}
+
+// TestStartServerParallel starts servers side by side, as parallel test packages do.
+func TestStartServerParallel(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	t.Run("group", func(t *testing.T) {
+		for i := range 4 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				s := redistest.StartServer(t)
+				mu.Lock()
+				defer mu.Unlock()
+				if seen[s.Addr] {
+					t.Errorf("two servers on %s", s.Addr)
+				}
+				seen[s.Addr] = true
+			})
+		}
+	})
+}
+
+func TestStartCluster(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	cl := redistest.StartCluster(t)
+	t.Logf("cluster %s started in %v", cl.URL, time.Since(start))
+	if len(cl.Addrs) != 3 {
+		t.Fatalf("Addrs = %v, want 3 masters", cl.Addrs)
+	}
+	// SPEC §5: redisstore rewrites redis+cluster:// to redis:// before ParseClusterURL.
+	opt, err := redis.ParseClusterURL("redis://" + strings.TrimPrefix(cl.URL, "redis+cluster://"))
+	if err != nil {
+		t.Fatalf("ParseClusterURL(%q): %v", cl.URL, err)
+	}
+	if diff := cmp.Diff(cl.Addrs, opt.Addrs); diff != "" {
+		t.Errorf("addresses in URL %q (-want +got):\n%s", cl.URL, diff)
+	}
+
+	c := redis.NewClusterClient(opt)
+	defer c.Close()
+	ctx := t.Context()
+	for i := range 100 {
+		key := fmt.Sprintf("key:%d", i)
+		if err := c.Set(ctx, key, i, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+		if got, err := c.Get(ctx, key).Int(); err != nil || got != i {
+			t.Fatalf("GET %s = %d, %v; want %d", key, got, err, i)
+		}
+	}
+	var mu sync.Mutex
+	sizes := map[string]int64{}
+	err = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		n, err := m.DBSize(ctx).Result()
+		mu.Lock()
+		defer mu.Unlock()
+		sizes[m.Options().Addr] = n
+		return err
+	})
+	if err != nil {
+		t.Fatalf("DBSIZE: %v", err)
+	}
+	var total int64
+	for addr, n := range sizes {
+		if n == 0 {
+			t.Errorf("master %s holds no key: %v", addr, sizes)
+		}
+		total += n
+	}
+	if len(sizes) != 3 || total != 100 {
+		t.Errorf("keys per master = %v, want 3 masters holding 100 keys", sizes)
+	}
+
+	// The cluster is real: one node refuses a MULTI whose keys are in two slots,
+	// even when it serves both slots.
+	k1, k2, m := twoSlotsOneMaster(t, c)
+	_, err = m.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, k1, 1, 0)
+		p.Set(ctx, k2, 2, 0)
+		return nil
+	})
+	t.Logf("MULTI across slots %d and %d: %v", c.ClusterKeySlot(ctx, k1).Val(), c.ClusterKeySlot(ctx, k2).Val(), err)
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Errorf("MULTI SET %s SET %s on %s: err = %v, want CROSSSLOT", k1, k2, m.Options().Addr, err)
+	}
+}
+
+// twoSlotsOneMaster returns two keys in different hash slots served by the same
+// master, and a client for that master.
+func twoSlotsOneMaster(t *testing.T, c *redis.ClusterClient) (string, string, *redis.Client) {
+	t.Helper()
+	ctx := t.Context()
+	first := "{a}x"
+	m, err := c.MasterForKey(ctx, first)
+	if err != nil {
+		t.Fatalf("MasterForKey(%q): %v", first, err)
+	}
+	slot := c.ClusterKeySlot(ctx, first).Val()
+	for i := range 1000 {
+		key := fmt.Sprintf("{b%d}y", i)
+		mk, err := c.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatalf("MasterForKey(%q): %v", key, err)
+		}
+		if mk.Options().Addr == m.Options().Addr && c.ClusterKeySlot(ctx, key).Val() != slot {
+			return first, key, m
+		}
+	}
+	t.Fatalf("no key shares a master with %q in another slot", first)
+	return "", "", nil
+}
