@@ -1,0 +1,371 @@
+package core
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/secure/precis"
+)
+
+// Name limits (SPEC §6, §9).
+const (
+	maxNameLen     = 128 // usernames, key ids, scope, group and app names, in characters
+	minPasswordLen = 8
+	maxPasswordLen = 256
+	maxEmailLen    = 254 // RFC 5321 §4.5.3.1.3, in octets
+	maxLocalLen    = 64  // RFC 5321 §4.5.3.1.1, in octets
+)
+
+// UsernameKey returns the form under which a username is unique: RFC 8265
+// UsernameCaseMapped, so case and width variants collide. The profile is reapplied
+// until the result is stable (RFC 8264 §7 asks for idempotence), so the key of a key
+// is itself.
+func UsernameKey(username string) (string, error) {
+	const op = "core.UsernameKey"
+	if username == "" {
+		return "", InvalidFields(op, FieldError{Field: "username", Detail: "is required"})
+	}
+	s := username
+	for range 4 {
+		k, err := precis.UsernameCaseMapped.String(s)
+		if err != nil {
+			e := InvalidFields(op, FieldError{Field: "username", Detail: "contains characters not allowed in a username"}).(*Error)
+			e.Err = err
+			return "", e
+		}
+		if k == s {
+			return k, nil
+		}
+		s = k
+	}
+	return "", InvalidFields(op, FieldError{Field: "username", Detail: "does not have a stable normalised form"})
+}
+
+// ValidateUsername checks a username (SPEC §9): valid UTF-8; 1–128 characters after
+// UsernameCaseMapped; no '/', ':', whitespace or control characters; never in the
+// form of a UUID or of an integer, so that `{id or username}` lookups stay unambiguous.
+func ValidateUsername(username string) error {
+	const op = "core.ValidateUsername"
+	bad := func(detail string) error {
+		return InvalidFields(op, FieldError{Field: "username", Detail: detail})
+	}
+	if username == "" {
+		return bad("is required")
+	}
+	if !utf8.ValidString(username) {
+		return bad("must be valid UTF-8")
+	}
+	if d := forbiddenRune(username, "/:", true); d != "" {
+		return bad(d)
+	}
+	key, err := UsernameKey(username)
+	if err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(key); n < 1 || n > maxNameLen {
+		return bad("must be 1 to 128 characters")
+	}
+	if looksLikeID(username) || looksLikeID(key) {
+		return bad("must not be in the form of a UUID or an integer")
+	}
+	return nil
+}
+
+// looksLikeID reports whether s could be read as a user id: a UUID in any form that
+// uuid.Parse accepts, or an optionally signed decimal integer.
+func looksLikeID(s string) bool {
+	if _, err := uuid.Parse(s); err == nil {
+		return true
+	}
+	s = strings.TrimLeft(s, "+-")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// forbiddenRune returns a message for the first rune of s that is a control
+// character, in chars, or (when noSpace) whitespace; "" if there is none.
+func forbiddenRune(s, chars string, noSpace bool) string {
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return "must not contain control characters"
+		case strings.ContainsRune(chars, r):
+			return "must not contain '" + string(r) + "'"
+		case noSpace && unicode.IsSpace(r):
+			return "must not contain whitespace"
+		}
+	}
+	return ""
+}
+
+// NormalizeEmail checks a bare RFC 5322 addr-spec (no display name, no angle
+// brackets, no comments) and returns it with the domain lower-cased and IDNA-encoded
+// (the Lookup profile) and the local part as given. Domain literals ("[1.2.3.4]")
+// are refused.
+func NormalizeEmail(email string) (string, error) {
+	const op = "core.NormalizeEmail"
+	bad := func(detail string) (string, error) {
+		return "", InvalidFields(op, FieldError{Field: "email", Detail: detail})
+	}
+	if email == "" {
+		return bad("is required")
+	}
+	if !utf8.ValidString(email) {
+		return bad("must be valid UTF-8")
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return bad("must be an email address")
+	}
+	local, domain := email[:at], email[at+1:]
+	if !validLocalPart(local) {
+		return bad("must be a bare email address (local@domain)")
+	}
+	if len(local) > maxLocalLen {
+		return bad("local part must be at most 64 octets")
+	}
+	// net/mail checks the grammar as a whole; it accepts display names and
+	// comments, which validLocalPart and the domain check have already excluded.
+	if a, err := mail.ParseAddress(email); err != nil || a.Name != "" {
+		return bad("must be a bare email address (local@domain)")
+	}
+	ascii, err := idna.Lookup.ToASCII(strings.ToLower(domain))
+	if err != nil || !validHostname(ascii) {
+		return bad("must have a valid domain name")
+	}
+	out := local + "@" + ascii
+	if len(out) > maxEmailLen {
+		return bad("must be at most 254 octets")
+	}
+	return out, nil
+}
+
+// validLocalPart reports whether s is an RFC 5322 dot-atom or quoted-string, with
+// UTF-8 allowed as RFC 6532 does.
+func validLocalPart(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == '"' {
+		return validQuotedString(s)
+	}
+	for atom := range strings.SplitSeq(s, ".") {
+		if atom == "" {
+			return false
+		}
+		for _, r := range atom {
+			if !isAtext(r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isAtext(r rune) bool {
+	switch {
+	case r >= utf8.RuneSelf:
+		return unicode.IsGraphic(r) && !unicode.IsSpace(r)
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)
+}
+
+// validQuotedString reports whether s is exactly one quoted-string: printable
+// characters and spaces, with '"' and '\' escaped by '\'.
+func validQuotedString(s string) bool {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return false
+	}
+	body := []rune(s[1 : len(s)-1])
+	for i := 0; i < len(body); i++ {
+		r := body[i]
+		switch {
+		case r == '\\':
+			i++
+			if i == len(body) || !(body[i] == ' ' || unicode.IsGraphic(body[i])) {
+				return false
+			}
+		case r == '"':
+			return false
+		case r == ' ':
+		case r >= utf8.RuneSelf && unicode.IsSpace(r):
+			return false
+		case !unicode.IsGraphic(r):
+			return false
+		}
+	}
+	return true
+}
+
+// validHostname reports whether s (already IDNA-encoded) has non-empty labels of at
+// most 63 octets and at most 253 octets in all.
+func validHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+	}
+	return true
+}
+
+// EmailKey returns the form under which a normalised email is unique: lower-cased,
+// so that emails are unique case-insensitively.
+func EmailKey(normalized string) string {
+	return strings.ToLower(normalized)
+}
+
+// ValidKeyID reports whether s matches [A-Za-z0-9._~-]{1,128}.
+func ValidKeyID(s string) bool {
+	if len(s) < 1 || len(s) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._~-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateScopeName checks a scope name: 1–128 characters of valid UTF-8, no '/',
+// ',', whitespace or control characters. The field is "scope".
+func ValidateScopeName(s string) error {
+	return validateName("core.ValidateScopeName", "scope", s, "/,", true)
+}
+
+// ValidateGroupName checks a group name with the rules of ValidateScopeName. The
+// field is "name".
+func ValidateGroupName(s string) error {
+	return validateName("core.ValidateGroupName", "name", s, "/,", true)
+}
+
+// ValidateAppName checks an app name: 1–128 characters of valid UTF-8, no '/' or
+// control characters, no leading or trailing whitespace ("My App" is valid). The
+// field is "name".
+func ValidateAppName(s string) error {
+	const op = "core.ValidateAppName"
+	if err := validateName(op, "name", s, "/", false); err != nil {
+		return err
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return InvalidFields(op, FieldError{Field: "name", Detail: "must not start or end with whitespace"})
+	}
+	return nil
+}
+
+func validateName(op, field, s, chars string, noSpace bool) error {
+	bad := func(detail string) error {
+		return InvalidFields(op, FieldError{Field: field, Detail: detail})
+	}
+	switch {
+	case s == "":
+		return bad("is required")
+	case !utf8.ValidString(s):
+		return bad("must be valid UTF-8")
+	case utf8.RuneCountInString(s) > maxNameLen:
+		return bad("must be 1 to 128 characters")
+	}
+	if d := forbiddenRune(s, chars, noSpace); d != "" {
+		return bad(d)
+	}
+	return nil
+}
+
+// ValidatePassword applies RFC 8265 OpaqueString and checks that the result has 8 to
+// 256 characters; it returns the prepared password. There are no composition rules.
+// The field is "password"; messages never include the password.
+func ValidatePassword(pw string) (string, error) {
+	const op = "core.ValidatePassword"
+	bad := func(detail string) (string, error) {
+		return "", InvalidFields(op, FieldError{Field: "password", Detail: detail})
+	}
+	if !utf8.ValidString(pw) {
+		return bad("must be valid UTF-8")
+	}
+	// Refuse absurd inputs before the PRECIS work.
+	if len(pw) > 4*maxPasswordLen*utf8.UTFMax {
+		return bad("must be 8 to 256 characters")
+	}
+	prepared, err := precis.OpaqueString.String(pw)
+	if err != nil {
+		if pw == "" {
+			return bad("must be 8 to 256 characters")
+		}
+		return bad("contains characters not allowed in a password")
+	}
+	if n := utf8.RuneCountInString(prepared); n < minPasswordLen || n > maxPasswordLen {
+		return bad("must be 8 to 256 characters")
+	}
+	return prepared, nil
+}
+
+// IsUUID reports whether s is a UUID in the canonical 8-4-4-4-12 hexadecimal form
+// (either case).
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// NewID returns a new random (version 4) UUID in canonical lower-case form.
+func NewID() string {
+	return uuid.NewString()
+}
+
+// WithFieldPrefix returns a copy of err, when it is an *Error, whose field paths get
+// "prefix." prepended ("keyId" becomes "credential.keyId"); any other error, or an
+// *Error without fields, is returned as it is.
+func WithFieldPrefix(err error, prefix string) error {
+	e, ok := err.(*Error)
+	if !ok || len(e.Fields) == 0 || prefix == "" {
+		return err
+	}
+	c := *e
+	c.Fields = make([]FieldError, len(e.Fields))
+	for i, f := range e.Fields {
+		c.Fields[i] = f
+		if f.Field == "" {
+			c.Fields[i].Field = prefix
+		} else {
+			c.Fields[i].Field = prefix + "." + f.Field
+		}
+	}
+	// Keep the one-field message InvalidFields builds in step with the new path.
+	if len(e.Fields) == 1 && e.Msg == e.Fields[0].Field+": "+e.Fields[0].Detail {
+		c.Msg = c.Fields[0].Field + ": " + c.Fields[0].Detail
+	}
+	return &c
+}
