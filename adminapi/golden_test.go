@@ -33,7 +33,7 @@ func newTranscript(e *env) *transcript {
 var (
 	uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	timeRE = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"`)
-	reqRE  = regexp.MustCompile(`"requestId":"[^"]*"`)
+	reqRE  = regexp.MustCompile(`"requestId": ?"[^"]*"`)
 )
 
 // placeholder names a volatile value, the same one every time it appears.
@@ -51,7 +51,7 @@ func (tr *transcript) placeholder(kind, v string) string {
 func (tr *transcript) normalize(s string) string {
 	s = uuidRE.ReplaceAllStringFunc(s, func(v string) string { return tr.placeholder("id", v) })
 	s = timeRE.ReplaceAllString(s, `"<time>"`)
-	s = reqRE.ReplaceAllString(s, `"requestId":"<req>"`)
+	s = reqRE.ReplaceAllString(s, `"requestId": "<req>"`)
 	for v, p := range tr.names {
 		s = strings.ReplaceAll(s, v, p)
 	}
@@ -71,7 +71,7 @@ func (tr *transcript) step(want int, method, path, body string) map[string]any {
 			tr.placeholder(k, v)
 		}
 	}
-	if v, ok := m["keyId"].(string); ok && !strings.HasPrefix(path, "/credentials/key-auth/") {
+	if v, ok := m["keyId"].(string); ok && !strings.Contains(body, v) { // generated, not chosen
 		tr.placeholder("keyId", v)
 	}
 	fmt.Fprintf(&tr.buf, "%s %s\n", method, tr.normalize(path))
