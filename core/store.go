@@ -27,6 +27,8 @@ const (
 // EmailKey), external ids, keyIds per keyed credential type, admin key names, app
 // names per owner, scope names.
 type Store interface {
+	// Update methods silently undo changes fn makes to immutable fields.
+	//
 	// CreateUser stores u, assigning u.Number. u.ID, the names and the timestamps
 	// are set by the caller. Conflict names the taken username, email or externalId.
 	CreateUser(ctx context.Context, u *User) error
@@ -70,6 +72,7 @@ type Store interface {
 	// field, UserID included. Invalid if the consumer does not exist. Keyed types:
 	// Conflict if the keyId is taken for that type. basic-auth and oauth2: Conflict
 	// if the consumer has one whose own flag is active; an inactive one is replaced.
+	// For basic-auth and oauth2 an empty c.ID is set to c.ConsumerID.
 	CreateCredential(ctx context.Context, c *Credential) error
 	// GetCredential returns the credential (OwnerActive filled), or NotFound. For
 	// basic-auth and oauth2, id is the consumer's id.
@@ -118,14 +121,14 @@ type Store interface {
 	Now(ctx context.Context) (time.Time, error)
 	// Ping reports whether the store can answer.
 	Ping(ctx context.Context) error
-	// Close releases the store's connections.
+	// Close releases the store's connections; the store owns its client.
 	Close() error
 }
 
 // DoctorReport lists what Doctor found, as human-readable lines per class.
 type DoctorReport struct {
 	StaleClaims   []string `json:"staleClaims"`   // "username:bob (owner 7c0…, 3m old)"
-	DanglingIndex []string `json:"danglingIndex"` // index entries whose record is gone
+	DanglingIndex []string `json:"danglingIndex"` // index entries whose record is gone, records missing from their index
 	StaleGrants   []string `json:"staleGrants"`   // "key-auth/abc: scope read"
 	Repaired      bool     `json:"repaired"`
 }

@@ -1,0 +1,386 @@
+package redisstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// CreateApp stores a, assigning a.Seq. Invalid if the owner does not exist;
+// Conflict if the owner has an app of that name, or the id is taken.
+func (s *Store) CreateApp(ctx context.Context, a *core.App) error {
+	const op = "redisstore.CreateApp"
+	if a == nil || !validID(a.ID) {
+		return core.Errorf(core.Invalid, op, "app id is not valid")
+	}
+	if !validID(a.UserID) {
+		return core.Errorf(core.Invalid, op, "user %q not found", a.UserID)
+	}
+	uid := a.UserID
+	cr, err := s.begin(ctx, op, uid)
+	if err != nil {
+		return fail(op, err)
+	}
+	if err := cr.claim(ctx, s.appClaim(a.ID)); err != nil {
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	seq, err := s.rdb.Incr(ctx, s.k.seq("apps")).Result()
+	if err != nil {
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	na := *a
+	na.Seq = seq
+	data, err := encode(op, toAppRecord(na))
+	if err != nil {
+		cr.abort(ctx)
+		return err
+	}
+	appKey := s.k.app(uid, a.ID)
+	err = s.watch(ctx, op, "app", func(tx *redis.Tx) error {
+		var user, app *redis.IntCmd
+		var name *redis.StringCmd
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			user = p.Exists(ctx, s.k.user(uid))
+			name = p.HGet(ctx, s.k.appNames(uid), a.Name)
+			app = p.Exists(ctx, appKey)
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		switch {
+		case user.Val() == 0:
+			return core.Errorf(core.Invalid, op, "user %q not found", uid)
+		case name.Val() != "":
+			return core.Errorf(core.Conflict, op, "app name %q is taken for user %s", a.Name, uid)
+		case app.Val() != 0:
+			return core.Errorf(core.Conflict, op, "app id %q is taken", a.ID)
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, appKey, data, 0)
+			p.ZAdd(ctx, s.k.apps(uid), redis.Z{Score: float64(seq), Member: a.ID})
+			p.HSet(ctx, s.k.appNames(uid), a.Name, a.ID)
+			return nil
+		})
+		return err
+	}, s.k.user(uid), s.k.appNames(uid), appKey)
+	if err != nil {
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	if s.interrupted() {
+		return errInterrupted
+	}
+	ref := appRef(uid, a.ID)
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, s.k.idx("apps"), redis.Z{Score: float64(seq), Member: ref})
+		p.SAdd(ctx, s.k.appName(a.Name), ref)
+		return nil
+	})
+	if err == nil {
+		err = cr.check(ctx)
+	}
+	if err != nil {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		_, _ = s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+			p.Del(cctx, appKey)
+			p.ZRem(cctx, s.k.apps(uid), a.ID)
+			p.HDel(cctx, s.k.appNames(uid), a.Name)
+			return nil
+		})
+		_, _ = s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
+			p.ZRem(cctx, s.k.idx("apps"), ref)
+			p.SRem(cctx, s.k.appName(a.Name), ref)
+			return nil
+		})
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	a.Seq = seq
+	return nil
+}
+
+// appOwner returns the owner of the app from its locator, "" if there is none.
+func (s *Store) appOwner(ctx context.Context, appID string) (owner, locator string, err error) {
+	if !validID(appID) {
+		return "", "", nil
+	}
+	v, err := s.rdb.Get(ctx, s.k.appLocator(appID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return claimOwner(v), v, nil
+}
+
+// appAt names an app by its owner and id.
+type appAt struct{ uid, id string }
+
+// readApps reads apps and their owners' records in one pipeline (each app with its
+// owner in one slot), filling OwnerActive; missing apps are left out.
+func (s *Store) readApps(ctx context.Context, op string, refs []appAt) ([]core.App, error) {
+	keys := make([]string, 0, 2*len(refs))
+	for _, r := range refs {
+		keys = append(keys, s.k.app(r.uid, r.id), s.k.user(r.uid))
+	}
+	vals, oks, err := s.getMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.App, 0, len(refs))
+	for i := range refs {
+		if !oks[2*i] {
+			continue
+		}
+		ar, err := decode[appRecord](op, keys[2*i], vals[2*i])
+		if err != nil {
+			return nil, err
+		}
+		a := ar.app()
+		if oks[2*i+1] {
+			if ur, err := decode[userRecord](op, keys[2*i+1], vals[2*i+1]); err == nil {
+				a.OwnerActive = ur.IsActive
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// GetApp returns the app with that id, OwnerActive filled, or NotFound.
+func (s *Store) GetApp(ctx context.Context, id string) (core.App, error) {
+	const op = "redisstore.GetApp"
+	uid, _, err := s.appOwner(ctx, id)
+	if err != nil {
+		return core.App{}, fail(op, err)
+	}
+	if uid != "" && validID(uid) {
+		apps, err := s.readApps(ctx, op, []appAt{{uid, id}})
+		if err != nil {
+			return core.App{}, fail(op, err)
+		}
+		if len(apps) == 1 {
+			return apps[0], nil
+		}
+	}
+	return core.App{}, core.Errorf(core.NotFound, op, "app %q not found", id)
+}
+
+// AppsByName returns every app of that exact name, across owners, in Seq order.
+func (s *Store) AppsByName(ctx context.Context, name string) ([]core.App, error) {
+	const op = "redisstore.AppsByName"
+	members, err := s.rdb.SMembers(ctx, s.k.appName(name)).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	var refs []appAt
+	for _, m := range members {
+		if uid, id, ok := strings.Cut(m, "/"); ok && validID(uid) && validID(id) {
+			refs = append(refs, appAt{uid, id})
+		}
+	}
+	apps, err := s.readApps(ctx, op, refs)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	apps = slices.DeleteFunc(apps, func(a core.App) bool { return a.Name != name })
+	slices.SortFunc(apps, func(a, b core.App) int { return cmp.Compare(a.Seq, b.Seq) })
+	return apps, nil
+}
+
+// UpdateApp applies fn atomically; changes to ID, Seq, UserID and CreatedAt are
+// undone. A rename is Conflict when the owner has another app of that name.
+func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) error) (core.App, error) {
+	const op = "redisstore.UpdateApp"
+	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
+	uid, _, err := s.appOwner(ctx, id)
+	if err != nil {
+		return core.App{}, fail(op, err)
+	}
+	if uid == "" || !validID(uid) {
+		return core.App{}, notFound
+	}
+	key, names := s.k.app(uid, id), s.k.appNames(uid)
+	var old, next core.App
+	err = s.watch(ctx, op, "app "+id, func(tx *redis.Tx) error {
+		var appCmd, userCmd *redis.StringCmd
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			appCmd = p.Get(ctx, key)
+			userCmd = p.Get(ctx, s.k.user(uid))
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		data, err := appCmd.Result()
+		if errors.Is(err, redis.Nil) {
+			return notFound
+		}
+		r, err := decode[appRecord](op, key, data)
+		if err != nil {
+			return err
+		}
+		old = r.app()
+		r2, _ := decode[appRecord](op, key, data)
+		next = r2.app()
+		if err := fn(&next); err != nil {
+			return &fnError{err}
+		}
+		next.ID, next.Seq, next.UserID, next.CreatedAt = old.ID, old.Seq, old.UserID, old.CreatedAt
+		next.OwnerActive = false
+		if u, err := userCmd.Result(); err == nil {
+			if ur, err := decode[userRecord](op, s.k.user(uid), u); err == nil {
+				next.OwnerActive = ur.IsActive
+			}
+		}
+		if next.Name != old.Name {
+			holder, err := tx.HGet(ctx, names, next.Name).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if holder != "" && holder != id {
+				return core.Errorf(core.Conflict, op, "app name %q is taken for user %s", next.Name, uid)
+			}
+		}
+		out, err := encode(op, toAppRecord(next))
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, out, 0)
+			if next.Name != old.Name {
+				p.HDel(ctx, names, old.Name)
+				p.HSet(ctx, names, next.Name, id)
+			}
+			return nil
+		})
+		return err
+	}, key, names)
+	if err != nil {
+		return core.App{}, fail(op, err)
+	}
+	if next.Name != old.Name {
+		ref := appRef(uid, id)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.SAdd(ctx, s.k.appName(next.Name), ref)
+			p.SRem(ctx, s.k.appName(old.Name), ref)
+			return nil
+		})
+		if err != nil {
+			return core.App{}, fail(op, err)
+		}
+	}
+	return next, nil
+}
+
+// DeleteApp deletes the app and its credentials in one MULTI in the owner's slot,
+// then its index entries, name entry, locator and keyId claims.
+func (s *Store) DeleteApp(ctx context.Context, id string) error {
+	const op = "redisstore.DeleteApp"
+	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
+	uid, _, err := s.appOwner(ctx, id)
+	if err != nil {
+		return fail(op, err)
+	}
+	if uid == "" || !validID(uid) {
+		return notFound
+	}
+	key, cc := s.k.app(uid, id), s.k.consumerCreds(uid, id)
+	var after cleanup
+	err = s.watch(ctx, op, "app "+id, func(tx *redis.Tx) error {
+		after = cleanup{}
+		var appCmd *redis.StringCmd
+		var credsCmd *redis.StringSliceCmd
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			appCmd = p.Get(ctx, key)
+			credsCmd = p.ZRange(ctx, cc, 0, -1)
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		data, err := appCmd.Result()
+		if errors.Is(err, redis.Nil) {
+			return notFound
+		}
+		r, err := decode[appRecord](op, key, data)
+		if err != nil {
+			return err
+		}
+		del := []string{key, cc}
+		var members []any
+		for _, m := range credsCmd.Val() {
+			typ, cid, ok := splitCredMember(m)
+			if !ok {
+				continue
+			}
+			del = append(del, s.k.cred(uid, typ, cid))
+			members = append(members, m)
+			after.zrem(s.k.idx("creds"), credRef(uid, typ, cid))
+			if typ.Keyed() {
+				after.claims = append(after.claims, s.keyIDClaim(typ, cid))
+			}
+		}
+		ref := appRef(uid, id)
+		after.zrem(s.k.idx("apps"), ref)
+		after.srem(s.k.appName(r.Name), ref)
+		after.claims = append(after.claims, s.appClaim(id))
+		if err := after.readClaims(ctx, s, uid); err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, del...)
+			p.ZRem(ctx, s.k.apps(uid), id)
+			p.HDel(ctx, s.k.appNames(uid), r.Name)
+			if len(members) > 0 {
+				p.ZRem(ctx, s.k.creds(uid), members...)
+			}
+			return nil
+		})
+		return err
+	}, key, cc)
+	if err != nil {
+		return fail(op, err)
+	}
+	if s.interrupted() {
+		return errInterrupted
+	}
+	return fail(op, after.run(ctx, s))
+}
+
+// ListApps returns one page of apps in Seq order, one owner's when opt.UserID is set.
+func (s *Store) ListApps(ctx context.Context, opt core.ListOptions) (core.Page[core.App], error) {
+	const op = "redisstore.ListApps"
+	zkey := s.k.idx("apps")
+	if opt.UserID != "" {
+		if !validID(opt.UserID) {
+			return core.Page[core.App]{Items: []core.App{}}, nil
+		}
+		zkey = s.k.apps(opt.UserID)
+	}
+	entries, next, total, err := s.page(ctx, zkey, opt)
+	if err != nil {
+		return core.Page[core.App]{}, fail(op, err)
+	}
+	refs := make([]appAt, 0, len(entries))
+	for _, e := range entries {
+		if opt.UserID != "" {
+			refs = append(refs, appAt{opt.UserID, e.member})
+		} else if uid, id, ok := strings.Cut(e.member, "/"); ok && validID(uid) && validID(id) {
+			refs = append(refs, appAt{uid, id})
+		}
+	}
+	apps, err := s.readApps(ctx, op, refs)
+	if err != nil {
+		return core.Page[core.App]{}, fail(op, err)
+	}
+	return core.Page[core.App]{Items: apps, NextKey: next, Total: total}, nil
+}

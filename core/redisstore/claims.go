@@ -1,0 +1,291 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// Claim kinds: the unique user names, the keyed credential types, and kindApp for
+// the app locators P app:<appid>.
+const (
+	kindUsername   = string(core.NameUsername)
+	kindEmail      = string(core.NameEmail)
+	kindExternalID = string(core.NameExternalID)
+	kindApp        = "app"
+)
+
+// casScript sets KEYS[1] to ARGV[2] only if it still holds ARGV[1].
+var casScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+// cadScript deletes KEYS[1] only if it still holds ARGV[1].
+var cadScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// claim is one unique name to hold while an entity is written.
+type claim struct {
+	key  string // full key
+	kind string // kindUsername, ..., a keyed credential type, or kindApp
+	name string // the normalised name, as in the key
+	show string // how a Conflict names it: `username "Bob"`
+}
+
+// held is a claim taken, with the value written.
+type held struct {
+	claim
+	val string
+}
+
+func (s *Store) usernameClaim(key, raw string) claim {
+	return claim{key: s.k.claim(kindUsername, key), kind: kindUsername, name: key, show: fmt.Sprintf("username %q", raw)}
+}
+
+func (s *Store) emailClaim(key, raw string) claim {
+	return claim{key: s.k.claim(kindEmail, key), kind: kindEmail, name: key, show: fmt.Sprintf("email %q", raw)}
+}
+
+func (s *Store) externalIDClaim(v string) claim {
+	return claim{key: s.k.claim(kindExternalID, v), kind: kindExternalID, name: v, show: fmt.Sprintf("externalId %q", v)}
+}
+
+func (s *Store) keyIDClaim(typ core.CredentialType, keyID string) claim {
+	return claim{key: s.k.claim(string(typ), keyID), kind: string(typ), name: keyID, show: fmt.Sprintf("%s keyId %q", typ, keyID)}
+}
+
+func (s *Store) appClaim(appID string) claim {
+	return claim{key: s.k.appLocator(appID), kind: kindApp, name: appID, show: fmt.Sprintf("app id %q", appID)}
+}
+
+func claimValue(owner string, t time.Time) string {
+	return owner + "|" + strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// parseClaim splits a claim value; ok is false for a malformed one.
+func parseClaim(v string) (owner string, at time.Time, ok bool) {
+	i := strings.LastIndexByte(v, '|')
+	if i < 0 {
+		return v, time.Time{}, false
+	}
+	us, err := strconv.ParseInt(v[i+1:], 10, 64)
+	if err != nil {
+		return v[:i], time.Time{}, false
+	}
+	return v[:i], time.UnixMicro(us), true
+}
+
+// claimOwner returns the owner part of a claim or locator value.
+func claimOwner(v string) string {
+	owner, _, _ := parseClaim(v)
+	return owner
+}
+
+// holds reports, for each claim, whether its owner exists and still holds the
+// name: the user record carries the username, email or externalId, or the
+// credential or app record exists in the owner's slot. One pipeline.
+func (s *Store) holds(ctx context.Context, cs []claim, owners []string) ([]bool, error) {
+	out := make([]bool, len(cs))
+	cmds := make([]redis.Cmder, len(cs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range cs {
+			o := owners[i]
+			if !validID(o) {
+				continue
+			}
+			switch c.kind {
+			case kindUsername, kindEmail, kindExternalID:
+				cmds[i] = p.Get(ctx, s.k.user(o))
+			case kindApp:
+				cmds[i] = p.Exists(ctx, s.k.app(o, c.name))
+			default:
+				cmds[i] = p.Exists(ctx, s.k.cred(o, core.CredentialType(c.kind), c.name))
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		switch cmd := cmd.(type) {
+		case *redis.IntCmd:
+			if cmd.Err() != nil {
+				return nil, cmd.Err()
+			}
+			out[i] = cmd.Val() == 1
+		case *redis.StringCmd:
+			data, err := cmd.Result()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			rec, err := decode[userRecord]("redisstore.holds", s.k.user(owners[i]), data)
+			if err != nil {
+				continue // a corrupt owner holds nothing
+			}
+			out[i] = userHolds(rec, cs[i].kind, cs[i].name)
+		}
+	}
+	return out, nil
+}
+
+// userHolds reports whether the user record carries the normalised name.
+func userHolds(r userRecord, kind, name string) bool {
+	switch kind {
+	case kindUsername:
+		k, err := core.UsernameKey(r.Username)
+		return err == nil && k == name
+	case kindEmail:
+		return r.Email != "" && core.EmailKey(r.Email) == name
+	case kindExternalID:
+		return r.ExternalID != "" && r.ExternalID == name
+	}
+	return false
+}
+
+// claimFree reports whether a claim holding value is free at now: older than the
+// staleness window and not held by its owner.
+func (s *Store) claimFree(ctx context.Context, c claim, value string, now time.Time) (bool, error) {
+	owner, at, ok := parseClaim(value)
+	if ok && now.Sub(at) < s.staleAfter {
+		return false, nil
+	}
+	h, err := s.holds(ctx, []claim{c}, []string{owner})
+	if err != nil {
+		return false, err
+	}
+	return !h[0], nil
+}
+
+// take claims c for owner at t0: SET NX, or a compare-and-set over a free claim.
+// Conflict names the claim when it is taken.
+func (s *Store) take(ctx context.Context, op string, c claim, owner string, t0 time.Time) (held, error) {
+	val := claimValue(owner, t0)
+	for range 5 {
+		ok, err := s.rdb.SetNX(ctx, c.key, val, 0).Result()
+		if err != nil {
+			return held{}, err
+		}
+		if ok {
+			return held{c, val}, nil
+		}
+		cur, err := s.rdb.Get(ctx, c.key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return held{}, err
+		}
+		free, err := s.claimFree(ctx, c, cur, t0)
+		if err != nil {
+			return held{}, err
+		}
+		if !free {
+			break
+		}
+		n, err := casScript.Run(ctx, s.rdb, []string{c.key}, cur, val).Int()
+		if err != nil {
+			return held{}, err
+		}
+		if n == 1 {
+			return held{c, val}, nil
+		}
+	}
+	return held{}, core.Errorf(core.Conflict, op, "%s is taken", c.show)
+}
+
+// release deletes each claim that still holds the value it was taken with. Errors
+// are ignored: a claim left behind goes stale and Doctor removes it.
+func (s *Store) release(ctx context.Context, hs []held) {
+	if len(hs) == 0 {
+		return
+	}
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, h := range hs {
+			cadScript.Eval(ctx, p, []string{h.key}, h.val)
+		}
+		return nil
+	})
+}
+
+// creation tracks the claims of one create, update or rename, for its final check
+// and its rollback.
+type creation struct {
+	s     *Store
+	op    string
+	owner string
+	t0    time.Time
+	held  []held
+}
+
+// begin starts a write that claims names for owner, taking t0 from the clock.
+func (s *Store) begin(ctx context.Context, op, owner string) (*creation, error) {
+	t0, err := s.now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &creation{s: s, op: op, owner: owner, t0: t0}, nil
+}
+
+// claim takes c, remembering it for finish and abort.
+func (cr *creation) claim(ctx context.Context, c claim) error {
+	h, err := cr.s.take(ctx, cr.op, c, cr.owner, cr.t0)
+	if err != nil {
+		return err
+	}
+	cr.held = append(cr.held, h)
+	return nil
+}
+
+// check reports Conflict unless every claim still holds our value and the write is
+// within its deadline. Without claims there is nothing to check.
+func (cr *creation) check(ctx context.Context) error {
+	if len(cr.held) == 0 {
+		return nil
+	}
+	now, err := cr.s.now(ctx)
+	if err != nil {
+		return err
+	}
+	if now.Sub(cr.t0) >= cr.s.deadline {
+		return core.Errorf(core.Conflict, cr.op, "the write took longer than %v; try again", cr.s.deadline)
+	}
+	keys := make([]string, len(cr.held))
+	for i, h := range cr.held {
+		keys[i] = h.key
+	}
+	vals, _, err := cr.s.getMany(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for i, h := range cr.held {
+		if vals[i] != h.val {
+			return core.Errorf(core.Conflict, cr.op, "%s is taken", h.show)
+		}
+	}
+	return nil
+}
+
+// abort releases every claim taken.
+func (cr *creation) abort(ctx context.Context) {
+	cr.s.release(ctx, cr.held)
+	cr.held = nil
+}

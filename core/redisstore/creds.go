@@ -1,0 +1,529 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// readCredScript reads, in the owner's slot, a credential (KEYS[1]), its user
+// (KEYS[2]) and, for an app's credential, its app (ARGV[1] .. consumerId): the one
+// round trip that /verify needs.
+var readCredScript = redis.NewScript(`
+local c = redis.call('GET', KEYS[1])
+if not c then return false end
+local u = redis.call('GET', KEYS[2])
+local a = false
+local ok, rec = pcall(cjson.decode, c)
+if ok and type(rec) == 'table' and rec['consumerKind'] == 'app' and type(rec['consumerId']) == 'string' then
+  a = redis.call('GET', ARGV[1] .. rec['consumerId'])
+end
+return {c, u, a}`)
+
+// splitCredMember splits "<type>:<id>".
+func splitCredMember(m string) (core.CredentialType, string, bool) {
+	t, id, ok := strings.Cut(m, ":")
+	typ := core.CredentialType(t)
+	return typ, id, ok && typ.Valid() && validID(id)
+}
+
+// credAt names a credential by its owner, type and id.
+type credAt struct {
+	uid string
+	typ core.CredentialType
+	id  string
+}
+
+// readCredArgs returns the keys and arguments of readCredScript for c.
+func (s *Store) readCredArgs(c credAt) ([]string, []any) {
+	return []string{s.k.cred(c.uid, c.typ, c.id), s.k.user(c.uid)}, []any{s.k.app(c.uid, "")}
+}
+
+// credFromScript decodes readCredScript's answer; found is false when the
+// credential does not exist.
+func (s *Store) credFromScript(op string, at credAt, v any) (core.Credential, bool, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 3 {
+		return core.Credential{}, false, nil
+	}
+	data, ok := arr[0].(string)
+	if !ok {
+		return core.Credential{}, false, nil
+	}
+	key := s.k.cred(at.uid, at.typ, at.id)
+	r, err := decode[credRecord](op, key, data)
+	if err != nil {
+		return core.Credential{}, false, err
+	}
+	c := r.credential()
+	c.OwnerActive = false
+	if u, ok := arr[1].(string); ok {
+		if ur, err := decode[userRecord](op, s.k.user(at.uid), u); err == nil {
+			c.OwnerActive = ur.IsActive
+		}
+	}
+	if c.ConsumerKind == core.ConsumerApp {
+		appActive := false
+		if a, ok := arr[2].(string); ok {
+			if ar, err := decode[appRecord](op, s.k.app(at.uid, c.ConsumerID), a); err == nil {
+				appActive = ar.IsActive
+			}
+		}
+		c.OwnerActive = c.OwnerActive && appActive
+	}
+	return c, true, nil
+}
+
+// readCreds reads credentials with their owners' state, one script call each in
+// one pipeline; missing ones are left out.
+func (s *Store) readCreds(ctx context.Context, op string, ats []credAt) ([]core.Credential, error) {
+	if len(ats) == 0 {
+		return []core.Credential{}, nil
+	}
+	cmds := make([]*redis.Cmd, len(ats))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, at := range ats {
+			keys, args := s.readCredArgs(at)
+			cmds[i] = readCredScript.Eval(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]core.Credential, 0, len(ats))
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, ok, err := s.credFromScript(op, ats[i], v)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// readCred reads one credential with its owners' state.
+func (s *Store) readCred(ctx context.Context, op string, at credAt) (core.Credential, bool, error) {
+	keys, args := s.readCredArgs(at)
+	v, err := readCredScript.Run(ctx, s.rdb, keys, args...).Result()
+	if errors.Is(err, redis.Nil) {
+		return core.Credential{}, false, nil
+	}
+	if err != nil {
+		return core.Credential{}, false, err
+	}
+	return s.credFromScript(op, at, v)
+}
+
+// CreateCredential stores c, assigning c.Seq (and c.ID, the consumer's id, for
+// basic-auth and oauth2 when empty). Invalid if the consumer does not exist;
+// Conflict if the keyId is taken, or if the consumer has an active credential of a
+// one-per-consumer type (an inactive one is replaced).
+func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) error {
+	const op = "redisstore.CreateCredential"
+	if c == nil || !c.Type.Valid() {
+		return core.Errorf(core.Invalid, op, "unknown credential type")
+	}
+	nc := *c
+	if !nc.Type.Keyed() && nc.ID == "" {
+		nc.ID = nc.ConsumerID
+	}
+	uid := nc.UserID
+	switch {
+	case !validID(uid) || !validID(nc.ConsumerID):
+		return core.Errorf(core.Invalid, op, "consumer %q not found", nc.ConsumerID)
+	case !validID(nc.ID):
+		return core.Errorf(core.Invalid, op, "credential id is not valid")
+	case !nc.Type.Keyed() && nc.ID != nc.ConsumerID:
+		return core.Errorf(core.Invalid, op, "a %s credential's id is its consumer's id", nc.Type)
+	case nc.ConsumerKind == core.ConsumerUser && nc.ConsumerID != uid:
+		return core.Errorf(core.Invalid, op, "consumer %q is not user %q", nc.ConsumerID, uid)
+	case nc.ConsumerKind != core.ConsumerUser && nc.ConsumerKind != core.ConsumerApp:
+		return core.Errorf(core.Invalid, op, "unknown consumer kind %q", nc.ConsumerKind)
+	}
+	cr, err := s.begin(ctx, op, uid)
+	if err != nil {
+		return fail(op, err)
+	}
+	if nc.Type.Keyed() {
+		if err := cr.claim(ctx, s.keyIDClaim(nc.Type, nc.ID)); err != nil {
+			cr.abort(ctx)
+			return fail(op, err)
+		}
+	}
+	seq, err := s.rdb.Incr(ctx, s.k.seq("creds")).Result()
+	if err != nil {
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	nc.Seq = seq
+	data, err := encode(op, toCredRecord(nc))
+	if err != nil {
+		cr.abort(ctx)
+		return err
+	}
+	key := s.k.cred(uid, nc.Type, nc.ID)
+	member := credMember(nc.Type, nc.ID)
+	cc := s.k.consumerCreds(uid, nc.ConsumerID)
+	consumerKey := s.k.user(uid)
+	if nc.ConsumerKind == core.ConsumerApp {
+		consumerKey = s.k.app(uid, nc.ConsumerID)
+	}
+	err = s.watch(ctx, op, "credential", func(tx *redis.Tx) error {
+		var consumer *redis.IntCmd
+		var existing *redis.StringCmd
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			consumer = p.Exists(ctx, consumerKey)
+			existing = p.Get(ctx, key)
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if consumer.Val() == 0 {
+			return core.Errorf(core.Invalid, op, "consumer %q not found", nc.ConsumerID)
+		}
+		if old, err := existing.Result(); err == nil {
+			if nc.Type.Keyed() {
+				return core.Errorf(core.Conflict, op, "%s keyId %q is taken", nc.Type, nc.ID)
+			}
+			r, err := decode[credRecord](op, key, old)
+			if err != nil {
+				return err
+			}
+			if r.IsActive {
+				return core.Errorf(core.Conflict, op, "consumer %q already has an active %s credential", nc.ConsumerID, nc.Type)
+			}
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, data, 0)
+			p.ZAdd(ctx, s.k.creds(uid), redis.Z{Score: float64(seq), Member: member})
+			p.ZAdd(ctx, cc, redis.Z{Score: float64(seq), Member: member})
+			return nil
+		})
+		return err
+	}, key, consumerKey, s.k.user(uid))
+	if err != nil {
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	if s.interrupted() {
+		return errInterrupted
+	}
+	ref := credRef(uid, nc.Type, nc.ID)
+	err = s.rdb.ZAdd(ctx, s.k.idx("creds"), redis.Z{Score: float64(seq), Member: ref}).Err()
+	if err == nil {
+		err = cr.check(ctx)
+	}
+	if err != nil {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if n, _ := cadScript.Run(cctx, s.rdb, []string{key}, data).Int(); n == 1 {
+			_, _ = s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+				p.ZRem(cctx, s.k.creds(uid), member)
+				p.ZRem(cctx, cc, member)
+				return nil
+			})
+			s.rdb.ZRem(cctx, s.k.idx("creds"), ref)
+		}
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	c.ID, c.Seq = nc.ID, seq
+	return nil
+}
+
+// locateCred finds the user whose slot holds a credential: through the keyId claim
+// for keyed types; for the others id is the consumer's, a user id or an app id.
+// uid is "" when there is no such credential.
+func (s *Store) locateCred(ctx context.Context, typ core.CredentialType, id string) (string, error) {
+	if !validID(id) {
+		return "", nil
+	}
+	if typ.Keyed() {
+		v, err := s.rdb.Get(ctx, s.k.claim(string(typ), id)).Result()
+		if errors.Is(err, redis.Nil) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return claimOwner(v), nil
+	}
+	var user *redis.IntCmd
+	var loc *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		user = p.Exists(ctx, s.k.user(id))
+		loc = p.Get(ctx, s.k.appLocator(id))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", err
+	}
+	if user.Val() == 1 {
+		return id, nil
+	}
+	if v, err := loc.Result(); err == nil {
+		return claimOwner(v), nil
+	}
+	return "", nil
+}
+
+// GetCredential returns the credential with OwnerActive filled, or NotFound. For
+// basic-auth and oauth2, id is the consumer's id (a user id or an app id).
+func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id string) (core.Credential, error) {
+	const op = "redisstore.GetCredential"
+	notFound := core.Errorf(core.NotFound, op, "%s credential %q not found", typ, id)
+	if !typ.Valid() || !validID(id) {
+		return core.Credential{}, notFound
+	}
+	if typ.Keyed() {
+		uid, err := s.locateCred(ctx, typ, id)
+		if err != nil {
+			return core.Credential{}, fail(op, err)
+		}
+		if !validID(uid) {
+			return core.Credential{}, notFound
+		}
+		c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id})
+		if err != nil {
+			return core.Credential{}, fail(op, err)
+		}
+		if !ok {
+			return core.Credential{}, notFound
+		}
+		return c, nil
+	}
+	// A user's credential lives in its own slot: try that and the app locator at once.
+	at := credAt{id, typ, id}
+	var script *redis.Cmd
+	var loc *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		keys, args := s.readCredArgs(at)
+		script = readCredScript.Eval(ctx, p, keys, args...)
+		loc = p.Get(ctx, s.k.appLocator(id))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return core.Credential{}, fail(op, err)
+	}
+	if v, err := script.Result(); err == nil {
+		c, ok, err := s.credFromScript(op, at, v)
+		if err != nil {
+			return core.Credential{}, fail(op, err)
+		}
+		if ok {
+			return c, nil
+		}
+	}
+	v, err := loc.Result()
+	if err != nil {
+		return core.Credential{}, notFound
+	}
+	uid := claimOwner(v)
+	if !validID(uid) {
+		return core.Credential{}, notFound
+	}
+	c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id})
+	if err != nil {
+		return core.Credential{}, fail(op, err)
+	}
+	if !ok {
+		return core.Credential{}, notFound
+	}
+	return c, nil
+}
+
+// UpdateCredential applies fn atomically; changes to Type, ID, Seq, the consumer,
+// UserID and CreatedAt are undone. Returns the stored credential, OwnerActive filled.
+func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, id string, fn func(*core.Credential) error) (core.Credential, error) {
+	const op = "redisstore.UpdateCredential"
+	notFound := core.Errorf(core.NotFound, op, "%s credential %q not found", typ, id)
+	if !typ.Valid() {
+		return core.Credential{}, notFound
+	}
+	uid, err := s.locateCred(ctx, typ, id)
+	if err != nil {
+		return core.Credential{}, fail(op, err)
+	}
+	if !validID(uid) {
+		return core.Credential{}, notFound
+	}
+	key := s.k.cred(uid, typ, id)
+	var next core.Credential
+	err = s.watch(ctx, op, fmt.Sprintf("%s credential %q", typ, id), func(tx *redis.Tx) error {
+		data, err := tx.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return notFound
+		}
+		if err != nil {
+			return err
+		}
+		r, err := decode[credRecord](op, key, data)
+		if err != nil {
+			return err
+		}
+		old := r.credential()
+		r2, _ := decode[credRecord](op, key, data)
+		next = r2.credential()
+		if err := fn(&next); err != nil {
+			return &fnError{err}
+		}
+		next.Type, next.ID, next.Seq, next.ConsumerID = old.Type, old.ID, old.Seq, old.ConsumerID
+		next.ConsumerKind, next.UserID, next.CreatedAt = old.ConsumerKind, old.UserID, old.CreatedAt
+		out, err := encode(op, toCredRecord(next))
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, out, 0)
+			return nil
+		})
+		return err
+	}, key)
+	if err != nil {
+		return core.Credential{}, fail(op, err)
+	}
+	// OwnerActive as of now, read in the owner's slot.
+	if c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id}); err == nil && ok {
+		next.OwnerActive = c.OwnerActive
+	}
+	return next, nil
+}
+
+// DeleteCredential deletes the credential and frees its keyId. NotFound if none.
+func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string) error {
+	const op = "redisstore.DeleteCredential"
+	notFound := core.Errorf(core.NotFound, op, "%s credential %q not found", typ, id)
+	if !typ.Valid() {
+		return notFound
+	}
+	uid, err := s.locateCred(ctx, typ, id)
+	if err != nil {
+		return fail(op, err)
+	}
+	if !validID(uid) {
+		return notFound
+	}
+	key := s.k.cred(uid, typ, id)
+	var after cleanup
+	err = s.watch(ctx, op, fmt.Sprintf("%s credential %q", typ, id), func(tx *redis.Tx) error {
+		after = cleanup{}
+		data, err := tx.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return notFound
+		}
+		if err != nil {
+			return err
+		}
+		r, err := decode[credRecord](op, key, data)
+		if err != nil {
+			return err
+		}
+		after.zrem(s.k.idx("creds"), credRef(uid, typ, id))
+		if typ.Keyed() {
+			after.claims = append(after.claims, s.keyIDClaim(typ, id))
+			if err := after.readClaims(ctx, s, uid); err != nil {
+				return err
+			}
+		}
+		member := credMember(typ, id)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, key)
+			p.ZRem(ctx, s.k.creds(uid), member)
+			p.ZRem(ctx, s.k.consumerCreds(uid, r.ConsumerID), member)
+			return nil
+		})
+		return err
+	}, key)
+	if err != nil {
+		return fail(op, err)
+	}
+	if s.interrupted() {
+		return errInterrupted
+	}
+	return fail(op, after.run(ctx, s))
+}
+
+// ConsumerCredentials returns one consumer's own credentials (a user's, not its
+// apps'), in Seq order. An unknown consumer has none.
+func (s *Store) ConsumerCredentials(ctx context.Context, consumerID string) ([]core.Credential, error) {
+	const op = "redisstore.ConsumerCredentials"
+	uid, err := s.locateCred(ctx, core.BasicAuth, consumerID) // a consumer's slot, as for basic-auth
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if !validID(uid) {
+		return []core.Credential{}, nil
+	}
+	members, err := s.rdb.ZRange(ctx, s.k.consumerCreds(uid, consumerID), 0, -1).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	ats := make([]credAt, 0, len(members))
+	for _, m := range members {
+		if typ, id, ok := splitCredMember(m); ok {
+			ats = append(ats, credAt{uid, typ, id})
+		}
+	}
+	cs, err := s.readCreds(ctx, op, ats)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	out := cs[:0]
+	for _, c := range cs {
+		if c.ConsumerID == consumerID {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// ListCredentials returns one page of credentials in Seq order: all of them, or one
+// user's and its apps' when opt.UserID is set.
+func (s *Store) ListCredentials(ctx context.Context, opt core.ListOptions) (core.Page[core.Credential], error) {
+	const op = "redisstore.ListCredentials"
+	zkey := s.k.idx("creds")
+	if opt.UserID != "" {
+		if !validID(opt.UserID) {
+			return core.Page[core.Credential]{Items: []core.Credential{}}, nil
+		}
+		zkey = s.k.creds(opt.UserID)
+	}
+	entries, next, total, err := s.page(ctx, zkey, opt)
+	if err != nil {
+		return core.Page[core.Credential]{}, fail(op, err)
+	}
+	ats := make([]credAt, 0, len(entries))
+	for _, e := range entries {
+		uid, m := opt.UserID, e.member
+		if uid == "" {
+			var ok bool
+			if uid, m, ok = strings.Cut(e.member, "/"); !ok || !validID(uid) {
+				continue
+			}
+			m = strings.Replace(m, "/", ":", 1)
+		}
+		if typ, id, ok := splitCredMember(m); ok {
+			ats = append(ats, credAt{uid, typ, id})
+		}
+	}
+	cs, err := s.readCreds(ctx, op, ats)
+	if err != nil {
+		return core.Page[core.Credential]{}, fail(op, err)
+	}
+	return core.Page[core.Credential]{Items: cs, NextKey: next, Total: total}, nil
+}

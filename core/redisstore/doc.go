@@ -1,0 +1,72 @@
+// Package redisstore implements core.Store on a go-redis UniversalClient, so one
+// Redis server, a Sentinel-managed one or a Redis Cluster is a URL away (ParseURL,
+// NewClient). It passes storetest.Run on miniredis, a real redis-server and a real
+// 3-master Redis Cluster.
+//
+// # Key layout
+//
+// P is the key prefix (Options.Prefix, default "gh:"). Everything a user owns lives
+// in the user's hash slot, tag {<uid>}, so deleting a user is one MULTI in one slot,
+// and a credential and its owners' state are read in one round trip:
+//
+//	P u:{uid}                        user record (JSON of userRecord)
+//	P u:{uid}:app:<appid>            app record (JSON of appRecord)
+//	P u:{uid}:apps                   zset appid by seq
+//	P u:{uid}:appnames               hash app name → appid (names unique per owner)
+//	P u:{uid}:cred:<type>:<id>       credential record (JSON of credRecord); id is the
+//	                                 keyId (key-auth, jwt) or the consumer's id (basic-auth, oauth2)
+//	P u:{uid}:creds                  zset "<type>:<id>" by seq: every credential in the slot
+//	P u:{uid}:cc:<consumerId>        zset "<type>:<id>" by seq: one consumer's credentials
+//
+// Global keys, each in its own slot:
+//
+//	P seq:users, P seq:apps, P seq:creds     INCR counters; a number burnt by a failed
+//	                                         create is skipped, never reused
+//	P idx:users                      zset uid by Number
+//	P idx:apps                       zset "<uid>/<appid>" by seq
+//	P idx:creds                      zset "<uid>/<type>/<id>" by seq
+//	P app:<appid>                    app locator, "<uid>|<micros>": claimed with SET NX
+//	                                 before the app is written, deleted after it
+//	P appname:<name>                 set of "<uid>/<appid>" (AppsByName; exact names)
+//	P claim:username:<UsernameKey>   unique name claims, "<uid>|<micros>" (owner and
+//	P claim:email:<EmailKey>         claim time in Unix microseconds)
+//	P claim:externalId:<value>
+//	P claim:<type>:<keyId>           key-auth and jwt keyIds; the owner is the user whose
+//	                                 slot holds the credential
+//	P scopes                         hash scope name → JSON {reg, createdAt}
+//	P {adminkeys}:byid               hash id → JSON of adminKeyRecord  (the four admin
+//	P {adminkeys}:byhash             hash hash → id                     key hashes share
+//	P {adminkeys}:names              hash name → id                     one slot)
+//	P {adminkeys}:used               hash id → last use, Unix microseconds
+//
+// Records are JSON of this package's own structs, never of core's types, so a
+// domain change never silently changes the stored format.
+//
+// # Writes
+//
+// A create (1) takes its start time t0 from the clock (Redis TIME unless
+// Options.Clock is set); (2) claims each unique name with SET NX; a claim that
+// exists is taken while its owner still holds the name or while it is younger than
+// Options.ClaimStaleAfter (a create may be in flight), and is otherwise taken over
+// with a compare-and-set script; (3) writes the entity's own keys in one MULTI in
+// its slot, watching only keys of that slot; (4) adds the list-index entries; (5)
+// checks that its claims still hold its value and that less than
+// Options.WriteDeadline has passed since t0, else rolls back and answers Conflict;
+// (6) on any failure after a claim, releases its claims with a compare-and-delete
+// script. Because a create finishes (or rolls back) well within the staleness
+// window, a claim can only be taken over from a create that has given up.
+//
+// An update runs WATCH/GET/fn/MULTI on the entity's own key, retrying on
+// redis.TxFailedErr, then Conflict. A changed email or externalId is claimed first
+// and the old claim released afterwards by compare-and-delete against the value
+// read while the user still held it. A delete removes the entity and everything it
+// owns in one MULTI in the user's slot, then its index entries, locators and claims.
+//
+// Readers never trust an index alone: an index, locator or name-set entry whose
+// record is missing (or no longer matches) is skipped, and Doctor removes it. No
+// command uses KEYS; only Doctor scans.
+//
+// Immutable fields (IDs, Number, Seq, owners, Username, CreatedAt) changed by an
+// update's fn are silently restored. Props go through JSON: numbers come back as
+// float64.
+package redisstore

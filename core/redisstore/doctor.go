@@ -1,0 +1,586 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// doctorBatch is the SCAN / ZSCAN page size of Doctor.
+const doctorBatch = 500
+
+// Doctor finds leftovers of interrupted writes and, with repair, removes them:
+//   - stale claims and app locators (owner gone or no longer holding the name,
+//     older than ClaimStaleAfter), removed by compare-and-delete;
+//   - list-index and app-name entries whose record is gone (or renamed), and
+//     records missing from their list index (a create interrupted after its
+//     write), reported in DanglingIndex and re-indexed;
+//   - credential scope grants whose registration is no longer in the registry,
+//     removed by rewriting the credential.
+//
+// It scans every key under the prefix (on every master of a cluster), so it is
+// never on a request path.
+func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, error) {
+	const op = "redisstore.Doctor"
+	now, err := s.now(ctx)
+	if err != nil {
+		return core.DoctorReport{}, fail(op, err)
+	}
+	d := &doctor{s: s, op: op, repair: repair, now: now}
+	if err := s.scan(ctx, d.keys); err != nil {
+		return core.DoctorReport{}, fail(op, err)
+	}
+	for _, idx := range []string{"users", "apps", "creds"} {
+		if err := d.index(ctx, idx); err != nil {
+			return core.DoctorReport{}, fail(op, err)
+		}
+	}
+	r := core.DoctorReport{
+		StaleClaims:   d.sorted(d.staleClaims),
+		DanglingIndex: d.sorted(d.dangling),
+		StaleGrants:   d.sorted(d.staleGrants),
+		Repaired:      repair,
+	}
+	return r, nil
+}
+
+// scan calls fn with every page of keys under the prefix, on each master of a
+// cluster (concurrently) or on the one server.
+func (s *Store) scan(ctx context.Context, fn func(context.Context, []string) error) error {
+	match := escapeGlob(s.k.p) + "*"
+	one := func(ctx context.Context, c redis.Cmdable) error {
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, match, doctorBatch).Result()
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				if err := fn(ctx, keys); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return one(ctx, c) })
+	}
+	return one(ctx, s.rdb)
+}
+
+// escapeGlob escapes the glob characters of SCAN MATCH.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// doctor is one Doctor run; keys may be called concurrently.
+type doctor struct {
+	s      *Store
+	op     string
+	repair bool
+	now    time.Time
+
+	mu                                 sync.Mutex
+	staleClaims, dangling, staleGrants []string
+}
+
+func (d *doctor) add(list *[]string, format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	*list = append(*list, fmt.Sprintf(format, args...))
+}
+
+func (d *doctor) sorted(l []string) []string {
+	slices.Sort(l)
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// parsed key shapes of the layout.
+type keyShape struct {
+	kind string // "claim", "user", "app", "cred", "appname"
+	c    claim
+	uid  string
+	id   string
+	typ  core.CredentialType
+	name string
+	full string
+}
+
+// shape classifies a key (with prefix) of the layout; ok is false for the keys
+// Doctor does not check one by one.
+func (d *doctor) shape(full string) (keyShape, bool) {
+	k, ok := strings.CutPrefix(full, d.s.k.p)
+	if !ok {
+		return keyShape{}, false
+	}
+	switch {
+	case strings.HasPrefix(k, "claim:"):
+		kind, name, ok := strings.Cut(k[len("claim:"):], ":")
+		if !ok {
+			return keyShape{}, false
+		}
+		switch kind {
+		case kindUsername, kindEmail, kindExternalID, string(core.KeyAuth), string(core.JWT):
+		default:
+			return keyShape{}, false
+		}
+		return keyShape{kind: "claim", c: claim{key: full, kind: kind, name: name}, full: full}, true
+	case strings.HasPrefix(k, "app:"):
+		id := k[len("app:"):]
+		return keyShape{kind: "claim", c: claim{key: full, kind: kindApp, name: id}, full: full}, true
+	case strings.HasPrefix(k, "appname:"):
+		return keyShape{kind: "appname", name: k[len("appname:"):], full: full}, true
+	case strings.HasPrefix(k, "u:{"):
+		uid, rest, ok := strings.Cut(k[len("u:{"):], "}")
+		if !ok || !validID(uid) {
+			return keyShape{}, false
+		}
+		switch {
+		case rest == "":
+			return keyShape{kind: "user", uid: uid, full: full}, true
+		case strings.HasPrefix(rest, ":app:"):
+			return keyShape{kind: "app", uid: uid, id: rest[len(":app:"):], full: full}, true
+		case strings.HasPrefix(rest, ":cred:"):
+			typ, id, ok := splitCredMember(rest[len(":cred:"):])
+			if !ok {
+				return keyShape{}, false
+			}
+			return keyShape{kind: "cred", uid: uid, typ: typ, id: id, full: full}, true
+		}
+	}
+	return keyShape{}, false
+}
+
+// keys checks one SCAN page.
+func (d *doctor) keys(ctx context.Context, keys []string) error {
+	var claims, names, records []keyShape
+	for _, full := range keys {
+		sh, ok := d.shape(full)
+		if !ok {
+			continue
+		}
+		switch sh.kind {
+		case "claim":
+			claims = append(claims, sh)
+		case "appname":
+			names = append(names, sh)
+		default:
+			records = append(records, sh)
+		}
+	}
+	if err := d.claims(ctx, claims); err != nil {
+		return err
+	}
+	if err := d.appNames(ctx, names); err != nil {
+		return err
+	}
+	return d.records(ctx, records)
+}
+
+// claims reports claims and locators that are free: older than the window and
+// not held by their owner.
+func (d *doctor) claims(ctx context.Context, shs []keyShape) error {
+	if len(shs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(shs))
+	for i, sh := range shs {
+		keys[i] = sh.full
+	}
+	vals, oks, err := d.s.getMany(ctx, keys)
+	if err != nil {
+		return err
+	}
+	var old []claim
+	var owners, values []string
+	for i, sh := range shs {
+		if !oks[i] {
+			continue
+		}
+		owner, at, ok := parseClaim(vals[i])
+		if ok && d.now.Sub(at) < d.s.staleAfter {
+			continue
+		}
+		old = append(old, sh.c)
+		owners = append(owners, owner)
+		values = append(values, vals[i])
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	holding, err := d.s.holds(ctx, old, owners)
+	if err != nil {
+		return err
+	}
+	var free []held
+	for i, c := range old {
+		if holding[i] {
+			continue
+		}
+		age := "unknown age"
+		if _, at, ok := parseClaim(values[i]); ok {
+			age = d.now.Sub(at).Round(time.Second).String() + " old"
+		}
+		if c.kind == kindApp {
+			d.add(&d.dangling, "app:%s (owner %s, app gone, %s)", c.name, owners[i], age)
+		} else {
+			d.add(&d.staleClaims, "%s:%s (owner %s, %s)", c.kind, c.name, owners[i], age)
+		}
+		free = append(free, held{c, values[i]})
+	}
+	if d.repair && len(free) > 0 {
+		_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, h := range free {
+				cadScript.Eval(ctx, p, []string{h.key}, h.val)
+			}
+			return nil
+		})
+		return err
+	}
+	return nil
+}
+
+// appNames reports app-name entries whose app is gone or has another name.
+func (d *doctor) appNames(ctx context.Context, shs []keyShape) error {
+	for _, sh := range shs {
+		members, err := d.s.rdb.SMembers(ctx, sh.full).Result()
+		if err != nil {
+			return err
+		}
+		var refs []appAt
+		for _, m := range members {
+			uid, id, ok := strings.Cut(m, "/")
+			if !ok || !validID(uid) || !validID(id) {
+				refs = append(refs, appAt{"", m})
+				continue
+			}
+			refs = append(refs, appAt{uid, id})
+		}
+		keys := make([]string, len(refs))
+		for i, r := range refs {
+			if r.uid != "" {
+				keys[i] = d.s.k.app(r.uid, r.id)
+			}
+		}
+		vals, oks, err := d.getSome(ctx, keys)
+		if err != nil {
+			return err
+		}
+		var gone []any
+		for i, m := range members {
+			if oks[i] {
+				if r, err := decode[appRecord](d.op, keys[i], vals[i]); err == nil && r.Name == sh.name {
+					continue
+				}
+			}
+			d.add(&d.dangling, "appname:%s %s", sh.name, m)
+			gone = append(gone, m)
+		}
+		if d.repair && len(gone) > 0 {
+			if err := d.s.rdb.SRem(ctx, sh.full, gone...).Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// getSome is getMany that skips empty keys.
+func (d *doctor) getSome(ctx context.Context, keys []string) ([]string, []bool, error) {
+	var sub []string
+	var pos []int
+	for i, k := range keys {
+		if k != "" {
+			sub = append(sub, k)
+			pos = append(pos, i)
+		}
+	}
+	v, o, err := d.s.getMany(ctx, sub)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals, oks := make([]string, len(keys)), make([]bool, len(keys))
+	for j, i := range pos {
+		vals[i], oks[i] = v[j], o[j]
+	}
+	return vals, oks, nil
+}
+
+// records checks that user, app and credential records are in their list index
+// (and apps in their name set), and that credential grants are registered.
+func (d *doctor) records(ctx context.Context, shs []keyShape) error {
+	if len(shs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(shs))
+	for i, sh := range shs {
+		keys[i] = sh.full
+	}
+	vals, oks, err := d.s.getMany(ctx, keys)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		idx, member string
+		score       int64
+		name        string // apps: the name set to check
+	}
+	var entries []entry
+	var creds []keyShape
+	for i, sh := range shs {
+		if !oks[i] {
+			continue
+		}
+		switch sh.kind {
+		case "user":
+			r, err := decode[userRecord](d.op, sh.full, vals[i])
+			if err != nil || r.ID != sh.uid {
+				continue
+			}
+			entries = append(entries, entry{idx: "users", member: sh.uid, score: r.Number})
+		case "app":
+			r, err := decode[appRecord](d.op, sh.full, vals[i])
+			if err != nil {
+				continue
+			}
+			entries = append(entries, entry{idx: "apps", member: appRef(sh.uid, sh.id), score: r.Seq, name: r.Name})
+		case "cred":
+			r, err := decode[credRecord](d.op, sh.full, vals[i])
+			if err != nil {
+				continue
+			}
+			entries = append(entries, entry{idx: "creds", member: credRef(sh.uid, sh.typ, sh.id), score: r.Seq})
+			if len(r.Scopes) > 0 {
+				creds = append(creds, sh)
+			}
+		}
+	}
+	scores := make([]*redis.FloatCmd, len(entries))
+	inSet := make([]*redis.BoolCmd, len(entries))
+	_, err = d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range entries {
+			scores[i] = p.ZScore(ctx, d.s.k.idx(e.idx), e.member)
+			if e.name != "" {
+				inSet[i] = p.SIsMember(ctx, d.s.k.appName(e.name), e.member)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	var fix []func(redis.Pipeliner)
+	for i, e := range entries {
+		if errors.Is(scores[i].Err(), redis.Nil) {
+			d.add(&d.dangling, "idx:%s missing %s", e.idx, e.member)
+			fix = append(fix, func(p redis.Pipeliner) {
+				p.ZAdd(ctx, d.s.k.idx(e.idx), redis.Z{Score: float64(e.score), Member: e.member})
+			})
+		}
+		if inSet[i] != nil && inSet[i].Err() == nil && !inSet[i].Val() {
+			d.add(&d.dangling, "appname:%s missing %s", e.name, e.member)
+			fix = append(fix, func(p redis.Pipeliner) { p.SAdd(ctx, d.s.k.appName(e.name), e.member) })
+		}
+	}
+	if d.repair && len(fix) > 0 {
+		if _, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, f := range fix {
+				f(p)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return d.grants(ctx, creds)
+}
+
+// grants reports and removes credential grants whose registration is gone. The
+// registry is read again under the credential's WATCH, so a scope registered
+// meanwhile is never taken for dead.
+func (d *doctor) grants(ctx context.Context, creds []keyShape) error {
+	for _, sh := range creds {
+		err := d.s.watch(ctx, d.op, "credential", func(tx *redis.Tx) error {
+			data, err := tx.Get(ctx, sh.full).Result()
+			if errors.Is(err, redis.Nil) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			r, err := decode[credRecord](d.op, sh.full, data)
+			if err != nil || len(r.Scopes) == 0 {
+				return nil
+			}
+			names := make([]string, len(r.Scopes))
+			for i, g := range r.Scopes {
+				names[i] = g.Name
+			}
+			regs, err := d.s.rdb.HMGet(ctx, d.s.k.scopes(), names...).Result()
+			if err != nil {
+				return err
+			}
+			var keep []grantRecord
+			var dead []string
+			for i, g := range r.Scopes {
+				if data, ok := regs[i].(string); ok {
+					if sr, err := decode[scopeRecord](d.op, d.s.k.scopes(), data); err == nil && sr.Reg == g.Reg {
+						keep = append(keep, g)
+						continue
+					}
+				}
+				dead = append(dead, g.Name)
+			}
+			if len(dead) == 0 {
+				return nil
+			}
+			for _, n := range dead {
+				d.add(&d.staleGrants, "%s/%s: scope %s", sh.typ, sh.id, n)
+			}
+			if !d.repair {
+				return nil
+			}
+			r.Scopes = keep
+			out, err := encode(d.op, r)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, sh.full, out, 0)
+				return nil
+			})
+			return err
+		}, sh.full)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// index reports entries of a list index whose record is gone, and removes them
+// (re-adding any whose record appeared meanwhile).
+func (d *doctor) index(ctx context.Context, which string) error {
+	zkey := d.s.k.idx(which)
+	var cursor uint64
+	for {
+		kv, next, err := d.s.rdb.ZScan(ctx, zkey, cursor, "", doctorBatch).Result()
+		if err != nil {
+			return err
+		}
+		var members []string
+		var scores []string
+		var keys []string
+		for i := 0; i+1 < len(kv); i += 2 {
+			members = append(members, kv[i])
+			scores = append(scores, kv[i+1])
+			keys = append(keys, d.recordKey(which, kv[i]))
+		}
+		exists, err := d.existMany(ctx, keys)
+		if err != nil {
+			return err
+		}
+		var gone []int
+		for i, m := range members {
+			if !exists[i] {
+				d.add(&d.dangling, "idx:%s %s", which, m)
+				gone = append(gone, i)
+			}
+		}
+		if d.repair && len(gone) > 0 {
+			rem := make([]any, len(gone))
+			for j, i := range gone {
+				rem[j] = members[i]
+			}
+			if err := d.s.rdb.ZRem(ctx, zkey, rem...).Err(); err != nil {
+				return err
+			}
+			// A create may have written its record and entry in between: put back
+			// the entries whose record exists now.
+			again := make([]string, len(gone))
+			for j, i := range gone {
+				again[j] = keys[i]
+			}
+			now, err := d.existMany(ctx, again)
+			if err != nil {
+				return err
+			}
+			for j, i := range gone {
+				if now[j] {
+					var score float64
+					fmt.Sscan(scores[i], &score)
+					d.s.rdb.ZAdd(ctx, zkey, redis.Z{Score: score, Member: members[i]})
+				}
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// recordKey returns the record key an index member points to, "" if malformed.
+func (d *doctor) recordKey(which, member string) string {
+	switch which {
+	case "users":
+		if validID(member) {
+			return d.s.k.user(member)
+		}
+	case "apps":
+		if uid, id, ok := strings.Cut(member, "/"); ok && validID(uid) && validID(id) {
+			return d.s.k.app(uid, id)
+		}
+	case "creds":
+		parts := strings.SplitN(member, "/", 3)
+		if len(parts) == 3 && validID(parts[0]) {
+			if typ, id, ok := splitCredMember(parts[1] + ":" + parts[2]); ok {
+				return d.s.k.cred(parts[0], typ, id)
+			}
+		}
+	}
+	return ""
+}
+
+// existMany reports which keys exist, in one pipeline; "" never exists.
+func (d *doctor) existMany(ctx context.Context, keys []string) ([]bool, error) {
+	out := make([]bool, len(keys))
+	cmds := make([]*redis.IntCmd, len(keys))
+	_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			if k != "" {
+				cmds[i] = p.Exists(ctx, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range cmds {
+		out[i] = c != nil && c.Val() == 1
+	}
+	return out, nil
+}

@@ -1,0 +1,173 @@
+package redisstore
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// The stored forms. Their JSON is the storage format: fields are only ever added.
+
+// userRecord is the stored form of a core.User.
+type userRecord struct {
+	ID            string         `json:"id"`
+	Number        int64          `json:"number"`
+	Username      string         `json:"username"`
+	Email         string         `json:"email,omitempty"`
+	EmailVerified bool           `json:"emailVerified,omitempty"`
+	ExternalID    string         `json:"externalId,omitempty"`
+	RedirectURI   string         `json:"redirectUri,omitempty"`
+	IsActive      bool           `json:"isActive"`
+	SessionsLimit *int           `json:"sessionsLimit,omitempty"`
+	Props         map[string]any `json:"props,omitempty"`
+	CreatedAt     time.Time      `json:"createdAt"`
+	UpdatedAt     time.Time      `json:"updatedAt"`
+}
+
+func toUserRecord(u core.User) userRecord {
+	var limit *int
+	if u.SessionsLimit != nil {
+		n := *u.SessionsLimit
+		limit = &n
+	}
+	return userRecord{
+		ID: u.ID, Number: u.Number, Username: u.Username, Email: u.Email,
+		EmailVerified: u.EmailVerified, ExternalID: u.ExternalID, RedirectURI: u.RedirectURI,
+		IsActive: u.IsActive, SessionsLimit: limit, Props: u.Props,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func (r userRecord) user() core.User {
+	return core.User{
+		ID: r.ID, Number: r.Number, Username: r.Username, Email: r.Email,
+		EmailVerified: r.EmailVerified, ExternalID: r.ExternalID, RedirectURI: r.RedirectURI,
+		IsActive: r.IsActive, SessionsLimit: r.SessionsLimit, Props: r.Props,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// appRecord is the stored form of a core.App (OwnerActive is derived, not stored).
+type appRecord struct {
+	ID          string         `json:"id"`
+	Seq         int64          `json:"seq"`
+	Name        string         `json:"name"`
+	UserID      string         `json:"userId"`
+	RedirectURI string         `json:"redirectUri,omitempty"`
+	IsActive    bool           `json:"isActive"`
+	Props       map[string]any `json:"props,omitempty"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	UpdatedAt   time.Time      `json:"updatedAt"`
+}
+
+func toAppRecord(a core.App) appRecord {
+	return appRecord{
+		ID: a.ID, Seq: a.Seq, Name: a.Name, UserID: a.UserID, RedirectURI: a.RedirectURI,
+		IsActive: a.IsActive, Props: a.Props, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
+	}
+}
+
+func (r appRecord) app() core.App {
+	return core.App{
+		ID: r.ID, Seq: r.Seq, Name: r.Name, UserID: r.UserID, RedirectURI: r.RedirectURI,
+		IsActive: r.IsActive, Props: r.Props, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// grantRecord is the stored form of a core.ScopeGrant.
+type grantRecord struct {
+	Name string `json:"name"`
+	Reg  string `json:"reg"`
+}
+
+// credRecord is the stored form of a core.Credential (OwnerActive is derived).
+type credRecord struct {
+	Type         string         `json:"type"`
+	ID           string         `json:"id"`
+	Seq          int64          `json:"seq"`
+	ConsumerID   string         `json:"consumerId"`
+	ConsumerKind string         `json:"consumerKind"`
+	UserID       string         `json:"userId"`
+	IsActive     bool           `json:"isActive"`
+	Scopes       []grantRecord  `json:"scopes,omitempty"`
+	Secret       string         `json:"secret,omitempty"`
+	Algorithm    string         `json:"algorithm,omitempty"`
+	ExpiresAt    time.Time      `json:"expiresAt,omitzero"`
+	Props        map[string]any `json:"props,omitempty"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
+}
+
+func toCredRecord(c core.Credential) credRecord {
+	var grants []grantRecord
+	for _, g := range c.Scopes {
+		grants = append(grants, grantRecord(g))
+	}
+	var exp time.Time
+	if !c.ExpiresAt.IsZero() {
+		exp = c.ExpiresAt.UTC()
+	}
+	return credRecord{
+		Type: string(c.Type), ID: c.ID, Seq: c.Seq, ConsumerID: c.ConsumerID,
+		ConsumerKind: string(c.ConsumerKind), UserID: c.UserID, IsActive: c.IsActive,
+		Scopes: grants, Secret: c.Secret, Algorithm: c.Algorithm, ExpiresAt: exp, Props: c.Props,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+	}
+}
+
+func (r credRecord) credential() core.Credential {
+	var grants []core.ScopeGrant
+	for _, g := range r.Scopes {
+		grants = append(grants, core.ScopeGrant(g))
+	}
+	return core.Credential{
+		Type: core.CredentialType(r.Type), ID: r.ID, Seq: r.Seq, ConsumerID: r.ConsumerID,
+		ConsumerKind: core.ConsumerKind(r.ConsumerKind), UserID: r.UserID, IsActive: r.IsActive,
+		Scopes: grants, Secret: r.Secret, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt, Props: r.Props,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// scopeRecord is the stored form of a core.Scope, under its name in P scopes.
+type scopeRecord struct {
+	Reg       string    `json:"reg"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// adminKeyRecord is the stored form of a core.AdminKey; the last use is kept apart
+// in P {adminkeys}:used so that a touch does not rewrite the record.
+type adminKeyRecord struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Scope     string    `json:"scope"`
+	Prefix    string    `json:"prefix"`
+	Hash      string    `json:"hash"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func toAdminKeyRecord(k core.AdminKey) adminKeyRecord {
+	return adminKeyRecord{ID: k.ID, Name: k.Name, Scope: string(k.Scope), Prefix: k.Prefix, Hash: k.Hash, CreatedAt: k.CreatedAt.UTC()}
+}
+
+func (r adminKeyRecord) adminKey() core.AdminKey {
+	return core.AdminKey{ID: r.ID, Name: r.Name, Scope: core.AdminScope(r.Scope), Prefix: r.Prefix, Hash: r.Hash, CreatedAt: r.CreatedAt}
+}
+
+// encode marshals a record; only Props can make it fail.
+func encode(op string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", &core.Error{Kind: core.Invalid, Op: op, Msg: "properties cannot be stored as JSON", Err: err}
+	}
+	return string(b), nil
+}
+
+// decode unmarshals a record read from key.
+func decode[T any](op, key, data string) (T, error) {
+	var v T
+	if err := json.Unmarshal([]byte(data), &v); err != nil {
+		return v, corrupt(op, key, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,517 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// userClaims lists the unique names u holds.
+func (s *Store) userClaims(op string, u core.User) ([]claim, error) {
+	ukey, err := core.UsernameKey(u.Username)
+	if err != nil {
+		return nil, err
+	}
+	cs := []claim{s.usernameClaim(ukey, u.Username)}
+	if u.Email != "" {
+		cs = append(cs, s.emailClaim(core.EmailKey(u.Email), u.Email))
+	}
+	if u.ExternalID != "" {
+		cs = append(cs, s.externalIDClaim(u.ExternalID))
+	}
+	return cs, nil
+}
+
+// CreateUser stores u, assigning u.Number. Conflict names the taken username, email
+// or externalId (or the id).
+func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
+	const op = "redisstore.CreateUser"
+	if u == nil || !validID(u.ID) {
+		return core.Errorf(core.Invalid, op, "user id is not valid")
+	}
+	claims, err := s.userClaims(op, *u)
+	if err != nil {
+		return err
+	}
+	cr, err := s.begin(ctx, op, u.ID)
+	if err != nil {
+		return fail(op, err)
+	}
+	for _, c := range claims {
+		if err := cr.claim(ctx, c); err != nil {
+			cr.abort(ctx)
+			return fail(op, err)
+		}
+	}
+	n, err := s.rdb.Incr(ctx, s.k.seq("users")).Result()
+	if err != nil {
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	nu := *u
+	nu.Number = n
+	data, err := encode(op, toUserRecord(nu))
+	if err != nil {
+		cr.abort(ctx)
+		return err
+	}
+	ok, err := s.rdb.SetNX(ctx, s.k.user(u.ID), data, 0).Result()
+	if err != nil || !ok {
+		cr.abort(ctx)
+		if err != nil {
+			return fail(op, err)
+		}
+		return core.Errorf(core.Conflict, op, "user id %q is taken", u.ID)
+	}
+	if s.interrupted() {
+		return errInterrupted
+	}
+	err = s.rdb.ZAdd(ctx, s.k.idx("users"), redis.Z{Score: float64(n), Member: u.ID}).Err()
+	if err == nil {
+		err = cr.check(ctx)
+	}
+	if err != nil {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		cadScript.Run(cctx, s.rdb, []string{s.k.user(u.ID)}, data)
+		s.rdb.ZRem(cctx, s.k.idx("users"), u.ID)
+		cr.abort(ctx)
+		return fail(op, err)
+	}
+	u.Number = n
+	return nil
+}
+
+// getUser reads one user record; found is false when there is none.
+func (s *Store) getUser(ctx context.Context, op, id string) (userRecord, bool, error) {
+	if !validID(id) {
+		return userRecord{}, false, nil
+	}
+	data, err := s.rdb.Get(ctx, s.k.user(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return userRecord{}, false, nil
+	}
+	if err != nil {
+		return userRecord{}, false, err
+	}
+	r, err := decode[userRecord](op, s.k.user(id), data)
+	return r, err == nil, err
+}
+
+// GetUser returns the user with that id, or NotFound.
+func (s *Store) GetUser(ctx context.Context, id string) (core.User, error) {
+	const op = "redisstore.GetUser"
+	r, ok, err := s.getUser(ctx, op, id)
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	if !ok {
+		return core.User{}, core.Errorf(core.NotFound, op, "user %q not found", id)
+	}
+	return r.user(), nil
+}
+
+// UserByName returns the user holding the name: value is a raw username (keyed
+// with core.UsernameKey), a normalised email (keyed with core.EmailKey) or an
+// external id. The user must still hold the name, which guards against a claim left
+// over by a crash.
+func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string) (core.User, error) {
+	const op = "redisstore.UserByName"
+	notFound := core.Errorf(core.NotFound, op, "user with %s %q not found", kind, value)
+	var name string
+	switch kind {
+	case core.NameUsername:
+		k, err := core.UsernameKey(value)
+		if err != nil {
+			return core.User{}, notFound
+		}
+		name = k
+	case core.NameEmail:
+		name = core.EmailKey(value)
+	case core.NameExternalID:
+		name = value
+	default:
+		return core.User{}, core.Errorf(core.Invalid, op, "unknown name kind %q", kind)
+	}
+	if name == "" {
+		return core.User{}, notFound
+	}
+	v, err := s.rdb.Get(ctx, s.k.claim(string(kind), name)).Result()
+	if errors.Is(err, redis.Nil) {
+		return core.User{}, notFound
+	}
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	r, ok, err := s.getUser(ctx, op, claimOwner(v))
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	if !ok || !userHolds(r, string(kind), name) {
+		return core.User{}, notFound
+	}
+	return r.user(), nil
+}
+
+// UserByNumber returns the user with that number, or NotFound.
+func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
+	const op = "redisstore.UserByNumber"
+	notFound := core.Errorf(core.NotFound, op, "user %d not found", n)
+	if n <= 0 {
+		return core.User{}, notFound
+	}
+	num := strconv.FormatInt(n, 10)
+	ids, err := s.rdb.ZRangeByScore(ctx, s.k.idx("users"), &redis.ZRangeBy{Min: num, Max: num, Count: 1}).Result()
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	if len(ids) == 0 {
+		return core.User{}, notFound
+	}
+	r, ok, err := s.getUser(ctx, op, ids[0])
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	if !ok || r.Number != n {
+		return core.User{}, notFound
+	}
+	return r.user(), nil
+}
+
+// UpdateUser applies fn atomically (fn may run more than once). Changes fn makes to
+// ID, Number, Username or CreatedAt are undone. A new email or externalId is
+// claimed first (Conflict if taken) and the old one released after the write.
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) error) (core.User, error) {
+	const op = "redisstore.UpdateUser"
+	if !validID(id) {
+		return core.User{}, core.Errorf(core.NotFound, op, "user %q not found", id)
+	}
+	key := s.k.user(id)
+	for range maxTxRetries {
+		var (
+			cr     *creation
+			old    core.User
+			next   core.User
+			toFree []held // the old names' claims, with the values read while held
+		)
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			data, err := tx.Get(ctx, key).Result()
+			if errors.Is(err, redis.Nil) {
+				return core.Errorf(core.NotFound, op, "user %q not found", id)
+			}
+			if err != nil {
+				return err
+			}
+			r, err := decode[userRecord](op, key, data)
+			if err != nil {
+				return err
+			}
+			old = r.user()
+			r2, _ := decode[userRecord](op, key, data) // fn's own copy: maps and pointers not shared
+			next = r2.user()
+			if err := fn(&next); err != nil {
+				return &fnError{err}
+			}
+			next.ID, next.Number, next.Username, next.CreatedAt = old.ID, old.Number, old.Username, old.CreatedAt
+			oldClaims, _ := s.userClaims(op, old)
+			newClaims, err := s.userClaims(op, next)
+			if err != nil {
+				return err
+			}
+			gone, added := diffClaims(oldClaims, newClaims)
+			if len(added) > 0 {
+				if cr, err = s.begin(ctx, op, id); err != nil {
+					return err
+				}
+				for _, c := range added {
+					if err := cr.claim(ctx, c); err != nil {
+						return err
+					}
+				}
+			}
+			if len(gone) > 0 {
+				keys := make([]string, len(gone))
+				for i, c := range gone {
+					keys[i] = c.key
+				}
+				vals, oks, err := s.getMany(ctx, keys)
+				if err != nil {
+					return err
+				}
+				for i, c := range gone {
+					if oks[i] && claimOwner(vals[i]) == id {
+						toFree = append(toFree, held{c, vals[i]})
+					}
+				}
+			}
+			if cr != nil {
+				if err := cr.check(ctx); err != nil {
+					return err
+				}
+			}
+			out, err := encode(op, toUserRecord(next))
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, key, out, 0)
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			if cr != nil {
+				cr.abort(ctx)
+			}
+			continue
+		}
+		if err != nil {
+			if cr != nil {
+				cr.abort(ctx)
+			}
+			return core.User{}, fail(op, err)
+		}
+		if cr != nil {
+			if err := cr.check(ctx); err != nil {
+				// The claim was lost after all (the write overran its deadline):
+				// put the old names back before letting the new ones go.
+				if s.restoreNames(ctx, op, id, old, next) {
+					cr.abort(ctx)
+				}
+				return core.User{}, fail(op, err)
+			}
+		}
+		s.release(ctx, toFree)
+		return next, nil
+	}
+	return core.User{}, core.Errorf(core.Conflict, op, "user %q is being changed concurrently; try again", id)
+}
+
+// restoreNames undoes the name changes of an update whose new claims were lost,
+// if the record still carries them. It reports whether it did.
+func (s *Store) restoreNames(ctx context.Context, op, id string, old, next core.User) bool {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	key := s.k.user(id)
+	err := s.watch(ctx, op, "user", func(tx *redis.Tx) error {
+		data, err := tx.Get(ctx, key).Result()
+		if err != nil {
+			return err
+		}
+		r, err := decode[userRecord](op, key, data)
+		if err != nil {
+			return err
+		}
+		if r.Email != next.Email || r.ExternalID != next.ExternalID {
+			return errors.New("changed since")
+		}
+		r.Email, r.ExternalID = old.Email, old.ExternalID
+		out, err := encode(op, r)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, out, 0)
+			return nil
+		})
+		return err
+	}, key)
+	return err == nil
+}
+
+// diffClaims returns the claims of old missing from next and those of next
+// missing from old, comparing normalised names.
+func diffClaims(old, next []claim) (gone, added []claim) {
+	in := func(c claim, cs []claim) bool {
+		for _, d := range cs {
+			if d.key == c.key {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range old {
+		if !in(c, next) {
+			gone = append(gone, c)
+		}
+	}
+	for _, c := range next {
+		if !in(c, old) {
+			added = append(added, c)
+		}
+	}
+	return gone, added
+}
+
+// DeleteUser deletes the user, its apps and its credentials in one MULTI in its
+// slot, then its index entries, app locators, app name entries and claims.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	const op = "redisstore.DeleteUser"
+	if !validID(id) {
+		return core.Errorf(core.NotFound, op, "user %q not found", id)
+	}
+	var after cleanup
+	err := s.watch(ctx, op, "user "+strconv.Quote(id), func(tx *redis.Tx) error {
+		after = cleanup{}
+		data, err := tx.Get(ctx, s.k.user(id)).Result()
+		if errors.Is(err, redis.Nil) {
+			return core.Errorf(core.NotFound, op, "user %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		r, err := decode[userRecord](op, s.k.user(id), data)
+		if err != nil {
+			return err
+		}
+		var appsCmd, credsCmd *redis.StringSliceCmd
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			appsCmd = p.ZRange(ctx, s.k.apps(id), 0, -1)
+			credsCmd = p.ZRange(ctx, s.k.creds(id), 0, -1)
+			return nil
+		}); err != nil {
+			return err
+		}
+		appIDs, members := appsCmd.Val(), credsCmd.Val()
+		del := []string{s.k.user(id), s.k.apps(id), s.k.appNames(id), s.k.creds(id), s.k.consumerCreds(id, id)}
+		after.zrem(s.k.idx("users"), id)
+		if len(appIDs) > 0 {
+			appKeys := make([]string, len(appIDs))
+			for i, a := range appIDs {
+				appKeys[i] = s.k.app(id, a)
+			}
+			// Watch the apps too: a rename between here and the MULTI would
+			// leave its new name's entry behind.
+			if err := tx.Watch(ctx, appKeys...).Err(); err != nil {
+				return err
+			}
+			recs, err := tx.MGet(ctx, appKeys...).Result()
+			if err != nil {
+				return err
+			}
+			for i, a := range appIDs {
+				del = append(del, appKeys[i], s.k.consumerCreds(id, a))
+				after.zrem(s.k.idx("apps"), appRef(id, a))
+				after.claims = append(after.claims, s.appClaim(a))
+				if str, ok := recs[i].(string); ok {
+					if ar, err := decode[appRecord](op, appKeys[i], str); err == nil {
+						after.srem(s.k.appName(ar.Name), appRef(id, a))
+					}
+				}
+			}
+		}
+		for _, m := range members {
+			typ, cid, ok := splitCredMember(m)
+			if !ok {
+				continue
+			}
+			del = append(del, s.k.cred(id, typ, cid))
+			after.zrem(s.k.idx("creds"), credRef(id, typ, cid))
+			if typ.Keyed() {
+				after.claims = append(after.claims, s.keyIDClaim(typ, cid))
+			}
+		}
+		if cs, err := s.userClaims(op, r.user()); err == nil {
+			after.claims = append(after.claims, cs...)
+		}
+		if err := after.readClaims(ctx, s, id); err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, del...)
+			return nil
+		})
+		return err
+	}, s.k.user(id), s.k.apps(id), s.k.creds(id))
+	if err != nil {
+		return fail(op, err)
+	}
+	if s.interrupted() {
+		return errInterrupted
+	}
+	return fail(op, after.run(ctx, s))
+}
+
+// cleanup is the work a delete does outside the entity's slot after its MULTI:
+// index and name-set removals, and the release of the claims it read while the
+// entity still held them.
+type cleanup struct {
+	zrems  [][2]string
+	srems  [][2]string
+	claims []claim
+	held   []held
+}
+
+func (c *cleanup) zrem(key, member string) { c.zrems = append(c.zrems, [2]string{key, member}) }
+func (c *cleanup) srem(key, member string) { c.srems = append(c.srems, [2]string{key, member}) }
+
+// readClaims reads the current values of c.claims and keeps those owned by owner.
+func (c *cleanup) readClaims(ctx context.Context, s *Store, owner string) error {
+	c.held = nil
+	keys := make([]string, len(c.claims))
+	for i, cl := range c.claims {
+		keys[i] = cl.key
+	}
+	vals, oks, err := s.getMany(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for i, cl := range c.claims {
+		if oks[i] && claimOwner(vals[i]) == owner {
+			c.held = append(c.held, held{cl, vals[i]})
+		}
+	}
+	return nil
+}
+
+// run does the cleanup in one pipeline.
+func (c *cleanup) run(ctx context.Context, s *Store) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, z := range c.zrems {
+			p.ZRem(ctx, z[0], z[1])
+		}
+		for _, m := range c.srems {
+			p.SRem(ctx, m[0], m[1])
+		}
+		for _, h := range c.held {
+			cadScript.Eval(ctx, p, []string{h.key}, h.val)
+		}
+		return nil
+	})
+	return err
+}
+
+// ListUsers returns one page of users in Number order.
+func (s *Store) ListUsers(ctx context.Context, opt core.ListOptions) (core.Page[core.User], error) {
+	const op = "redisstore.ListUsers"
+	entries, next, total, err := s.page(ctx, s.k.idx("users"), opt)
+	if err != nil {
+		return core.Page[core.User]{}, fail(op, err)
+	}
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = s.k.user(e.member)
+	}
+	vals, oks, err := s.getMany(ctx, keys)
+	if err != nil {
+		return core.Page[core.User]{}, fail(op, err)
+	}
+	out := core.Page[core.User]{Items: []core.User{}, NextKey: next, Total: total}
+	for i := range entries {
+		if !oks[i] {
+			continue
+		}
+		r, err := decode[userRecord](op, keys[i], vals[i])
+		if err != nil {
+			return core.Page[core.User]{}, err
+		}
+		out.Items = append(out.Items, r.user())
+	}
+	return out, nil
+}
