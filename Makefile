@@ -1,0 +1,29 @@
+# Gatehouse developer targets. `make run` needs no Redis (embedded miniredis).
+
+FUZZTIME ?= 5s
+
+.PHONY: run test lint build bench fuzz proto
+
+run: ## the server with the example configuration
+	go run ./cmd/gatehouse --config configs/gatehouse.yaml
+
+test: ## every test, with the race detector (what CI runs)
+	go test -race ./...
+
+lint: ## formatting, vet and staticcheck
+	test -z "$$(gofmt -l .)" && go vet ./... && go tool staticcheck ./...
+
+build: ## the server and plugin binaries, into bin/
+	go build -o bin/ ./cmd/...
+
+bench: ## benchmarks (the /verify load test comes later, SPEC §7)
+	go test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## each fuzz target for FUZZTIME (the list lives in .ci/run)
+	FUZZTIME=$(FUZZTIME) .ci/run fuzz
+
+# Once proto/gatehouse/plugin/v1/*.proto exists, proto will run:
+#   protoc --go_out=. --go-grpc_out=. --go_opt=paths=source_relative \
+#     --go-grpc_opt=paths=source_relative proto/gatehouse/plugin/v1/*.proto
+proto: ## regenerate the plugin protocol's Go code (not yet used)
+	@echo "proto: no .proto files yet (proto/gatehouse/plugin/v1)"

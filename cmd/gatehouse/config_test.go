@@ -1,0 +1,382 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeEnv is a lookupEnv over a map.
+func fakeEnv(m map[string]string) lookupEnv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// writeFile writes content to dir/name and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// loadWithFlags runs the serve command's configuration steps: flags, file, env.
+func loadWithFlags(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flags := newConfigFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	cfg, err := load(flags.configPath(fs, fakeEnv(env)), fakeEnv(env))
+	if err != nil {
+		return Config{}, err
+	}
+	flags.apply(&cfg)
+	return cfg, nil
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "g.yaml", `
+adminAddr: 127.0.0.1:1111
+redis:
+  prefix: "file:"
+log:
+  level: debug
+security:
+  argon2:
+    iterations: 3
+  trustedProxies: [10.0.0.0/8]
+`)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(*Config)
+	}{
+		{
+			name: "file over defaults",
+			args: []string{"--config", file},
+			want: func(c *Config) {},
+		},
+		{
+			name: "env over file",
+			args: []string{"--config", file},
+			env: map[string]string{
+				"GATEHOUSE_ADMIN_ADDR": "127.0.0.1:2222", "GATEHOUSE_REDIS_PREFIX": "env:",
+				"GATEHOUSE_ARGON2_ITERATIONS": "4", "GATEHOUSE_TRUSTED_PROXIES": "10.1.0.0/16, ::1",
+			},
+			want: func(c *Config) {
+				c.AdminAddr, c.Redis.Prefix, c.Security.Argon2.Iterations = "127.0.0.1:2222", "env:", 4
+				c.Security.TrustedProxies = []string{"10.1.0.0/16", "::1"}
+			},
+		},
+		{
+			name: "flag over env",
+			args: []string{"--config", file, "--admin-addr", "127.0.0.1:3333", "--argon2-iterations=5", "--log-level", "warn"},
+			env:  map[string]string{"GATEHOUSE_ADMIN_ADDR": "127.0.0.1:2222", "GATEHOUSE_ARGON2_ITERATIONS": "4"},
+			want: func(c *Config) {
+				c.AdminAddr, c.Security.Argon2.Iterations, c.Log.Level = "127.0.0.1:3333", 5, "warn"
+			},
+		},
+		{
+			name: "empty variable counts as unset",
+			args: []string{"--config", file},
+			env:  map[string]string{"GATEHOUSE_ADMIN_ADDR": ""},
+			want: func(c *Config) {},
+		},
+		{
+			name: "GATEHOUSE_CONFIG names the file, --config wins",
+			args: []string{"--config", file},
+			env:  map[string]string{"GATEHOUSE_CONFIG": filepath.Join(dir, "missing.yaml")},
+			want: func(c *Config) {},
+		},
+		{
+			name: "secrets from the environment",
+			args: []string{"--config", file},
+			env:  map[string]string{"GATEHOUSE_ADMIN_KEY": "0123456789abcdef", "GATEHOUSE_ENCRYPTION_KEYS": "k1:AAAA"},
+			want: func(c *Config) { c.AdminKey, c.EncryptionKeys = "0123456789abcdef", "k1:AAAA" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"XDG_STATE_HOME": "/state"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			got, err := loadWithFlags(t, tt.args, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := DefaultConfig()
+			want.File, want.AdminKeyFile = file, "/state/gatehouse/admin-key"
+			want.AdminAddr, want.Redis.Prefix, want.Log.Level = "127.0.0.1:1111", "file:", "debug"
+			want.Security.Argon2.Iterations, want.Security.TrustedProxies = 3, []string{"10.0.0.0/8"}
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, yaml string
+		env        map[string]string
+		wantErr    []string
+	}{
+		{name: "unknown top-level key", yaml: "adminAdress: x\n", wantErr: []string{`unknown setting "adminAdress"`}},
+		{name: "unknown nested keys, all named by path", yaml: "redis:\n  urll: redis://x\nsecurity:\n  argon2:\n    memory: 1\n", wantErr: []string{`"redis.urll", "security.argon2.memory"`}},
+		{name: "secret in the file", yaml: "adminKey: 0123456789abcdef\n", wantErr: []string{`"adminKey"`, "GATEHOUSE_ADMIN_KEY"}},
+		{name: "not a mapping", yaml: "- adminAddr\n", wantErr: []string{"g.yaml"}},
+		{name: "wrong type", yaml: "security:\n  maxConcurrentHashes: many\n", wantErr: []string{"maxConcurrentHashes"}},
+		{name: "bad YAML", yaml: "adminAddr: [\n", wantErr: []string{"g.yaml"}},
+		{name: "bad integer variable", yaml: "", env: map[string]string{"GATEHOUSE_ARGON2_MEMORY_KIB": "lots"}, wantErr: []string{"GATEHOUSE_ARGON2_MEMORY_KIB", `"lots"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, dir, "g.yaml", tt.yaml)
+			_, err := load(p, fakeEnv(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("missing explicit file", func(t *testing.T) {
+		if _, err := load(filepath.Join(dir, "nope.yaml"), fakeEnv(nil)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("err = %v, want not exist", err)
+		}
+	})
+	t.Run("empty file is the defaults", func(t *testing.T) {
+		p := writeFile(t, dir, "empty.yaml", "# nothing\n")
+		got, err := load(p, fakeEnv(map[string]string{"HOME": "/home/u"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.AdminAddr != DefaultConfig().AdminAddr {
+			t.Errorf("adminAddr = %q", got.AdminAddr)
+		}
+	})
+}
+
+func TestFlagSyntaxCheckedWhileParsing(t *testing.T) {
+	_, err := loadWithFlags(t, []string{"--argon2-memory-kib", "lots"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "argon2-memory-kib") {
+		t.Errorf("err = %v, want a parse error naming the flag", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := DefaultConfig()
+	c.AdminKeyFile = "/state/admin-key"
+	c.AdminAddr = "nowhere"
+	c.Log.Level = "loud"
+	c.Redis.Prefix = "{gh}:"
+	c.Redis.URL = "http://user:hunter2@example.com"
+	c.Security.TrustedProxies = []string{"10.0.0.0/8", "proxy.local"}
+	c.Security.Argon2.Parallelism = 0
+	err := c.Validate()
+	ce, ok := errors.AsType[*ConfigError](err)
+	if !ok {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	want := []string{"adminAddr", "log.level", "redis.prefix", "redis.url", "trustedProxies[1]", "parallelism"}
+	if len(ce.Problems) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(ce.Problems), len(want), err)
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(ce.Problems, func(p string) bool { return strings.Contains(p, w) }) {
+			t.Errorf("no problem mentions %q:\n%v", w, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a problem echoes the Redis password:\n%v", err)
+	}
+}
+
+func TestValidateDefaults(t *testing.T) {
+	c := DefaultConfig()
+	c.AdminKeyFile = "/state/admin-key"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.AdminKeyFile = ""
+	if err := c.Validate(); err == nil {
+		t.Error("no admin key file and no admin key: want a problem")
+	}
+	c.AdminKey = "0123456789abcdef"
+	if err := c.Validate(); err != nil {
+		t.Errorf("with GATEHOUSE_ADMIN_KEY the file is not needed: %v", err)
+	}
+}
+
+func TestAdminKeyRule(t *testing.T) {
+	tests := []struct {
+		key string
+		ok  bool
+	}{
+		{"0123456789abcdef", true},
+		{"0123456789abcde", false}, // 15
+		{"gtha_" + strings.Repeat("x", 40), true},
+		{"with inner spaces ok", true},
+		{"ééééééééééééééééé", true}, // 16+ characters, more bytes
+		{" 0123456789abcdef", false},
+		{"0123456789abcdef\n", false},
+		{"0123456789\x00abcdef", false},
+		{"0123456789abcdef\xff", false},
+	}
+	for _, tt := range tests {
+		c := DefaultConfig()
+		c.AdminKeyFile = "/state/admin-key"
+		c.AdminKey = tt.key
+		err := c.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("key %q: err = %v, want ok %v", tt.key, err, tt.ok)
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "GATEHOUSE_ADMIN_KEY must be at least 16") {
+				t.Errorf("key %q: message %q does not state the rule", tt.key, err)
+			}
+			if strings.Contains(err.Error(), strings.TrimSpace(tt.key)) {
+				t.Errorf("message echoes the key: %q", err)
+			}
+		}
+	}
+}
+
+func TestModelsPathDefault(t *testing.T) {
+	withModels := t.TempDir()
+	if err := os.Mkdir(filepath.Join(withModels, "models"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	withoutModels := t.TempDir()
+	elsewhere := t.TempDir()
+	tests := []struct {
+		name, dir, yaml string
+		env             map[string]string
+		want            string
+	}{
+		{name: "models/ beside the file", dir: withModels, want: filepath.Join(withModels, "models")},
+		{name: "no models/ beside the file", dir: withoutModels, want: ""},
+		{name: "relative to the file, not the working directory", dir: withModels, yaml: "models:\n  path: models\n", want: filepath.Join(withModels, "models")},
+		{name: "absolute in the file", dir: withoutModels, yaml: "models:\n  path: " + elsewhere + "\n", want: elsewhere},
+		{name: "environment", dir: withModels, env: map[string]string{"GATEHOUSE_MODELS_PATH": elsewhere}, want: elsewhere},
+		{name: "no file", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.dir != "" {
+				path = writeFile(t, tt.dir, "gatehouse.yaml", tt.yaml)
+			}
+			cfg, err := load(path, fakeEnv(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Models.Path != tt.want {
+				t.Errorf("models.path = %q, want %q", cfg.Models.Path, tt.want)
+			}
+		})
+	}
+}
+
+func TestAdminKeyFileDefault(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"XDG_STATE_HOME": "/xdg", "HOME": "/home/u"}, "/xdg/gatehouse/admin-key"},
+		{map[string]string{"XDG_STATE_HOME": "relative", "HOME": "/home/u"}, "/home/u/.local/state/gatehouse/admin-key"},
+		{map[string]string{"HOME": "/home/u"}, "/home/u/.local/state/gatehouse/admin-key"},
+		{map[string]string{"HOME": "/home/u", "GATEHOUSE_ADMIN_KEY_FILE": "/run/key"}, "/run/key"},
+		{map[string]string{}, ""},
+	}
+	for _, tt := range tests {
+		cfg, err := load("", fakeEnv(tt.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AdminKeyFile != tt.want {
+			t.Errorf("env %v: adminKeyFile = %q, want %q", tt.env, cfg.AdminKeyFile, tt.want)
+		}
+	}
+}
+
+// TestExampleConfig checks configs/gatehouse.yaml loads, is valid, and states the
+// built-in defaults, so the example documents them truthfully.
+func TestExampleConfig(t *testing.T) {
+	path, err := filepath.Abs("../../configs/gatehouse.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := fakeEnv(map[string]string{"HOME": "/home/u"})
+	got, err := load(path, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.File = path
+	want.deriveDefaults(env)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("example differs from DefaultConfig (-want +got):\n%s", diff)
+	}
+}
+
+// TestSettingsCoverConfig checks every field of Config has a setting (so an
+// environment variable and a flag) and the names are unique.
+func TestSettingsCoverConfig(t *testing.T) {
+	var leaves []string
+	collectJSONLeaves(reflect.TypeFor[Config](), "", &leaves)
+	var paths []string
+	envs, flags := map[string]bool{}, map[string]bool{}
+	for _, s := range settings() {
+		paths = append(paths, s.path)
+		if envs[s.env] || flags[s.flag] {
+			t.Errorf("setting %s: duplicate variable or flag", s.path)
+		}
+		envs[s.env], flags[s.flag] = true, true
+		if !strings.HasPrefix(s.env, "GATEHOUSE_") {
+			t.Errorf("setting %s: variable %s lacks the GATEHOUSE_ prefix", s.path, s.env)
+		}
+	}
+	slices.Sort(leaves)
+	slices.Sort(paths)
+	if diff := cmp.Diff(leaves, paths); diff != "" {
+		t.Errorf("Config fields vs settings (-fields +settings):\n%s", diff)
+	}
+}
+
+func collectJSONLeaves(t reflect.Type, prefix string, out *[]string) {
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct {
+			collectJSONLeaves(f.Type, prefix+name+".", out)
+			continue
+		}
+		*out = append(*out, prefix+name)
+	}
+}

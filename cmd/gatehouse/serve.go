@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gatehouse/gatehouse/adminapi"
+	"github.com/gatehouse/gatehouse/configs"
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+)
+
+// Server timeouts (SPEC §6) and the grace given to in-flight requests at shutdown.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownGrace     = 10 * time.Second
+	startupPing       = 5 * time.Second
+)
+
+// serve runs the admin and public listeners until ctx ends, then shuts down
+// gracefully: in-flight requests finish, then the store closes.
+func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File) error {
+	embedded := cfg.Redis.URL == ""
+	redisURL := cfg.Redis.URL
+	if embedded {
+		url, stop, err := startEmbeddedRedis(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		redisURL = url
+	}
+	opts, err := redisstore.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
+	store := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: cfg.Redis.Prefix})
+	defer store.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, startupPing)
+	err = store.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis at %s does not answer: %w", redisstore.RedactURL(redisURL), err)
+	}
+	log.Info().Str("redis", redisstore.RedactURL(redisURL)).Str("prefix", cfg.Redis.Prefix).Msg("store ready")
+
+	svc, err := newService(cfg, store, embedded, log)
+	if err != nil {
+		return err
+	}
+	if key, err := svc.BootstrapAdminKey(ctx); err != nil {
+		return fmt.Errorf("bootstrap admin key: %w", err)
+	} else if key != "" {
+		if err := showBootstrapKey(key, cfg, stderr, log); err != nil {
+			return err
+		}
+	}
+
+	trusted, err := trustedProxies(cfg.Security.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted})
+	servers := []*http.Server{
+		newHTTPServer(cfg.AdminAddr, api.Admin(), log),
+		newHTTPServer(cfg.PublicAddr, api.Public(), log),
+	}
+	names := []string{"admin API", "public API"}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", names[i], err)
+		}
+		log.Info().Str("addr", ln.Addr().String()).Msg(names[i] + " listening")
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", names[i], err)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info().Msg("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, srv := range servers {
+		if serr := srv.Shutdown(shutCtx); serr != nil {
+			log.Warn().Err(serr).Str("addr", srv.Addr).Msg("shutdown cut requests short")
+		}
+	}
+	return err
+}
+
+// newService builds the core service from the configuration: models, password
+// hashing and the encryption keyring.
+func newService(cfg Config, store core.Store, embedded bool, log zerolog.Logger) (*core.Service, error) {
+	var modelFS fs.FS = configs.Models
+	if cfg.Models.Path != "" {
+		modelFS = os.DirFS(cfg.Models.Path)
+	}
+	models, err := core.LoadModels(modelFS)
+	if err != nil {
+		return nil, fmt.Errorf("models: %w", err)
+	}
+	var keyring *core.Keyring
+	switch {
+	case cfg.EncryptionKeys != "":
+		if keyring, err = core.ParseKeyring(cfg.EncryptionKeys); err != nil {
+			return nil, fmt.Errorf("GATEHOUSE_ENCRYPTION_KEYS: %w", err)
+		}
+	case embedded:
+		keyring = core.NewEphemeralKeyring()
+		log.Info().Msg("jwt secrets are encrypted with an ephemeral key (embedded store: it lives as long as the data)")
+	default:
+		log.Warn().Msg("GATEHOUSE_ENCRYPTION_KEYS is not set: jwt credentials cannot be created")
+	}
+	a := cfg.Security.Argon2
+	hasher := core.NewHasher(core.Argon2Params{
+		Memory: uint32(a.MemoryKiB), Iterations: uint32(a.Iterations), Parallelism: uint8(a.Parallelism),
+		SaltLen: core.DefaultArgon2.SaltLen, KeyLen: core.DefaultArgon2.KeyLen,
+	}, cfg.Security.HashConcurrency())
+	return core.NewService(store, core.Options{Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey}), nil
+}
+
+// newHTTPServer returns a server with the timeouts of SPEC §6.
+func newHTTPServer(addr string, h http.Handler, log zerolog.Logger) *http.Server {
+	return &http.Server{
+		Addr: addr, Handler: h,
+		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+		ErrorLog: stdLogger(log),
+	}
+}
+
+// trustedProxies parses CIDR prefixes (a bare address is a single-host prefix).
+func trustedProxies(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("security.trustedProxies: %q is not an address or CIDR prefix", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
+)
+
+// instance is a `gatehouse serve` running inside the test, its stderr parsed.
+type instance struct {
+	adminURL string
+	keyFile  string
+	logs     *strings.Builder
+	mu       *sync.Mutex
+	done     chan int
+	cancel   context.CancelFunc
+}
+
+// startServe runs `gatehouse serve` on free loopback ports with args and env
+// (GATEHOUSE_* variables are set for the process) and waits until it listens.
+func startServe(t *testing.T, keyFile string, args ...string) *instance {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{keyFile: keyFile, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan int, 1), cancel: cancel}
+	args = append([]string{"serve", "--config", "", "--admin-addr", "127.0.0.1:0", "--public-addr", "127.0.0.1:0",
+		"--admin-key-file", keyFile, "--argon2-memory-kib", "64", "--argon2-iterations", "1"}, args...)
+	go func() {
+		in.done <- run(ctx, args, io.Discard, w)
+		w.Close()
+	}()
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			in.mu.Lock()
+			in.logs.WriteString(sc.Text() + "\n")
+			in.mu.Unlock()
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["message"] == "admin API listening" {
+				ready <- "http://" + line["addr"].(string)
+			}
+		}
+	}()
+	select {
+	case in.adminURL = <-ready:
+	case code := <-in.done:
+		t.Fatalf("serve exited with %d:\n%s", code, in.log())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not start:\n%s", in.log())
+	}
+	t.Cleanup(func() { in.stop(t) })
+	return in
+}
+
+func (in *instance) log() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.logs.String()
+}
+
+// stop cancels the instance and checks it shut down cleanly.
+func (in *instance) stop(t *testing.T) {
+	in.cancel()
+	select {
+	case code, ok := <-in.done:
+		if ok && code != exitOK {
+			t.Errorf("serve exited with %d:\n%s", code, in.log())
+		}
+		close(in.done)
+	case <-time.After(15 * time.Second):
+		t.Errorf("serve did not shut down")
+	}
+}
+
+func (in *instance) call(t *testing.T, key, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, in.adminURL+path, strings.NewReader(body))
+	req.Header.Set("x-api-key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeEmbedded: the default command on the embedded store shows the generated
+// admin key once (a 0600 file, never the log), serves the admin API with it, and
+// the CLI verbs manage keys through it.
+func TestServeEmbedded(t *testing.T) {
+	clearEnv(t)
+	keyFile := filepath.Join(t.TempDir(), "state", "admin-key")
+	in := startServe(t, keyFile)
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatalf("admin key file: %v\n%s", err, in.log())
+	}
+	key := strings.TrimSpace(string(b))
+	if fi, _ := os.Stat(keyFile); fi.Mode().Perm() != 0o600 || !strings.HasPrefix(key, "gtha_") {
+		t.Errorf("key file mode %v, key %.5s…", fi.Mode().Perm(), key)
+	}
+	if !strings.Contains(in.log(), "in-memory") || !strings.Contains(in.log(), keyFile) {
+		t.Errorf("start-up lines do not say memory only and where the key is:\n%s", in.log())
+	}
+	if code, body := in.call(t, key, "POST", "/users/", `{"username":"ada","firstname":"Ada","lastname":"L"}`); code != 200 {
+		t.Fatalf("create user: %d %s", code, body)
+	}
+	if code, _ := in.call(t, "", "GET", "/readyz", ""); code != 200 {
+		t.Errorf("readyz: %d", code)
+	}
+	if code, _ := in.call(t, "", "GET", "/users", ""); code != 401 {
+		t.Errorf("no key: %d", code)
+	}
+
+	t.Setenv("GATEHOUSE_ADMIN_URL", in.adminURL)
+	t.Setenv("GATEHOUSE_ADMIN_KEY", key)
+	code, out, errOut := runArgs(t, t.Context(), "admin-keys", "create", "--name", "ci", "--scope", "read")
+	newKey := strings.TrimSpace(out)
+	if code != exitOK || !strings.HasPrefix(newKey, "gtha_") {
+		t.Fatalf("admin-keys create: %d %q %s", code, out, errOut)
+	}
+	if c, _ := in.call(t, newKey, "GET", "/users", ""); c != 200 {
+		t.Errorf("new read key: %d", c)
+	}
+	code, out, _ = runArgs(t, t.Context(), "admin-keys", "list")
+	if code != exitOK || !strings.Contains(out, "ci") || strings.Contains(out, newKey) || strings.Contains(out, key) {
+		t.Errorf("admin-keys list: %d\n%s", code, out)
+	}
+	var id string
+	for line := range strings.SplitSeq(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "ci" {
+			id = f[0]
+		}
+	}
+	if code, _, errOut = runArgs(t, t.Context(), "admin-keys", "revoke", id); code != exitOK {
+		t.Fatalf("revoke %q: %s", id, errOut)
+	}
+	if c, _ := in.call(t, newKey, "GET", "/users", ""); c != 401 {
+		t.Errorf("revoked key still works: %d", c)
+	}
+	if code, out, _ = runArgs(t, t.Context(), "doctor"); code != exitOK {
+		t.Errorf("doctor on a clean store: %d\n%s", code, out)
+	}
+	for _, secret := range []string{key, newKey} {
+		if strings.Contains(in.log(), secret) {
+			t.Errorf("an admin key reached the log")
+		}
+	}
+}
+
+// TestServeBootstrapOnce: two instances starting on one empty real Redis make one
+// admin key between them; a configured GATEHOUSE_ADMIN_KEY makes none.
+func TestServeBootstrapOnce(t *testing.T) {
+	clearEnv(t)
+	srv := redistest.StartServer(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			startServe(t, filepath.Join(dir, name))
+		}()
+	}
+	wg.Wait()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 1 {
+		t.Fatalf("%d key files written by two instances, want 1: %v", len(files), files)
+	}
+	t.Setenv("GATEHOUSE_REDIS_PREFIX", "other:")
+	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
+	in := startServe(t, filepath.Join(dir, "c"))
+	if _, err := os.Stat(filepath.Join(dir, "c")); err == nil {
+		t.Errorf("a key was generated although GATEHOUSE_ADMIN_KEY is set")
+	}
+	if code, body := in.call(t, "operator-chosen-key-123", "GET", "/users", ""); code != 200 {
+		t.Errorf("GATEHOUSE_ADMIN_KEY refused: %d %s", code, body)
+	}
+}
