@@ -392,3 +392,46 @@ func jsonString(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
+
+// TestEmailChangeClearsVerified: a new email is unverified unless the same body
+// says otherwise (SPEC §9 "Email changes").
+func TestEmailChangeClearsVerified(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/users", `{"username":"ivy","firstname":"I","lastname":"V","email":"ivy@example.com","emailVerified":true}`)
+	if u := e.must(200, "PUT", "/users/ivy", `{"firstname":"Ivy"}`); u["emailVerified"] != true {
+		t.Errorf("an unrelated change cleared emailVerified")
+	}
+	if u := e.must(200, "PUT", "/users/ivy", `{"email":"ivy@example.net"}`); u["emailVerified"] != false {
+		t.Errorf("a new email kept emailVerified")
+	}
+	if u := e.must(200, "PUT", "/users/ivy", `{"email":"ivy@example.org","emailVerified":true}`); u["emailVerified"] != true {
+		t.Errorf("an explicit emailVerified was overridden")
+	}
+	// The old email is free again; the new one is taken.
+	e.must(200, "POST", "/users", `{"username":"jo","firstname":"J","lastname":"O","email":"ivy@example.com"}`)
+	e.must(409, "PUT", "/users/jo", `{"email":"IVY@example.org"}`)
+}
+
+// TestScopeReRegistration: a deleted scope stops being effective at once, and
+// registering the same name again does not revive the old grants.
+func TestScopeReRegistration(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/users", `{"username":"kim","firstname":"K","lastname":"M"}`)
+	e.must(201, "POST", "/scopes", `{"scopes":["admin","read"]}`)
+	key := e.must(200, "POST", "/credentials", `{"consumerId":"kim","type":"key-auth","credential":{"scopes":["admin","read"]}}`)["keyId"].(string)
+	scopes := func() any { return e.must(200, "GET", "/credentials/key-auth/"+key, "")["scopes"] }
+	e.must(204, "DELETE", "/scopes/admin", "")
+	if got := scopes(); !cmp.Equal(got, []any{"read"}) {
+		t.Errorf("after delete: %v", got)
+	}
+	e.must(201, "PUT", "/scopes/admin", "")
+	if got := scopes(); !cmp.Equal(got, []any{"read"}) {
+		t.Errorf("re-registration revived a grant: %v", got)
+	}
+	e.must(204, "PUT", "/credentials/key-auth/"+key+"/scopes/admin", "")
+	if got := scopes(); !cmp.Equal(got, []any{"read", "admin"}) {
+		t.Errorf("granted again: %v", got)
+	}
+	e.must(409, "PUT", "/scopes/admin", "")
+	e.must(404, "DELETE", "/scopes/nothing", "")
+}

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kind classifies an error for clients. Kinds cross HTTP and gRPC, so the list is
@@ -90,12 +91,18 @@ func E(k Kind, op string, err error) error {
 
 // InvalidFields returns an Invalid error listing the fields at fault.
 func InvalidFields(op string, fields ...FieldError) error {
-	msg := "validation failed"
-	if len(fields) == 1 {
+	var msg string
+	switch {
+	case len(fields) == 1 && fields[0].Field == "":
+		msg = fields[0].Detail
+	case len(fields) == 1:
 		msg = fields[0].Field + ": " + fields[0].Detail
-		if fields[0].Field == "" {
-			msg = fields[0].Detail
+	default:
+		names := make([]string, len(fields))
+		for i, f := range fields {
+			names[i] = f.Field
 		}
+		msg = fmt.Sprintf("%d fields are invalid: %s", len(fields), strings.Join(names, ", "))
 	}
 	return &Error{Kind: Invalid, Op: op, Msg: msg, Fields: fields}
 }

@@ -83,7 +83,7 @@ type LogConfig struct {
 
 // ModelsConfig locates the JSON schemas of custom user and app properties.
 type ModelsConfig struct {
-	// Path is a folder holding users.json and applications.json. Empty means the
+	// Path is a folder holding users.json, applications.json and credentials.json. Empty means the
 	// models/ folder beside the configuration file when there is one, else the
 	// defaults embedded in the binary.
 	Path string `json:"path"`
@@ -159,7 +159,7 @@ func settings() []setting {
 		{"log.level", "GATEHOUSE_LOG_LEVEL", "log-level", "`level`: trace, debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
 		{"log.format", "GATEHOUSE_LOG_FORMAT", "log-format", "`format`: auto (pretty on a terminal, else json), json or pretty (default auto)", setString(func(c *Config) *string { return &c.Log.Format })},
 		{"adminKeyFile", "GATEHOUSE_ADMIN_KEY_FILE", "admin-key-file", "`file` receiving a generated admin key when stderr is not a terminal (default $XDG_STATE_HOME/gatehouse/admin-key)", setString(func(c *Config) *string { return &c.AdminKeyFile })},
-		{"models.path", "GATEHOUSE_MODELS_PATH", "models-path", "`folder` of users.json and applications.json (default: models/ beside the config file, else embedded)", setString(func(c *Config) *string { return &c.Models.Path })},
+		{"models.path", "GATEHOUSE_MODELS_PATH", "models-path", "`folder` of the model schemas users.json, applications.json, credentials.json (default: models/ beside the config file, else embedded)", setString(func(c *Config) *string { return &c.Models.Path })},
 		{"security.argon2.memoryKiB", "GATEHOUSE_ARGON2_MEMORY_KIB", "argon2-memory-kib", "argon2id memory in `KiB` (default 19456)", setInt(func(c *Config) *int { return &c.Security.Argon2.MemoryKiB })},
 		{"security.argon2.iterations", "GATEHOUSE_ARGON2_ITERATIONS", "argon2-iterations", "argon2id `passes` (default 2)", setInt(func(c *Config) *int { return &c.Security.Argon2.Iterations })},
 		{"security.argon2.parallelism", "GATEHOUSE_ARGON2_PARALLELISM", "argon2-parallelism", "argon2id `lanes` (default 1)", setInt(func(c *Config) *int { return &c.Security.Argon2.Parallelism })},
