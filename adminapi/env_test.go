@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -42,13 +44,42 @@ func (b *lockedBuffer) String() string {
 
 // env is a Server over a real store on miniredis, with its log captured.
 type env struct {
-	t     testing.TB
-	svc   *core.Service
-	store core.Store
-	srv   *Server
-	admin http.Handler
-	logs  *lockedBuffer
-	mr    *miniredis.Miniredis
+	t      testing.TB
+	svc    *core.Service
+	store  core.Store
+	srv    *Server
+	admin  http.Handler
+	public http.Handler
+	logs   *lockedBuffer
+	mr     *miniredis.Miniredis
+	clock  *testClock
+}
+
+// testClock is the services' clock: real time plus an offset tests can move.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// testPolicy keeps the defaults but for rates small enough to reach in a test.
+func testPolicy() core.Policy {
+	p := core.DefaultPolicy()
+	p.LoginPerIdentifier = core.Rate{Count: 5, Per: time.Minute}
+	p.VerifyFailures = core.Rate{Count: 5, Per: time.Minute}
+	return p
 }
 
 func newEnv(t testing.TB) *env {
@@ -67,13 +98,16 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 		t.Fatal(err)
 	}
 	store := redisstore.New(client, redisstore.Options{Prefix: "t:"})
+	clock := &testClock{}
 	svc := core.NewService(store, core.Options{
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4),
 		Keyring: core.NewEphemeralKeyring(), AdminKey: testAdminKey,
+		Limiter: redisstore.NewLimiter(client, "t:"), Policy: testPolicy(), Now: clock.Now,
 	})
 	logs := &lockedBuffer{}
-	srv := New(svc, Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel)})
-	return &env{t: t, svc: svc, store: store, srv: srv, admin: srv.Admin(), logs: logs, mr: mr}
+	// httptest's requests come from 192.0.2.1: trust it, as a gateway in front.
+	srv := New(svc, Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
+	return &env{t: t, svc: svc, store: store, srv: srv, admin: srv.Admin(), public: srv.Public(), logs: logs, mr: mr, clock: clock}
 }
 
 // do sends a request to the admin listener with the test admin key.
@@ -134,4 +168,27 @@ func fieldsOf(m map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// call sends a request to h with headers (pairs of name, value) and returns the
+// recorder.
+func call(t testing.TB, h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+// pub sends a request to the public listener.
+func (e *env) pub(method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	return call(e.t, e.public, method, path, body, headers...)
 }

@@ -87,11 +87,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if id, ok := hlog.IDFromRequest(r); ok {
 		p.RequestID = id.String()
 	}
-	level := zerolog.DebugLevel
-	if status >= 500 {
-		level = zerolog.ErrorLevel
-	}
-	hlog.FromRequest(r).WithLevel(level).Err(err).Str("kind", kind.String()).Int("status", status).Msg("request failed")
+	logFailure(r, err, status)
+	retryAfter(w, err)
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	}
@@ -99,6 +96,16 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// logFailure logs a failed request once: at error level for 5xx (with the
+// cause), at debug level otherwise.
+func logFailure(r *http.Request, err error, status int) {
+	level := zerolog.DebugLevel
+	if status >= 500 {
+		level = zerolog.ErrorLevel
+	}
+	hlog.FromRequest(r).WithLevel(level).Err(err).Str("kind", core.KindOf(err).String()).Int("status", status).Msg("request failed")
 }
 
 // writeJSON answers v as JSON with status.

@@ -113,6 +113,17 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // handle registers h for method and path on rt, in both slash forms, behind g.
 func (s *Server) handle(rt *httprouter.Router, g guard, method, path string, h handlerFunc) {
+	s.handleExact(rt, g, method, path, h)
+	if alt, ok := strings.CutSuffix(path, "/"); ok && alt != "" {
+		s.handleExact(rt, g, method, alt, h)
+	} else if !ok {
+		s.handleExact(rt, g, method, path+"/", h)
+	}
+}
+
+// handleExact registers h for method and exactly path on rt, behind g; handle()
+// records the matched pattern for the access log.
+func (s *Server) handleExact(rt *httprouter.Router, g guard, method, path string, h handlerFunc) {
 	hh := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
 		info.route = path
@@ -127,11 +138,6 @@ func (s *Server) handle(rt *httprouter.Router, g guard, method, path string, h h
 		}
 	})
 	rt.Handler(method, path, hh)
-	if alt, ok := strings.CutSuffix(path, "/"); ok && alt != "" {
-		rt.Handler(method, alt, hh)
-	} else if !ok {
-		rt.Handler(method, path+"/", hh)
-	}
 }
 
 // authorize checks the admin key of r against g (SPEC §3.1): admin does
@@ -282,6 +288,12 @@ func (s *Server) adminRoutes() {
 	s.handle(a, native, "PUT", "/scopes/:name", s.putScope)
 	s.handle(a, native, "DELETE", "/scopes/:name", s.deleteScope)
 
+	s.handle(a, native, "PUT", "/users/:id/password", s.setPassword)
+	s.handle(a, native, "POST", "/users/:id/secret", s.newSecret)
+	s.handle(a, native, "GET", "/users/:id/sessions", s.listSessions)
+	s.handle(a, native, "DELETE", "/users/:id/sessions", s.endSessions)
+	s.handle(a, native, "DELETE", "/tokens/:token", s.revokeToken)
+
 	s.handle(a, adminKey, "POST", "/admin-keys", s.createAdminKey)
 	s.handle(a, adminKey, "GET", "/admin-keys", s.listAdminKeys)
 	s.handle(a, adminKey, "DELETE", "/admin-keys/:id", s.revokeAdminKey)
@@ -291,7 +303,17 @@ func (s *Server) adminRoutes() {
 
 // publicRoutes registers the public listener's routes.
 func (s *Server) publicRoutes() {
-	s.healthRoutes(s.public)
+	p := s.public
+	s.healthRoutes(p)
+	s.handle(p, open, "POST", "/auth/tokens", s.login)
+	s.handle(p, open, "POST", "/auth/logout", s.logout)
+	s.handle(p, open, "GET", "/users/me", s.me)
+	s.handle(p, open, "POST", "/oauth2/token", s.oauthHandler(s.tokenGrant))
+	s.handle(p, open, "POST", "/oauth2/revoke", s.oauthHandler(s.revokeGrant))
+	for _, m := range verifyMethods {
+		s.handleExact(p, open, m, "/verify", s.verify)
+		s.handleExact(p, open, m, "/verify/*path", s.verify)
+	}
 }
 
 // healthRoutes registers /healthz (the process is up) and /readyz (the store

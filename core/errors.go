@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Kind classifies an error for clients. Kinds cross HTTP and gRPC, so the list is
@@ -56,6 +57,8 @@ type Error struct {
 	Msg    string       // safe for clients
 	Fields []FieldError // validation failures, when Kind is Invalid or Malformed
 	Err    error        // the cause, for logs
+	// RetryAfter tells a rate-limited client when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -154,4 +157,19 @@ func FieldsOf(err error) []FieldError {
 		err = e.Err
 	}
 	return nil
+}
+
+// RetryAfterOf returns the first RetryAfter set in err's chain, or 0.
+func RetryAfterOf(err error) time.Duration {
+	for err != nil {
+		e, ok := errors.AsType[*Error](err)
+		if !ok {
+			return 0
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = e.Err
+	}
+	return 0
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 )
 
@@ -9,12 +10,45 @@ import (
 // changes data only through it. It validates input, applies the rules of SPEC §9
 // and calls the Store.
 type Service struct {
-	store    Store
-	models   *Models
-	hasher   *Hasher
-	keyring  *Keyring
-	now      func() time.Time
-	adminKey string // GATEHOUSE_ADMIN_KEY, held in memory only
+	store        Store
+	models       *Models
+	hasher       *Hasher // logins, password and credential creation
+	verifyHasher *Hasher // /verify Basic checks: a burst of logins cannot starve it
+	keyring      *Keyring
+	limiter      Limiter
+	policy       Policy
+	now          func() time.Time
+	adminKey     string // GATEHOUSE_ADMIN_KEY, held in memory only
+
+	locators *boundedCache // presented name → the user whose slot holds it
+	passed   *boundedCache // keyed hashes of recent successful argon2 checks
+	passKey  []byte        // the key of those hashes, random per process
+}
+
+// Policy holds the session, token and rate-limit settings (SPEC §6, §9).
+type Policy struct {
+	SessionTTL    time.Duration // absolute lifetime of a login session
+	MaxSessions   int           // live sessions per user when its sessionsLimit is null
+	OAuthTokenTTL time.Duration // lifetime of a client-credentials access token
+	// LoginPerIdentifier and LoginPerAddress count failed logins only.
+	LoginPerIdentifier Rate
+	LoginPerAddress    Rate
+	// VerifyFailures counts failed key and Basic attempts at /verify per key id
+	// (or username) and client address; over it, /verify answers 401 with
+	// Retry-After.
+	VerifyFailures Rate
+	// RememberSuccess is how long a successful argon2 comparison at /verify is
+	// remembered (only the hash check is skipped; records are still read).
+	RememberSuccess time.Duration
+}
+
+// DefaultPolicy returns the defaults of SPEC §6 and §9.
+func DefaultPolicy() Policy {
+	return Policy{
+		SessionTTL: 24 * time.Hour, MaxSessions: 100, OAuthTokenTTL: time.Hour,
+		LoginPerIdentifier: Rate{10, time.Minute}, LoginPerAddress: Rate{100, time.Minute},
+		VerifyFailures: Rate{20, time.Minute}, RememberSuccess: time.Minute,
+	}
 }
 
 // Options configures a Service.
@@ -24,8 +58,15 @@ type Options struct {
 	Models *Models
 	// Hasher hashes passwords; nil uses DefaultArgon2 with a CPU-sized cap.
 	Hasher *Hasher
+	// VerifyHasher checks Basic credentials at /verify, with its own concurrency
+	// cap; nil shares Hasher's parameters with a CPU-sized cap of its own.
+	VerifyHasher *Hasher
 	// Keyring encrypts jwt key secrets; nil makes jwt credentials Unavailable.
 	Keyring *Keyring
+	// Limiter counts failed logins and verifications; nil limits nothing.
+	Limiter Limiter
+	// Policy holds lifetimes and rates; the zero value means DefaultPolicy.
+	Policy Policy
 	// AdminKey is the bootstrap key from GATEHOUSE_ADMIN_KEY, if any.
 	AdminKey string
 	// Now is the clock; nil is time.Now.
@@ -34,9 +75,20 @@ type Options struct {
 
 // NewService returns a Service over store.
 func NewService(store Store, opt Options) *Service {
-	s := &Service{store: store, models: opt.Models, hasher: opt.Hasher, keyring: opt.Keyring, now: opt.Now, adminKey: opt.AdminKey}
+	s := &Service{
+		store: store, models: opt.Models, hasher: opt.Hasher, verifyHasher: opt.VerifyHasher,
+		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
+		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), passKey: make([]byte, 32),
+	}
+	rand.Read(s.passKey)
 	if s.hasher == nil {
 		s.hasher = NewHasher(DefaultArgon2, 0)
+	}
+	if s.verifyHasher == nil {
+		s.verifyHasher = NewHasher(s.hasher.p, 0)
+	}
+	if s.policy == (Policy{}) {
+		s.policy = DefaultPolicy()
 	}
 	if s.now == nil {
 		s.now = time.Now

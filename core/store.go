@@ -62,7 +62,8 @@ type Store interface {
 	// UpdateApp applies fn atomically like UpdateUser; ID, Seq, UserID and CreatedAt
 	// cannot change. A rename is Conflict when the owner has another app of that name.
 	UpdateApp(ctx context.Context, id string, fn func(*App) error) (App, error)
-	// DeleteApp deletes the app and its credentials. NotFound if there is none.
+	// DeleteApp deletes the app, its credentials and its OAuth tokens. NotFound if
+	// there is none.
 	DeleteApp(ctx context.Context, id string) error
 	// ListApps returns one page of apps in Seq order (one owner's when
 	// opt.UserID is set).
@@ -112,6 +113,51 @@ type Store interface {
 	DeleteAdminKey(ctx context.Context, id string) error
 	// TouchAdminKey records a use of the key at t.
 	TouchAdminKey(ctx context.Context, id string, t time.Time) error
+
+	// SetPassword stores a user's password hash (an argon2id PHC string) and ends
+	// every login session of the user, in one write. NotFound if no such user.
+	SetPassword(ctx context.Context, userID, phc string) error
+	// SetUserSecret stores the hash of a user's secret, replacing the old one;
+	// sessions stay. NotFound if no such user.
+	SetUserSecret(ctx context.Context, userID, hash string) error
+
+	// CreateSession stores a session or token in its user's slot. For KindSession,
+	// the user's oldest sessions beyond limit (limit > 0) are deleted in the same
+	// write. NotFound if the user does not exist; Invalid if s.Hash is not
+	// "sha256:<64 hex>", ExpiresAt is zero or Kind is unknown; Conflict if a
+	// record with that hash exists.
+	CreateSession(ctx context.Context, s Session, limit int) error
+	// DeleteSession deletes one session or token by its hash. NotFound if none.
+	DeleteSession(ctx context.Context, userID, hash string) error
+	// DeleteSessions deletes every session and token of a user (force logout).
+	// NotFound if no such user.
+	DeleteSessions(ctx context.Context, userID string) error
+	// Sessions lists a user's live login sessions (KindSession), newest first. An
+	// unknown user has none.
+	Sessions(ctx context.Context, userID string) ([]Session, error)
+	// TouchSession records a use of a session at t (lastSeenAt). A session that
+	// is gone is not an error.
+	TouchSession(ctx context.Context, userID, hash string, t time.Time) error
+
+	// ReadAuth reads what a verification needs in ONE round trip: the user's
+	// record and the parts q names, all in the user's slot, and the scope
+	// registry. NotFound if the user does not exist; a missing credential or
+	// session is reported as nil, not as an error. For an OAuth access token, the
+	// oauth2 credential it was issued under comes as Credential. Records are
+	// returned as stored: the caller compares a credential's or session's
+	// ExpiresAt with its clock. A Throttle reads the Limiter built on the store's
+	// own client and prefix.
+	ReadAuth(ctx context.Context, q AuthQuery) (AuthRecord, error)
+	// LocateCredential returns the user whose slot holds a keyed credential
+	// (key-auth, jwt), from its keyId claim. NotFound if none; Invalid for a type
+	// without keyIds.
+	LocateCredential(ctx context.Context, typ CredentialType, keyID string) (userID string, err error)
+	// LocateApp returns the owner of an app, from its locator. NotFound if none.
+	LocateApp(ctx context.Context, appID string) (userID string, err error)
+	// LocateUser returns the id of the user holding a unique name (normalised as
+	// NameKind says), from its claim only; callers check the name against the
+	// record they read next. NotFound if none.
+	LocateUser(ctx context.Context, kind NameKind, value string) (userID string, err error)
 
 	// Doctor finds leftovers of interrupted writes and, with repair, removes them:
 	// stale name claims, index entries without a record, credential scope grants no

@@ -18,10 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/gatehouse/gatehouse/core"
 )
 
 // defaultConfigPath is the configuration file read when neither --config nor
@@ -53,6 +56,8 @@ type Config struct {
 	Log          LogConfig      `json:"log"`
 	Models       ModelsConfig   `json:"models"`
 	Security     SecurityConfig `json:"security"`
+	Sessions     SessionsConfig `json:"sessions"`
+	RateLimits   RateLimits     `json:"rateLimits"`
 
 	// AdminKey is GATEHOUSE_ADMIN_KEY: an operator-given admin key (scope admin),
 	// held in memory only. Secrets never come from the file.
@@ -100,6 +105,28 @@ type SecurityConfig struct {
 	TrustedProxies []string `json:"trustedProxies"`
 }
 
+// SessionsConfig holds session and token lifetimes (Go durations: "24h", "90m").
+type SessionsConfig struct {
+	// TTL is a login session's absolute lifetime.
+	TTL string `json:"ttl"`
+	// MaxPerUser caps a user's live sessions when its sessionsLimit is null; the
+	// oldest is evicted.
+	MaxPerUser int `json:"maxPerUser"`
+	// OAuthTokenTTL is the lifetime of a client-credentials access token.
+	OAuthTokenTTL string `json:"oauthTokenTTL"`
+}
+
+// RateLimits are the Redis-backed limits of SPEC §6, each "COUNT/PERIOD" with a
+// Go duration or second, minute, hour ("10/minute", "3/1h").
+type RateLimits struct {
+	// LoginPerIdentifier and LoginPerAddress count failed logins only.
+	LoginPerIdentifier string `json:"loginPerIdentifier"`
+	LoginPerAddress    string `json:"loginPerAddress"`
+	// VerifyFailures counts failed key and Basic attempts at /verify per key id
+	// (or username) and client address.
+	VerifyFailures string `json:"verifyFailures"`
+}
+
 // Argon2Config holds the argon2id parameters for passwords and basic-auth secrets.
 type Argon2Config struct {
 	MemoryKiB   int `json:"memoryKiB"`
@@ -119,7 +146,51 @@ func DefaultConfig() Config {
 			Argon2:         Argon2Config{MemoryKiB: owaspArgon2MemoryKiB, Iterations: owaspArgon2Iterations, Parallelism: 1},
 			TrustedProxies: []string{"127.0.0.1/32", "::1/128"},
 		},
+		Sessions:   SessionsConfig{TTL: "24h", MaxPerUser: 100, OAuthTokenTTL: "1h"},
+		RateLimits: RateLimits{LoginPerIdentifier: "10/minute", LoginPerAddress: "100/minute", VerifyFailures: "20/minute"},
 	}
+}
+
+// parseRate reads "COUNT/PERIOD": a positive count and a Go duration or one of
+// second, minute, hour.
+func parseRate(s string) (core.Rate, error) {
+	count, period, ok := strings.Cut(strings.TrimSpace(s), "/")
+	n, err := strconv.Atoi(strings.TrimSpace(count))
+	if !ok || err != nil || n < 1 {
+		return core.Rate{}, fmt.Errorf("%q is not COUNT/PERIOD (e.g. 10/minute)", s)
+	}
+	words := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+	d, known := words[strings.TrimSpace(period)]
+	if !known {
+		if d, err = time.ParseDuration(strings.TrimSpace(period)); err != nil || d <= 0 {
+			return core.Rate{}, fmt.Errorf("%q is not COUNT/PERIOD (e.g. 10/minute)", s)
+		}
+	}
+	return core.Rate{Count: n, Per: d}, nil
+}
+
+// Policy returns the session and rate-limit settings for core. Validate has
+// checked they parse.
+func (c Config) Policy() core.Policy {
+	p := core.DefaultPolicy()
+	if d, err := time.ParseDuration(c.Sessions.TTL); err == nil {
+		p.SessionTTL = d
+	}
+	if d, err := time.ParseDuration(c.Sessions.OAuthTokenTTL); err == nil {
+		p.OAuthTokenTTL = d
+	}
+	if c.Sessions.MaxPerUser > 0 {
+		p.MaxSessions = c.Sessions.MaxPerUser
+	}
+	for _, r := range []struct {
+		s   string
+		dst *core.Rate
+	}{{c.RateLimits.LoginPerIdentifier, &p.LoginPerIdentifier}, {c.RateLimits.LoginPerAddress, &p.LoginPerAddress}, {c.RateLimits.VerifyFailures, &p.VerifyFailures}} {
+		if rate, err := parseRate(r.s); err == nil {
+			*r.dst = rate
+		}
+	}
+	return p
 }
 
 // HashConcurrency returns MaxConcurrentHashes, or the number of CPUs when it is 0.
@@ -164,6 +235,12 @@ func settings() []setting {
 		{"security.argon2.iterations", "GATEHOUSE_ARGON2_ITERATIONS", "argon2-iterations", "argon2id `passes` (default 2)", setInt(func(c *Config) *int { return &c.Security.Argon2.Iterations })},
 		{"security.argon2.parallelism", "GATEHOUSE_ARGON2_PARALLELISM", "argon2-parallelism", "argon2id `lanes` (default 1)", setInt(func(c *Config) *int { return &c.Security.Argon2.Parallelism })},
 		{"security.maxConcurrentHashes", "GATEHOUSE_MAX_CONCURRENT_HASHES", "max-concurrent-hashes", "at most `n` argon2 hashes at once, 0 = one per CPU (default 0)", setInt(func(c *Config) *int { return &c.Security.MaxConcurrentHashes })},
+		{"sessions.ttl", "GATEHOUSE_SESSION_TTL", "session-ttl", "a login session's absolute `lifetime` (default 24h)", setString(func(c *Config) *string { return &c.Sessions.TTL })},
+		{"sessions.maxPerUser", "GATEHOUSE_SESSIONS_MAX_PER_USER", "sessions-max-per-user", "live sessions per user when its sessionsLimit is null, `n` (default 100)", setInt(func(c *Config) *int { return &c.Sessions.MaxPerUser })},
+		{"sessions.oauthTokenTTL", "GATEHOUSE_OAUTH_TOKEN_TTL", "oauth-token-ttl", "client-credentials access token `lifetime` (default 1h)", setString(func(c *Config) *string { return &c.Sessions.OAuthTokenTTL })},
+		{"rateLimits.loginPerIdentifier", "GATEHOUSE_RATE_LOGIN_PER_IDENTIFIER", "rate-login-per-identifier", "failed logins per identifier, `COUNT/PERIOD` (default 10/minute)", setString(func(c *Config) *string { return &c.RateLimits.LoginPerIdentifier })},
+		{"rateLimits.loginPerAddress", "GATEHOUSE_RATE_LOGIN_PER_ADDRESS", "rate-login-per-address", "failed logins per client address, `COUNT/PERIOD` (default 100/minute)", setString(func(c *Config) *string { return &c.RateLimits.LoginPerAddress })},
+		{"rateLimits.verifyFailures", "GATEHOUSE_RATE_VERIFY_FAILURES", "rate-verify-failures", "failed /verify key or Basic attempts per key and address, `COUNT/PERIOD` (default 20/minute)", setString(func(c *Config) *string { return &c.RateLimits.VerifyFailures })},
 		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted (default 127.0.0.1/32,::1/128)", setList(func(c *Config) *[]string { return &c.Security.TrustedProxies })},
 	}
 }
@@ -451,6 +528,15 @@ func (c Config) Validate() error {
 	}
 	if msg := redisURLProblem(c.Redis.URL); msg != "" {
 		checks = append(checks, check{true, msg})
+	}
+	for _, kv := range [][2]string{{"sessions.ttl", c.Sessions.TTL}, {"sessions.oauthTokenTTL", c.Sessions.OAuthTokenTTL}} {
+		d, err := time.ParseDuration(kv[1])
+		checks = append(checks, check{err != nil || d < time.Minute, fmt.Sprintf("%s %q must be a duration of at least 1m", kv[0], kv[1])})
+	}
+	checks = append(checks, check{c.Sessions.MaxPerUser < 1 || c.Sessions.MaxPerUser > 999999, "sessions.maxPerUser must be between 1 and 999999"})
+	for _, kv := range [][2]string{{"rateLimits.loginPerIdentifier", c.RateLimits.LoginPerIdentifier}, {"rateLimits.loginPerAddress", c.RateLimits.LoginPerAddress}, {"rateLimits.verifyFailures", c.RateLimits.VerifyFailures}} {
+		_, err := parseRate(kv[1])
+		checks = append(checks, check{err != nil, fmt.Sprintf("%s: %v", kv[0], err)})
 	}
 	for i, p := range c.Security.TrustedProxies {
 		checks = append(checks, check{!validPrefix(p), fmt.Sprintf("security.trustedProxies[%d] %q is not an IP address or CIDR prefix", i, p)})

@@ -46,7 +46,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	if err != nil {
 		return fmt.Errorf("redis.url: %w", err)
 	}
-	store := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: cfg.Redis.Prefix})
+	client := redisstore.NewClient(opts)
+	store := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.Prefix})
 	defer store.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, startupPing)
 	err = store.Ping(pingCtx)
@@ -56,7 +57,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	}
 	log.Info().Str("redis", redisstore.RedactURL(redisURL)).Str("prefix", cfg.Redis.Prefix).Msg("store ready")
 
-	svc, err := newService(cfg, store, embedded, log)
+	svc, err := newService(cfg, store, redisstore.NewLimiter(client, cfg.Redis.Prefix), embedded, log)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 
 // newService builds the core service from the configuration: models, password
 // hashing and the encryption keyring.
-func newService(cfg Config, store core.Store, embedded bool, log zerolog.Logger) (*core.Service, error) {
+func newService(cfg Config, store core.Store, limiter core.Limiter, embedded bool, log zerolog.Logger) (*core.Service, error) {
 	var modelFS fs.FS = configs.Models
 	if cfg.Models.Path != "" {
 		modelFS = os.DirFS(cfg.Models.Path)
@@ -134,7 +135,10 @@ func newService(cfg Config, store core.Store, embedded bool, log zerolog.Logger)
 		Memory: uint32(a.MemoryKiB), Iterations: uint32(a.Iterations), Parallelism: uint8(a.Parallelism),
 		SaltLen: core.DefaultArgon2.SaltLen, KeyLen: core.DefaultArgon2.KeyLen,
 	}, cfg.Security.HashConcurrency())
-	return core.NewService(store, core.Options{Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey}), nil
+	return core.NewService(store, core.Options{
+		Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey,
+		Limiter: limiter, Policy: cfg.Policy(),
+	}), nil
 }
 
 // newHTTPServer returns a server with the timeouts of SPEC §6.

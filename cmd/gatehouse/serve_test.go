@@ -18,12 +18,13 @@ import (
 
 // instance is a `gatehouse serve` running inside the test, its stderr parsed.
 type instance struct {
-	adminURL string
-	keyFile  string
-	logs     *strings.Builder
-	mu       *sync.Mutex
-	done     chan int
-	cancel   context.CancelFunc
+	adminURL  string
+	publicURL string
+	keyFile   string
+	logs      *strings.Builder
+	mu        *sync.Mutex
+	done      chan int
+	cancel    context.CancelFunc
 }
 
 // startServe runs `gatehouse serve` on free loopback ports with args and env
@@ -42,21 +43,27 @@ func startServe(t *testing.T, keyFile string, args ...string) *instance {
 		in.done <- run(ctx, args, io.Discard, w)
 		w.Close()
 	}()
-	ready := make(chan string, 1)
+	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			in.mu.Lock()
 			in.logs.WriteString(sc.Text() + "\n")
-			in.mu.Unlock()
 			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line["message"] == "admin API listening" {
-				ready <- "http://" + line["addr"].(string)
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				switch line["message"] {
+				case "admin API listening":
+					in.adminURL = "http://" + line["addr"].(string)
+				case "public API listening":
+					in.publicURL = "http://" + line["addr"].(string)
+					close(ready)
+				}
 			}
+			in.mu.Unlock()
 		}
 	}()
 	select {
-	case in.adminURL = <-ready:
+	case <-ready:
 	case code := <-in.done:
 		t.Fatalf("serve exited with %d:\n%s", code, in.log())
 	case <-time.After(15 * time.Second):
@@ -88,8 +95,16 @@ func (in *instance) stop(t *testing.T) {
 
 func (in *instance) call(t *testing.T, key, method, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, in.adminURL+path, strings.NewReader(body))
-	req.Header.Set("x-api-key", key)
+	return do(t, method, in.adminURL+path, body, "x-api-key", key)
+}
+
+// do sends one request with headers (name, value pairs) and returns the status and body.
+func do(t *testing.T, method, url, body string, headers ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -191,5 +206,54 @@ func TestServeBootstrapOnce(t *testing.T) {
 	}
 	if code, body := in.call(t, "operator-chosen-key-123", "GET", "/users", ""); code != 200 {
 		t.Errorf("GATEHOUSE_ADMIN_KEY refused: %d %s", code, body)
+	}
+}
+
+// TestTwoInstancesOneRedis: two instances on one real Redis share everything at
+// once: a key made on one verifies on the other, a deactivation on one is refused
+// by the other at its next request, and a logout likewise.
+func TestTwoInstancesOneRedis(t *testing.T) {
+	clearEnv(t)
+	srv := redistest.StartServer(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
+	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
+	t.Setenv("GATEHOUSE_ENCRYPTION_KEYS", "k1:"+strings.Repeat("A", 43)+"=")
+	a := startServe(t, filepath.Join(t.TempDir(), "a"))
+	b := startServe(t, filepath.Join(t.TempDir(), "b"))
+	const key = "operator-chosen-key-123"
+	if code, body := a.call(t, key, "POST", "/users", `{"username":"quinn","firstname":"Q","lastname":"N"}`); code != 200 {
+		t.Fatalf("create user: %d %s", code, body)
+	}
+	_, body := a.call(t, key, "POST", "/credentials", `{"consumerId":"quinn","type":"key-auth"}`)
+	var cred struct{ KeyID, KeySecret string }
+	_ = json.Unmarshal([]byte(body), &cred)
+	apikey := cred.KeyID + ":" + cred.KeySecret
+	a.call(t, key, "PUT", "/users/quinn/password", `{"password":"correct horse"}`)
+	_, body = do(t, "POST", b.publicURL+"/auth/tokens", `{"provider":"email","identifier":"quinn","secret":"correct horse"}`)
+	var login struct{ Token string }
+	_ = json.Unmarshal([]byte(body), &login)
+
+	for _, in := range []*instance{a, b} {
+		if code, _ := do(t, "GET", in.publicURL+"/verify", "", "x-api-key", apikey); code != 200 {
+			t.Fatalf("key on %s: %d", in.publicURL, code)
+		}
+		if code, _ := do(t, "GET", in.publicURL+"/verify", "", "Authorization", "Bearer "+login.Token); code != 200 {
+			t.Fatalf("session on %s: %d", in.publicURL, code)
+		}
+	}
+	a.call(t, key, "PUT", "/users/quinn/status", `{"status":false}`)
+	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "x-api-key", apikey); code != 403 {
+		t.Errorf("key of a user deactivated on the other instance: %d", code)
+	}
+	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "Authorization", "Bearer "+login.Token); code != 403 {
+		t.Errorf("session of a user deactivated on the other instance: %d", code)
+	}
+	b.call(t, key, "PUT", "/users/quinn/status", `{"status":true}`)
+	if code, _ := do(t, "GET", a.publicURL+"/verify", "", "x-api-key", apikey); code != 200 {
+		t.Errorf("key of a user reactivated on the other instance: %d", code)
+	}
+	do(t, "POST", a.publicURL+"/auth/logout", "", "Authorization", "Bearer "+login.Token)
+	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "Authorization", "Bearer "+login.Token); code != 401 {
+		t.Errorf("session logged out on the other instance: %d", code)
 	}
 }

@@ -282,8 +282,8 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 	return next, nil
 }
 
-// DeleteApp deletes the app and its credentials in one MULTI in the owner's slot,
-// then its index entries, name entry, locator and keyId claims.
+// DeleteApp deletes the app, its credentials and its OAuth tokens in one MULTI in
+// the owner's slot, then its index entries, name entry, locator and keyId claims.
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
@@ -315,7 +315,11 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		del := []string{key, cc}
+		tokenKeys, tokenMembers, err := s.appTokens(ctx, tx, uid, id)
+		if err != nil {
+			return err
+		}
+		del := append([]string{key, cc}, tokenKeys...)
 		var members []any
 		for _, m := range credsCmd.Val() {
 			typ, cid, ok := splitCredMember(m)
@@ -343,10 +347,13 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 			if len(members) > 0 {
 				p.ZRem(ctx, s.k.creds(uid), members...)
 			}
+			if len(tokenMembers) > 0 {
+				p.ZRem(ctx, s.k.tokens(uid), tokenMembers...)
+			}
 			return nil
 		})
 		return err
-	}, key, cc)
+	}, key, cc, s.k.tokens(uid))
 	if err != nil {
 		return fail(op, err)
 	}

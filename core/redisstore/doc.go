@@ -17,6 +17,14 @@
 //	                                 keyId (key-auth, jwt) or the consumer's id (basic-auth, oauth2)
 //	P u:{uid}:creds                  zset "<type>:<id>" by seq: every credential in the slot
 //	P u:{uid}:cc:<consumerId>        zset "<type>:<id>" by seq: one consumer's credentials
+//	P u:{uid}:pw                     the user's password, an argon2id PHC string
+//	P u:{uid}:secret                 the user secret's hash, "sha256:<hex>"
+//	P u:{uid}:sess:<hex>             a login session or OAuth token (JSON of
+//	                                 sessionRecord), <hex> the SHA-256 of the token; a
+//	                                 Redis expiry at its ExpiresAt is housekeeping only
+//	P u:{uid}:sessions               zset <hex> by CreatedAt (µs): the login sessions
+//	P u:{uid}:tokens                 zset <hex> by CreatedAt (µs): the OAuth tokens of
+//	                                 the user's credentials and of its apps'
 //
 // Global keys, each in its own slot:
 //
@@ -38,6 +46,7 @@
 //	P {adminkeys}:byhash             hash hash → id                     key hashes share
 //	P {adminkeys}:names              hash name → id                     one slot)
 //	P {adminkeys}:used               hash id → last use, Unix microseconds
+//	P rl:<key>                       rate limiter state (Limiter; redis_rate's GCRA)
 //
 // Records are JSON of this package's own structs, never of core's types, so a
 // domain change never silently changes the stored format.
@@ -61,6 +70,28 @@
 // and the old claim released afterwards by compare-and-delete against the value
 // read while the user still held it. A delete removes the entity and everything it
 // owns in one MULTI in the user's slot, then its index entries, locators and claims.
+//
+// # Sessions and verification
+//
+// A session or token record lives in its user's slot, so one script writes it
+// (refusing when the user record is gone), prunes the zset's expired or vanished
+// members and evicts the oldest sessions beyond the user's limit; a password
+// change ends the sessions in the same script; DeleteUser and DeleteSessions
+// remove records and zsets in one write. Redis expiries never decide anything:
+// miniredis's clock moves only when told, and an injected clock may differ from
+// Redis', so readers compare ExpiresAt with the store's clock (and ReadAuth's
+// caller with its own).
+//
+// ReadAuth makes one round trip: a pipeline of one script over the user's slot
+// (the user record and the credential, session, password, secret and app the
+// query names; the app of an app's credential or token is computed inside the
+// script from the record's consumerId, in the same slot), HGETALL P scopes and,
+// for a Throttle, GET P rl:<key> and TIME (the limiter's state, read as
+// Limiter.Allow with n = 0 reads it). On a Cluster the commands go to their nodes
+// concurrently; no command spans two slots.
+// Locating the slot beforehand is one GET of a claim or locator
+// (LocateCredential, LocateApp, LocateUser), which callers may cache: a stale
+// slot reads as a missing credential, and they locate again.
 //
 // Readers never trust an index alone: an index, locator or name-set entry whose
 // record is missing (or no longer matches) is skipped, and Doctor removes it. No

@@ -129,6 +129,57 @@ func (r credRecord) credential() core.Credential {
 	}
 }
 
+// sessionRecord is the stored form of a core.Session: a login session or an OAuth
+// access token, under the hex of its hash in its user's slot.
+type sessionRecord struct {
+	ID           string        `json:"id"`
+	Hash         string        `json:"hash"`
+	Kind         string        `json:"kind"`
+	UserID       string        `json:"userId"`
+	ConsumerID   string        `json:"consumerId,omitempty"`
+	ConsumerKind string        `json:"consumerKind,omitempty"`
+	Provider     string        `json:"provider,omitempty"`
+	Scopes       []grantRecord `json:"scopes,omitempty"`
+	CreatedAt    time.Time     `json:"createdAt"`
+	ExpiresAt    time.Time     `json:"expiresAt"`
+	LastSeenAt   time.Time     `json:"lastSeenAt,omitzero"`
+	ClientAddr   string        `json:"clientAddr,omitempty"`
+	UserAgent    string        `json:"userAgent,omitempty"`
+	// ExpUs is ExpiresAt in Unix microseconds, for the Lua scripts that drop
+	// expired records (they cannot parse RFC 3339).
+	ExpUs int64 `json:"expUs"`
+}
+
+func toSessionRecord(s core.Session) sessionRecord {
+	var grants []grantRecord
+	for _, g := range s.Scopes {
+		grants = append(grants, grantRecord(g))
+	}
+	var seen time.Time
+	if !s.LastSeenAt.IsZero() {
+		seen = s.LastSeenAt.UTC()
+	}
+	return sessionRecord{
+		ID: s.ID, Hash: s.Hash, Kind: string(s.Kind), UserID: s.UserID, ConsumerID: s.ConsumerID,
+		ConsumerKind: string(s.ConsumerKind), Provider: s.Provider, Scopes: grants,
+		CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(), LastSeenAt: seen,
+		ClientAddr: s.ClientAddr, UserAgent: s.UserAgent, ExpUs: s.ExpiresAt.UnixMicro(),
+	}
+}
+
+func (r sessionRecord) session() core.Session {
+	var grants []core.ScopeGrant
+	for _, g := range r.Scopes {
+		grants = append(grants, core.ScopeGrant(g))
+	}
+	return core.Session{
+		ID: r.ID, Hash: r.Hash, Kind: core.SessionKind(r.Kind), UserID: r.UserID, ConsumerID: r.ConsumerID,
+		ConsumerKind: core.ConsumerKind(r.ConsumerKind), Provider: r.Provider, Scopes: grants,
+		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, LastSeenAt: r.LastSeenAt,
+		ClientAddr: r.ClientAddr, UserAgent: r.UserAgent,
+	}
+}
+
 // scopeRecord is the stored form of a core.Scope, under its name in P scopes.
 type scopeRecord struct {
 	Reg       string    `json:"reg"`

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -70,9 +72,13 @@ func run(t *testing.T, opts *redis.UniversalOptions) {
 		}
 		return p
 	}
+	// Not parallel: they run before the suite's parallel subtests start, so that
+	// no other client touches the server's script cache meanwhile.
+	t.Run("Layout", func(t *testing.T) { testLayout(t, opts, admin) })
+	t.Run("ReadAuthRoundTrip", func(t *testing.T) { testReadAuthRoundTrip(t, opts, admin) })
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T, clock core.Clock) core.Store {
-			prefix := "t" + strconv.FormatInt(prefixes.Add(1), 10) + ":"
+			prefix := newPrefix()
 			client := redisstore.NewClient(opts)
 			client.AddHook(watch)
 			s := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock})
@@ -82,30 +88,7 @@ func run(t *testing.T, opts *redis.UniversalOptions) {
 			mu.Unlock()
 			return s
 		},
-		Keys: func(t *testing.T, s core.Store) []string {
-			prefix := storePrefix(t, s)
-			var mu sync.Mutex
-			var keys []string
-			scan := func(ctx context.Context, c redis.Cmdable) error {
-				iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-				for iter.Next(ctx) {
-					mu.Lock()
-					keys = append(keys, strings.TrimPrefix(iter.Val(), prefix))
-					mu.Unlock()
-				}
-				return iter.Err()
-			}
-			var err error
-			if cc, ok := admin.(*redis.ClusterClient); ok {
-				err = cc.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-			} else {
-				err = scan(t.Context(), admin)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			return keys
-		},
+		Keys: func(t *testing.T, s core.Store) []string { return rawKeys(t, admin, storePrefix(t, s)) },
 		LeaveClaim: func(t *testing.T, s core.Store, c storetest.Claim) {
 			key := storePrefix(t, s) + "claim:" + c.Kind + ":" + c.Name
 			val := c.Owner + "|" + strconv.FormatInt(c.At.UnixMicro(), 10)
@@ -113,9 +96,184 @@ func run(t *testing.T, opts *redis.UniversalOptions) {
 				t.Fatal(err)
 			}
 		},
-		Interrupt: func(t *testing.T, s core.Store) { redisstore.InterruptNext(s.(*redisstore.Store)) },
+		Interrupt:  func(t *testing.T, s core.Store) { redisstore.InterruptNext(s.(*redisstore.Store)) },
+		NewLimiter: func(t *testing.T, s core.Store) core.Limiter { return s.(*redisstore.Store).Limiter() },
 	})
 	t.Cleanup(func() { t.Logf("TIMING suite %v", time.Since(t0)) })
+}
+
+// rawKeys lists the keys under prefix, without it, on every master of a cluster.
+func rawKeys(t *testing.T, admin redis.UniversalClient, prefix string) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, strings.TrimPrefix(iter.Val(), prefix))
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := admin.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(t.Context(), admin)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// newPrefix returns a key prefix no other store of this test binary uses.
+func newPrefix() string { return "t" + strconv.FormatInt(prefixes.Add(1), 10) + ":" }
+
+// testLayout checks the key names that doc.go documents for passwords, secrets,
+// sessions, tokens and the limiter, and the housekeeping expiry of a session.
+func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	defer s.Close()
+	now := time.Now().UTC()
+	u := core.User{ID: core.NewID(), Username: "layout", IsActive: true, CreatedAt: now, UpdatedAt: now}
+	must(t, s.CreateUser(ctx, &u))
+	must(t, s.SetPassword(ctx, u.ID, "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"))
+	must(t, s.SetUserSecret(ctx, u.ID, core.HashSHA256("secret")))
+	tok := "gths_layout"
+	hash := core.HashSHA256(tok)
+	sess := core.Session{
+		ID: "s1", Hash: hash, Kind: core.KindSession, UserID: u.ID, ConsumerID: u.ID,
+		ConsumerKind: core.ConsumerUser, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+	}
+	must(t, s.CreateSession(ctx, sess, 10))
+	oauth := sess
+	oauth.Kind, oauth.Hash = core.KindOAuth, core.HashSHA256("gtho_layout")
+	must(t, s.CreateSession(ctx, oauth, 0))
+	l := s.Limiter()
+	if _, _, err := l.Allow(ctx, "login:x", core.Rate{Count: 3, Per: time.Minute}, 1); err != nil {
+		t.Fatal(err)
+	}
+	hx := strings.TrimPrefix(hash, "sha256:")
+	ox := strings.TrimPrefix(oauth.Hash, "sha256:")
+	tag := "u:{" + u.ID + "}"
+	want := []string{
+		"claim:username:layout", "idx:users", "rl:login:x", "seq:users", tag,
+		tag + ":pw", tag + ":secret", tag + ":sess:" + hx, tag + ":sess:" + ox, tag + ":sessions", tag + ":tokens",
+	}
+	slices.Sort(want)
+	if d := cmp.Diff(want, rawKeys(t, admin, prefix)); d != "" {
+		t.Errorf("raw keys (-want +got):\n%s", d)
+	}
+	ttl, err := admin.PTTL(ctx, prefix+tag+":sess:"+hx).Result()
+	must(t, err)
+	if ttl <= 0 || ttl > time.Hour+time.Second {
+		t.Errorf("session record PTTL = %v, want about 1h", ttl)
+	}
+	must(t, s.TouchSession(ctx, u.ID, hash, now.Add(time.Minute)))
+	if ttl, err = admin.PTTL(ctx, prefix+tag+":sess:"+hx).Result(); err != nil || ttl <= 0 {
+		t.Errorf("session record PTTL after a touch = %v, %v; want it kept", ttl, err)
+	}
+}
+
+// testReadAuthRoundTrip checks that ReadAuth, with a Throttle, is one round trip
+// (one pipeline), and still works, in one more, after the server's scripts are
+// flushed.
+func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+	ctx := t.Context()
+	client := redisstore.NewClient(opts)
+	trips := &tripCounter{}
+	client.AddHook(trips)
+	s := redisstore.New(client, redisstore.Options{Prefix: newPrefix()})
+	defer s.Close()
+	now := time.Now().UTC()
+	u := core.User{ID: core.NewID(), Username: "trips", IsActive: true, CreatedAt: now, UpdatedAt: now}
+	must(t, s.CreateUser(ctx, &u))
+	a := core.App{ID: core.NewID(), Name: "trip", UserID: u.ID, IsActive: true, CreatedAt: now, UpdatedAt: now}
+	must(t, s.CreateApp(ctx, &a))
+	c := core.Credential{
+		Type: core.KeyAuth, ID: "trip-key", ConsumerID: a.ID, ConsumerKind: core.ConsumerApp, UserID: u.ID,
+		IsActive: true, Secret: core.HashSHA256("x"), CreatedAt: now, UpdatedAt: now,
+	}
+	must(t, s.CreateCredential(ctx, &c))
+	must(t, s.CreateScopes(ctx, []core.Scope{{Name: "read", CreatedAt: now}}))
+	q := core.AuthQuery{
+		UserID: u.ID, Credential: &core.CredentialRef{Type: core.KeyAuth, ID: "trip-key"}, Password: true,
+		Throttle: &core.Throttle{Key: "verify:trip-key", Rate: core.Rate{Count: 10, Per: time.Minute}},
+	}
+	check := func(what string, wantTrips int) {
+		t.Helper()
+		trips.reset()
+		r, err := s.ReadAuth(ctx, q)
+		must(t, err)
+		if r.Credential == nil || !r.Credential.OwnerActive || r.App == nil || r.App.ID != a.ID || len(r.Scopes) != 1 {
+			t.Errorf("%s: ReadAuth = %+v", what, r)
+		}
+		if n, cmds := trips.get(); n != wantTrips {
+			t.Errorf("%s: %d round trips (%v), want %d", what, n, cmds, wantTrips)
+		}
+	}
+	if _, err := s.ReadAuth(ctx, q); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	check("once cached", 1)
+	must(t, admin.ScriptFlush(ctx).Err())
+	check("after SCRIPT FLUSH", 2) // EVALSHA answers NOSCRIPT: one EVAL more
+	check("once cached", 1)
+}
+
+// tripCounter is a go-redis hook that counts round trips: each command sent alone
+// and each pipeline.
+type tripCounter struct {
+	mu   sync.Mutex
+	n    int
+	cmds []string
+}
+
+func (c *tripCounter) reset() { c.mu.Lock(); c.n, c.cmds = 0, nil; c.mu.Unlock() }
+
+func (c *tripCounter) get() (int, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, slices.Clone(c.cmds)
+}
+
+func (c *tripCounter) add(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	var names []string
+	for _, cmd := range cmds {
+		names = append(names, cmd.Name())
+	}
+	c.cmds = append(c.cmds, strings.Join(names, "+"))
+}
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.add(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // errorWatch is a go-redis hook that fails the test on any CROSSSLOT error.

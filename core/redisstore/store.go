@@ -109,6 +109,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return fail("redisstore.Ping", s.rdb.Ping(ctx).Err())
 }
 
+// Client returns the store's Redis client, to share it (NewLimiter); the store
+// still owns it.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
 // Close closes the Redis client.
 func (s *Store) Close() error { return s.rdb.Close() }
 
@@ -126,6 +130,22 @@ func (k keys) consumerCreds(uid, consumer string) string {
 func (k keys) cred(uid string, typ core.CredentialType, id string) string {
 	return k.user(uid) + ":cred:" + string(typ) + ":" + id
 }
+func (k keys) password(uid string) string { return k.user(uid) + ":pw" }
+func (k keys) secret(uid string) string   { return k.user(uid) + ":secret" }
+func (k keys) sessions(uid string) string { return k.user(uid) + ":sessions" }
+func (k keys) tokens(uid string) string   { return k.user(uid) + ":tokens" }
+func (k keys) zsetOf(kind core.SessionKind, uid string) string {
+	if kind == core.KindOAuth {
+		return k.tokens(uid)
+	}
+	return k.sessions(uid)
+}
+
+// sessionPrefix starts the keys of a user's session and token records; the rest
+// is the hex of the token's SHA-256.
+func (k keys) sessionPrefix(uid string) string    { return k.user(uid) + ":sess:" }
+func (k keys) session(uid, hexHash string) string { return k.sessionPrefix(uid) + hexHash }
+
 func (k keys) seq(what string) string         { return k.p + "seq:" + what }
 func (k keys) idx(what string) string         { return k.p + "idx:" + what }
 func (k keys) appLocator(appID string) string { return k.p + "app:" + appID }

@@ -347,8 +347,9 @@ func diffClaims(old, next []claim) (gone, added []claim) {
 	return gone, added
 }
 
-// DeleteUser deletes the user, its apps and its credentials in one MULTI in its
-// slot, then its index entries, app locators, app name entries and claims.
+// DeleteUser deletes the user, its apps, credentials, password, secret, sessions
+// and tokens in one MULTI in its slot, then its index entries, app locators, app
+// name entries and claims.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteUser"
 	if !validID(id) {
@@ -377,7 +378,15 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return err
 		}
 		appIDs, members := appsCmd.Val(), credsCmd.Val()
-		del := []string{s.k.user(id), s.k.apps(id), s.k.appNames(id), s.k.creds(id), s.k.consumerCreds(id, id)}
+		sessions, err := s.sessionKeysOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		del := []string{
+			s.k.user(id), s.k.apps(id), s.k.appNames(id), s.k.creds(id), s.k.consumerCreds(id, id),
+			s.k.password(id), s.k.secret(id), s.k.sessions(id), s.k.tokens(id),
+		}
+		del = append(del, sessions...)
 		after.zrem(s.k.idx("users"), id)
 		if len(appIDs) > 0 {
 			appKeys := make([]string, len(appIDs))
@@ -426,7 +435,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return nil
 		})
 		return err
-	}, s.k.user(id), s.k.apps(id), s.k.creds(id))
+	}, s.k.user(id), s.k.apps(id), s.k.creds(id), s.k.sessions(id), s.k.tokens(id))
 	if err != nil {
 		return fail(op, err)
 	}

@@ -40,6 +40,11 @@ type Harness struct {
 	// claims, locators and index entries as a process that died there would.
 	// Without it the crash subtests are skipped.
 	Interrupt func(t *testing.T, s core.Store)
+
+	// NewLimiter, if set, returns the core.Limiter whose keys the Throttle of
+	// s.ReadAuth reads, isolated from other stores' limiters as s is. Without it
+	// the limiter subtest is skipped.
+	NewLimiter func(t *testing.T, s core.Store) core.Limiter
 }
 
 // Claim describes a unique-name claim for Harness.LeaveClaim.
@@ -143,6 +148,14 @@ func Run(t *testing.T, h Harness) {
 		{"Scopes", testScopes},
 		{"AdminKeys", testAdminKeys},
 		{"AdminKeys/ConcurrentFirst", testConcurrentFirstAdminKey},
+		{"Sessions", testSessions},
+		{"Sessions/Limit", testSessionsLimit},
+		{"Sessions/Expiry", testSessionsExpiry},
+		{"Sessions/Delete", testSessionsDelete},
+		{"Sessions/TouchRace", testTouchRace},
+		{"ReadAuth", testReadAuth},
+		{"Locate", testLocate},
+		{"Limiter", testLimiter},
 		{"Clock", testClock},
 		{"Unavailable", testUnavailable},
 	}

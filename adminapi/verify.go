@@ -1,0 +1,129 @@
+package adminapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// verifyMethods are the methods /verify answers: gateways such as Envoy forward
+// the original request's method.
+var verifyMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// verify handles /verify and /verify/* (SPEC §3.2): 200 with the consumer's
+// headers, 401 with WWW-Authenticate (and Retry-After after too many failures),
+// 403 for an inactive consumer or a missing required scope, 503 only when the
+// store cannot answer.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	p, ok := presented(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		return core.Errorf(core.Unauthorized, "adminapi.verify", "no credentials")
+	}
+	p.ClientAddr = s.clientAddr(r)
+	p.RequiredScopes = strings.Fields(r.Header.Get("X-Required-Scopes"))
+	pr, err := s.svc.Verify(r.Context(), p)
+	if err != nil {
+		if core.KindOf(err) == core.Unauthorized {
+			challenge := `Bearer realm="gatehouse"`
+			if p.Scheme == core.SchemeBasic {
+				challenge = `Basic realm="gatehouse", charset="UTF-8"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+		}
+		return err
+	}
+	h := w.Header()
+	h.Set("X-Consumer-Id", pr.ConsumerID)
+	h.Set("X-Consumer-Username", pr.Username)
+	h.Set("X-Consumer-Scopes", strings.Join(pr.Scopes, " "))
+	h.Set("X-Consumer-Groups", strings.Join(pr.Groups, ","))
+	h.Set("Cache-Control", "no-store")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	return writeJSON(w, http.StatusOK, verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups})
+}
+
+// verifyAnswer is /verify's body, for people reading it with curl; gateways use
+// the headers.
+type verifyAnswer struct {
+	Kind       string   `json:"kind"`
+	ConsumerID string   `json:"consumerId"`
+	Username   string   `json:"username"`
+	UserID     string   `json:"userId"`
+	Scopes     []string `json:"scopes"`
+	Groups     []string `json:"groups"`
+}
+
+// presented returns the first credential of r in the precedence order of SPEC
+// §3.2: Authorization Bearer, Basic or apikey; an apikey or x-api-key header; an
+// apikey or apiKey query parameter of the request's own URL, then of the original
+// one in X-Original-URI or X-Forwarded-Uri. A value that is there but malformed
+// is still the one checked (and refused).
+func presented(r *http.Request) (core.Presented, bool) {
+	if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
+		scheme, rest, _ := strings.Cut(a, " ")
+		rest = strings.TrimSpace(rest)
+		switch strings.ToLower(scheme) {
+		case "bearer":
+			return core.Presented{Scheme: core.SchemeBearer, Secret: rest}, true
+		case "basic":
+			b, err := base64.StdEncoding.DecodeString(rest)
+			if err != nil {
+				return core.Presented{Scheme: core.SchemeBasic}, true
+			}
+			user, pass, _ := strings.Cut(string(b), ":")
+			return core.Presented{Scheme: core.SchemeBasic, ID: user, Secret: pass}, true
+		case "apikey":
+			return apiKey(rest), true
+		}
+	}
+	for _, h := range []string{"apikey", "x-api-key"} {
+		if v := r.Header.Get(h); v != "" {
+			return apiKey(v), true
+		}
+	}
+	if v, ok := queryKey(r.URL.RawQuery); ok {
+		return apiKey(v), true
+	}
+	for _, h := range []string{"X-Original-URI", "X-Forwarded-Uri"} {
+		if orig := r.Header.Get(h); orig != "" {
+			if u, err := url.Parse(orig); err == nil {
+				if v, ok := queryKey(u.RawQuery); ok {
+					return apiKey(v), true
+				}
+			}
+		}
+	}
+	return core.Presented{}, false
+}
+
+// queryKey returns the apikey or apiKey query parameter.
+func queryKey(raw string) (string, bool) {
+	q, _ := url.ParseQuery(raw) // keep what parses
+	for _, name := range []string{"apikey", "apiKey"} {
+		if v := q.Get(name); v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// apiKey splits KEYID:KEYSECRET at the first colon.
+func apiKey(v string) core.Presented {
+	id, secret, _ := strings.Cut(strings.TrimSpace(v), ":")
+	return core.Presented{Scheme: core.SchemeAPIKey, ID: id, Secret: secret}
+}
+
+// retryAfter sets Retry-After (whole seconds, rounded up) when err carries one.
+func retryAfter(w http.ResponseWriter, err error) {
+	if d := core.RetryAfterOf(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+999_999_999)/1_000_000_000)))
+	}
+}

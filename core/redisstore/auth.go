@@ -1,0 +1,320 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// readAuthScript reads what one verification needs from one user's slot.
+//
+//	KEYS[1] the user record; KEYS[2..] the parts ARGV[2] names, one letter
+//	each: c credential, s session or token, p password, x secret, a app
+//	ARGV[1] the prefix of the user's app keys ("P u:{uid}:app:")
+//	ARGV[2] the letters; ARGV[3] the app id of KEYS 'a', or ""
+//
+//	ARGV[4] the prefix of the user's oauth2 credential keys
+//
+// It answers false when the user does not exist, else {user, credential, session,
+// password, secret, app, consumer app, token's credential}, each false when
+// missing. The consumer app is the app whose credential or token was read (the
+// credential's first), taken from the record's consumerId: its key is in the same
+// slot, so the script can compute it; it is left out when it is the app of KEYS
+// 'a'. The token's credential is the oauth2 credential an OAuth access token was
+// issued under (its consumer's), read when no credential was asked for, so that a
+// deactivated or deleted credential refuses its tokens at once.
+var readAuthScript = redis.NewScript(`
+local u = redis.call('GET', KEYS[1])
+if not u then return false end
+local out = {u, false, false, false, false, false, false, false}
+local consumer = nil
+local tokenOf = nil
+local function inspect(v, session)
+  if not v then return end
+  local ok, rec = pcall(cjson.decode, v)
+  if not ok or type(rec) ~= 'table' or type(rec['consumerId']) ~= 'string' then return end
+  if not consumer and rec['consumerKind'] == 'app' then consumer = rec['consumerId'] end
+  if session and rec['kind'] == 'oauth2' then tokenOf = rec['consumerId'] end
+end
+local parts = ARGV[2]
+local credRead = false
+for i = 1, #parts do
+  local p = string.sub(parts, i, i)
+  local v = redis.call('GET', KEYS[i + 1])
+  if p == 'c' then out[2] = v; credRead = true; inspect(v, false)
+  elseif p == 's' then out[3] = v; inspect(v, true)
+  elseif p == 'p' then out[4] = v
+  elseif p == 'x' then out[5] = v
+  elseif p == 'a' then out[6] = v
+  end
+end
+if consumer and consumer ~= ARGV[3] then out[7] = redis.call('GET', ARGV[1] .. consumer) end
+if tokenOf and not credRead then out[8] = redis.call('GET', ARGV[4] .. tokenOf) end
+return out`)
+
+// ReadAuth reads what a verification needs in one round trip: one pipeline of
+// readAuthScript (EVALSHA; EVAL only when the server does not have the script
+// yet) over the user's slot, HGETALL of the scope registry and, with a Throttle,
+// GET of its Limiter key (under the store's prefix) and TIME, from which
+// RetryAfter is computed as Limiter.Allow with n = 0 would. On a Redis Cluster the
+// commands go to their nodes concurrently.
+//
+// The user is always read; the credential, session, password, secret and app only
+// when q names them; for an OAuth access token, the oauth2 credential it was
+// issued under comes as Credential. App is q.AppID's, else the consumer app of the
+// credential or token read. Credential.OwnerActive is the user's flag and, for an app's
+// credential, its app's; App.OwnerActive is the user's flag. Records are returned
+// as stored: the caller compares a credential's or session's ExpiresAt with its
+// clock. NotFound if the user does not exist; a credential, session or app that
+// does not exist in the user's slot is nil (a located slot that went stale reads
+// as nil, so the caller can locate again).
+func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord, error) {
+	const op = "redisstore.ReadAuth"
+	uid := q.UserID
+	if !validID(uid) {
+		return core.AuthRecord{}, userNotFound(op, uid)
+	}
+	keys := []string{s.k.user(uid)}
+	parts := make([]byte, 0, 5)
+	var credKey, sessKey string
+	if c := q.Credential; c != nil && c.Type.Valid() && validID(c.ID) {
+		credKey = s.k.cred(uid, c.Type, c.ID)
+		keys, parts = append(keys, credKey), append(parts, 'c')
+	}
+	if hx, ok := hashHex(q.SessionHash); ok {
+		sessKey = s.k.session(uid, hx)
+		keys, parts = append(keys, sessKey), append(parts, 's')
+	}
+	if q.Password {
+		keys, parts = append(keys, s.k.password(uid)), append(parts, 'p')
+	}
+	if q.Secret {
+		keys, parts = append(keys, s.k.secret(uid)), append(parts, 'x')
+	}
+	appID := ""
+	if validID(q.AppID) {
+		appID = q.AppID
+		keys, parts = append(keys, s.k.app(uid, appID)), append(parts, 'a')
+	}
+	args := []any{s.k.app(uid, ""), string(parts), appID, s.k.cred(uid, core.OAuth2, "")}
+
+	var script *redis.Cmd
+	var reg *redis.MapStringStringCmd
+	var rl *redis.StringCmd
+	var now *redis.TimeCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		script = readAuthScript.EvalSha(ctx, p, keys, args...)
+		reg = p.HGetAll(ctx, s.k.scopes())
+		if q.Throttle != nil {
+			rl = p.Get(ctx, rateKey(s.k.p, q.Throttle.Key))
+			now = p.Time(ctx)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) && !isNoScript(script.Err()) {
+		return core.AuthRecord{}, fail(op, err)
+	}
+	if isNoScript(script.Err()) {
+		// First use on this server (or after SCRIPT FLUSH / a failover): send the
+		// body once; later calls find it cached.
+		script = readAuthScript.Eval(ctx, s.rdb, keys, args...)
+	}
+	v, err := script.Result()
+	if errors.Is(err, redis.Nil) {
+		return core.AuthRecord{}, userNotFound(op, uid)
+	}
+	if err != nil {
+		return core.AuthRecord{}, fail(op, err)
+	}
+	if err := reg.Err(); err != nil {
+		return core.AuthRecord{}, fail(op, err)
+	}
+	if q.Throttle != nil {
+		if err := rl.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return core.AuthRecord{}, fail(op, err)
+		}
+		if err := now.Err(); err != nil {
+			return core.AuthRecord{}, fail(op, err)
+		}
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 8 {
+		return core.AuthRecord{}, &core.Error{Kind: core.Internal, Op: op, Msg: "unexpected answer from Redis"}
+	}
+	str := func(i int) (string, bool) { v, ok := arr[i].(string); return v, ok }
+
+	var out core.AuthRecord
+	data, _ := str(0)
+	ur, err := decode[userRecord](op, s.k.user(uid), data)
+	if err != nil {
+		return core.AuthRecord{}, err
+	}
+	out.User = ur.user()
+	out.PasswordHash, _ = str(3)
+	out.SecretHash, _ = str(4)
+
+	var cred *core.Credential
+	consumerApp := "" // the app whose credential or token was read
+	if data, ok := str(1); ok {
+		cr, err := decode[credRecord](op, credKey, data)
+		if err != nil {
+			return core.AuthRecord{}, err
+		}
+		c := cr.credential()
+		if c.ConsumerKind == core.ConsumerApp {
+			consumerApp = c.ConsumerID
+		}
+		cred = &c
+	}
+	if data, ok := str(7); ok && cred == nil {
+		cr, err := decode[credRecord](op, "token credential", data)
+		if err != nil {
+			return core.AuthRecord{}, err
+		}
+		c := cr.credential()
+		if c.ConsumerKind == core.ConsumerApp {
+			consumerApp = c.ConsumerID
+		}
+		cred = &c
+	}
+	if data, ok := str(2); ok {
+		sr, err := decode[sessionRecord](op, sessKey, data)
+		if err != nil {
+			return core.AuthRecord{}, err
+		}
+		sess := sr.session()
+		if sess.ConsumerKind == core.ConsumerApp && consumerApp == "" {
+			consumerApp = sess.ConsumerID
+		}
+		out.Session = &sess
+	}
+	// The apps read, by id, with their owner's state: q.AppID's and the consumer's.
+	apps := map[string]*core.App{}
+	for _, at := range [...]struct {
+		i  int
+		id string
+	}{{5, appID}, {6, consumerApp}} {
+		data, ok := str(at.i)
+		if !ok {
+			continue
+		}
+		ar, err := decode[appRecord](op, s.k.app(uid, at.id), data)
+		if err != nil {
+			return core.AuthRecord{}, err
+		}
+		a := ar.app()
+		a.OwnerActive = ur.IsActive
+		apps[a.ID] = &a
+	}
+	if cred != nil {
+		cred.OwnerActive = ur.IsActive
+		if cred.ConsumerKind == core.ConsumerApp {
+			a := apps[cred.ConsumerID]
+			cred.OwnerActive = cred.OwnerActive && a != nil && a.IsActive
+		}
+		out.Credential = cred
+	}
+	switch {
+	case appID != "":
+		out.App = apps[appID]
+	case consumerApp != "":
+		out.App = apps[consumerApp]
+	}
+
+	if q.Throttle != nil {
+		out.RetryAfter = askRate(rl, now, q.Throttle.Rate)
+	}
+
+	out.Scopes = make(map[string]string, len(reg.Val()))
+	for name, data := range reg.Val() {
+		r, err := decode[scopeRecord](op, s.k.scopes()+" "+name, data)
+		if err != nil {
+			return core.AuthRecord{}, err
+		}
+		out.Scopes[name] = r.Reg
+	}
+	return out, nil
+}
+
+// isNoScript reports whether err says that the server does not have the script.
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// locate reads a claim or locator key and returns its owner; NotFound when the
+// key is missing or names no valid owner.
+func (s *Store) locate(ctx context.Context, op, key, what string) (string, error) {
+	v, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", core.Errorf(core.NotFound, op, "%s not found", what)
+	}
+	if err != nil {
+		return "", fail(op, err)
+	}
+	owner := claimOwner(v)
+	if !validID(owner) {
+		return "", core.Errorf(core.NotFound, op, "%s not found", what)
+	}
+	return owner, nil
+}
+
+// LocateCredential returns the user whose slot holds a keyed credential (key-auth,
+// jwt), from its keyId claim: one GET. The claim may belong to a create in flight
+// or left by a crash; ReadAuth's record is the truth. NotFound if there is no
+// claim; Invalid for a type without keyIds.
+func (s *Store) LocateCredential(ctx context.Context, typ core.CredentialType, keyID string) (string, error) {
+	const op = "redisstore.LocateCredential"
+	if !typ.Valid() || !typ.Keyed() {
+		return "", core.Errorf(core.Invalid, op, "%q credentials have no keyId to locate", typ)
+	}
+	if !validID(keyID) {
+		return "", core.Errorf(core.NotFound, op, "%s credential %q not found", typ, keyID)
+	}
+	return s.locate(ctx, op, s.k.claim(string(typ), keyID), string(typ)+" credential "+strconv.Quote(keyID))
+}
+
+// LocateApp returns the owner of an app from its locator: one GET. NotFound if
+// there is none.
+func (s *Store) LocateApp(ctx context.Context, appID string) (string, error) {
+	const op = "redisstore.LocateApp"
+	if !validID(appID) {
+		return "", core.Errorf(core.NotFound, op, "app %q not found", appID)
+	}
+	return s.locate(ctx, op, s.k.appLocator(appID), "app "+strconv.Quote(appID))
+}
+
+// LocateUser returns the id of the user holding a unique name, from its claim
+// only: one GET. value is normalised as UserByName does (core.UsernameKey for
+// usernames, core.EmailKey for emails), so a normalised value works as well.
+// NotFound if there is no claim.
+func (s *Store) LocateUser(ctx context.Context, kind core.NameKind, value string) (string, error) {
+	const op = "redisstore.LocateUser"
+	notFound := core.Errorf(core.NotFound, op, "user with %s %q not found", kind, value)
+	var name string
+	switch kind {
+	case core.NameUsername:
+		k, err := core.UsernameKey(value)
+		if err != nil {
+			return "", notFound
+		}
+		name = k
+	case core.NameEmail:
+		name = core.EmailKey(value)
+	case core.NameExternalID:
+		name = value
+	default:
+		return "", core.Errorf(core.Invalid, op, "unknown name kind %q", kind)
+	}
+	if name == "" {
+		return "", notFound
+	}
+	uid, err := s.locate(ctx, op, s.k.claim(string(kind), name), "user with "+string(kind)+" "+strconv.Quote(value))
+	if err != nil {
+		return "", err
+	}
+	return uid, nil
+}

@@ -1,0 +1,152 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// Limiter is a core.Limiter on Redis, shared by every instance on that Redis: the
+// generic cell rate algorithm of github.com/go-redis/redis_rate, one key per
+// limited thing, P rl:<key>, holding its theoretical arrival time and expiring
+// once the key is back to a full burst. Time comes from Redis TIME (miniredis:
+// its own clock, which the embedded default moves every second).
+type Limiter struct {
+	rdb    redis.UniversalClient
+	rl     *redis_rate.Limiter
+	prefix string
+}
+
+var _ core.Limiter = (*Limiter)(nil)
+
+// NewLimiter returns a Limiter on client with the key prefix of the store ("" is
+// DefaultPrefix): ReadAuth's Throttle reads the keys of the Limiter with the
+// store's prefix (Store.Limiter). It does not own client. It panics if prefix
+// fails CheckPrefix.
+func NewLimiter(client redis.UniversalClient, prefix string) *Limiter {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if err := CheckPrefix(prefix); err != nil {
+		panic(err)
+	}
+	return &Limiter{rdb: client, rl: redis_rate.NewLimiter(rateKeys{client}), prefix: prefix}
+}
+
+// Limiter returns the Limiter on the store's client and prefix, whose keys
+// ReadAuth's Throttle reads.
+func (s *Store) Limiter() *Limiter { return NewLimiter(s.rdb, s.k.p) }
+
+// Allow counts n events against key at rate (a burst of rate.Count, refilled
+// evenly over rate.Per) and reports whether they fit; when they do not, nothing
+// is counted and retryAfter says when they would. n = 0 counts nothing and
+// reports whether one more event would fit now, as ReadAuth's Throttle does.
+// Invalid for a rate that is not positive or a negative n; Unavailable when
+// Redis cannot answer.
+func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) (bool, time.Duration, error) {
+	const op = "redisstore.Limiter.Allow"
+	if rate.Count <= 0 || rate.Per <= 0 || n < 0 {
+		return false, 0, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, rate)
+	}
+	limit := redis_rate.Limit{Rate: rate.Count, Burst: rate.Count, Period: rate.Per}
+	k := rateKey(l.prefix, key)
+	if n == 0 {
+		var get *redis.StringCmd
+		var now *redis.TimeCmd
+		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			get = p.Get(ctx, k)
+			now = p.Time(ctx)
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, 0, fail(op, err)
+		}
+		if wait := askRate(get, now, rate); wait > 0 {
+			return false, wait, nil
+		}
+		return true, 0, nil
+	}
+	res, err := l.rl.AllowN(ctx, k, limit, n)
+	if err != nil {
+		return false, 0, fail(op, err)
+	}
+	if res.Allowed > 0 {
+		return true, 0, nil
+	}
+	return false, max(res.RetryAfter, time.Millisecond), nil
+}
+
+// rateKey is the key of a Limiter key under prefix.
+func rateKey(prefix, key string) string { return prefix + "rl:" + key }
+
+// rateEpoch is the epoch of the times redis_rate stores (its Lua's jan_1_2017),
+// in Unix seconds.
+const rateEpoch = 1483228800
+
+// askRate answers how long until one more event fits the rate, 0 if it fits now,
+// from a GET of the key (redis_rate's theoretical arrival time, in seconds since
+// rateEpoch) and Redis TIME: the decision of redis_rate's AllowAtMost with n = 0,
+// computed in Go so that it can join a pipeline (ReadAuth's Throttle). A missing
+// or unreadable state fits.
+func askRate(get *redis.StringCmd, now *redis.TimeCmd, rate core.Rate) time.Duration {
+	if rate.Count <= 0 || rate.Per <= 0 || now.Err() != nil {
+		return 0
+	}
+	v, err := get.Result()
+	if err != nil {
+		return 0
+	}
+	tat, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0
+	}
+	t := now.Val()
+	at := float64(t.Unix()-rateEpoch) + float64(t.Nanosecond()/1000)/1e6
+	interval := rate.Per.Seconds() / float64(rate.Count)
+	diff := at - (max(tat, at) - interval*float64(rate.Count))
+	if diff/interval >= 1 {
+		return 0
+	}
+	return max(time.Duration((interval-diff)*float64(time.Second)), time.Millisecond)
+}
+
+// rateKeys gives redis_rate the client with its fixed "rate:" key prefix removed,
+// so that the limiter's keys are P rl:<key> like every other key of the store
+// (one prefix per deployment; redis_rate v10 has no option for it). redis_rate
+// calls only the methods below with keys.
+type rateKeys struct{ redis.UniversalClient }
+
+func unrate(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k, "rate:")
+	}
+	return out
+}
+
+func (r rateKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return r.UniversalClient.Eval(ctx, script, unrate(keys), args...)
+}
+
+func (r rateKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return r.UniversalClient.EvalSha(ctx, sha1, unrate(keys), args...)
+}
+
+func (r rateKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return r.UniversalClient.EvalRO(ctx, script, unrate(keys), args...)
+}
+
+func (r rateKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return r.UniversalClient.EvalShaRO(ctx, sha1, unrate(keys), args...)
+}
+
+func (r rateKeys) Del(ctx context.Context, keys ...string) *redis.IntCmd {
+	return r.UniversalClient.Del(ctx, unrate(keys)...)
+}
