@@ -37,7 +37,7 @@ package adminapi
 // So every step checks what eg printed and then re-reads the state through the
 // admin API. `users update` and `apps update` prompt for any required property not
 // given as -p; with stdin closed the prompt kills eg (SIGINT) before the PUT.
-// `eg tokens revoke` (DELETE /tokens/T) is not served yet and is left out.
+//	eg tokens revoke T                     DELETE /tokens/T                  (an OAuth access token)
 //
 // eg runs with HOME, TMPDIR and the working directory in temporary folders and
 // EG_CONFIG_DIR at the package's own defaults, so it never reads or writes the
@@ -542,10 +542,21 @@ func TestExpressGatewayCLI(t *testing.T) {
 		t.Fatalf("GET /credentials/key-auth/%s (eg credentials create -c APPID -p scopes=s2): %v", appKeyID, got)
 	}
 	eg.checkOK(rs[4], "Created "+appID)
-	if got := egJSONObject(t, rs[4].stdout); got["id"] != appID || got["type"] != "oauth2" || got["secret"] == nil {
-		t.Fatalf("eg credentials create -c APPID -t oauth2 printed %v, want the app's id and a secret", got)
+	oauth := egJSONObject(t, rs[4].stdout)
+	if oauth["id"] != appID || oauth["type"] != "oauth2" || oauth["secret"] == nil {
+		t.Fatalf("eg credentials create -c APPID -t oauth2 printed %v, want the app's id and a secret", oauth)
 	}
 	e.must(200, "GET", "/credentials/oauth2/"+appID, "")
+	// eg tokens revoke: an access token of the app's oauth2 credential stops verifying.
+	_, tok := e.clientToken(appID, oauth["secret"].(string), "")
+	access := tok["access_token"].(string)
+	if e.verifyBearer(access) != 200 {
+		t.Fatalf("the app's access token does not verify")
+	}
+	eg.ok("Access token has been revoked", "tokens", "revoke", access)
+	if code := e.verifyBearer(access); code != 401 {
+		t.Errorf("after eg tokens revoke: /verify answers %d, want 401", code)
+	}
 	jwtID, jwtSecret, _ := strings.Cut(strings.TrimSpace(rs[5].stdout), ":")
 	if jwtID == "" || jwtSecret == "" {
 		t.Fatalf("eg credentials create -t jwt -q printed %q, want keyId:keySecret", rs[5].stdout)

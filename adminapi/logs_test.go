@@ -81,3 +81,44 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Errorf("route patterns are not logged")
 	}
 }
+
+// TestAuthLogsHoldNoSecrets: logins, sessions, user secrets, OAuth tokens and
+// every /verify form (keys in headers, query strings and X-Original-URI, Basic
+// passwords, bearer tokens), successful and failed, leave no secret in the log.
+func TestAuthLogsHoldNoSecrets(t *testing.T) {
+	e := newEnv(t)
+	f := newVerifyFixture(e)
+	secrets := []string{f.keySecret, f.appKeySecret, f.basicPass, f.appBasicPass, f.jwtSecret, f.oauthSecret, "correct horse battery", "wrong horse battery"}
+	e.must(204, "PUT", "/users/vic/password", `{"password":"correct horse battery"}`)
+	_, session := e.login("email", "vic", "correct horse battery")
+	e.login("email", "vic", "wrong horse battery")
+	userSecret := e.must(200, "POST", "/users/vic/secret", "")["secret"].(string)
+	_, viaSecret := e.login("secret", "vic", userSecret)
+	_, tok := e.clientToken(f.oauthClient, f.oauthSecret, "")
+	access := tok["access_token"].(string)
+	secrets = append(secrets, session, userSecret, viaSecret, access)
+	key := f.keyID + ":" + f.keySecret
+	for _, h := range [][]string{
+		{"Authorization", "apikey " + key}, {"x-api-key", key}, {"X-Original-URI", "/x?apikey=" + key},
+		{"Authorization", basicAuth("vic", f.basicPass)}, {"Authorization", basicAuth("vic", "wrong horse battery")},
+		{"Authorization", "Bearer " + session}, {"Authorization", "Bearer " + access}, {"Authorization", "Bearer " + access + "x"},
+	} {
+		e.pub("GET", "/verify/orders?apikey="+key, "", h...)
+	}
+	e.pub("GET", "/users/me", "", "Authorization", "Bearer "+session)
+	e.pub("POST", "/auth/logout", "", "Authorization", "Bearer "+session)
+	e.must(204, "DELETE", "/tokens/"+access, "")
+	e.must(404, "DELETE", "/tokens/"+access, "")
+	e.pub("POST", "/oauth2/revoke", "token="+access, "Content-Type", "application/x-www-form-urlencoded", "Authorization", basicAuth(f.oauthClient, f.oauthSecret))
+	logs := e.logs.String()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("a secret (%.6s…) is in the log", s)
+		}
+	}
+	for _, route := range []string{`"route":"/verify/*path"`, `"route":"/tokens/:token"`, `"route":"/auth/tokens"`} {
+		if !strings.Contains(logs, route) {
+			t.Errorf("no access line with %s", route)
+		}
+	}
+}

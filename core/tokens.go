@@ -16,8 +16,9 @@ const (
 )
 
 const (
-	tokenUserWidth = 22 // base62 characters of a user id's 16 bytes
-	tokenBytes     = 32 // 256 random bits
+	tokenUserWidth   = 22 // base62 characters of a user id's 16 bytes
+	tokenBytes       = 32 // 256 random bits
+	tokenSecretWidth = 43 // their base62 characters
 )
 
 // NewToken returns a bearer token routed to userID: the prefix, the user id's 16
@@ -39,7 +40,7 @@ func NewToken(prefix, userID string) string {
 // when the token is not one of that kind.
 func TokenUser(prefix, token string) (string, bool) {
 	rest, ok := strings.CutPrefix(token, prefix)
-	if !ok || len(rest) < tokenUserWidth+40 || len(rest) > tokenUserWidth+tokenBytes*2 {
+	if !ok || len(rest) != tokenUserWidth+tokenSecretWidth {
 		return "", false
 	}
 	n, ok := new(big.Int).SetString(rest[:tokenUserWidth], 62)

@@ -225,9 +225,10 @@ func (s *Service) credentialPrincipal(op string, rec AuthRecord, p Presented) (P
 	if c.Expired(s.now()) {
 		return Principal{}, errVerify(op)
 	}
-	if !c.Active() {
+	if !c.IsActive {
 		return Principal{}, errInactive(op)
 	}
+	// principal checks the owners' flags, naming which one is off.
 	return s.principal(op, rec, string(c.Type), c.ConsumerKind, c.ConsumerID, c.Scopes, p.RequiredScopes)
 }
 

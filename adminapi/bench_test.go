@@ -1,0 +1,75 @@
+package adminapi
+
+import (
+	"net/http/httptest"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
+)
+
+// benchEnv is an env on a real redis-server when one is installed (the figures
+// then include a loopback Redis round trip), else on miniredis.
+func benchEnv(b *testing.B) *env {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		b.Log("redis-server not installed: measuring on miniredis")
+		return newEnv(b)
+	}
+	srv := redistest.StartServer(b)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { client.Close() })
+	return newEnvOn(b, client, nil)
+}
+
+// BenchmarkVerify measures /verify for a valid credential of each type through
+// the public handler (in process: no client socket, one Redis round trip).
+func BenchmarkVerify(b *testing.B) {
+	e := benchEnv(b)
+	f := newVerifyFixture(e)
+	e.must(204, "PUT", "/users/vic/password", `{"password":"correct horse"}`)
+	_, session := e.login("email", "vic", "correct horse")
+	_, tok := e.clientToken(f.oauthClient, f.oauthSecret, "")
+	jwtToken := signJWT(b, f.jwtSecret, map[string]any{"kid": f.jwtKeyID}, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()})
+	cases := []struct{ name, header, value string }{
+		{"key-auth", "x-api-key", f.keyID + ":" + f.keySecret},
+		{"basic-auth", "Authorization", basicAuth("vic", f.basicPass)},
+		{"session", "Authorization", "Bearer " + session},
+		{"oauth2", "Authorization", "Bearer " + tok["access_token"].(string)},
+		{"jwt", "Authorization", "Bearer " + jwtToken},
+	}
+	for _, c := range cases {
+		req := httptest.NewRequest("GET", "/verify", nil)
+		req.Header.Set(c.header, c.value)
+		if w := httptest.NewRecorder(); func() int { e.public.ServeHTTP(w, req); return w.Code }() != 200 {
+			b.Fatalf("%s: %d %s", c.name, w.Code, w.Body)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				e.public.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r := req.Clone(req.Context())
+					w := httptest.NewRecorder()
+					e.public.ServeHTTP(w, r)
+					if w.Code != 200 {
+						b.Error(w.Code)
+						return
+					}
+				}
+			})
+		})
+	}
+}
