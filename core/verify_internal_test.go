@@ -30,7 +30,7 @@ func TestCheckPasswordRemembers(t *testing.T) {
 	check(phc, "correct horse", true, 1)
 	check(phc, "correct horse", true, 1) // remembered: no hash
 	check(phc, "wrong horse!", false, 2)
-	check(phc, "wrong horse!", false, 3) // failures are not remembered
+	check(phc, "wrong horse!", false, 3)   // failures are not remembered
 	check(other, "correct horse", true, 4) // another stored hash (a new password): hashed again
 	now = now.Add(s.policy.RememberSuccess)
 	check(phc, "correct horse", true, 5) // forgotten after RememberSuccess
