@@ -297,3 +297,64 @@ func TestClientCredentials(t *testing.T) {
 		t.Errorf("a token or client secret reached the log")
 	}
 }
+
+// TestVerifyEveryTypeRefused: for each credential type, a required scope it lacks
+// is 403, its own deactivation is 403 (and its reactivation 200 again), and past
+// its expiresAt (an access token: past its lifetime) it is 401.
+func TestVerifyEveryTypeRefused(t *testing.T) {
+	e := newEnv(t)
+	e.must(201, "POST", "/scopes", `{"scopes":["read","write"]}`)
+	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	type subject struct {
+		name, statusPath string
+		headers          func() []string
+	}
+	var subjects []subject
+	for _, typ := range []string{"key-auth", "basic-auth", "jwt", "oauth2"} {
+		user := "w-" + typ
+		e.newUser(user, "")
+		c := e.must(200, "POST", "/credentials", `{"consumerId":"`+user+`","type":"`+typ+`","credential":{"scopes":["read"],"expiresAt":"`+expires+`"}}`)
+		id := c["id"].(string)
+		s := subject{name: typ, statusPath: "/credentials/" + typ + "/" + id + "/status"}
+		switch typ {
+		case "key-auth":
+			s.headers = func() []string { return []string{"x-api-key", id + ":" + c["keySecret"].(string)} }
+		case "basic-auth":
+			s.headers = func() []string { return []string{"Authorization", basicAuth(user, c["password"].(string))} }
+		case "jwt":
+			s.headers = func() []string {
+				return []string{"Authorization", "Bearer " + signJWT(t, c["keySecret"].(string), map[string]any{"kid": id}, jwt.MapClaims{})}
+			}
+		case "oauth2":
+			_, tok := e.clientToken(id, c["secret"].(string), "")
+			s.headers = func() []string { return []string{"Authorization", "Bearer " + tok["access_token"].(string)} }
+		}
+		subjects = append(subjects, s)
+	}
+	for _, s := range subjects {
+		t.Run(s.name, func(t *testing.T) {
+			code := func(extra ...string) int {
+				return call(t, e.public, "GET", "/verify", "", append(s.headers(), extra...)...).Code
+			}
+			if got := code("X-Required-Scopes", "read"); got != 200 {
+				t.Fatalf("valid, scope held: %d", got)
+			}
+			if got := code("X-Required-Scopes", "read write"); got != 403 {
+				t.Errorf("missing scope: %d", got)
+			}
+			e.must(200, "PUT", s.statusPath, `{"status":false}`)
+			if got := code(); got != 403 {
+				t.Errorf("inactive: %d", got)
+			}
+			e.must(200, "PUT", s.statusPath, `{"status":true}`)
+			if got := code(); got != 200 {
+				t.Errorf("reactivated: %d", got)
+			}
+			e.clock.Advance(2 * time.Hour)
+			defer e.clock.Advance(-2 * time.Hour)
+			if got := code(); got != 401 {
+				t.Errorf("expired: %d", got)
+			}
+		})
+	}
+}

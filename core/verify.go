@@ -103,10 +103,10 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 		// The token's credential must still be there and active; its scopes
 		// bound the token's.
 		c := rec.Credential
-		if c == nil {
+		if c == nil || c.Expired(now) {
 			return Principal{}, errVerify(op)
 		}
-		if !c.Active() || c.Expired(now) {
+		if !c.Active() {
 			return Principal{}, errInactive(op)
 		}
 		for _, g := range sess.Scopes {
