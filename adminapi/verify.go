@@ -93,11 +93,12 @@ func presented(r *http.Request) (core.Presented, bool) {
 		return apiKey(v), true
 	}
 	for _, h := range []string{"X-Original-URI", "X-Forwarded-Uri"} {
-		if orig := r.Header.Get(h); orig != "" {
-			if u, err := url.Parse(orig); err == nil {
-				if v, ok := queryKey(u.RawQuery); ok {
-					return apiKey(v), true
-				}
+		// The query of a request URI: what follows the first '?' (a path such as
+		// //x:y/ does not parse as a URL, and need not).
+		if _, query, ok := strings.Cut(r.Header.Get(h), "?"); ok {
+			query, _, _ = strings.Cut(query, "#")
+			if v, ok := queryKey(query); ok {
+				return apiKey(v), true
 			}
 		}
 	}

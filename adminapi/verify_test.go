@@ -96,6 +96,7 @@ func TestVerifyEveryForm(t *testing.T) {
 		{"apiKey query", "/verify/x?apiKey=" + url.QueryEscape(key), nil, f.userID, "vic", "read"},
 		{"X-Original-URI", "/verify", []string{"X-Original-URI", "/orders?page=2&apikey=" + url.QueryEscape(key)}, f.userID, "vic", "read"},
 		{"X-Forwarded-Uri", "/verify", []string{"X-Forwarded-Uri", "/orders?apiKey=" + url.QueryEscape(key)}, f.userID, "vic", "read"},
+		{"X-Original-URI that is no URL", "/verify", []string{"X-Original-URI", "//x:y/orders?apikey=" + url.QueryEscape(key)}, f.userID, "vic", "read"},
 		{"app key", "/verify", []string{"x-api-key", f.appKeyID + ":" + f.appKeySecret}, f.appID, "vic-app", ""},
 		{"basic by username", "/verify", []string{"Authorization", basicAuth("vic", f.basicPass)}, f.userID, "vic", ""},
 		{"basic by id", "/verify", []string{"Authorization", basicAuth(f.userID, f.basicPass)}, f.userID, "vic", ""},
