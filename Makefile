@@ -22,8 +22,9 @@ bench: ## benchmarks (the /verify load test comes later, SPEC §7)
 fuzz: ## each fuzz target for FUZZTIME (the list lives in .ci/run)
 	FUZZTIME=$(FUZZTIME) .ci/run fuzz
 
-# Once proto/gatehouse/plugin/v1/*.proto exists, proto will run:
-#   protoc --go_out=. --go-grpc_out=. --go_opt=paths=source_relative \
-#     --go-grpc_opt=paths=source_relative proto/gatehouse/plugin/v1/*.proto
-proto: ## regenerate the plugin protocol's Go code (not yet used)
-	@echo "proto: no .proto files yet (proto/gatehouse/plugin/v1)"
+proto: ## regenerate the plugin protocol's Go code (protoc from apt; the generators are go.mod tools)
+	protoc --plugin=protoc-gen-go="$$(go tool -n protoc-gen-go)" \
+	  --plugin=protoc-gen-go-grpc="$$(go tool -n protoc-gen-go-grpc)" \
+	  --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+	  proto/gatehouse/plugin/v1/*.proto
