@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 
@@ -69,7 +70,13 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusOK, newUserView(u))
+	v := newUserView(u)
+	v.props = maps.Clone(v.props)
+	if v.props == nil {
+		v.props = map[string]any{}
+	}
+	v.props["identities"] = mapSlice(u.Identities, newIdentityView)
+	return writeJSON(w, http.StatusOK, v)
 }
 
 // passwordRequest is the body of PUT /users/{id}/password.

@@ -53,6 +53,7 @@ type env struct {
 	logs   *lockedBuffer
 	mr     *miniredis.Miniredis
 	clock  *testClock
+	mail   *fakeProvider // the "email" identity provider
 }
 
 // testClock is the services' clock: real time plus an offset tests can move.
@@ -79,6 +80,7 @@ func testPolicy() core.Policy {
 	p := core.DefaultPolicy()
 	p.LoginPerIdentifier = core.Rate{Count: 5, Per: time.Minute}
 	p.VerifyFailures = core.Rate{Count: 5, Per: time.Minute}
+	p.SignupPerAddress = core.Rate{Count: 20, Per: time.Minute}
 	return p
 }
 
@@ -99,7 +101,9 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 	}
 	store := redisstore.New(client, redisstore.Options{Prefix: "t:"})
 	clock := &testClock{}
+	mail := newFakeProvider()
 	svc := core.NewService(store, core.Options{
+		Providers: fakeProviders{"email": mail}, PublicURL: "https://auth.example.test",
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4),
 		Keyring: core.NewEphemeralKeyring(), AdminKey: testAdminKey,
 		Limiter: redisstore.NewLimiter(client, "t:"), Policy: testPolicy(), Now: clock.Now,
@@ -107,7 +111,7 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 	logs := &lockedBuffer{}
 	// httptest's requests come from 192.0.2.1: trust it, as a gateway in front.
 	srv := New(svc, Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
-	return &env{t: t, svc: svc, store: store, srv: srv, admin: srv.Admin(), public: srv.Public(), logs: logs, mr: mr, clock: clock}
+	return &env{t: t, svc: svc, store: store, srv: srv, admin: srv.Admin(), public: srv.Public(), logs: logs, mr: mr, clock: clock, mail: mail}
 }
 
 // do sends a request to the admin listener with the test admin key.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Registry receives the HTTP metrics and is served at /metrics; nil makes one.
 	Registry *prometheus.Registry
+	// AllowedOrigins may call the public API from a browser (CORS); none by default.
+	AllowedOrigins []string
 }
 
 // Server holds the routers of both listeners.
@@ -37,6 +40,7 @@ type Server struct {
 	svc     *core.Service
 	log     zerolog.Logger
 	trusted []netip.Prefix
+	origins []string
 	admin   *httprouter.Router
 	public  *httprouter.Router
 	reg     *prometheus.Registry
@@ -45,7 +49,7 @@ type Server struct {
 
 // New returns a Server over svc with every route registered.
 func New(svc *core.Service, opt Options) *Server {
-	s := &Server{svc: svc, log: opt.Log, trusted: opt.TrustedProxies, reg: opt.Registry}
+	s := &Server{svc: svc, log: opt.Log, trusted: opt.TrustedProxies, origins: opt.AllowedOrigins, reg: opt.Registry}
 	if s.trusted == nil {
 		s.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
@@ -96,8 +100,34 @@ func routePath(r *http.Request) string {
 // Admin returns the admin listener's handler.
 func (s *Server) Admin() http.Handler { return s.wrap("admin", s.admin) }
 
-// Public returns the public listener's handler.
-func (s *Server) Public() http.Handler { return s.wrap("public", s.public) }
+// Public returns the public listener's handler, with CORS for the allowed origins.
+func (s *Server) Public() http.Handler { return s.wrap("public", s.cors(s.public)) }
+
+// cors lets the configured origins call the public API from a browser (SPEC §6):
+// their requests get Access-Control-Allow-Origin, and their preflights an answer.
+// Other origins get no CORS header, so browsers keep their pages out.
+func (s *Server) cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !slices.Contains(s.origins, origin) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			hd.Set("Access-Control-Allow-Methods", "GET, POST")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			hd.Set("Access-Control-Max-Age", "600")
+			infoFrom(r.Context()).route = "preflight"
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		hd.Set("Access-Control-Expose-Headers", "Retry-After, X-Request-Id")
+		h.ServeHTTP(w, r)
+	})
+}
 
 // guard says who may call a route.
 type guard uint8
@@ -291,6 +321,7 @@ func (s *Server) adminRoutes() {
 	s.handle(a, native, "PUT", "/users/:id/password", s.setPassword)
 	s.handle(a, native, "POST", "/users/:id/secret", s.newSecret)
 	s.handle(a, native, "GET", "/users/:id/sessions", s.listSessions)
+	s.handle(a, native, "GET", "/users/:id/identities", s.listIdentities)
 	s.handle(a, native, "DELETE", "/users/:id/sessions", s.endSessions)
 	s.handle(a, native, "DELETE", "/tokens/:token", s.revokeToken)
 
@@ -308,6 +339,13 @@ func (s *Server) publicRoutes() {
 	s.handle(p, open, "POST", "/auth/tokens", s.login)
 	s.handle(p, open, "POST", "/auth/logout", s.logout)
 	s.handle(p, open, "GET", "/users/me", s.me)
+	s.handle(p, open, "POST", "/auth/providers/:provider/signup", s.signup)
+	s.handle(p, open, "GET", "/auth/providers/:provider/verify", s.verifyPage)
+	s.handle(p, open, "POST", "/auth/providers/:provider/verify", s.confirmEmail)
+	s.handle(p, open, "POST", "/auth/providers/:provider/resend", s.mailAsk(resend))
+	s.handle(p, open, "POST", "/auth/providers/:provider/password-reset", s.mailAsk(passwordReset))
+	s.handle(p, open, "GET", "/auth/providers/:provider/password-reset", s.resetPage)
+	s.handle(p, open, "POST", "/auth/providers/:provider/password-reset/confirm", s.confirmReset)
 	s.handle(p, open, "POST", "/oauth2/token", s.oauthHandler(s.tokenGrant))
 	s.handle(p, open, "POST", "/oauth2/revoke", s.oauthHandler(s.revokeGrant))
 	for _, m := range verifyMethods {

@@ -119,6 +119,12 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (NewSession, erro
 	if !rec.User.IsActive {
 		return NewSession{}, Errorf(Forbidden, op, "user %q is deactivated", rec.User.Username)
 	}
+	if req.Provider == ProviderEmail && s.policy.RequireVerifiedEmail {
+		// SPEC §9: only users who signed up by email and never verified it.
+		if id, ok := rec.User.SignupIdentity(); ok && id.Provider == ProviderEmail && !id.EmailVerified {
+			return NewSession{}, Errorf(Forbidden, op, "email address not verified: follow the link in the verification mail")
+		}
+	}
 	return s.openSession(ctx, rec.User, req)
 }
 

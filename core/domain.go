@@ -19,8 +19,22 @@ type User struct {
 	IsActive      bool
 	SessionsLimit *int           // nil: no per-user limit (the global cap applies)
 	Props         map[string]any // model properties other than the core fields (firstname, lastname, custom)
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Identities are the user's identities at providers; the first is the
+	// sign-up identity. Admin-created users have none.
+	Identities []Identity
+	// ExpiresAt, when set, is when an email sign-up that was never verified is
+	// deleted (SPEC §6); verification clears it. Zero: never.
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SignupIdentity returns the identity the user signed up with, if any.
+func (u User) SignupIdentity() (Identity, bool) {
+	if len(u.Identities) == 0 {
+		return Identity{}, false
+	}
+	return u.Identities[0], true
 }
 
 // App is an application owned by a user.

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,9 @@ type Service struct {
 	policy       Policy
 	now          func() time.Time
 	adminKey     string // GATEHOUSE_ADMIN_KEY, held in memory only
+
+	providers Providers
+	publicURL string // the public listener's external URL, for links in mails
 
 	locators *boundedCache // presented name → the user whose slot holds it
 	passed   *boundedCache // keyed hashes of recent successful argon2 checks
@@ -40,6 +44,17 @@ type Policy struct {
 	// RememberSuccess is how long a successful argon2 comparison at /verify is
 	// remembered (only the hash check is skipped; records are still read).
 	RememberSuccess time.Duration
+	// SignupPerAddress counts sign-ups per client address.
+	SignupPerAddress Rate
+	// MailPerAddress and MailPerEmail count verification and reset mails asked
+	// for (a sign-up's own first mail does not count).
+	MailPerAddress Rate
+	MailPerEmail   Rate
+	// UnverifiedTTL is how long an email sign-up that was never verified lives.
+	UnverifiedTTL time.Duration
+	// RequireVerifiedEmail refuses password logins of users who signed up by
+	// email and never verified it (admin-created users are never held to it).
+	RequireVerifiedEmail bool
 }
 
 // DefaultPolicy returns the defaults of SPEC §6 and §9.
@@ -48,6 +63,8 @@ func DefaultPolicy() Policy {
 		SessionTTL: 24 * time.Hour, MaxSessions: 100, OAuthTokenTTL: time.Hour,
 		LoginPerIdentifier: Rate{10, time.Minute}, LoginPerAddress: Rate{100, time.Minute},
 		VerifyFailures: Rate{20, time.Minute}, RememberSuccess: time.Minute,
+		SignupPerAddress: Rate{30, time.Minute}, MailPerAddress: Rate{3, time.Hour}, MailPerEmail: Rate{3, time.Hour},
+		UnverifiedTTL: 24 * time.Hour, RequireVerifiedEmail: true,
 	}
 }
 
@@ -67,6 +84,11 @@ type Options struct {
 	Limiter Limiter
 	// Policy holds lifetimes and rates; the zero value means DefaultPolicy.
 	Policy Policy
+	// Providers are the identity providers (plugins); nil: none.
+	Providers Providers
+	// PublicURL is the public listener's external URL ("https://auth.example.com"),
+	// the base of the links in mails.
+	PublicURL string
 	// AdminKey is the bootstrap key from GATEHOUSE_ADMIN_KEY, if any.
 	AdminKey string
 	// Now is the clock; nil is time.Now.
@@ -78,6 +100,7 @@ func NewService(store Store, opt Options) *Service {
 	s := &Service{
 		store: store, models: opt.Models, hasher: opt.Hasher, verifyHasher: opt.VerifyHasher,
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
+		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), passKey: make([]byte, 32),
 	}
 	rand.Read(s.passKey)

@@ -30,13 +30,22 @@ type Store interface {
 	// Update methods silently undo changes fn makes to immutable fields.
 	//
 	// CreateUser stores u, assigning u.Number. u.ID, the names and the timestamps
-	// are set by the caller. Conflict names the taken username, email or externalId.
+	// are set by the caller. Conflict names the taken username, email or
+	// externalId, or an identity (provider and subject) another user holds;
+	// Invalid if an identity has no provider or subject, or its provider contains ':'.
 	CreateUser(ctx context.Context, u *User) error
 	// GetUser returns the user with that id, or NotFound.
 	GetUser(ctx context.Context, id string) (User, error)
 	// UserByName returns the user holding the unique name of that kind (value
 	// normalised as NameKind says), or NotFound.
 	UserByName(ctx context.Context, kind NameKind, value string) (User, error)
+	// UserByIdentity returns the user holding an identity at a provider, or
+	// NotFound. Identities of the "email" provider are unique through the user's
+	// email instead, and are not found here.
+	UserByIdentity(ctx context.Context, provider, subject string) (User, error)
+	// ExpiredUsers returns the ids of users whose ExpiresAt is at or before t,
+	// at most limit of them, soonest first.
+	ExpiredUsers(ctx context.Context, t time.Time, limit int) ([]string, error)
 	// UserByNumber returns the user with that number, or NotFound.
 	UserByNumber(ctx context.Context, n int64) (User, error)
 	// UpdateUser reads the user, applies fn and writes the result atomically; fn may
@@ -158,6 +167,11 @@ type Store interface {
 	// NameKind says), from its claim only; callers check the name against the
 	// record they read next. NotFound if none.
 	LocateUser(ctx context.Context, kind NameKind, value string) (userID string, err error)
+
+	// PluginKV returns a plugin's key-value namespace (SPEC §4 host services);
+	// namespaces never see each other's keys. A namespace must be non-empty and
+	// free of ':'; with any other every call answers Invalid.
+	PluginKV(namespace string) KV
 
 	// Doctor finds leftovers of interrupted writes and, with repair, removes them:
 	// stale name claims, index entries without a record, credential scope grants no

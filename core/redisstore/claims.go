@@ -13,14 +13,20 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// Claim kinds: the unique user names, the keyed credential types, and kindApp for
-// the app locators P app:<appid>.
+// Claim kinds: the unique user names, the identities at providers (name
+// "<provider>:<subject>"), the keyed credential types, and kindApp for the app
+// locators P app:<appid>.
 const (
 	kindUsername   = string(core.NameUsername)
 	kindEmail      = string(core.NameEmail)
 	kindExternalID = string(core.NameExternalID)
+	kindIdentity   = "identity"
 	kindApp        = "app"
 )
+
+// emailProvider names the identities that are unique through the user's email
+// claim instead of an identity claim of their own.
+const emailProvider = "email"
 
 // casScript sets KEYS[1] to ARGV[2] only if it still holds ARGV[1].
 var casScript = redis.NewScript(`
@@ -62,6 +68,15 @@ func (s *Store) emailClaim(key, raw string) claim {
 func (s *Store) externalIDClaim(v string) claim {
 	return claim{key: s.k.claim(kindExternalID, v), kind: kindExternalID, name: v, show: fmt.Sprintf("externalId %q", v)}
 }
+
+// identityClaim is the claim of an identity at a provider other than "email";
+// the provider never contains ':', so the name splits back unambiguously.
+func (s *Store) identityClaim(provider, subject string) claim {
+	name := identityName(provider, subject)
+	return claim{key: s.k.claim(kindIdentity, name), kind: kindIdentity, name: name, show: fmt.Sprintf("%s identity %q", provider, subject)}
+}
+
+func identityName(provider, subject string) string { return provider + ":" + subject }
 
 func (s *Store) keyIDClaim(typ core.CredentialType, keyID string) claim {
 	return claim{key: s.k.claim(string(typ), keyID), kind: string(typ), name: keyID, show: fmt.Sprintf("%s keyId %q", typ, keyID)}
@@ -107,7 +122,7 @@ func (s *Store) holds(ctx context.Context, cs []claim, owners []string) ([]bool,
 				continue
 			}
 			switch c.kind {
-			case kindUsername, kindEmail, kindExternalID:
+			case kindUsername, kindEmail, kindExternalID, kindIdentity:
 				cmds[i] = p.Get(ctx, s.k.user(o))
 			case kindApp:
 				cmds[i] = p.Exists(ctx, s.k.app(o, c.name))
@@ -155,6 +170,12 @@ func userHolds(r userRecord, kind, name string) bool {
 		return r.Email != "" && core.EmailKey(r.Email) == name
 	case kindExternalID:
 		return r.ExternalID != "" && r.ExternalID == name
+	case kindIdentity:
+		for _, id := range r.Identities {
+			if id.Provider != emailProvider && identityName(id.Provider, id.Subject) == name {
+				return true
+			}
+		}
 	}
 	return false
 }

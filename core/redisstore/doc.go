@@ -9,7 +9,8 @@
 // in the user's hash slot, tag {<uid>}, so deleting a user is one MULTI in one slot,
 // and a credential and its owners' state are read in one round trip:
 //
-//	P u:{uid}                        user record (JSON of userRecord)
+//	P u:{uid}                        user record (JSON of userRecord, its identities
+//	                                 included, with their raw claims as JSON)
 //	P u:{uid}:app:<appid>            app record (JSON of appRecord)
 //	P u:{uid}:apps                   zset appid by seq
 //	P u:{uid}:appnames               hash app name → appid (names unique per owner)
@@ -33,12 +34,17 @@
 //	P idx:users                      zset uid by Number
 //	P idx:apps                       zset "<uid>/<appid>" by seq
 //	P idx:creds                      zset "<uid>/<type>/<id>" by seq
+//	P idx:expiring                   zset uid by ExpiresAt (Unix µs): the users that
+//	                                 expire (ExpiredUsers)
 //	P app:<appid>                    app locator, "<uid>|<micros>": claimed with SET NX
 //	                                 before the app is written, deleted after it
 //	P appname:<name>                 set of "<uid>/<appid>" (AppsByName; exact names)
 //	P claim:username:<UsernameKey>   unique name claims, "<uid>|<micros>" (owner and
 //	P claim:email:<EmailKey>         claim time in Unix microseconds)
 //	P claim:externalId:<value>
+//	P claim:identity:<provider>:<subject>   an identity at a provider other than
+//	                                 "email" (those are unique through the email
+//	                                 claim); providers never contain ':'
 //	P claim:<type>:<keyId>           key-auth and jwt keyIds; the owner is the user whose
 //	                                 slot holds the credential
 //	P scopes                         hash scope name → JSON {reg, createdAt}
@@ -47,6 +53,8 @@
 //	P {adminkeys}:names              hash name → id                     one slot)
 //	P {adminkeys}:used               hash id → last use, Unix microseconds
 //	P rl:<key>                       rate limiter state (Limiter; redis_rate's GCRA)
+//	P kv:<namespace>:<key>           a plugin's key-value entry (PluginKV), with its
+//	                                 Redis expiry as TTL; namespaces never contain ':'
 //
 // Records are JSON of this package's own structs, never of core's types, so a
 // domain change never silently changes the stored format.
@@ -58,18 +66,32 @@
 // exists is taken while its owner still holds the name or while it is younger than
 // Options.ClaimStaleAfter (a create may be in flight), and is otherwise taken over
 // with a compare-and-set script; (3) writes the entity's own keys in one MULTI in
-// its slot, watching only keys of that slot; (4) adds the list-index entries; (5)
-// checks that its claims still hold its value and that less than
-// Options.WriteDeadline has passed since t0, else rolls back and answers Conflict;
+// its slot, watching only keys of that slot; (4) adds the list-index entries (and
+// the P idx:expiring entry of a user that expires); (5) checks that its claims
+// still hold its value and that less than Options.WriteDeadline has passed since
+// t0, else rolls back and answers Conflict;
 // (6) on any failure after a claim, releases its claims with a compare-and-delete
 // script. Because a create finishes (or rolls back) well within the staleness
 // window, a claim can only be taken over from a create that has given up.
 //
 // An update runs WATCH/GET/fn/MULTI on the entity's own key, retrying on
-// redis.TxFailedErr, then Conflict. A changed email or externalId is claimed first
-// and the old claim released afterwards by compare-and-delete against the value
-// read while the user still held it. A delete removes the entity and everything it
-// owns in one MULTI in the user's slot, then its index entries, locators and claims.
+// redis.TxFailedErr, then Conflict. A changed email or externalId, or an identity
+// linked or unlinked, is claimed first and the old claim released afterwards by
+// compare-and-delete against the value read while the user still held it; a
+// changed ExpiresAt is written to P idx:expiring after the MULTI. A delete removes
+// the entity and everything it owns in one MULTI in the user's slot, then its
+// index entries, locators and claims.
+//
+// P idx:expiring, a global key like the list indexes, can fall out of step with
+// the records it follows (a crash, or two updates racing between their MULTI and
+// their entry). ExpiredUsers reads the records of the page it returns, drops
+// entries whose user is gone or no longer expires and corrects scores, so such
+// leftovers never hold up expiry; Doctor repairs the rest. Both fix an entry with
+// a script that compares its score first, having read the entry before the
+// record, so an update's own entry is never overwritten with an older value.
+//
+// Plugin key-value entries are single keys: Get, Set and Delete are GET, SET (PX)
+// and DEL, CompareAndSet one script on the key.
 //
 // # Sessions and verification
 //

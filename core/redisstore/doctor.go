@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,9 @@ const doctorBatch = 500
 //     older than ClaimStaleAfter), removed by compare-and-delete;
 //   - list-index and app-name entries whose record is gone (or renamed), and
 //     records missing from their list index (a create interrupted after its
-//     write), reported in DanglingIndex and re-indexed;
+//     write), reported in DanglingIndex and re-indexed; likewise P
+//     idx:expiring entries whose user is gone or has another ExpiresAt (none
+//     included), and users with an ExpiresAt missing from it;
 //   - credential scope grants whose registration is no longer in the registry,
 //     removed by rewriting the credential.
 //
@@ -42,6 +45,9 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 		if err := d.index(ctx, idx); err != nil {
 			return core.DoctorReport{}, fail(op, err)
 		}
+	}
+	if err := d.expiringIndex(ctx); err != nil {
+		return core.DoctorReport{}, fail(op, err)
 	}
 	r := core.DoctorReport{
 		StaleClaims:   d.sorted(d.staleClaims),
@@ -142,7 +148,7 @@ func (d *doctor) shape(full string) (keyShape, bool) {
 			return keyShape{}, false
 		}
 		switch kind {
-		case kindUsername, kindEmail, kindExternalID, string(core.KeyAuth), string(core.JWT):
+		case kindUsername, kindEmail, kindExternalID, kindIdentity, string(core.KeyAuth), string(core.JWT):
 		default:
 			return keyShape{}, false
 		}
@@ -349,6 +355,7 @@ func (d *doctor) records(ctx context.Context, shs []keyShape) error {
 	}
 	var entries []entry
 	var creds []keyShape
+	var expiring []pageEntry // users with an ExpiresAt: uid, Unix microseconds
 	for i, sh := range shs {
 		if !oks[i] {
 			continue
@@ -360,6 +367,9 @@ func (d *doctor) records(ctx context.Context, shs []keyShape) error {
 				continue
 			}
 			entries = append(entries, entry{idx: "users", member: sh.uid, score: r.Number})
+			if !r.ExpiresAt.IsZero() {
+				expiring = append(expiring, pageEntry{member: sh.uid, score: r.ExpiresAt.UnixMicro()})
+			}
 		case "app":
 			r, err := decode[appRecord](d.op, sh.full, vals[i])
 			if err != nil {
@@ -414,7 +424,141 @@ func (d *doctor) records(ctx context.Context, shs []keyShape) error {
 			return err
 		}
 	}
+	if err := d.expiringRecords(ctx, expiring); err != nil {
+		return err
+	}
 	return d.grants(ctx, creds)
+}
+
+// expiringRecords checks that users with an ExpiresAt are in P idx:expiring
+// under it. A user out of step is read again after its entry (an update may be
+// between its write and its entry) and, if still out of step, reported and
+// fixed with a compare-and-set of the entry's score.
+func (d *doctor) expiringRecords(ctx context.Context, users []pageEntry) error {
+	if len(users) == 0 {
+		return nil
+	}
+	zkey := d.s.k.idx(idxExpiring)
+	scores := make([]*redis.FloatCmd, len(users))
+	_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, u := range users {
+			scores[i] = p.ZScore(ctx, zkey, u.member)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	var odd []pageEntry
+	var seen []zfix
+	for i, u := range users {
+		f := zfix{member: u.member}
+		switch err := scores[i].Err(); {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return err
+		default:
+			f.seen, f.seenOK = int64(scores[i].Val()), true
+		}
+		if !f.seenOK || f.seen != u.score {
+			odd = append(odd, u)
+			seen = append(seen, f)
+		}
+	}
+	if len(odd) == 0 {
+		return nil
+	}
+	keys := make([]string, len(odd))
+	for i, u := range odd {
+		keys[i] = d.s.k.user(u.member)
+	}
+	vals, oks, err := d.s.getMany(ctx, keys)
+	if err != nil {
+		return err
+	}
+	var fixes []zfix
+	for i, u := range odd {
+		if !oks[i] {
+			continue // deleted meanwhile
+		}
+		r, err := decode[userRecord](d.op, keys[i], vals[i])
+		if err != nil || r.ExpiresAt.IsZero() || r.ExpiresAt.UnixMicro() != u.score {
+			continue // changed meanwhile: the update writes its own entry
+		}
+		f := seen[i]
+		if f.seenOK {
+			d.add(&d.dangling, "idx:expiring %s at %s, user expires at %s", u.member, microTime(f.seen), microTime(u.score))
+		} else {
+			d.add(&d.dangling, "idx:expiring missing %s", u.member)
+		}
+		f.next, f.nextOK = u.score, true
+		fixes = append(fixes, f)
+	}
+	if d.repair {
+		return d.s.fixIndex(ctx, zkey, fixes, nil)
+	}
+	return nil
+}
+
+// microTime formats Unix microseconds for a report.
+func microTime(us int64) string { return time.UnixMicro(us).UTC().Format(time.RFC3339Nano) }
+
+// expiringIndex reports entries of P idx:expiring whose user is gone or no
+// longer expires, and removes them with a compare-and-set of their score (an
+// update that sets an ExpiresAt meanwhile writes its own entry). Entries whose
+// user expires at another time are the business of expiringRecords.
+func (d *doctor) expiringIndex(ctx context.Context) error {
+	zkey := d.s.k.idx(idxExpiring)
+	var cursor uint64
+	for {
+		kv, next, err := d.s.rdb.ZScan(ctx, zkey, cursor, "", doctorBatch).Result()
+		if err != nil {
+			return err
+		}
+		var entries []pageEntry
+		var keys []string
+		var malformed []any
+		for i := 0; i+1 < len(kv); i += 2 {
+			m := kv[i]
+			if !validID(m) {
+				d.add(&d.dangling, "idx:expiring %q (not a user id)", m)
+				malformed = append(malformed, m)
+				continue
+			}
+			score, err := strconv.ParseFloat(kv[i+1], 64)
+			if err != nil {
+				return fmt.Errorf("idx:expiring score %q: %w", kv[i+1], err)
+			}
+			entries = append(entries, pageEntry{member: m, score: int64(score)})
+			keys = append(keys, d.s.k.user(m))
+		}
+		vals, oks, err := d.s.getMany(ctx, keys)
+		if err != nil {
+			return err
+		}
+		var fixes []zfix
+		for i, e := range entries {
+			why := "user gone"
+			if oks[i] {
+				r, err := decode[userRecord](d.op, keys[i], vals[i])
+				if err != nil || !r.ExpiresAt.IsZero() {
+					continue
+				}
+				why = "user does not expire"
+			}
+			d.add(&d.dangling, "idx:expiring %s (%s)", e.member, why)
+			fixes = append(fixes, zfix{member: e.member, seen: e.score, seenOK: true})
+		}
+		if d.repair {
+			if err := d.s.fixIndex(ctx, zkey, fixes, malformed); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
 }
 
 // grants reports and removes credential grants whose registration is gone. The

@@ -21,8 +21,67 @@ type userRecord struct {
 	IsActive      bool           `json:"isActive"`
 	SessionsLimit *int           `json:"sessionsLimit,omitempty"`
 	Props         map[string]any `json:"props,omitempty"`
-	CreatedAt     time.Time      `json:"createdAt"`
-	UpdatedAt     time.Time      `json:"updatedAt"`
+	// Identities and ExpiresAt came later: records without them read as none
+	// and never.
+	Identities []identityRecord `json:"identities,omitempty"`
+	ExpiresAt  time.Time        `json:"expiresAt,omitzero"`
+	CreatedAt  time.Time        `json:"createdAt"`
+	UpdatedAt  time.Time        `json:"updatedAt"`
+}
+
+// identityRecord is the stored form of a core.Identity, in its user's record.
+type identityRecord struct {
+	Provider      string         `json:"provider"`
+	Subject       string         `json:"subject"`
+	Email         string         `json:"email,omitempty"`
+	EmailVerified bool           `json:"emailVerified,omitempty"`
+	Username      string         `json:"username,omitempty"`
+	DisplayName   string         `json:"displayName,omitempty"`
+	GivenName     string         `json:"givenName,omitempty"`
+	FamilyName    string         `json:"familyName,omitempty"`
+	AvatarURL     string         `json:"avatarUrl,omitempty"`
+	RawClaims     map[string]any `json:"rawClaims,omitempty"`
+	LinkedAt      time.Time      `json:"linkedAt,omitzero"`
+}
+
+func toIdentityRecords(ids []core.Identity) []identityRecord {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]identityRecord, len(ids))
+	for i, id := range ids {
+		out[i] = identityRecord{
+			Provider: id.Provider, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
+			Username: id.Username, DisplayName: id.DisplayName, GivenName: id.GivenName,
+			FamilyName: id.FamilyName, AvatarURL: id.AvatarURL, RawClaims: id.RawClaims,
+			LinkedAt: utcOrZero(id.LinkedAt),
+		}
+	}
+	return out
+}
+
+func identities(rs []identityRecord) []core.Identity {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]core.Identity, len(rs))
+	for i, r := range rs {
+		out[i] = core.Identity{
+			Provider: r.Provider, Subject: r.Subject, Email: r.Email, EmailVerified: r.EmailVerified,
+			Username: r.Username, DisplayName: r.DisplayName, GivenName: r.GivenName,
+			FamilyName: r.FamilyName, AvatarURL: r.AvatarURL, RawClaims: r.RawClaims,
+			LinkedAt: r.LinkedAt,
+		}
+	}
+	return out
+}
+
+// utcOrZero returns t in UTC, keeping the zero time zero.
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 func toUserRecord(u core.User) userRecord {
@@ -35,6 +94,7 @@ func toUserRecord(u core.User) userRecord {
 		ID: u.ID, Number: u.Number, Username: u.Username, Email: u.Email,
 		EmailVerified: u.EmailVerified, ExternalID: u.ExternalID, RedirectURI: u.RedirectURI,
 		IsActive: u.IsActive, SessionsLimit: limit, Props: u.Props,
+		Identities: toIdentityRecords(u.Identities), ExpiresAt: utcOrZero(u.ExpiresAt),
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }
@@ -44,6 +104,7 @@ func (r userRecord) user() core.User {
 		ID: r.ID, Number: r.Number, Username: r.Username, Email: r.Email,
 		EmailVerified: r.EmailVerified, ExternalID: r.ExternalID, RedirectURI: r.RedirectURI,
 		IsActive: r.IsActive, SessionsLimit: r.SessionsLimit, Props: r.Props,
+		Identities: identities(r.Identities), ExpiresAt: r.ExpiresAt,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

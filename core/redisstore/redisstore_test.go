@@ -23,7 +23,7 @@ import (
 func TestMiniredis(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
-	run(t, &redis.UniversalOptions{Addrs: []string{m.Addr()}})
+	run(t, &redis.UniversalOptions{Addrs: []string{m.Addr()}}, m.FastForward)
 }
 
 func TestRedisServer(t *testing.T) {
@@ -33,7 +33,7 @@ func TestRedisServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, opts)
+	run(t, opts, nil)
 }
 
 func TestRedisCluster(t *testing.T) {
@@ -48,7 +48,7 @@ func TestRedisCluster(t *testing.T) {
 	if _, ok := client.(*redis.ClusterClient); !ok {
 		t.Fatalf("NewClient(%s) is not a ClusterClient", c.URL)
 	}
-	run(t, opts)
+	run(t, opts, nil)
 }
 
 // prefixes numbers the stores of one test binary, isolating them by key prefix.
@@ -56,7 +56,9 @@ var prefixes atomic.Int64
 
 // run runs the conformance suite on one Redis, each store under its own prefix,
 // and fails on any CROSSSLOT error, even one a cleanup path swallowed.
-func run(t *testing.T, opts *redis.UniversalOptions) {
+// fastForward moves the key expiries of a server whose clock does not move by
+// itself (miniredis); nil for a real one.
+func run(t *testing.T, opts *redis.UniversalOptions, fastForward func(time.Duration)) {
 	t0 := time.Now()
 	watch := &errorWatch{t: t}
 	admin := redisstore.NewClient(opts)
@@ -76,6 +78,11 @@ func run(t *testing.T, opts *redis.UniversalOptions) {
 	// no other client touches the server's script cache meanwhile.
 	t.Run("Layout", func(t *testing.T) { testLayout(t, opts, admin) })
 	t.Run("ReadAuthRoundTrip", func(t *testing.T) { testReadAuthRoundTrip(t, opts, admin) })
+	t.Run("OldUserRecord", func(t *testing.T) { testOldUserRecord(t, opts, admin) })
+	var ff func(*testing.T, core.Store, time.Duration)
+	if fastForward != nil {
+		ff = func(_ *testing.T, _ core.Store, d time.Duration) { fastForward(d) }
+	}
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T, clock core.Clock) core.Store {
 			prefix := newPrefix()
@@ -96,8 +103,9 @@ func run(t *testing.T, opts *redis.UniversalOptions) {
 				t.Fatal(err)
 			}
 		},
-		Interrupt:  func(t *testing.T, s core.Store) { redisstore.InterruptNext(s.(*redisstore.Store)) },
-		NewLimiter: func(t *testing.T, s core.Store) core.Limiter { return s.(*redisstore.Store).Limiter() },
+		Interrupt:   func(t *testing.T, s core.Store) { redisstore.InterruptNext(s.(*redisstore.Store)) },
+		NewLimiter:  func(t *testing.T, s core.Store) core.Limiter { return s.(*redisstore.Store).Limiter() },
+		FastForward: ff,
 	})
 	t.Cleanup(func() { t.Logf("TIMING suite %v", time.Since(t0)) })
 }
@@ -140,8 +148,16 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
 	defer s.Close()
 	now := time.Now().UTC()
-	u := core.User{ID: core.NewID(), Username: "layout", IsActive: true, CreatedAt: now, UpdatedAt: now}
+	u := core.User{
+		ID: core.NewID(), Username: "layout", Email: "layout@example.com", IsActive: true,
+		Identities: []core.Identity{
+			{Provider: "email", Subject: "layout@example.com"},
+			{Provider: "google", Subject: "g:1{x}"}, // ':' and braces are fine in a subject
+		},
+		ExpiresAt: now.Add(24 * time.Hour), CreatedAt: now, UpdatedAt: now,
+	}
 	must(t, s.CreateUser(ctx, &u))
+	must(t, s.PluginKV("email").Set(ctx, "tok:1", []byte("v"), 0))
 	must(t, s.SetPassword(ctx, u.ID, "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA"))
 	must(t, s.SetUserSecret(ctx, u.ID, core.HashSHA256("secret")))
 	tok := "gths_layout"
@@ -162,7 +178,8 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	ox := strings.TrimPrefix(oauth.Hash, "sha256:")
 	tag := "u:{" + u.ID + "}"
 	want := []string{
-		"claim:username:layout", "idx:users", "rl:login:x", "seq:users", tag,
+		"claim:email:layout@example.com", "claim:identity:google:g:1{x}", "claim:username:layout",
+		"idx:expiring", "idx:users", "kv:email:tok:1", "rl:login:x", "seq:users", tag,
 		tag + ":pw", tag + ":secret", tag + ":sess:" + hx, tag + ":sess:" + ox, tag + ":sessions", tag + ":tokens",
 	}
 	slices.Sort(want)
@@ -177,6 +194,73 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	must(t, s.TouchSession(ctx, u.ID, hash, now.Add(time.Minute)))
 	if ttl, err = admin.PTTL(ctx, prefix+tag+":sess:"+hx).Result(); err != nil || ttl <= 0 {
 		t.Errorf("session record PTTL after a touch = %v, %v; want it kept", ttl, err)
+	}
+	score, err := admin.ZScore(ctx, prefix+"idx:expiring", u.ID).Result()
+	must(t, err)
+	if int64(score) != u.ExpiresAt.UnixMicro() {
+		t.Errorf("idx:expiring score = %v, want %d (ExpiresAt in µs)", score, u.ExpiresAt.UnixMicro())
+	}
+	if v := admin.Get(ctx, prefix+"claim:identity:google:g:1{x}").Val(); !strings.HasPrefix(v, u.ID+"|") {
+		t.Errorf("identity claim value = %q, want %q|<micros>", v, u.ID)
+	}
+	for _, exp := range []time.Time{{}, now.Add(time.Hour)} { // cleared, then set again
+		_, err := s.UpdateUser(ctx, u.ID, func(x *core.User) error { x.ExpiresAt = exp; return nil })
+		must(t, err)
+		n, err := admin.ZCard(ctx, prefix+"idx:expiring").Result()
+		must(t, err)
+		var want int64
+		if !exp.IsZero() {
+			want = 1
+		}
+		if n != want {
+			t.Errorf("idx:expiring holds %d entries after setting ExpiresAt to %v, want %d", n, exp, want)
+		}
+	}
+	must(t, s.PluginKV("email").Set(ctx, "ttl", []byte("v"), 1500*time.Millisecond))
+	if ttl, err := admin.PTTL(ctx, prefix+"kv:email:ttl").Result(); err != nil || ttl <= time.Second || ttl > 1500*time.Millisecond {
+		t.Errorf("PluginKV PTTL = %v, %v; want about 1.5s", ttl, err)
+	}
+}
+
+// testOldUserRecord: a user record written before Identities and ExpiresAt
+// existed reads with none and never, and can be updated and deleted.
+func testOldUserRecord(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	defer s.Close()
+	id := core.NewID()
+	old := `{"id":"` + id + `","number":7,"username":"elder","email":"elder@example.com","isActive":true,` +
+		`"props":{"firstname":"E"},"createdAt":"2024-01-02T03:04:05.123456Z","updatedAt":"2024-01-02T03:04:05.123456Z"}`
+	must(t, admin.Set(ctx, prefix+"u:{"+id+"}", old, 0).Err())
+	must(t, admin.Set(ctx, prefix+"claim:username:elder", id+"|1704164645123456", 0).Err())
+	at := time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	want := core.User{
+		ID: id, Number: 7, Username: "elder", Email: "elder@example.com", IsActive: true,
+		Props: map[string]any{"firstname": "E"}, CreatedAt: at, UpdatedAt: at,
+	}
+	got, err := s.GetUser(ctx, id)
+	must(t, err)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("old record (-want +got):\n%s", d)
+	}
+	linked := core.Identity{Provider: "github", Subject: "elder", LinkedAt: at}
+	got, err = s.UpdateUser(ctx, id, func(u *core.User) error {
+		u.Identities, u.ExpiresAt = []core.Identity{linked}, at.Add(24*time.Hour)
+		return nil
+	})
+	must(t, err)
+	byID, err := s.UserByIdentity(ctx, "github", "elder")
+	must(t, err)
+	if d := cmp.Diff(got, byID); d != "" {
+		t.Errorf("UserByIdentity after linking to an old record (-want +got):\n%s", d)
+	}
+	if keys := rawKeys(t, admin, prefix); !slices.Contains(keys, "idx:expiring") || !slices.Contains(keys, "claim:identity:github:elder") {
+		t.Errorf("keys after linking an identity and setting ExpiresAt: %q", keys)
+	}
+	must(t, s.DeleteUser(ctx, id))
+	if keys := rawKeys(t, admin, prefix); len(keys) != 0 {
+		t.Errorf("keys left after deleting an old record: %q", keys)
 	}
 }
 

@@ -152,6 +152,7 @@ func (k keys) appLocator(appID string) string { return k.p + "app:" + appID }
 func (k keys) appName(name string) string     { return k.p + "appname:" + name }
 func (k keys) claim(kind, name string) string { return k.p + "claim:" + kind + ":" + name }
 func (k keys) scopes() string                 { return k.p + "scopes" }
+func (k keys) kv(namespace string) string     { return k.p + "kv:" + namespace + ":" }
 func (k keys) admin(what string) string       { return k.p + "{adminkeys}:" + what }
 
 // credMember is a credential's member in the user's own zsets.

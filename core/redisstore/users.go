@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,15 +25,41 @@ func (s *Store) userClaims(op string, u core.User) ([]claim, error) {
 	if u.ExternalID != "" {
 		cs = append(cs, s.externalIDClaim(u.ExternalID))
 	}
+	for _, id := range u.Identities {
+		if id.Provider == emailProvider {
+			continue // unique through the email claim
+		}
+		c := s.identityClaim(id.Provider, id.Subject)
+		if !slices.ContainsFunc(cs, func(d claim) bool { return d.key == c.key }) {
+			cs = append(cs, c)
+		}
+	}
 	return cs, nil
 }
 
-// CreateUser stores u, assigning u.Number. Conflict names the taken username, email
-// or externalId (or the id).
+// checkIdentities refuses identities whose claim key would be ambiguous: a
+// provider must be set and free of ':', a subject set.
+func checkIdentities(op string, ids []core.Identity) error {
+	for _, id := range ids {
+		if id.Provider == "" || strings.Contains(id.Provider, ":") {
+			return core.Errorf(core.Invalid, op, "identity provider %q is not valid", id.Provider)
+		}
+		if id.Subject == "" {
+			return core.Errorf(core.Invalid, op, "identity of provider %q has no subject", id.Provider)
+		}
+	}
+	return nil
+}
+
+// CreateUser stores u, assigning u.Number. Conflict names the taken username, email,
+// externalId or identity (or the id).
 func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	const op = "redisstore.CreateUser"
 	if u == nil || !validID(u.ID) {
 		return core.Errorf(core.Invalid, op, "user id is not valid")
+	}
+	if err := checkIdentities(op, u.Identities); err != nil {
+		return err
 	}
 	claims, err := s.userClaims(op, *u)
 	if err != nil {
@@ -70,7 +98,13 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	if s.interrupted() {
 		return errInterrupted
 	}
-	err = s.rdb.ZAdd(ctx, s.k.idx("users"), redis.Z{Score: float64(n), Member: u.ID}).Err()
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, s.k.idx("users"), redis.Z{Score: float64(n), Member: u.ID})
+		if !u.ExpiresAt.IsZero() {
+			p.ZAdd(ctx, s.k.idx(idxExpiring), redis.Z{Score: expScore(u.ExpiresAt), Member: u.ID})
+		}
+		return nil
+	})
 	if err == nil {
 		err = cr.check(ctx)
 	}
@@ -79,6 +113,9 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 		defer cancel()
 		cadScript.Run(cctx, s.rdb, []string{s.k.user(u.ID)}, data)
 		s.rdb.ZRem(cctx, s.k.idx("users"), u.ID)
+		if !u.ExpiresAt.IsZero() {
+			s.rdb.ZRem(cctx, s.k.idx(idxExpiring), u.ID)
+		}
 		cr.abort(ctx)
 		return fail(op, err)
 	}
@@ -157,6 +194,33 @@ func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string
 	return r.user(), nil
 }
 
+// UserByIdentity returns the user holding an identity at a provider other than
+// "email", from its claim; the user's record must still list the identity, which
+// guards against a claim left over by a crash. NotFound otherwise.
+func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (core.User, error) {
+	const op = "redisstore.UserByIdentity"
+	notFound := core.Errorf(core.NotFound, op, "user with %s identity %q not found", provider, subject)
+	if provider == emailProvider || checkIdentities(op, []core.Identity{{Provider: provider, Subject: subject}}) != nil {
+		return core.User{}, notFound
+	}
+	c := s.identityClaim(provider, subject)
+	v, err := s.rdb.Get(ctx, c.key).Result()
+	if errors.Is(err, redis.Nil) {
+		return core.User{}, notFound
+	}
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	r, ok, err := s.getUser(ctx, op, claimOwner(v))
+	if err != nil {
+		return core.User{}, fail(op, err)
+	}
+	if !ok || !userHolds(r, kindIdentity, c.name) {
+		return core.User{}, notFound
+	}
+	return r.user(), nil
+}
+
 // UserByNumber returns the user with that number, or NotFound.
 func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 	const op = "redisstore.UserByNumber"
@@ -183,8 +247,9 @@ func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 }
 
 // UpdateUser applies fn atomically (fn may run more than once). Changes fn makes to
-// ID, Number, Username or CreatedAt are undone. A new email or externalId is
-// claimed first (Conflict if taken) and the old one released after the write.
+// ID, Number, Username or CreatedAt are undone. A new email, externalId or
+// identity is claimed first (Conflict if taken) and the old one released after the
+// write. A changed ExpiresAt is written to P idx:expiring after the write.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) error) (core.User, error) {
 	const op = "redisstore.UpdateUser"
 	if !validID(id) {
@@ -217,6 +282,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 				return &fnError{err}
 			}
 			next.ID, next.Number, next.Username, next.CreatedAt = old.ID, old.Number, old.Username, old.CreatedAt
+			if err := checkIdentities(op, next.Identities); err != nil {
+				return err
+			}
 			oldClaims, _ := s.userClaims(op, old)
 			newClaims, err := s.userClaims(op, next)
 			if err != nil {
@@ -275,6 +343,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 			}
 			return core.User{}, fail(op, err)
 		}
+		// The record is written: the index follows it whatever happens next.
+		s.syncExpiring(ctx, id, old.ExpiresAt, next.ExpiresAt)
 		if cr != nil {
 			if err := cr.check(ctx); err != nil {
 				// The claim was lost after all (the write overran its deadline):
@@ -306,10 +376,10 @@ func (s *Store) restoreNames(ctx context.Context, op, id string, old, next core.
 		if err != nil {
 			return err
 		}
-		if r.Email != next.Email || r.ExternalID != next.ExternalID {
+		if r.Email != next.Email || r.ExternalID != next.ExternalID || !sameIdentityKeys(identities(r.Identities), next.Identities) {
 			return errors.New("changed since")
 		}
-		r.Email, r.ExternalID = old.Email, old.ExternalID
+		r.Email, r.ExternalID, r.Identities = old.Email, old.ExternalID, toIdentityRecords(old.Identities)
 		out, err := encode(op, r)
 		if err != nil {
 			return err
@@ -321,6 +391,14 @@ func (s *Store) restoreNames(ctx context.Context, op, id string, old, next core.
 		return err
 	}, key)
 	return err == nil
+}
+
+// sameIdentityKeys reports whether a and b list the same (provider, subject)
+// pairs, in order.
+func sameIdentityKeys(a, b []core.Identity) bool {
+	return slices.EqualFunc(a, b, func(x, y core.Identity) bool {
+		return x.Provider == y.Provider && x.Subject == y.Subject
+	})
 }
 
 // diffClaims returns the claims of old missing from next and those of next
@@ -348,8 +426,8 @@ func diffClaims(old, next []claim) (gone, added []claim) {
 }
 
 // DeleteUser deletes the user, its apps, credentials, password, secret, sessions
-// and tokens in one MULTI in its slot, then its index entries, app locators, app
-// name entries and claims.
+// and tokens in one MULTI in its slot, then its index entries (P idx:expiring
+// included), app locators, app name entries and claims (identities included).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteUser"
 	if !validID(id) {
@@ -388,6 +466,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		}
 		del = append(del, sessions...)
 		after.zrem(s.k.idx("users"), id)
+		after.zrem(s.k.idx(idxExpiring), id)
 		if len(appIDs) > 0 {
 			appKeys := make([]string, len(appIDs))
 			for i, a := range appIDs {

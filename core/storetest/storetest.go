@@ -45,15 +45,21 @@ type Harness struct {
 	// s.ReadAuth reads, isolated from other stores' limiters as s is. Without it
 	// the limiter subtest is skipped.
 	NewLimiter func(t *testing.T, s core.Store) core.Limiter
+
+	// FastForward, if set, makes d pass for the key expiries of s's backend
+	// (PluginKV TTLs), whose clock does not move by itself (miniredis). Without it
+	// the expiries follow the real clock and the suite sleeps d.
+	FastForward func(t *testing.T, s core.Store, d time.Duration)
 }
 
 // Claim describes a unique-name claim for Harness.LeaveClaim.
 type Claim struct {
-	// Kind is a core.NameKind ("username", "email", "externalId") or a keyed
-	// credential type ("key-auth", "jwt").
+	// Kind is a core.NameKind ("username", "email", "externalId"), "identity"
+	// or a keyed credential type ("key-auth", "jwt").
 	Kind string
 	// Name is the normalised name: core.UsernameKey of a username, core.EmailKey of
-	// an email, the externalId or the keyId as they are.
+	// an email, "<provider>:<subject>" of an identity, the externalId or the keyId
+	// as they are.
 	Name string
 	// Owner is the id of the user the claim names (who may not exist).
 	Owner string
@@ -129,6 +135,12 @@ func Run(t *testing.T, h Harness) {
 		{"Users/Unique", testUsersUnique},
 		{"Users/ConcurrentUsername", func(t *testing.T, h Harness) { testConcurrentCreate(t, h, "username") }},
 		{"Users/ConcurrentEmail", func(t *testing.T, h Harness) { testConcurrentCreate(t, h, "email") }},
+		{"Users/ConcurrentIdentity", func(t *testing.T, h Harness) { testConcurrentCreate(t, h, "identity") }},
+		{"Identities", testIdentities},
+		{"Identities/Update", testIdentitiesUpdate},
+		{"Identities/Claims", testIdentityClaims},
+		{"Expiring", testExpiring},
+		{"Expiring/Doctor", testExpiringDoctor},
 		{"Users/NameChange", testNameChange},
 		{"Users/ConcurrentUpdate", testConcurrentUpdate},
 		{"Users/Paging", testUsersPaging},
@@ -156,6 +168,9 @@ func Run(t *testing.T, h Harness) {
 		{"ReadAuth", testReadAuth},
 		{"Locate", testLocate},
 		{"Limiter", testLimiter},
+		{"PluginKV", testKV},
+		{"PluginKV/Concurrent", testKVConcurrent},
+		{"PluginKV/TTL", testKVTTL},
 		{"Clock", testClock},
 		{"Unavailable", testUnavailable},
 	}

@@ -153,8 +153,8 @@ func testUsersUnique(t *testing.T, h Harness) {
 	e.must(s.CreateUser(ctx, &d2))
 }
 
-// testConcurrentCreate races 20 creates for one username (or email): exactly one
-// wins and the losers leave nothing behind.
+// testConcurrentCreate races 20 creates for one username (or email, or identity):
+// exactly one wins and the losers leave nothing behind.
 func testConcurrentCreate(t *testing.T, h Harness, what string) {
 	e := newEnv(t, h)
 	const n = 20
@@ -166,6 +166,8 @@ func testConcurrentCreate(t *testing.T, h Harness, what string) {
 			users[i].Username = "racer"
 		case "email":
 			users[i].Email = "racer@example.com"
+		case "identity":
+			users[i].Identities = []core.Identity{{Provider: "github", Subject: "racer", LinkedAt: epoch}}
 		}
 	}
 	errs := make([]error, n)

@@ -1,0 +1,336 @@
+package core
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Providers gives the core its identity providers by name; pluginhost
+// implements it over the running plugins.
+type Providers interface {
+	// IdentityProvider returns the provider configured under name.
+	IdentityProvider(name string) (IdentityProvider, bool)
+}
+
+// mailProvider returns the named provider if it sends verification mails.
+func (s *Service) mailProvider(ctx context.Context, op, name string) (IdentityProvider, error) {
+	var p IdentityProvider
+	ok := false
+	if s.providers != nil {
+		p, ok = s.providers.IdentityProvider(name)
+	}
+	if !ok {
+		return nil, Errorf(NotFound, op, "no identity provider %q", name)
+	}
+	info, err := p.Describe(ctx) // also tells at once whether the plugin is up
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(info.Capabilities, CapMailVerification) {
+		return nil, Errorf(NotFound, op, "identity provider %q does not sign users up by mail", name)
+	}
+	return p, nil
+}
+
+// mailLink is the public page a mail links to, up to and including "token=".
+func (s *Service) mailLink(provider, page string) string {
+	return s.publicURL + "/auth/providers/" + url.PathEscape(provider) + "/" + page + "?token="
+}
+
+// SignupRequest is a self-service sign-up with an email and a password.
+type SignupRequest struct {
+	Provider   string
+	Fields     Fields // email, password, and the user model's "x-signup" properties
+	ClientAddr string
+}
+
+// Signup creates a user from a public sign-up (SPEC §9 "Who writes which user
+// field"): email and password are required; the user model's properties marked
+// "x-signup" may be given, all optional; the username is the email. The user
+// starts with its email unverified and is deleted after Policy.UnverifiedTTL
+// unless it verifies. The provider mails the verification link; if it cannot,
+// the user is removed again and the answer is Unavailable, so a plugin failure
+// never leaves a half-made user. Conflict when the email is taken; RateLimited
+// beyond Policy.SignupPerAddress.
+func (s *Service) Signup(ctx context.Context, req SignupRequest) (User, error) {
+	const op = "core.Signup"
+	if err := s.checkRates(ctx, op, []string{"signup:addr:" + req.ClientAddr}, []Rate{s.policy.SignupPerAddress}, 1); err != nil {
+		return User{}, err
+	}
+	f := cloneFields(req.Fields)
+	var c checker
+	email, password := s.signupCredentials(&c, f)
+	allowed := []string{}
+	if s.models != nil {
+		allowed = s.models.Users.SignupProperties()
+	}
+	for k := range f {
+		if !slices.Contains(allowed, k) {
+			c.fail(k, "unknown property")
+			delete(f, k)
+		}
+	}
+	now := s.Now()
+	u := User{
+		ID: NewID(), Username: email, Email: email, IsActive: true, Props: map[string]any(f),
+		Identities: []Identity{{Provider: req.Provider, Subject: email, Email: email, LinkedAt: now}},
+		ExpiresAt:  now.Add(s.policy.UnverifiedTTL), CreatedAt: now, UpdatedAt: now,
+	}
+	if email != "" {
+		if err := ValidateUsername(email); err != nil {
+			c.fail("email", "cannot be used as a username")
+		}
+	}
+	if s.models != nil {
+		s.models.Users.ApplyDefaults(u.Props)
+		// A sign-up is not held to the model's required list: its contract
+		// carries only email and the x-signup properties.
+		for _, e := range s.models.Users.Validate(userInstance(&u)) {
+			if e.Detail != "is required" {
+				c.errs = append(c.errs, e)
+			}
+		}
+	}
+	if err := c.err(op); err != nil {
+		return User{}, err
+	}
+	p, err := s.mailProvider(ctx, op, req.Provider)
+	if err != nil {
+		return User{}, err
+	}
+	phc, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.createSignup(ctx, &u); err != nil {
+		return User{}, err
+	}
+	err = s.store.SetPassword(ctx, u.ID, phc)
+	if err == nil {
+		err = p.SendVerification(ctx, MailRequest{UserID: u.ID, Email: u.Email, DisplayName: displayName(u), Link: s.mailLink(req.Provider, "verify")})
+	}
+	if err != nil {
+		// Undo: the sign-up did not happen. (A crash here leaves an unverified
+		// user that expires with UnverifiedTTL.)
+		_ = s.store.DeleteUser(context.WithoutCancel(ctx), u.ID)
+		return User{}, err
+	}
+	return u, nil
+}
+
+// signupCredentials takes the required email and password of a sign-up.
+func (s *Service) signupCredentials(c *checker, f Fields) (email, password string) {
+	n := len(c.errs)
+	if e, present, null := c.str(f, "email"); present && !null {
+		norm, err := NormalizeEmail(e)
+		c.addErr("email", err)
+		email = norm
+	} else if len(c.errs) == n {
+		c.fail("email", "is required")
+	}
+	n = len(c.errs)
+	if pw, present, null := c.str(f, "password"); present && !null {
+		prepared, err := ValidatePassword(pw)
+		c.addErr("password", err)
+		password = prepared
+	} else if len(c.errs) == n {
+		c.fail("password", "is required")
+	}
+	return email, password
+}
+
+// createSignup stores a sign-up; an email held by an expired, never verified
+// sign-up is freed first (the sweeper may not have passed yet).
+func (s *Service) createSignup(ctx context.Context, u *User) error {
+	err := s.store.CreateUser(ctx, u)
+	if KindOf(err) != Conflict {
+		return err
+	}
+	old, lerr := s.store.UserByName(ctx, NameEmail, u.Email)
+	if lerr != nil || !s.expired(old) {
+		return Errorf(Conflict, "core.Signup", "email %s is taken", u.Email)
+	}
+	if derr := s.store.DeleteUser(ctx, old.ID); derr != nil && KindOf(derr) != NotFound {
+		return derr
+	}
+	return s.store.CreateUser(ctx, u)
+}
+
+// expired reports whether u is a never-verified sign-up past its ExpiresAt.
+func (s *Service) expired(u User) bool {
+	return !u.ExpiresAt.IsZero() && !s.now().Before(u.ExpiresAt) && !u.EmailVerified
+}
+
+// displayName is how a mail greets u.
+func displayName(u User) string {
+	var parts []string
+	for _, k := range []string{"firstname", "lastname"} {
+		if v, ok := u.Props[k].(string); ok && v != "" {
+			parts = append(parts, v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// ConfirmEmail redeems a verification token: the user's email becomes verified
+// and the user no longer expires. NotFound for an unknown, used or expired token,
+// or when the user changed its email since the mail.
+func (s *Service) ConfirmEmail(ctx context.Context, provider, token string) (User, error) {
+	const op = "core.ConfirmEmail"
+	p, err := s.mailProvider(ctx, op, provider)
+	if err != nil {
+		return User{}, err
+	}
+	subj, err := p.ConfirmVerification(ctx, token)
+	if err != nil {
+		return User{}, err
+	}
+	return s.markVerified(ctx, op, provider, subj)
+}
+
+// markVerified records that subj's user proved it receives mail at subj.Email.
+func (s *Service) markVerified(ctx context.Context, op, provider string, subj MailSubject) (User, error) {
+	u, err := s.store.UpdateUser(ctx, subj.UserID, func(u *User) error {
+		if u.Email == "" || EmailKey(u.Email) != EmailKey(subj.Email) {
+			return Errorf(NotFound, op, "link is invalid or has expired")
+		}
+		u.EmailVerified = true
+		u.ExpiresAt = time.Time{}
+		ids := slices.Clone(u.Identities)
+		for i := range ids {
+			if ids[i].Provider == provider && EmailKey(ids[i].Email) == EmailKey(subj.Email) {
+				ids[i].EmailVerified = true
+			}
+		}
+		u.Identities = ids
+		u.UpdatedAt = s.Now()
+		return nil
+	})
+	if KindOf(err) == NotFound {
+		return User{}, Errorf(NotFound, op, "link is invalid or has expired")
+	}
+	return u, err
+}
+
+// MailAsk is a request for a mail by address: a new verification link or a
+// password reset.
+type MailAsk struct {
+	Provider   string
+	Email      string
+	ClientAddr string
+}
+
+// ResendVerification mails a new verification link to an unverified address.
+// The answer is the same whether or not the address is known (mailErr reports,
+// for the log only, a mail that could not be sent): RateLimited beyond
+// Policy.MailPerAddress or MailPerEmail, Unavailable when the provider is down.
+func (s *Service) ResendVerification(ctx context.Context, req MailAsk) (mailErr, err error) {
+	return s.mailByAddress(ctx, "core.ResendVerification", req, func(p IdentityProvider, u User) error {
+		if u.EmailVerified {
+			return nil
+		}
+		return p.SendVerification(ctx, MailRequest{UserID: u.ID, Email: u.Email, DisplayName: displayName(u), Link: s.mailLink(req.Provider, "verify")})
+	})
+}
+
+// RequestPasswordReset mails a password-reset link, answering the same whether
+// or not the address is known, as ResendVerification does.
+func (s *Service) RequestPasswordReset(ctx context.Context, req MailAsk) (mailErr, err error) {
+	return s.mailByAddress(ctx, "core.RequestPasswordReset", req, func(p IdentityProvider, u User) error {
+		return p.SendPasswordReset(ctx, MailRequest{UserID: u.ID, Email: u.Email, DisplayName: displayName(u), Link: s.mailLink(req.Provider, "password-reset")})
+	})
+}
+
+// mailByAddress is the common part of resend and reset: validation, rate limits
+// (counted whether or not the address is known), the provider, then send for a
+// known, active, unexpired user.
+func (s *Service) mailByAddress(ctx context.Context, op string, req MailAsk, send func(IdentityProvider, User) error) (mailErr, err error) {
+	norm, nerr := NormalizeEmail(req.Email)
+	if nerr != nil {
+		return nil, nerr
+	}
+	keys := []string{"mail:addr:" + req.ClientAddr, "mail:email:" + EmailKey(norm)}
+	if err := s.checkRates(ctx, op, keys, []Rate{s.policy.MailPerAddress, s.policy.MailPerEmail}, 1); err != nil {
+		return nil, err
+	}
+	p, err := s.mailProvider(ctx, op, req.Provider)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByName(ctx, NameEmail, norm)
+	switch {
+	case KindOf(err) == NotFound:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !u.IsActive || s.expired(u):
+		return nil, nil
+	}
+	return send(p, u), nil
+}
+
+// ResetPassword redeems a password-reset token and sets the new password, which
+// ends every session of the user; the mail also proved the address, so the email
+// becomes verified. The password is checked before the token is spent.
+func (s *Service) ResetPassword(ctx context.Context, provider, token, password string) error {
+	const op = "core.ResetPassword"
+	prepared, err := ValidatePassword(password)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return InvalidFields(op, FieldError{Field: "token", Detail: "is required"})
+	}
+	p, err := s.mailProvider(ctx, op, provider)
+	if err != nil {
+		return err
+	}
+	phc, err := s.hasher.Hash(ctx, prepared)
+	if err != nil {
+		return err
+	}
+	subj, err := p.ConfirmPasswordReset(ctx, token)
+	if err != nil {
+		return err
+	}
+	u, err := s.markVerified(ctx, op, provider, subj)
+	if err != nil {
+		return err
+	}
+	return s.store.SetPassword(ctx, u.ID, phc)
+}
+
+// SweepExpiredUsers deletes never-verified sign-ups past their ExpiresAt, at
+// most limit at a time, and returns how many it deleted. Every instance may
+// run it; deleting twice is harmless.
+func (s *Service) SweepExpiredUsers(ctx context.Context, limit int) (int, error) {
+	ids, err := s.store.ExpiredUsers(ctx, s.now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		u, err := s.store.GetUser(ctx, id)
+		if err != nil || !s.expired(u) {
+			continue
+		}
+		if err := s.store.DeleteUser(ctx, id); err == nil {
+			n++
+		} else if KindOf(err) != NotFound {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Identities returns a user's identities (GET /users/{id}/identities).
+func (s *Service) Identities(ctx context.Context, ref string) ([]Identity, error) {
+	u, err := s.ResolveUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(u.Identities), nil
+}
