@@ -58,6 +58,16 @@ type Config struct {
 	Security     SecurityConfig `json:"security"`
 	Sessions     SessionsConfig `json:"sessions"`
 	RateLimits   RateLimits     `json:"rateLimits"`
+	// PublicURL is how browsers reach the public listener, the base of the links
+	// in mails; empty: derived from PublicAddr (http://localhost:PORT).
+	PublicURL string     `json:"publicURL"`
+	CORS      CORSConfig `json:"cors"`
+	// PluginDir holds external plugin binaries; a plugin's path must resolve
+	// inside it.
+	PluginDir string `json:"pluginDir"`
+	// Plugins are the plugins to run (SPEC §4); by default the built-in email
+	// identity provider, mailing to an outbox folder.
+	Plugins []PluginConfig `json:"plugins"`
 
 	// AdminKey is GATEHOUSE_ADMIN_KEY: an operator-given admin key (scope admin),
 	// held in memory only. Secrets never come from the file.
@@ -127,6 +137,25 @@ type RateLimits struct {
 	VerifyFailures string `json:"verifyFailures"`
 }
 
+// CORSConfig lists the browser origins allowed to call the public API.
+type CORSConfig struct {
+	AllowedOrigins []string `json:"allowedOrigins"`
+}
+
+// PluginConfig declares one plugin: a built-in (run as `gatehouse plugin NAME`)
+// or an external binary in PluginDir with its SHA-256. Keys of Config ending in
+// "Env" name environment variables holding secrets; the host resolves them and
+// hands them to the plugin, never the variables themselves.
+type PluginConfig struct {
+	Name        string          `json:"name"`
+	Kind        string          `json:"kind"`
+	Builtin     string          `json:"builtin,omitempty"`
+	Path        string          `json:"path,omitempty"`
+	SHA256      string          `json:"sha256,omitempty"`
+	CallTimeout string          `json:"callTimeout,omitempty"`
+	Config      json.RawMessage `json:"config,omitempty"`
+}
+
 // Argon2Config holds the argon2id parameters for passwords and basic-auth secrets.
 type Argon2Config struct {
 	MemoryKiB   int `json:"memoryKiB"`
@@ -146,6 +175,8 @@ func DefaultConfig() Config {
 			Argon2:         Argon2Config{MemoryKiB: owaspArgon2MemoryKiB, Iterations: owaspArgon2Iterations, Parallelism: 1},
 			TrustedProxies: []string{"127.0.0.1/32", "::1/128"},
 		},
+		Plugins: []PluginConfig{{Name: "email", Kind: "identity_provider", Builtin: "email",
+			Config: json.RawMessage(`{"from":"Gatehouse <no-reply@localhost>"}`)}},
 		Sessions:   SessionsConfig{TTL: "24h", MaxPerUser: 100, OAuthTokenTTL: "1h"},
 		RateLimits: RateLimits{LoginPerIdentifier: "10/minute", LoginPerAddress: "100/minute", VerifyFailures: "20/minute"},
 	}
@@ -241,6 +272,10 @@ func settings() []setting {
 		{"rateLimits.loginPerIdentifier", "GATEHOUSE_RATE_LOGIN_PER_IDENTIFIER", "rate-login-per-identifier", "failed logins per identifier, `COUNT/PERIOD` (default 10/minute)", setString(func(c *Config) *string { return &c.RateLimits.LoginPerIdentifier })},
 		{"rateLimits.loginPerAddress", "GATEHOUSE_RATE_LOGIN_PER_ADDRESS", "rate-login-per-address", "failed logins per client address, `COUNT/PERIOD` (default 100/minute)", setString(func(c *Config) *string { return &c.RateLimits.LoginPerAddress })},
 		{"rateLimits.verifyFailures", "GATEHOUSE_RATE_VERIFY_FAILURES", "rate-verify-failures", "failed /verify key or Basic attempts per key and address, `COUNT/PERIOD` (default 20/minute)", setString(func(c *Config) *string { return &c.RateLimits.VerifyFailures })},
+		{"publicURL", "GATEHOUSE_PUBLIC_URL", "public-url", "the public API's external `URL`, for links in mails (default http://localhost:PORT)", setString(func(c *Config) *string { return &c.PublicURL })},
+		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API (default none)", setList(func(c *Config) *[]string { return &c.CORS.AllowedOrigins })},
+		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", setString(func(c *Config) *string { return &c.PluginDir })},
+		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, config} (default: the built-in email provider)", setPlugins},
 		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted (default 127.0.0.1/32,::1/128)", setList(func(c *Config) *[]string { return &c.Security.TrustedProxies })},
 	}
 }
@@ -260,6 +295,16 @@ func setInt(pick func(*Config) *int) func(*Config, string) error {
 		*pick(c) = n
 		return nil
 	}
+}
+
+// setPlugins sets the plugin list from a JSON array.
+func setPlugins(c *Config, v string) error {
+	var list []PluginConfig
+	if err := decodeStrict([]byte(v), &list); err != nil {
+		return fmt.Errorf("not a JSON array of plugins: %w", err)
+	}
+	c.Plugins = list
+	return nil
 }
 
 // setList returns a setter of the list field picks, from comma-separated items.
@@ -322,6 +367,7 @@ func (c *Config) readFile(path string) error {
 	dir := filepath.Dir(abs)
 	c.AdminKeyFile = besideFile(dir, c.AdminKeyFile)
 	c.Models.Path = besideFile(dir, c.Models.Path)
+	c.PluginDir = besideFile(dir, c.PluginDir)
 	return nil
 }
 

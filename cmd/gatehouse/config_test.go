@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -338,7 +339,11 @@ func TestExampleConfig(t *testing.T) {
 	want := DefaultConfig()
 	want.File = path
 	want.deriveDefaults(env)
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.Transformer("json", func(r json.RawMessage) any {
+		var v any
+		_ = json.Unmarshal(r, &v)
+		return v
+	})); diff != "" {
 		t.Errorf("example differs from DefaultConfig (-want +got):\n%s", diff)
 	}
 }

@@ -86,7 +86,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	// TODO(lead): the hidden `plugin NAME` entry that serves a built-in plugin.
+	case "plugin": // hidden: how serve runs a built-in plugin as its own process
+		return runPlugin(rest, stderr)
 	default:
 		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
