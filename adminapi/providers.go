@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
 	"net/http"
@@ -44,19 +45,6 @@ func writePage(w http.ResponseWriter, status int, p page) error {
 // isForm reports whether r posts an HTML form.
 func isForm(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
-}
-
-// readForm decodes a form body within the public limit.
-func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	b, err := readBody(w, r, publicBodyLimit)
-	if err != nil {
-		return nil, err
-	}
-	v, err := url.ParseQuery(string(b))
-	if err != nil {
-		return nil, core.Errorf(core.Malformed, "adminapi.readForm", "the body is not a valid form")
-	}
-	return v, nil
 }
 
 // signup handles POST /auth/providers/{provider}/signup: {email, password, and
@@ -114,11 +102,17 @@ func (s *Server) readToken(w http.ResponseWriter, r *http.Request) (token string
 	return t, form, err
 }
 
+// A body claiming to be a form that holds a JSON object (curl -d '{...}') is read
+// as JSON.
 func (s *Server) readTokenPassword(w http.ResponseWriter, r *http.Request) (token, password string, form bool, err error) {
-	if isForm(r) {
-		v, err := readForm(w, r)
+	b, err := readBody(w, r, publicBodyLimit)
+	if err != nil {
+		return "", "", isForm(r), err
+	}
+	if isForm(r) && !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		v, err := url.ParseQuery(string(b))
 		if err != nil {
-			return "", "", true, err
+			return "", "", true, core.Errorf(core.Malformed, "adminapi.readToken", "the body is not a valid form")
 		}
 		if v.Has("confirm") && v.Get("confirm") != v.Get("password") {
 			return "", "", true, core.InvalidFields("adminapi.readToken", core.FieldError{Field: "confirm", Detail: "the two passwords differ"})
@@ -126,7 +120,7 @@ func (s *Server) readTokenPassword(w http.ResponseWriter, r *http.Request) (toke
 		return v.Get("token"), v.Get("password"), true, nil
 	}
 	var req tokenRequest
-	if err := decodeJSON(w, r, publicBodyLimit, &req); err != nil {
+	if err := unmarshal(b, &req, true); err != nil {
 		return "", "", false, err
 	}
 	if req.Token == "" {

@@ -33,6 +33,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	// AllowedOrigins may call the public API from a browser (CORS); none by default.
 	AllowedOrigins []string
+	// Plugins reports the plugins for GET /plugins and /readyz; nil: none.
+	Plugins PluginStatuser
 }
 
 // Server holds the routers of both listeners.
@@ -41,6 +43,7 @@ type Server struct {
 	log     zerolog.Logger
 	trusted []netip.Prefix
 	origins []string
+	plugins PluginStatuser
 	admin   *httprouter.Router
 	public  *httprouter.Router
 	reg     *prometheus.Registry
@@ -49,7 +52,7 @@ type Server struct {
 
 // New returns a Server over svc with every route registered.
 func New(svc *core.Service, opt Options) *Server {
-	s := &Server{svc: svc, log: opt.Log, trusted: opt.TrustedProxies, origins: opt.AllowedOrigins, reg: opt.Registry}
+	s := &Server{svc: svc, log: opt.Log, trusted: opt.TrustedProxies, origins: opt.AllowedOrigins, plugins: opt.Plugins, reg: opt.Registry}
 	if s.trusted == nil {
 		s.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
@@ -328,6 +331,7 @@ func (s *Server) adminRoutes() {
 	s.handle(a, adminKey, "POST", "/admin-keys", s.createAdminKey)
 	s.handle(a, adminKey, "GET", "/admin-keys", s.listAdminKeys)
 	s.handle(a, adminKey, "DELETE", "/admin-keys/:id", s.revokeAdminKey)
+	s.handle(a, native, "GET", "/plugins", s.listPlugins)
 	s.handle(a, adminKey, "GET", "/doctor", s.doctor)
 	s.handle(a, adminKey, "POST", "/doctor/repair", s.doctorRepair)
 }
@@ -355,7 +359,7 @@ func (s *Server) publicRoutes() {
 }
 
 // healthRoutes registers /healthz (the process is up) and /readyz (the store
-// answers), open to anyone.
+// answers and every plugin runs), open to anyone.
 func (s *Server) healthRoutes(rt *httprouter.Router) {
 	s.handle(rt, open, "GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -365,6 +369,11 @@ func (s *Server) healthRoutes(rt *httprouter.Router) {
 		defer cancel()
 		if err := s.svc.Ping(ctx); err != nil {
 			return core.E(core.Unavailable, "adminapi.readyz", err)
+		}
+		for _, p := range s.pluginStatus() {
+			if p.State != "running" || !p.Healthy {
+				return core.Errorf(core.Unavailable, "adminapi.readyz", "plugin %s is %s", p.Name, p.State)
+			}
 		}
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})

@@ -181,7 +181,11 @@ func TestResendAndExpiry(t *testing.T) {
 	if n := len(e.mail.sent()); n != 3 {
 		t.Errorf("%d mails after two sign-ups and a resend, want 3", n)
 	}
-	e.pub("POST", "/auth/providers/email/verify", `{"token":"`+e.mail.lastToken("verify", "val@example.org")+`"}`)
+	// curl -d sends JSON as a form: still read as JSON, answered as JSON.
+	w := e.pub("POST", "/auth/providers/email/verify", `{"token":"`+e.mail.lastToken("verify", "val@example.org")+`"}`, "Content-Type", "application/x-www-form-urlencoded")
+	if w.Code != 200 || decode(t, w.Body.Bytes())["emailVerified"] != true {
+		t.Fatalf("JSON verification sent as a form: %d %s", w.Code, w.Body)
+	}
 
 	e.clock.Advance(25 * time.Hour)
 	defer e.clock.Advance(-25 * time.Hour)

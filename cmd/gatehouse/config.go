@@ -686,3 +686,18 @@ func redisURLProblem(raw string) string {
 	}
 	return ""
 }
+
+// publicURL returns PublicURL, or http://localhost:PORT from PublicAddr.
+func (c Config) publicURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.PublicAddr)
+	if err != nil {
+		return "http://localhost"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/gatehouse/gatehouse/plugins/email"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
@@ -26,6 +29,10 @@ func runPlugin(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gatehouse: no built-in plugin %q\n", args[0])
 		return exitUsage
 	}
+	// The host stops its plugins itself, after draining their calls: a SIGTERM
+	// sent to the whole process group must not cut them first. (A host that
+	// dies still takes its plugins along: Pdeathsig and the SDK's parent watch.)
+	signal.Ignore(syscall.SIGTERM, os.Interrupt)
 	sdk.Serve(p())
 	return exitOK
 }

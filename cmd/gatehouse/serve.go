@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/adminapi"
 	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/pluginhost"
 	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
@@ -57,10 +60,23 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	}
 	log.Info().Str("redis", redisstore.RedactURL(redisURL)).Str("prefix", cfg.Redis.Prefix).Msg("store ready")
 
-	svc, err := newService(cfg, store, redisstore.NewLimiter(client, cfg.Redis.Prefix), embedded, log)
+	plugins, err := startPlugins(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// After the listeners drained (below), before the store closes (deferred above).
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := plugins.Close(ctx); err != nil {
+			log.Warn().Err(err).Msg("plugins stopped before their calls finished")
+		}
+	}()
+	svc, err := newService(cfg, store, redisstore.NewLimiter(client, cfg.Redis.Prefix), plugins, embedded, log)
+	if err != nil {
+		return err
+	}
+	go sweepExpiredUsers(ctx, svc, log)
 	if key, err := svc.BootstrapAdminKey(ctx); err != nil {
 		return fmt.Errorf("bootstrap admin key: %w", err)
 	} else if key != "" {
@@ -73,7 +89,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	if err != nil {
 		return err
 	}
-	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted})
+	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins})
 	servers := []*http.Server{
 		newHTTPServer(cfg.AdminAddr, api.Admin(), log),
 		newHTTPServer(cfg.PublicAddr, api.Public(), log),
@@ -109,7 +125,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 
 // newService builds the core service from the configuration: models, password
 // hashing and the encryption keyring.
-func newService(cfg Config, store core.Store, limiter core.Limiter, embedded bool, log zerolog.Logger) (*core.Service, error) {
+func newService(cfg Config, store core.Store, limiter core.Limiter, providers core.Providers, embedded bool, log zerolog.Logger) (*core.Service, error) {
 	var modelFS fs.FS = configs.Models
 	if cfg.Models.Path != "" {
 		modelFS = os.DirFS(cfg.Models.Path)
@@ -137,7 +153,7 @@ func newService(cfg Config, store core.Store, limiter core.Limiter, embedded boo
 	}, cfg.Security.HashConcurrency())
 	return core.NewService(store, core.Options{
 		Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey,
-		Limiter: limiter, Policy: cfg.Policy(),
+		Limiter: limiter, Policy: cfg.Policy(), Providers: providers, PublicURL: cfg.publicURL(),
 	}), nil
 }
 
@@ -166,4 +182,86 @@ func trustedProxies(list []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// pluginEnv is what plugin processes may see of the host's environment: never a
+// GATEHOUSE_ variable, a Redis password or an admin key.
+var pluginEnv = []string{"TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "GORACE"}
+
+// startPlugins starts the configured plugins (SPEC §4). A plugin that fails to
+// start does not stop the server: it is retried, and its calls answer 503.
+func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog.Logger) (*pluginhost.Host, error) {
+	specs := make([]pluginhost.Spec, 0, len(cfg.Plugins))
+	for _, p := range cfg.Plugins {
+		spec := pluginhost.Spec{Name: p.Name, Kind: p.Kind, Builtin: p.Builtin, Path: p.Path, SHA256: p.SHA256, Config: p.Config}
+		if p.CallTimeout != "" {
+			d, err := time.ParseDuration(p.CallTimeout)
+			if err != nil {
+				return nil, fmt.Errorf("plugins: %s: callTimeout %q is not a duration", p.Name, p.CallTimeout)
+			}
+			spec.CallTimeout = d
+		}
+		if p.Builtin == "email" {
+			raw, err := withDefaultOutbox(p.Config, filepath.Join(filepath.Dir(cfg.AdminKeyFile), "outbox"))
+			if err != nil {
+				return nil, fmt.Errorf("plugins: %s: %w", p.Name, err)
+			}
+			spec.Config = raw
+		}
+		specs = append(specs, spec)
+	}
+	var env []string
+	for _, k := range pluginEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	host, err := pluginhost.New(specs, pluginhost.Options{Dir: cfg.PluginDir, KV: store.PluginKV, Log: log, Env: env})
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	if err := host.Start(ctx); err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	return host, nil
+}
+
+// withDefaultOutbox gives the built-in email provider an outbox folder when it
+// has neither an SMTP server nor an outbox: mail then goes to .eml files.
+func withDefaultOutbox(raw json.RawMessage, outbox string) (json.RawMessage, error) {
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("config is not a JSON object: %w", err)
+		}
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	smtp, _ := m["smtp"].(map[string]any)
+	if host, _ := smtp["host"].(string); host != "" || m["outbox"] != nil {
+		return raw, nil
+	}
+	m["outbox"] = outbox
+	return json.Marshal(m)
+}
+
+// sweepExpiredUsers deletes never-verified sign-ups past their 24 h, every
+// minute, until ctx ends.
+func sweepExpiredUsers(ctx context.Context, svc *core.Service, log zerolog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := svc.SweepExpiredUsers(ctx, 1000)
+			if err != nil && ctx.Err() == nil {
+				log.Warn().Err(err).Msg("sweeping expired sign-ups failed")
+			} else if n > 0 {
+				log.Info().Int("deleted", n).Msg("deleted sign-ups never verified within their time")
+			}
+		}
+	}
 }

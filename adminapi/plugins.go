@@ -1,0 +1,45 @@
+package adminapi
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/core/pluginhost"
+)
+
+// PluginStatuser reports the plugins' states (pluginhost.Host).
+type PluginStatuser interface {
+	Status() []pluginhost.Status
+}
+
+// pluginView is a plugin as GET /plugins lists it.
+type pluginView struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Builtin   string `json:"builtin,omitempty"`
+	Path      string `json:"path,omitempty"`
+	Version   string `json:"version,omitempty"`
+	State     string `json:"state"`
+	Healthy   bool   `json:"healthy"`
+	PID       int    `json:"pid,omitempty"`
+	Restarts  int    `json:"restarts"`
+	LastError string `json:"lastError,omitempty"`
+	StartedAt string `json:"startedAt,omitempty"`
+}
+
+func newPluginView(s pluginhost.Status) pluginView {
+	return pluginView{Name: s.Name, Kind: s.Kind, Builtin: s.Builtin, Path: s.Path, Version: s.Version, State: string(s.State),
+		Healthy: s.Healthy, PID: s.PID, Restarts: s.Restarts, LastError: s.LastError, StartedAt: formatTime(s.StartedAt)}
+}
+
+// pluginStatus returns every plugin's view (none without a plugin host).
+func (s *Server) pluginStatus() []pluginView {
+	if s.plugins == nil {
+		return []pluginView{}
+	}
+	return mapSlice(s.plugins.Status(), newPluginView)
+}
+
+// listPlugins handles GET /plugins: each plugin's version, state, health and restarts.
+func (s *Server) listPlugins(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string][]pluginView{"plugins": s.pluginStatus()})
+}
