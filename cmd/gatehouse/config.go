@@ -58,6 +58,7 @@ type Config struct {
 	Security     SecurityConfig `json:"security"`
 	Sessions     SessionsConfig `json:"sessions"`
 	RateLimits   RateLimits     `json:"rateLimits"`
+	Signup       SignupConfig   `json:"signup"`
 	// PublicURL is how browsers reach the public listener, the base of the links
 	// in mails; empty: derived from PublicAddr (http://localhost:PORT).
 	PublicURL string     `json:"publicURL"`
@@ -135,6 +136,21 @@ type RateLimits struct {
 	// VerifyFailures counts failed key and Basic attempts at /verify per key id
 	// (or username) and client address.
 	VerifyFailures string `json:"verifyFailures"`
+	// SignupPerAddress counts sign-ups per client address.
+	SignupPerAddress string `json:"signupPerAddress"`
+	// MailPerAddress and MailPerEmail count verification and reset mails asked
+	// for (a sign-up's own first mail does not count).
+	MailPerAddress string `json:"mailPerAddress"`
+	MailPerEmail   string `json:"mailPerEmail"`
+}
+
+// SignupConfig holds the rules of self-service sign-up.
+type SignupConfig struct {
+	// RequireVerifiedEmail refuses password logins of users who signed up by
+	// email and never verified it (admin-created users are never held to it).
+	RequireVerifiedEmail bool `json:"requireVerifiedEmail"`
+	// UnverifiedTTL is how long a never-verified email sign-up lives (a Go duration).
+	UnverifiedTTL string `json:"unverifiedTTL"`
 }
 
 // CORSConfig lists the browser origins allowed to call the public API.
@@ -177,8 +193,10 @@ func DefaultConfig() Config {
 		},
 		Plugins: []PluginConfig{{Name: "email", Kind: "identity_provider", Builtin: "email",
 			Config: json.RawMessage(`{"from":"Gatehouse <no-reply@localhost>"}`)}},
-		Sessions:   SessionsConfig{TTL: "24h", MaxPerUser: 100, OAuthTokenTTL: "1h"},
-		RateLimits: RateLimits{LoginPerIdentifier: "10/minute", LoginPerAddress: "100/minute", VerifyFailures: "20/minute"},
+		Sessions: SessionsConfig{TTL: "24h", MaxPerUser: 100, OAuthTokenTTL: "1h"},
+		RateLimits: RateLimits{LoginPerIdentifier: "10/minute", LoginPerAddress: "100/minute", VerifyFailures: "20/minute",
+			SignupPerAddress: "30/minute", MailPerAddress: "3/hour", MailPerEmail: "3/hour"},
+		Signup: SignupConfig{RequireVerifiedEmail: true, UnverifiedTTL: "24h"},
 	}
 }
 
@@ -216,10 +234,15 @@ func (c Config) Policy() core.Policy {
 	for _, r := range []struct {
 		s   string
 		dst *core.Rate
-	}{{c.RateLimits.LoginPerIdentifier, &p.LoginPerIdentifier}, {c.RateLimits.LoginPerAddress, &p.LoginPerAddress}, {c.RateLimits.VerifyFailures, &p.VerifyFailures}} {
+	}{{c.RateLimits.LoginPerIdentifier, &p.LoginPerIdentifier}, {c.RateLimits.LoginPerAddress, &p.LoginPerAddress}, {c.RateLimits.VerifyFailures, &p.VerifyFailures},
+		{c.RateLimits.SignupPerAddress, &p.SignupPerAddress}, {c.RateLimits.MailPerAddress, &p.MailPerAddress}, {c.RateLimits.MailPerEmail, &p.MailPerEmail}} {
 		if rate, err := parseRate(r.s); err == nil {
 			*r.dst = rate
 		}
+	}
+	p.RequireVerifiedEmail = c.Signup.RequireVerifiedEmail
+	if d, err := time.ParseDuration(c.Signup.UnverifiedTTL); err == nil {
+		p.UnverifiedTTL = d
 	}
 	return p
 }
@@ -276,6 +299,11 @@ func settings() []setting {
 		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API (default none)", setList(func(c *Config) *[]string { return &c.CORS.AllowedOrigins })},
 		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", setString(func(c *Config) *string { return &c.PluginDir })},
 		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, config} (default: the built-in email provider)", setPlugins},
+		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD` (default 30/minute)", setString(func(c *Config) *string { return &c.RateLimits.SignupPerAddress })},
+		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD` (default 3/hour)", setString(func(c *Config) *string { return &c.RateLimits.MailPerAddress })},
+		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD` (default 3/hour)", setString(func(c *Config) *string { return &c.RateLimits.MailPerEmail })},
+		{"signup.requireVerifiedEmail", "GATEHOUSE_SIGNUP_REQUIRE_VERIFIED_EMAIL", "signup-require-verified-email", "refuse password logins of email sign-ups never verified, `true|false` (default true)", setBool(func(c *Config) *bool { return &c.Signup.RequireVerifiedEmail })},
+		{"signup.unverifiedTTL", "GATEHOUSE_SIGNUP_UNVERIFIED_TTL", "signup-unverified-ttl", "how long a never-verified email sign-up lives, a `duration` (default 24h)", setString(func(c *Config) *string { return &c.Signup.UnverifiedTTL })},
 		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted (default 127.0.0.1/32,::1/128)", setList(func(c *Config) *[]string { return &c.Security.TrustedProxies })},
 	}
 }
@@ -293,6 +321,18 @@ func setInt(pick func(*Config) *int) func(*Config, string) error {
 			return fmt.Errorf("%q is not an integer", v)
 		}
 		*pick(c) = n
+		return nil
+	}
+}
+
+// setBool returns a setter of the boolean field picks.
+func setBool(pick func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*pick(c) = b
 		return nil
 	}
 }
@@ -575,12 +615,13 @@ func (c Config) Validate() error {
 	if msg := redisURLProblem(c.Redis.URL); msg != "" {
 		checks = append(checks, check{true, msg})
 	}
-	for _, kv := range [][2]string{{"sessions.ttl", c.Sessions.TTL}, {"sessions.oauthTokenTTL", c.Sessions.OAuthTokenTTL}} {
+	for _, kv := range [][2]string{{"sessions.ttl", c.Sessions.TTL}, {"sessions.oauthTokenTTL", c.Sessions.OAuthTokenTTL}, {"signup.unverifiedTTL", c.Signup.UnverifiedTTL}} {
 		d, err := time.ParseDuration(kv[1])
 		checks = append(checks, check{err != nil || d < time.Minute, fmt.Sprintf("%s %q must be a duration of at least 1m", kv[0], kv[1])})
 	}
 	checks = append(checks, check{c.Sessions.MaxPerUser < 1 || c.Sessions.MaxPerUser > 999999, "sessions.maxPerUser must be between 1 and 999999"})
-	for _, kv := range [][2]string{{"rateLimits.loginPerIdentifier", c.RateLimits.LoginPerIdentifier}, {"rateLimits.loginPerAddress", c.RateLimits.LoginPerAddress}, {"rateLimits.verifyFailures", c.RateLimits.VerifyFailures}} {
+	for _, kv := range [][2]string{{"rateLimits.loginPerIdentifier", c.RateLimits.LoginPerIdentifier}, {"rateLimits.loginPerAddress", c.RateLimits.LoginPerAddress}, {"rateLimits.verifyFailures", c.RateLimits.VerifyFailures},
+		{"rateLimits.signupPerAddress", c.RateLimits.SignupPerAddress}, {"rateLimits.mailPerAddress", c.RateLimits.MailPerAddress}, {"rateLimits.mailPerEmail", c.RateLimits.MailPerEmail}} {
 		_, err := parseRate(kv[1])
 		checks = append(checks, check{err != nil, fmt.Sprintf("%s: %v", kv[0], err)})
 	}

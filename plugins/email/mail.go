@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -74,12 +75,25 @@ func Compose(m Mail) ([]byte, error) {
 		{"text/plain; charset=utf-8", text.Bytes()},
 		{"text/html; charset=utf-8", html.Bytes()},
 	} {
+		// Plain ASCII with short lines goes as 7bit, so the link stays whole in
+		// an .eml file; anything else as quoted-printable.
+		enc := "quoted-printable"
+		if sevenBit(part.body) {
+			enc = "7bit"
+		}
 		w, err := mw.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {part.contentType},
-			"Content-Transfer-Encoding": {"quoted-printable"},
+			"Content-Transfer-Encoding": {enc},
 		})
 		if err != nil {
 			return nil, err
+		}
+		if enc == "7bit" {
+			body := strings.ReplaceAll(strings.ReplaceAll(string(part.body), "\r\n", "\n"), "\n", "\r\n")
+			if _, err := io.WriteString(w, body); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		qp := quotedprintable.NewWriter(w)
 		if _, err := qp.Write(part.body); err != nil {
@@ -93,6 +107,26 @@ func Compose(m Mail) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// sevenBit reports whether b can go as 7bit (RFC 5322 §2.1.1, RFC 2045 §2.7):
+// ASCII without NUL or a lone CR, lines of at most 998 octets.
+func sevenBit(b []byte) bool {
+	line := 0
+	for i, c := range b {
+		switch {
+		case c == 0 || c >= 0x80 || c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			return false
+		case c == '\n':
+			line = 0
+		default:
+			line++
+			if line > 998 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // mailContent is what the templates see.
