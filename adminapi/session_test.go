@@ -209,3 +209,30 @@ func TestLoginRateLimit(t *testing.T) {
 		t.Errorf("a different identifier is counted apart, yet it was limited: %d", code)
 	}
 }
+
+// TestLastSeenAt: a session's lastSeenAt moves when it is used after a minute,
+// off the request path.
+func TestLastSeenAt(t *testing.T) {
+	e := newEnv(t)
+	e.newUser("yara", "correct horse")
+	_, tok := e.login("email", "yara", "correct horse")
+	first := e.must(200, "GET", "/users/yara/sessions", "")["sessions"].([]any)[0].(map[string]any)["lastSeenAt"]
+	e.clock.Advance(2 * time.Minute)
+	defer e.clock.Advance(-2 * time.Minute)
+	for range 20 {
+		if e.verifyBearer(tok) != 200 {
+			t.Fatal("verify")
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		s := e.must(200, "GET", "/users/yara/sessions", "")["sessions"].([]any)[0].(map[string]any)
+		if s["lastSeenAt"] != first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lastSeenAt stayed %v", first)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

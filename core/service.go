@@ -26,6 +26,7 @@ type Service struct {
 
 	locators *boundedCache // presented name → the user whose slot holds it
 	passed   *boundedCache // keyed hashes of recent successful argon2 checks
+	touched  *boundedCache // sessions whose lastSeenAt this process wrote lately
 	passKey  []byte        // the key of those hashes, random per process
 }
 
@@ -101,7 +102,7 @@ func NewService(store Store, opt Options) *Service {
 		store: store, models: opt.Models, hasher: opt.Hasher, verifyHasher: opt.VerifyHasher,
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
 		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
-		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), passKey: make([]byte, 32),
+		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
 	}
 	rand.Read(s.passKey)
 	if s.hasher == nil {

@@ -120,8 +120,13 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 	return pr, err
 }
 
-// touch records a session's use off the request path.
+// touch records a session's use off the request path, once per touchInterval
+// per session and process however many requests arrive meanwhile.
 func (s *Service) touch(uid, hash string, at time.Time) {
+	if _, busy := s.touched.get(hash, at); busy {
+		return
+	}
+	s.touched.put(hash, "", at.Add(touchInterval))
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
