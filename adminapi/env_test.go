@@ -87,7 +87,7 @@ func testPolicy() core.Policy {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	mr := miniredis.RunT(t)
-	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}}) // the server's own client settings
 	t.Cleanup(func() { client.Close() })
 	return newEnvOn(t, client, mr)
 }

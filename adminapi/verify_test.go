@@ -359,3 +359,33 @@ func TestVerifyEveryTypeRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreDown: when Redis cannot answer, /verify, logins and the admin API
+// answer 503 at once (a gateway can tell an outage from a refusal), never 500.
+func TestStoreDown(t *testing.T) {
+	e := newEnv(t)
+	f := newVerifyFixture(e)
+	e.mr.Close()
+	for _, c := range []struct {
+		name string
+		w    func() int
+	}{
+		{"verify key", func() int { return e.pub("GET", "/verify", "", "x-api-key", f.keyID+":"+f.keySecret).Code }},
+		{"verify basic", func() int { return e.pub("GET", "/verify", "", "Authorization", basicAuth("vic", f.basicPass)).Code }},
+		{"login", func() int { code, _ := e.login("email", "vic", "whatever-password"); return code }},
+		{"admin list", func() int { return e.do("GET", "/users", "").Code }},
+		{"admin create", func() int {
+			return e.do("POST", "/users", `{"username":"zoe","firstname":"Z","lastname":"O"}`).Code
+		}},
+		{"readyz", func() int { return e.do("GET", "/readyz", "").Code }},
+	} {
+		start := time.Now()
+		if got := c.w(); got != 503 {
+			t.Errorf("%s with Redis down: %d, want 503", c.name, got)
+		}
+		// A gateway waits for this answer: it must come at once, not after retries.
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s with Redis down took %v", c.name, d)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -160,11 +161,31 @@ func redactQuery(s string) string {
 	return out
 }
 
+// Fail-fast defaults: Gatehouse sits on a gateway's request path, where a quick
+// 503 beats a slow one. go-redis' own (5 dial attempts, 3 retries) hold a request
+// for about 2 s while Redis is unreachable.
+const (
+	defaultDialTimeout   = 2 * time.Second
+	defaultDialerRetries = 1
+	defaultMaxRetries    = 1
+)
+
 // NewClient returns the client the options describe: a ClusterClient for a cluster
 // URL (even with one address), a Sentinel-backed client with master_name, else a
-// client of one server.
+// client of one server. Dial timeout, dial attempts and command retries the URL
+// leaves unset get fail-fast defaults (2 s, 1, 1).
 func NewClient(opts *redis.UniversalOptions) redis.UniversalClient {
-	return redis.NewUniversalClient(opts)
+	o := *opts
+	if o.DialTimeout == 0 {
+		o.DialTimeout = defaultDialTimeout
+	}
+	if o.DialerRetries == 0 {
+		o.DialerRetries = defaultDialerRetries
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = defaultMaxRetries
+	}
+	return redis.NewUniversalClient(&o)
 }
 
 func fromSimple(o *redis.Options) *redis.UniversalOptions {
