@@ -184,6 +184,11 @@ func trustedProxies(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// emailCallTimeout bounds a call to the built-in email plugin unless configured:
+// above its SMTP conversation's own 10 s limit, so a slow mail server is reported
+// by the plugin, not cut off by the host.
+const emailCallTimeout = 15 * time.Second
+
 // pluginEnv is what plugin processes may see of the host's environment: never a
 // GATEHOUSE_ variable, a Redis password or an admin key.
 var pluginEnv = []string{"TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "GORACE"}
@@ -202,6 +207,9 @@ func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog
 			spec.CallTimeout = d
 		}
 		if p.Builtin == "email" {
+			if spec.CallTimeout == 0 {
+				spec.CallTimeout = emailCallTimeout
+			}
 			raw, err := withDefaultOutbox(p.Config, filepath.Join(filepath.Dir(cfg.AdminKeyFile), "outbox"))
 			if err != nil {
 				return nil, fmt.Errorf("plugins: %s: %w", p.Name, err)
