@@ -404,6 +404,17 @@ func TestEmailChangeClearsVerified(t *testing.T) {
 	if u := e.must(200, "PUT", "/users/ivy", `{"email":"ivy@example.net"}`); u["emailVerified"] != false {
 		t.Errorf("a new email kept emailVerified")
 	}
+	// The new address gets a verification link, which verifies it.
+	token := e.mail.lastToken("verify", "ivy@example.net")
+	if token == "" {
+		t.Fatalf("no verification mail to the new address: %+v", e.mail.sent())
+	}
+	if w := e.pub("POST", "/auth/providers/email/verify", `{"token":"`+token+`"}`); w.Code != 200 {
+		t.Fatalf("verifying the new address: %d %s", w.Code, w.Body)
+	}
+	if u := e.must(200, "GET", "/users/ivy", ""); u["emailVerified"] != true {
+		t.Errorf("the new address is not verified: %v", u["emailVerified"])
+	}
 	if u := e.must(200, "PUT", "/users/ivy", `{"email":"ivy@example.org","emailVerified":true}`); u["emailVerified"] != true {
 		t.Errorf("an explicit emailVerified was overridden")
 	}

@@ -65,7 +65,7 @@ func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields) (User, 
 	if err != nil {
 		return User{}, err
 	}
-	return s.store.UpdateUser(ctx, cur.ID, func(u *User) error {
+	u, err := s.store.UpdateUser(ctx, cur.ID, func(u *User) error {
 		f := cloneFields(in)
 		delete(f, "username")
 		var c checker
@@ -105,6 +105,21 @@ func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields) (User, 
 		u.UpdatedAt = s.Now()
 		return nil
 	})
+	if err == nil && u.Email != "" && EmailKey(u.Email) != EmailKey(cur.Email) && !u.EmailVerified {
+		s.mailNewAddress(ctx, u)
+	}
+	return u, err
+}
+
+// mailNewAddress sends a verification link to a user's new, unverified email
+// (SPEC §9 "Email changes"), through the email provider when one is configured.
+// It is best effort: the change stands, and the user can ask for another link.
+func (s *Service) mailNewAddress(ctx context.Context, u User) {
+	p, err := s.mailProvider(ctx, "core.mailNewAddress", ProviderEmail)
+	if err != nil {
+		return
+	}
+	_ = p.SendVerification(ctx, MailRequest{UserID: u.ID, Email: u.Email, DisplayName: displayName(u), Link: s.mailLink(ProviderEmail, "verify")})
 }
 
 // userBuiltins takes the built-in fields known apart from the model.
