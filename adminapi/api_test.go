@@ -205,6 +205,16 @@ func TestDerivedDeactivation(t *testing.T) {
 			t.Errorf("%s active while its user is deactivated", p)
 		}
 	}
+	// What is created for a deactivated owner answers inactive from the start.
+	if a := e.must(200, "POST", "/apps", `{"name":"late","userId":"carol"}`); a["isActive"] != false {
+		t.Errorf("new app of a deactivated user: isActive %v", a["isActive"])
+	}
+	if c := e.must(200, "POST", "/credentials", `{"consumerId":"carol","type":"key-auth"}`); c["isActive"] != false {
+		t.Errorf("new key of a deactivated user: isActive %v", c["isActive"])
+	}
+	if c := e.must(200, "POST", "/credentials", `{"consumerId":"svc","type":"oauth2"}`); c["isActive"] != false {
+		t.Errorf("new credential of a deactivated user's app: isActive %v", c["isActive"])
+	}
 	if got := e.must(200, "PUT", "/users/carol/status", `{"status":true}`)["status"]; got != "Activated" {
 		t.Fatalf("status answer %v", got)
 	}

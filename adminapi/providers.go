@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"html/template"
 	"net/http"
@@ -82,7 +83,7 @@ func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) error {
 // (answering the user) or as the page's form (answering a page).
 func (s *Server) confirmEmail(w http.ResponseWriter, r *http.Request) error {
 	const title = "Verify your email address"
-	token, form, err := s.readToken(w, r)
+	token, _, form, err := s.readTokenPassword(w, r)
 	if err != nil {
 		return s.pageOr(w, r, form, title, err)
 	}
@@ -96,13 +97,8 @@ func (s *Server) confirmEmail(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, newUserView(u))
 }
 
-// readToken reads {token[, password]} from JSON or a form, reporting which.
-func (s *Server) readToken(w http.ResponseWriter, r *http.Request) (token string, form bool, err error) {
-	t, _, form, err := s.readTokenPassword(w, r)
-	return t, form, err
-}
-
-// A body claiming to be a form that holds a JSON object (curl -d '{...}') is read
+// readTokenPassword reads {token[, password]} from JSON or a form, reporting
+// which. A body claiming to be a form that holds a JSON object (curl -d '{...}') is read
 // as JSON.
 func (s *Server) readTokenPassword(w http.ResponseWriter, r *http.Request) (token, password string, form bool, err error) {
 	b, err := readBody(w, r, publicBodyLimit)
@@ -151,9 +147,10 @@ type mailAskRequest struct {
 	Email string `json:"email"`
 }
 
-// mailAsk handles POST .../resend and POST .../password-reset: 202 whatever the
-// address, so the answer does not tell whether it has an account.
-func (s *Server) mailAsk(send func(*core.Service) func(r *http.Request, req core.MailAsk) (error, error)) handlerFunc {
+// mailAsk handles POST .../resend and POST .../password-reset with send (a
+// core.Service method): 202 whatever the address, so the answer does not tell
+// whether it has an account.
+func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) (mailErr, err error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req mailAskRequest
 		if err := decodeJSON(w, r, publicBodyLimit, &req); err != nil {
@@ -162,7 +159,7 @@ func (s *Server) mailAsk(send func(*core.Service) func(r *http.Request, req core
 		if req.Email == "" {
 			return core.InvalidFields("adminapi.mailAsk", core.FieldError{Field: "email", Detail: "is required"})
 		}
-		mailErr, err := send(s.svc)(r, core.MailAsk{Provider: param(r, "provider"), Email: req.Email, ClientAddr: s.clientAddr(r)})
+		mailErr, err := send(r.Context(), core.MailAsk{Provider: param(r, "provider"), Email: req.Email, ClientAddr: s.clientAddr(r)})
 		if err != nil {
 			return err
 		}
@@ -170,18 +167,6 @@ func (s *Server) mailAsk(send func(*core.Service) func(r *http.Request, req core
 			logFailure(r, mailErr, http.StatusServiceUnavailable) // answered 202 all the same
 		}
 		return writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "message": "If the address has an account, a mail is on its way."})
-	}
-}
-
-func resend(svc *core.Service) func(r *http.Request, req core.MailAsk) (error, error) {
-	return func(r *http.Request, req core.MailAsk) (error, error) {
-		return svc.ResendVerification(r.Context(), req)
-	}
-}
-
-func passwordReset(svc *core.Service) func(r *http.Request, req core.MailAsk) (error, error) {
-	return func(r *http.Request, req core.MailAsk) (error, error) {
-		return svc.RequestPasswordReset(r.Context(), req)
 	}
 }
 

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"encoding/base64"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -125,6 +126,6 @@ func apiKey(v string) core.Presented {
 // retryAfter sets Retry-After (whole seconds, rounded up) when err carries one.
 func retryAfter(w http.ResponseWriter, err error) {
 	if d := core.RetryAfterOf(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((d+999_999_999)/1_000_000_000)))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds())))) // whole seconds, rounded up
 	}
 }

@@ -36,7 +36,7 @@ func (s *Service) CreateApp(ctx context.Context, in Fields) (App, error) {
 		u, err := s.ResolveUser(ctx, owner)
 		switch KindOf(err) {
 		case Other:
-			a.UserID = u.ID
+			a.UserID, a.OwnerActive = u.ID, u.IsActive
 		case NotFound:
 			c.fail("userId", "user %q not found", owner)
 		default:
@@ -48,10 +48,6 @@ func (s *Service) CreateApp(ctx context.Context, in Fields) (App, error) {
 	}
 	if err := s.store.CreateApp(ctx, &a); err != nil {
 		return App{}, err
-	}
-	a.OwnerActive = true
-	if u, err := s.store.GetUser(ctx, a.UserID); err == nil {
-		a.OwnerActive = u.IsActive
 	}
 	return a, nil
 }

@@ -135,10 +135,10 @@ func (s *Service) CreateCredential(ctx context.Context, req CredentialRequest) (
 	c.errs = append(c.errs, cc.errs...)
 
 	// References: the consumer and the scopes.
-	kind, userID, consumerID, err := s.resolveConsumer(ctx, req.ConsumerID)
+	con, err := s.resolveConsumer(ctx, req.ConsumerID)
 	switch KindOf(err) {
 	case Other:
-		nc.ConsumerKind, nc.UserID, nc.ConsumerID = kind, userID, consumerID
+		nc.ConsumerKind, nc.UserID, nc.ConsumerID, nc.OwnerActive = con.kind, con.userID, con.id, con.active
 	case NotFound:
 		c.fail("consumerId", "no user or app %q", req.ConsumerID)
 	default:
@@ -190,10 +190,6 @@ func (s *Service) CreateCredential(ctx context.Context, req CredentialRequest) (
 	if err := s.store.CreateCredential(ctx, &nc.Credential); err != nil {
 		return NewCredential{}, err
 	}
-	nc.OwnerActive = true
-	if cur, err := s.store.GetCredential(ctx, typ, nc.ID); err == nil {
-		nc.OwnerActive = cur.OwnerActive
-	}
 	return nc, nil
 }
 
@@ -206,19 +202,27 @@ func (s *Service) JWTSecret(c Credential) ([]byte, error) {
 	return s.keyring.Decrypt(c.Secret, jwtAAD(c.ID))
 }
 
+// consumer is a resolved credential consumer.
+type consumer struct {
+	kind   ConsumerKind
+	userID string // the user who owns it
+	id     string // the user's or the app's id
+	active bool   // its effective state when resolved
+}
+
 // resolveConsumer finds a credential's consumer (SPEC §9): user id, username, app
 // id, app name, in that order.
-func (s *Service) resolveConsumer(ctx context.Context, ref string) (kind ConsumerKind, userID, consumerID string, err error) {
+func (s *Service) resolveConsumer(ctx context.Context, ref string) (consumer, error) {
 	if u, err := s.ResolveUser(ctx, ref); err == nil {
-		return ConsumerUser, u.ID, u.ID, nil
+		return consumer{ConsumerUser, u.ID, u.ID, u.IsActive}, nil
 	} else if KindOf(err) != NotFound {
-		return "", "", "", err
+		return consumer{}, err
 	}
 	a, err := s.ResolveApp(ctx, ref)
 	if err != nil {
-		return "", "", "", err
+		return consumer{}, err
 	}
-	return ConsumerApp, a.UserID, a.ID, nil
+	return consumer{ConsumerApp, a.UserID, a.ID, a.Active()}, nil
 }
 
 // grants turns scope names into grants of their current registrations (duplicates
@@ -296,11 +300,11 @@ func (s *Service) credentialID(ctx context.Context, typ CredentialType, ref stri
 	if typ.Keyed() {
 		return ref, nil
 	}
-	_, _, id, err := s.resolveConsumer(ctx, ref)
+	con, err := s.resolveConsumer(ctx, ref)
 	if KindOf(err) == NotFound {
 		return "", Errorf(NotFound, "core.credentialID", "%s credential %q not found", typ, ref)
 	}
-	return id, err
+	return con.id, err
 }
 
 // GetCredential returns a credential with its effective state and scopes.
@@ -406,14 +410,14 @@ func (s *Service) DeleteCredential(ctx context.Context, typ CredentialType, ref 
 // ConsumerCredentials returns every credential of one consumer (user id, username,
 // app id or app name).
 func (s *Service) ConsumerCredentials(ctx context.Context, ref string) ([]Credential, error) {
-	_, _, id, err := s.resolveConsumer(ctx, ref)
+	con, err := s.resolveConsumer(ctx, ref)
 	if KindOf(err) == NotFound {
 		return nil, Errorf(NotFound, "core.ConsumerCredentials", "consumer %q not found", ref)
 	}
 	if err != nil {
 		return nil, err
 	}
-	creds, err := s.store.ConsumerCredentials(ctx, id)
+	creds, err := s.store.ConsumerCredentials(ctx, con.id)
 	if err != nil {
 		return nil, err
 	}
@@ -438,6 +442,3 @@ func (s *Service) ListCredentials(ctx context.Context, opt ListOptions) (Page[Cr
 	}
 	return p, s.filterScopes(ctx, p.Items)
 }
-
-// CredentialExpired reports whether c is past its expiresAt now.
-func (s *Service) CredentialExpired(c Credential) bool { return c.Expired(s.Now()) }

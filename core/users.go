@@ -218,20 +218,6 @@ func (s *Service) ResolveUser(ctx context.Context, ref string) (User, error) {
 	return u, err
 }
 
-// UserByNumber finds a user by its number.
-func (s *Service) UserByNumber(ctx context.Context, n int64) (User, error) {
-	return s.store.UserByNumber(ctx, n)
-}
-
-// UserByEmail finds a user by email (any case).
-func (s *Service) UserByEmail(ctx context.Context, email string) (User, error) {
-	norm, err := NormalizeEmail(email)
-	if err != nil {
-		return User{}, Errorf(NotFound, "core.UserByEmail", "no user with that email")
-	}
-	return s.store.UserByName(ctx, NameEmail, norm)
-}
-
 // SetUserStatus sets a user's own active flag and reports whether it changed.
 // Deactivation is one write: the user's apps, credentials and sessions read as
 // inactive through derivation, and come back as they were on reactivation.
