@@ -42,6 +42,10 @@ type Policy struct {
 	// (or username) and client address; over it, /verify answers 401 with
 	// Retry-After.
 	VerifyFailures Rate
+	// VerifyFailuresPerAddress counts every failed key and Basic attempt at
+	// /verify per client address, whatever key id or username it named; over
+	// it, /verify answers 401 with Retry-After.
+	VerifyFailuresPerAddress Rate
 	// RememberSuccess is how long a successful argon2 comparison at /verify is
 	// remembered (only the hash check is skipped; records are still read).
 	RememberSuccess time.Duration
@@ -63,7 +67,7 @@ func DefaultPolicy() Policy {
 	return Policy{
 		SessionTTL: 24 * time.Hour, MaxSessions: 100, OAuthTokenTTL: time.Hour,
 		LoginPerIdentifier: Rate{10, time.Minute}, LoginPerAddress: Rate{100, time.Minute},
-		VerifyFailures: Rate{20, time.Minute}, RememberSuccess: time.Minute,
+		VerifyFailures: Rate{20, time.Minute}, VerifyFailuresPerAddress: Rate{60, time.Minute}, RememberSuccess: time.Minute,
 		SignupPerAddress: Rate{30, time.Minute}, MailPerAddress: Rate{3, time.Hour}, MailPerEmail: Rate{3, time.Hour},
 		UnverifiedTTL: 24 * time.Hour, RequireVerifiedEmail: true,
 	}

@@ -28,6 +28,12 @@ type Options struct {
 	// it must stay well under ClaimStaleAfter. 0 means 10 s; a value above half of
 	// ClaimStaleAfter is lowered to that half.
 	WriteDeadline time.Duration
+	// ReadTimeout bounds each read on a request path (a /verify, a GET); when it
+	// passes the call answers Unavailable. 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write step (a claim, a MULTI, a script); 0 means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
 }
 
 // Defaults of Options.
@@ -35,6 +41,8 @@ const (
 	DefaultPrefix          = "gh:"
 	DefaultClaimStaleAfter = time.Minute
 	DefaultWriteDeadline   = 10 * time.Second
+	DefaultReadTimeout     = 500 * time.Millisecond
+	DefaultWriteTimeout    = 2 * time.Second
 )
 
 // maxTxRetries bounds the WATCH/MULTI retries of one write before it answers Conflict.
