@@ -3,6 +3,7 @@ package adminapi
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -15,7 +16,7 @@ type adminKeyRequest struct {
 // createAdminKey handles POST /admin-keys: 201 with the key, shown this once.
 func (s *Server) createAdminKey(w http.ResponseWriter, r *http.Request) error {
 	var req adminKeyRequest
-	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
 	}
 	k, plain, err := s.svc.CreateAdminKey(r.Context(), req.Name, core.AdminScope(req.Scope))
@@ -24,7 +25,7 @@ func (s *Server) createAdminKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := newAdminKeyView(k)
 	v.Key = plain
-	return writeJSON(w, http.StatusCreated, v)
+	return web.WriteJSON(w, http.StatusCreated, v)
 }
 
 // listAdminKeys handles GET /admin-keys: names, prefixes and scopes, never keys.
@@ -33,15 +34,15 @@ func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string][]adminKeyView{"adminKeys": mapSlice(keys, newAdminKeyView)})
+	return web.WriteJSON(w, http.StatusOK, map[string][]adminKeyView{"adminKeys": mapSlice(keys, newAdminKeyView)})
 }
 
 // revokeAdminKey handles DELETE /admin-keys/{id}.
 func (s *Server) revokeAdminKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.RevokeAdminKey(r.Context(), param(r, "id")); err != nil {
+	if err := s.svc.RevokeAdminKey(r.Context(), web.Param(r, "id")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // doctor handles GET /doctor: what leftovers exist, changing nothing.
@@ -50,7 +51,7 @@ func (s *Server) doctor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rep)
+	return web.WriteJSON(w, http.StatusOK, rep)
 }
 
 // doctorRepair handles POST /doctor/repair: removes the leftovers it finds.
@@ -59,5 +60,5 @@ func (s *Server) doctorRepair(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, rep)
+	return web.WriteJSON(w, http.StatusOK, rep)
 }

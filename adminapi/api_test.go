@@ -14,15 +14,6 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-func TestStatusKindRoundTrip(t *testing.T) {
-	for k := core.Internal; k <= core.Unavailable; k++ {
-		err := core.Errorf(k, "test", "x")
-		if got := core.KindOf(&core.Error{Kind: fromStatus(statusOf(err))}); got != k {
-			t.Errorf("kind %v → status %d → kind %v", k, statusOf(err), got)
-		}
-	}
-}
-
 // TestBadInput: every bad body gets a clear problem with the field at fault, never
 // a 500, and nothing is created.
 func TestBadInput(t *testing.T) {

@@ -2,11 +2,13 @@ package adminapi
 
 import (
 	"net/http"
+
+	"github.com/gatehouse/gatehouse/adminapi/web"
 )
 
 // createApp handles POST /apps; Express Gateway answers 200.
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
-	f, err := decodeFields(w, r, adminBodyLimit)
+	f, err := web.DecodeFields(w, r, web.AdminBodyLimit)
 	if err != nil {
 		return err
 	}
@@ -14,7 +16,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newAppView(a))
+	return web.WriteJSON(w, http.StatusOK, newAppView(a))
 }
 
 // listApps handles GET /apps (?userId= for one owner's): {apps, nextKey}.
@@ -28,7 +30,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return writeJSON(w, http.StatusOK, struct {
+	return web.WriteJSON(w, http.StatusOK, struct {
 		Apps    []appView `json:"apps"`
 		NextKey int64     `json:"nextKey"`
 	}{mapSlice(p.Items, newAppView), p.NextKey})
@@ -36,32 +38,32 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 
 // getApp handles GET /apps/{id or name}.
 func (s *Server) getApp(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.svc.ResolveApp(r.Context(), param(r, "id"))
+	a, err := s.svc.ResolveApp(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newAppView(a))
+	return web.WriteJSON(w, http.StatusOK, newAppView(a))
 }
 
 // updateApp handles PUT /apps/{id or name}.
 func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) error {
-	f, err := decodeFields(w, r, adminBodyLimit)
+	f, err := web.DecodeFields(w, r, web.AdminBodyLimit)
 	if err != nil {
 		return err
 	}
-	a, err := s.svc.UpdateApp(r.Context(), param(r, "id"), f)
+	a, err := s.svc.UpdateApp(r.Context(), web.Param(r, "id"), f)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newAppView(a))
+	return web.WriteJSON(w, http.StatusOK, newAppView(a))
 }
 
 // deleteApp handles DELETE /apps/{id or name}.
 func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteApp(r.Context(), param(r, "id")); err != nil {
+	if err := s.svc.DeleteApp(r.Context(), web.Param(r, "id")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // setAppStatus handles PUT /apps/{id or name}/status.
@@ -70,7 +72,7 @@ func (s *Server) setAppStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	changed, err := s.svc.SetAppStatus(r.Context(), param(r, "id"), active)
+	changed, err := s.svc.SetAppStatus(r.Context(), web.Param(r, "id"), active)
 	if err != nil {
 		return err
 	}

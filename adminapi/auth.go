@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -24,7 +25,7 @@ type tokenAnswer struct {
 // login handles POST /auth/tokens: {provider, identifier, secret} → {token, expiresAt}.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
-	if err := decodeJSON(w, r, publicBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.PublicBodyLimit, &req); err != nil {
 		return err
 	}
 	ns, err := s.svc.Login(r.Context(), core.LoginRequest{
@@ -35,7 +36,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusOK, tokenAnswer{Token: ns.Token, ExpiresAt: formatTime(ns.ExpiresAt)})
+	return web.WriteJSON(w, http.StatusOK, tokenAnswer{Token: ns.Token, ExpiresAt: formatTime(ns.ExpiresAt)})
 }
 
 // bearer returns the token of an Authorization: Bearer header.
@@ -56,7 +57,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.svc.Logout(r.Context(), token); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // me handles GET /users/me: the profile of the bearer token's user.
@@ -76,7 +77,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 		v.props = map[string]any{}
 	}
 	v.props["identities"] = mapSlice(u.Identities, newIdentityView)
-	return writeJSON(w, http.StatusOK, v)
+	return web.WriteJSON(w, http.StatusOK, v)
 }
 
 // passwordRequest is the body of PUT /users/{id}/password.
@@ -87,26 +88,26 @@ type passwordRequest struct {
 // setPassword handles PUT /users/{id}/password: sets it and ends every session.
 func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
 	var req passwordRequest
-	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
 	}
 	if req.Password == nil {
 		return core.InvalidFields("adminapi.setPassword", core.FieldError{Field: "password", Detail: "is required"})
 	}
-	if err := s.svc.SetPassword(r.Context(), param(r, "id"), *req.Password); err != nil {
+	if err := s.svc.SetPassword(r.Context(), web.Param(r, "id"), *req.Password); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // newSecret handles POST /users/{id}/secret: a new user secret, shown once.
 func (s *Server) newSecret(w http.ResponseWriter, r *http.Request) error {
-	secret, err := s.svc.NewUserSecret(r.Context(), param(r, "id"))
+	secret, err := s.svc.NewUserSecret(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusOK, map[string]string{"secret": secret})
+	return web.WriteJSON(w, http.StatusOK, map[string]string{"secret": secret})
 }
 
 // sessionView is a session as the admin API lists it: never its token.
@@ -127,27 +128,27 @@ func newSessionView(s core.Session) sessionView {
 
 // listSessions handles GET /users/{id}/sessions.
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
-	sessions, err := s.svc.Sessions(r.Context(), param(r, "id"))
+	sessions, err := s.svc.Sessions(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string][]sessionView{"sessions": mapSlice(sessions, newSessionView)})
+	return web.WriteJSON(w, http.StatusOK, map[string][]sessionView{"sessions": mapSlice(sessions, newSessionView)})
 }
 
 // endSessions handles DELETE /users/{id}/sessions: force logout, every session
 // and token at once.
 func (s *Server) endSessions(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.EndSessions(r.Context(), param(r, "id")); err != nil {
+	if err := s.svc.EndSessions(r.Context(), web.Param(r, "id")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // revokeToken handles DELETE /tokens/{token} (what `eg tokens revoke` calls).
 // The access log records the route pattern, never the token.
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.RevokeToken(r.Context(), param(r, "token")); err != nil {
+	if err := s.svc.RevokeToken(r.Context(), web.Param(r, "token")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }

@@ -3,6 +3,7 @@ package adminapi
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -17,14 +18,14 @@ type credentialRequest struct {
 // the secret, shown this once.
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request) error {
 	var req credentialRequest
-	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
 	}
 	nc, err := s.svc.CreateCredential(r.Context(), core.CredentialRequest{ConsumerID: req.ConsumerID, Type: req.Type, Credential: req.Credential})
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newCreatedCredentialView(nc))
+	return web.WriteJSON(w, http.StatusOK, newCreatedCredentialView(nc))
 }
 
 // listCredentials handles GET /credentials: every credential, paged like users.
@@ -38,7 +39,7 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return writeJSON(w, http.StatusOK, struct {
+	return web.WriteJSON(w, http.StatusOK, struct {
 		Credentials []credentialView `json:"credentials"`
 		NextKey     int64            `json:"nextKey"`
 	}{mapSlice(p.Items, newCredentialView), p.NextKey})
@@ -46,16 +47,16 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
 
 // consumerCredentials handles GET /credentials/{consumer}: {credentials}.
 func (s *Server) consumerCredentials(w http.ResponseWriter, r *http.Request) error {
-	creds, err := s.svc.ConsumerCredentials(r.Context(), param(r, "a"))
+	creds, err := s.svc.ConsumerCredentials(r.Context(), web.Param(r, "a"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string][]credentialView{"credentials": mapSlice(creds, newCredentialView)})
+	return web.WriteJSON(w, http.StatusOK, map[string][]credentialView{"credentials": mapSlice(creds, newCredentialView)})
 }
 
 // credentialRef returns the {type}/{id} of a credential route.
 func credentialRef(r *http.Request) (core.CredentialType, string) {
-	return core.CredentialType(param(r, "a")), param(r, "b")
+	return core.CredentialType(web.Param(r, "a")), web.Param(r, "b")
 }
 
 // getCredential handles GET /credentials/{type}/{id}.
@@ -65,7 +66,7 @@ func (s *Server) getCredential(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newCredentialView(c))
+	return web.WriteJSON(w, http.StatusOK, newCredentialView(c))
 }
 
 // deleteCredential handles DELETE /credentials/{type}/{id}.
@@ -74,7 +75,7 @@ func (s *Server) deleteCredential(w http.ResponseWriter, r *http.Request) error 
 	if err := s.svc.DeleteCredential(r.Context(), typ, id); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // setCredentialStatus handles PUT /credentials/{type}/{id}/status.
@@ -100,7 +101,7 @@ type scopesRequest struct {
 // Express Gateway.
 func (s *Server) setCredentialScopes(w http.ResponseWriter, r *http.Request) error {
 	var req scopesRequest
-	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
 	}
 	if req.Scopes == nil {
@@ -110,23 +111,23 @@ func (s *Server) setCredentialScopes(w http.ResponseWriter, r *http.Request) err
 	if _, err := s.svc.SetCredentialScopes(r.Context(), typ, id, req.Scopes); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // addCredentialScope handles PUT /credentials/{type}/{id}/scopes/{scope}.
 func (s *Server) addCredentialScope(w http.ResponseWriter, r *http.Request) error {
 	typ, id := credentialRef(r)
-	if _, err := s.svc.AddCredentialScope(r.Context(), typ, id, param(r, "c")); err != nil {
+	if _, err := s.svc.AddCredentialScope(r.Context(), typ, id, web.Param(r, "c")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // removeCredentialScope handles DELETE /credentials/{type}/{id}/scopes/{scope}.
 func (s *Server) removeCredentialScope(w http.ResponseWriter, r *http.Request) error {
 	typ, id := credentialRef(r)
-	if _, err := s.svc.RemoveCredentialScope(r.Context(), typ, id, param(r, "c")); err != nil {
+	if _, err := s.svc.RemoveCredentialScope(r.Context(), typ, id, web.Param(r, "c")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }

@@ -2,11 +2,13 @@ package adminapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -20,112 +22,114 @@ type oauthError struct {
 func writeOAuth(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	return writeJSON(w, status, v)
+	return web.WriteJSON(w, status, v)
 }
 
-// oauthFail answers err in RFC 6749's shape and logs it like writeError.
-func oauthFail(w http.ResponseWriter, r *http.Request, err error, basic bool) {
-	status, code := http.StatusBadRequest, "invalid_request"
-	switch core.KindOf(err) {
+// oauthCode carries an RFC 6749 error code decided by a handler (such as
+// unsupported_grant_type) that the error's kind alone does not tell.
+type oauthCode struct {
+	code string
+	error
+}
+
+func (e oauthCode) Unwrap() error { return e.error }
+
+// oauthShape writes a failure in RFC 6749 §5.2's shape. The status is the
+// kind's, as everywhere (so invalid_scope is 422 and unauthorized_client
+// 403, where the RFC's own examples use 400); the code names the failure for
+// OAuth clients.
+func oauthShape(w http.ResponseWriter, r *http.Request, f web.Failure) {
+	code := "invalid_request"
+	switch f.Kind {
 	case core.Unauthorized:
-		status, code = http.StatusUnauthorized, "invalid_client"
-		if basic {
+		code = "invalid_client"
+		if _, _, basic := r.BasicAuth(); basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+		} else {
+			w.Header().Del("WWW-Authenticate")
 		}
 	case core.Forbidden:
 		code = "unauthorized_client"
 	case core.Invalid:
-		for _, f := range core.FieldsOf(err) {
-			if f.Field == "scope" {
+		for _, fe := range f.Fields {
+			if fe.Field == "scope" {
 				code = "invalid_scope"
 			}
 		}
-	case core.Unavailable:
-		status, code = http.StatusServiceUnavailable, "temporarily_unavailable"
-	case core.Malformed, core.TooLarge:
-	default:
-		status, code = http.StatusInternalServerError, "server_error"
+	case core.Unavailable, core.RateLimited:
+		code = "temporarily_unavailable"
+	case core.Internal:
+		code = "server_error"
 	}
-	retryAfter(w, err)
-	logFailure(r, err, status)
-	desc := core.MessageOf(err)
-	if status >= 500 && code == "server_error" {
-		desc = "internal error"
+	if c, ok := errors.AsType[oauthCode](f.Err); ok {
+		code = c.code
 	}
-	_ = writeOAuth(w, status, oauthError{Code: code, Description: desc})
-}
-
-// oauthHandler adapts an OAuth handler: its errors leave in RFC 6749's shape.
-func (s *Server) oauthHandler(h func(w http.ResponseWriter, r *http.Request) (basic bool, err error)) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if basic, err := h(w, r); err != nil {
-			oauthFail(w, r, err, basic)
-		}
-		return nil
-	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(f.Status)
+	_ = json.NewEncoder(w).Encode(oauthError{Code: code, Description: f.Detail})
 }
 
 // clientAuth reads an OAuth client's form and credentials (RFC 6749 §2.3.1):
 // HTTP Basic (form-urlencoded id and secret) or client_id and client_secret in
 // the body, not both.
-func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (url.Values, core.ClientRequest, bool, error) {
+func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (url.Values, core.ClientRequest, error) {
 	const op = "adminapi.clientAuth"
-	b, err := readBody(w, r, publicBodyLimit)
+	b, err := web.ReadBody(w, r, web.PublicBodyLimit)
 	if err != nil {
-		return nil, core.ClientRequest{}, false, err
+		return nil, core.ClientRequest{}, err
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		return nil, core.ClientRequest{}, false, core.Errorf(core.Malformed, op, "the body must be application/x-www-form-urlencoded")
+		return nil, core.ClientRequest{}, core.Errorf(core.Malformed, op, "the body must be application/x-www-form-urlencoded")
 	}
 	form, err := url.ParseQuery(string(b))
 	if err != nil {
-		return nil, core.ClientRequest{}, false, core.Errorf(core.Malformed, op, "the body is not a valid form")
+		return nil, core.ClientRequest{}, core.Errorf(core.Malformed, op, "the body is not a valid form")
 	}
 	for k, v := range form {
 		if len(v) > 1 {
-			return nil, core.ClientRequest{}, false, core.Errorf(core.Malformed, op, "parameter %s is repeated", k)
+			return nil, core.ClientRequest{}, core.Errorf(core.Malformed, op, "parameter %s is repeated", k)
 		}
 	}
 	req := core.ClientRequest{ClientAddr: s.clientAddr(r)}
-	user, pass, basic := r.BasicAuth()
-	if basic {
+	if user, pass, basic := r.BasicAuth(); basic {
 		if form.Has("client_secret") {
-			return nil, req, true, core.Errorf(core.Malformed, op, "use one client authentication method")
+			return nil, req, core.Errorf(core.Malformed, op, "use one client authentication method")
 		}
 		id, err1 := url.QueryUnescape(user)
 		secret, err2 := url.QueryUnescape(pass)
 		if err1 != nil || err2 != nil {
-			return nil, req, true, core.Errorf(core.Unauthorized, op, "invalid client")
+			return nil, req, core.Errorf(core.Unauthorized, op, "invalid client")
 		}
 		req.ClientID, req.ClientSecret = id, secret
 	} else {
 		req.ClientID, req.ClientSecret = form.Get("client_id"), form.Get("client_secret")
 		if req.ClientID == "" {
-			return nil, req, false, core.Errorf(core.Unauthorized, op, "client authentication is required")
+			return nil, req, core.Errorf(core.Unauthorized, op, "client authentication is required")
 		}
 	}
-	return form, req, basic, nil
+	return form, req, nil
 }
 
 // tokenGrant handles POST /oauth2/token: the client-credentials grant (RFC 6749 §4.4).
-func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (bool, error) {
-	form, req, basic, err := s.clientAuth(w, r)
+func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) error {
+	form, req, err := s.clientAuth(w, r)
 	if err != nil {
-		return basic, err
+		return err
 	}
 	if gt := form.Get("grant_type"); gt != "client_credentials" {
-		w.Header().Set("Cache-Control", "no-store")
-		code := "unsupported_grant_type"
+		err := core.Errorf(core.Malformed, "adminapi.tokenGrant", "only the client_credentials grant is served")
 		if gt == "" {
-			code = "invalid_request"
+			return err
 		}
-		return basic, writeOAuth(w, http.StatusBadRequest, oauthError{Code: code, Description: "only the client_credentials grant is served"})
+		return oauthCode{"unsupported_grant_type", err}
 	}
 	tok, err := s.svc.ClientCredentials(r.Context(), req, form.Get("scope"))
 	if err != nil {
-		return basic, err
+		return err
 	}
-	return basic, writeOAuth(w, http.StatusOK, struct {
+	return writeOAuth(w, http.StatusOK, struct {
 		AccessToken string      `json:"access_token"`
 		TokenType   string      `json:"token_type"`
 		ExpiresIn   json.Number `json:"expires_in"`
@@ -135,18 +139,18 @@ func (s *Server) tokenGrant(w http.ResponseWriter, r *http.Request) (bool, error
 
 // revokeGrant handles POST /oauth2/revoke (RFC 7009): 200 whether or not the
 // token was live.
-func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request) (bool, error) {
-	form, req, basic, err := s.clientAuth(w, r)
+func (s *Server) revokeGrant(w http.ResponseWriter, r *http.Request) error {
+	form, req, err := s.clientAuth(w, r)
 	if err != nil {
-		return basic, err
+		return err
 	}
 	if form.Get("token") == "" {
-		return basic, core.Errorf(core.Malformed, "adminapi.revokeGrant", "token is required")
+		return core.Errorf(core.Malformed, "adminapi.revokeGrant", "token is required")
 	}
 	if err := s.svc.RevokeClientToken(r.Context(), req, form.Get("token")); err != nil {
-		return basic, err
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	return basic, nil
+	return nil
 }

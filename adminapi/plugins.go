@@ -3,6 +3,7 @@ package adminapi
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core/pluginhost"
 )
 
@@ -41,5 +42,5 @@ func (s *Server) pluginStatus() []pluginView {
 
 // listPlugins handles GET /plugins: each plugin's version, state, health and restarts.
 func (s *Server) listPlugins(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, map[string][]pluginView{"plugins": s.pluginStatus()})
+	return web.WriteJSON(w, http.StatusOK, map[string][]pluginView{"plugins": s.pluginStatus()})
 }

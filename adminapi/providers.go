@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -51,15 +52,15 @@ func isForm(r *http.Request) bool {
 // signup handles POST /auth/providers/{provider}/signup: {email, password, and
 // the user model's x-signup properties} → 201 with the user.
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
-	f, err := decodeFields(w, r, publicBodyLimit)
+	f, err := web.DecodeFields(w, r, web.PublicBodyLimit)
 	if err != nil {
 		return err
 	}
-	u, err := s.svc.Signup(r.Context(), core.SignupRequest{Provider: param(r, "provider"), Fields: f, ClientAddr: s.clientAddr(r)})
+	u, err := s.svc.Signup(r.Context(), core.SignupRequest{Provider: web.Param(r, "provider"), Fields: f, ClientAddr: s.clientAddr(r)})
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, newUserView(u))
+	return web.WriteJSON(w, http.StatusCreated, newUserView(u))
 }
 
 // tokenRequest is the JSON body of the verify and reset-confirm endpoints.
@@ -87,21 +88,21 @@ func (s *Server) confirmEmail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.pageOr(w, r, form, title, err)
 	}
-	u, err := s.svc.ConfirmEmail(r.Context(), param(r, "provider"), token)
+	u, err := s.svc.ConfirmEmail(r.Context(), web.Param(r, "provider"), token)
 	if err != nil {
 		return s.pageOr(w, r, form, title, err)
 	}
 	if form {
 		return writePage(w, http.StatusOK, page{Title: title, Message: "Your email address is verified. You can now log in."})
 	}
-	return writeJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteJSON(w, http.StatusOK, newUserView(u))
 }
 
 // readTokenPassword reads {token[, password]} from JSON or a form, reporting
 // which. A body claiming to be a form that holds a JSON object (curl -d '{...}') is read
 // as JSON.
 func (s *Server) readTokenPassword(w http.ResponseWriter, r *http.Request) (token, password string, form bool, err error) {
-	b, err := readBody(w, r, publicBodyLimit)
+	b, err := web.ReadBody(w, r, web.PublicBodyLimit)
 	if err != nil {
 		return "", "", isForm(r), err
 	}
@@ -116,7 +117,7 @@ func (s *Server) readTokenPassword(w http.ResponseWriter, r *http.Request) (toke
 		return v.Get("token"), v.Get("password"), true, nil
 	}
 	var req tokenRequest
-	if err := unmarshal(b, &req, true); err != nil {
+	if err := web.Unmarshal(b, &req, true); err != nil {
 		return "", "", false, err
 	}
 	if req.Token == "" {
@@ -130,16 +131,17 @@ func (s *Server) pageOr(w http.ResponseWriter, r *http.Request, form bool, title
 	if !form {
 		return err
 	}
-	logFailure(r, err, statusOf(err))
-	retryAfter(w, err)
-	msg := core.MessageOf(err)
-	if fs := core.FieldsOf(err); len(fs) > 0 {
-		msg = fs[0].Detail
-	}
-	if core.KindOf(err) == core.Internal || msg == "" {
-		msg = "Something went wrong. Please try again later."
-	}
-	return writePage(w, statusOf(err), page{Title: title, Message: msg, Error: true})
+	web.WriteError(w, r, err, func(w http.ResponseWriter, _ *http.Request, f web.Failure) {
+		msg := f.Detail
+		if len(f.Fields) > 0 {
+			msg = f.Fields[0].Detail
+		}
+		if f.Kind == core.Internal || msg == "" {
+			msg = "Something went wrong. Please try again later."
+		}
+		_ = writePage(w, f.Status, page{Title: title, Message: msg, Error: true})
+	})
+	return nil
 }
 
 // mailAskRequest is the body of resend and password-reset.
@@ -150,23 +152,23 @@ type mailAskRequest struct {
 // mailAsk handles POST .../resend and POST .../password-reset with send (a
 // core.Service method): 202 whatever the address, so the answer does not tell
 // whether it has an account.
-func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) (mailErr, err error)) handlerFunc {
+func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) (mailErr, err error)) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req mailAskRequest
-		if err := decodeJSON(w, r, publicBodyLimit, &req); err != nil {
+		if err := web.DecodeJSON(w, r, web.PublicBodyLimit, &req); err != nil {
 			return err
 		}
 		if req.Email == "" {
 			return core.InvalidFields("adminapi.mailAsk", core.FieldError{Field: "email", Detail: "is required"})
 		}
-		mailErr, err := send(r.Context(), core.MailAsk{Provider: param(r, "provider"), Email: req.Email, ClientAddr: s.clientAddr(r)})
+		mailErr, err := send(r.Context(), core.MailAsk{Provider: web.Param(r, "provider"), Email: req.Email, ClientAddr: s.clientAddr(r)})
 		if err != nil {
 			return err
 		}
 		if mailErr != nil {
-			logFailure(r, mailErr, http.StatusServiceUnavailable) // answered 202 all the same
+			web.LogFailure(r, mailErr) // answered 202 all the same
 		}
-		return writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "message": "If the address has an account, a mail is on its way."})
+		return web.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "message": "If the address has an account, a mail is on its way."})
 	}
 }
 
@@ -188,25 +190,27 @@ func (s *Server) confirmReset(w http.ResponseWriter, r *http.Request) error {
 	const title = "Choose a new password"
 	token, password, form, err := s.readTokenPassword(w, r)
 	if err == nil {
-		err = s.svc.ResetPassword(r.Context(), param(r, "provider"), token, password)
+		err = s.svc.ResetPassword(r.Context(), web.Param(r, "provider"), token, password)
 	}
 	if err != nil {
 		if form && core.KindOf(err) == core.Invalid {
 			// Let the user try again with the same link.
-			logFailure(r, err, statusOf(err))
-			msg := core.MessageOf(err)
-			if fs := core.FieldsOf(err); len(fs) > 0 {
-				msg = fs[0].Detail
-			}
-			return writePage(w, http.StatusUnprocessableEntity, page{Title: title, Message: "The password " + strings.TrimPrefix(msg, "password: ") + ".", Error: true,
-				Form: true, Action: r.URL.Path, Token: token, Password: true, Button: "Set my password"})
+			web.WriteError(w, r, err, func(w http.ResponseWriter, _ *http.Request, f web.Failure) {
+				msg := f.Detail
+				if len(f.Fields) > 0 {
+					msg = f.Fields[0].Detail
+				}
+				_ = writePage(w, f.Status, page{Title: title, Message: "The password " + strings.TrimPrefix(msg, "password: ") + ".", Error: true,
+					Form: true, Action: r.URL.Path, Token: token, Password: true, Button: "Set my password"})
+			})
+			return nil
 		}
 		return s.pageOr(w, r, form, title, err)
 	}
 	if form {
 		return writePage(w, http.StatusOK, page{Title: title, Message: "Your password is set. You can now log in with it."})
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // identityView is an identity as the APIs show it.
@@ -228,9 +232,9 @@ func newIdentityView(i core.Identity) identityView {
 
 // listIdentities handles GET /users/{id}/identities.
 func (s *Server) listIdentities(w http.ResponseWriter, r *http.Request) error {
-	ids, err := s.svc.Identities(r.Context(), param(r, "id"))
+	ids, err := s.svc.Identities(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string][]identityView{"identities": mapSlice(ids, newIdentityView)})
+	return web.WriteJSON(w, http.StatusOK, map[string][]identityView{"identities": mapSlice(ids, newIdentityView)})
 }

@@ -3,20 +3,21 @@ package adminapi
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
 // createScopes handles POST /scopes {scopes: [...]}: 201, all or none.
 func (s *Server) createScopes(w http.ResponseWriter, r *http.Request) error {
 	var req scopesRequest
-	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
 	}
 	scopes, err := s.svc.CreateScopes(r.Context(), req.Scopes)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string][]string{"scopes": scopeNames(scopes)})
+	return web.WriteJSON(w, http.StatusCreated, map[string][]string{"scopes": scopeNames(scopes)})
 }
 
 // listScopes handles GET /scopes: {scopes: [names]} ([] when none; Express Gateway says null).
@@ -25,34 +26,34 @@ func (s *Server) listScopes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string][]string{"scopes": scopeNames(scopes)})
+	return web.WriteJSON(w, http.StatusOK, map[string][]string{"scopes": scopeNames(scopes)})
 }
 
 // getScope handles GET /scopes/{name}: {scope}.
 func (s *Server) getScope(w http.ResponseWriter, r *http.Request) error {
-	sc, err := s.svc.GetScope(r.Context(), param(r, "name"))
+	sc, err := s.svc.GetScope(r.Context(), web.Param(r, "name"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"scope": sc.Name})
+	return web.WriteJSON(w, http.StatusOK, map[string]string{"scope": sc.Name})
 }
 
 // putScope handles PUT /scopes/{name}: registers it, 201; Conflict if it exists,
 // as in Express Gateway.
 func (s *Server) putScope(w http.ResponseWriter, r *http.Request) error {
-	sc, err := s.svc.CreateScope(r.Context(), param(r, "name"))
+	sc, err := s.svc.CreateScope(r.Context(), web.Param(r, "name"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]string{"scope": sc.Name})
+	return web.WriteJSON(w, http.StatusCreated, map[string]string{"scope": sc.Name})
 }
 
 // deleteScope handles DELETE /scopes/{name}.
 func (s *Server) deleteScope(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteScope(r.Context(), param(r, "name")); err != nil {
+	if err := s.svc.DeleteScope(r.Context(), web.Param(r, "name")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 func scopeNames(scopes []core.Scope) []string {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -16,7 +17,7 @@ type statusRequest struct {
 // (Express Gateway deactivates on anything but true).
 func decodeStatus(w http.ResponseWriter, r *http.Request) (bool, error) {
 	var req statusRequest
-	if err := decodeJSON(w, r, adminBodyLimit, &req); err != nil {
+	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return false, err
 	}
 	if req.Status == nil {
@@ -29,7 +30,7 @@ func decodeStatus(w http.ResponseWriter, r *http.Request) (bool, error) {
 // Deactivated when the own flag changed, Active or Inactive when it already was.
 func statusAnswer(w http.ResponseWriter, active, changed bool) error {
 	s := map[[2]bool]string{{true, true}: "Activated", {false, true}: "Deactivated", {true, false}: "Active", {false, false}: "Inactive"}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": s[[2]bool{active, changed}]})
+	return web.WriteJSON(w, http.StatusOK, map[string]string{"status": s[[2]bool{active, changed}]})
 }
 
 // setTotal sets X-Total-Count.
@@ -39,7 +40,7 @@ func setTotal(w http.ResponseWriter, total int64) {
 
 // createUser handles POST /users; Express Gateway answers 200.
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
-	f, err := decodeFields(w, r, adminBodyLimit)
+	f, err := web.DecodeFields(w, r, web.AdminBodyLimit)
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteJSON(w, http.StatusOK, newUserView(u))
 }
 
 // listUsers handles GET /users: {users, nextKey}, nextKey 0 at the end.
@@ -61,7 +62,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return writeJSON(w, http.StatusOK, struct {
+	return web.WriteJSON(w, http.StatusOK, struct {
 		Users   []userView `json:"users"`
 		NextKey int64      `json:"nextKey"`
 	}{mapSlice(p.Items, newUserView), p.NextKey})
@@ -69,32 +70,32 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 
 // getUser handles GET /users/{id or username}.
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.svc.ResolveUser(r.Context(), param(r, "id"))
+	u, err := s.svc.ResolveUser(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteJSON(w, http.StatusOK, newUserView(u))
 }
 
 // updateUser handles PUT /users/{id or username}.
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	f, err := decodeFields(w, r, adminBodyLimit)
+	f, err := web.DecodeFields(w, r, web.AdminBodyLimit)
 	if err != nil {
 		return err
 	}
-	u, err := s.svc.UpdateUser(r.Context(), param(r, "id"), f)
+	u, err := s.svc.UpdateUser(r.Context(), web.Param(r, "id"), f)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteJSON(w, http.StatusOK, newUserView(u))
 }
 
 // deleteUser handles DELETE /users/{id or username}.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteUser(r.Context(), param(r, "id")); err != nil {
+	if err := s.svc.DeleteUser(r.Context(), web.Param(r, "id")); err != nil {
 		return err
 	}
-	return noContent(w)
+	return web.NoContent(w)
 }
 
 // setUserStatus handles PUT /users/{id or username}/status.
@@ -103,9 +104,37 @@ func (s *Server) setUserStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	changed, err := s.svc.SetUserStatus(r.Context(), param(r, "id"), active)
+	changed, err := s.svc.SetUserStatus(r.Context(), web.Param(r, "id"), active)
 	if err != nil {
 		return err
 	}
 	return statusAnswer(w, active, changed)
+}
+
+// listOptions reads the native paging query (start, count) and the optional
+// owner filter; unknown parameters (the eg CLI's all=true) are ignored, empty
+// ones mean the default.
+func listOptions(r *http.Request) (core.ListOptions, error) {
+	q := r.URL.Query()
+	var opt core.ListOptions
+	var errs []core.FieldError
+	if v := q.Get("start"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			errs = append(errs, core.FieldError{Field: "start", Detail: "must be 0 or a nextKey returned earlier"})
+		}
+		opt.Start = n
+	}
+	if v := q.Get("count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > core.MaxPageSize {
+			errs = append(errs, core.FieldError{Field: "count", Detail: "must be an integer between 1 and " + strconv.Itoa(core.MaxPageSize)})
+		}
+		opt.Count = n
+	}
+	opt.UserID = q.Get("userId")
+	if len(errs) > 0 {
+		return opt, core.InvalidFields("adminapi.listOptions", errs...)
+	}
+	return opt, nil
 }

@@ -2,12 +2,11 @@ package adminapi
 
 import (
 	"encoding/base64"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -48,7 +47,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	return writeJSON(w, http.StatusOK, verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups})
+	return web.WriteJSON(w, http.StatusOK, verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups})
 }
 
 // verifyAnswer is /verify's body, for people reading it with curl; gateways use
@@ -121,11 +120,4 @@ func queryKey(raw string) (string, bool) {
 func apiKey(v string) core.Presented {
 	id, secret, _ := strings.Cut(strings.TrimSpace(v), ":")
 	return core.Presented{Scheme: core.SchemeAPIKey, ID: id, Secret: secret}
-}
-
-// retryAfter sets Retry-After (whole seconds, rounded up) when err carries one.
-func retryAfter(w http.ResponseWriter, err error) {
-	if d := core.RetryAfterOf(err); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds())))) // whole seconds, rounded up
-	}
 }

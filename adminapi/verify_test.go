@@ -252,7 +252,7 @@ func TestClientCredentials(t *testing.T) {
 	}{
 		{f.oauthClient, "wrong-secret-wrong-secret-wrong-secret", "", 401, "invalid_client"},
 		{"6f1c5e52-8f38-4f07-9d5b-7b3c5c8b2f10", f.oauthSecret, "", 401, "invalid_client"},
-		{f.oauthClient, f.oauthSecret, "admin", 400, "invalid_scope"},
+		{f.oauthClient, f.oauthSecret, "admin", 422, "invalid_scope"},
 	} {
 		code, body := e.clientToken(c.id, c.secret, c.scope)
 		if code != c.status || body["error"] != c.code {

@@ -1,0 +1,353 @@
+// Package web is the HTTP plumbing every Gatehouse surface shares: the native
+// admin API, the public API and each dialect (adminapi/dialect/NAME). It
+// registers routes in both slash forms behind a Guard (admin-key scopes),
+// reads and decodes bodies within their limits, finds the client's address
+// behind trusted proxies, and wraps each listener with a request id, an
+// access log and latency metrics.
+//
+// It holds the only table from error kind to HTTP status (StatusOf). A
+// surface chooses only the body shape of its errors (a Shape): RFC 7807
+// problem+json for the native APIs, RFC 6749's JSON for OAuth, and each
+// dialect its own.
+package web
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// Options configures a Site.
+type Options struct {
+	// Log is the base logger; every request line and error goes through it.
+	Log zerolog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-For is believed; nil
+	// means loopback only.
+	TrustedProxies []netip.Prefix
+	// Registry receives the request latency histogram; nil registers nothing.
+	Registry prometheus.Registerer
+	// Authenticate checks a presented admin key (core.Service.AuthenticateAdmin);
+	// guarded routes answer Unavailable without it.
+	Authenticate func(ctx context.Context, key string) (core.AdminKey, error)
+}
+
+// Site is what the listeners of one server share: the logger, the trusted
+// proxies, the admin-key check and the metrics.
+type Site struct {
+	log     zerolog.Logger
+	trusted []netip.Prefix
+	auth    func(ctx context.Context, key string) (core.AdminKey, error)
+	latency *prometheus.HistogramVec
+}
+
+// NewSite returns a Site.
+func NewSite(opt Options) *Site {
+	s := &Site{log: opt.Log, trusted: opt.TrustedProxies, auth: opt.Authenticate}
+	if s.trusted == nil {
+		s.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatehouse_http_request_duration_seconds",
+		Help:    "HTTP requests by listener, method, route pattern and status.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"listener", "method", "route", "code"})
+	if opt.Registry != nil {
+		if err := opt.Registry.Register(s.latency); err != nil {
+			// A second Site on one registry shares the collector.
+			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+				s.latency = are.ExistingCollector.(*prometheus.HistogramVec)
+			}
+		}
+	}
+	return s
+}
+
+// Listener is one listener's routes (the admin or the public one).
+type Listener struct {
+	site    *Site
+	name    string
+	router  *httprouter.Router
+	origins []string
+}
+
+// Listener returns a new, empty listener called name ("admin", "public"), the
+// label of its access-log lines and metrics. Unmatched routes answer 404 and
+// wrong methods 405, as problem+json.
+func (s *Site) Listener(name string) *Listener {
+	l := &Listener{site: s, name: name, router: httprouter.New()}
+	r := l.router
+	// Both slash forms are registered; a redirect on POST /users/ breaks clients.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	// An unmatched path is not one of ours, but it may be a mistyped one of
+	// ours holding a token: it is never echoed or logged.
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, core.Errorf(core.NotFound, "web", "no route %s matches this path", r.Method), Problem)
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, core.Errorf(core.Malformed, "web", "method %s is not allowed here", r.Method), Problem)
+	})
+	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		hlog.FromRequest(r).Error().Interface("panic", v).Msg("handler panicked")
+		WriteError(w, r, core.Errorf(core.Internal, "web", "panic"), Problem)
+	}
+	return l
+}
+
+// AllowOrigins lets browsers on these origins call the listener (CORS):
+// their requests get Access-Control-Allow-Origin, and their preflights an
+// answer. Other origins get no CORS header, so browsers keep their pages out.
+func (l *Listener) AllowOrigins(origins []string) { l.origins = slices.Clone(origins) }
+
+// HandlerFunc is a handler that returns its error instead of writing it.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Routes registers routes on a listener whose errors share one body shape.
+type Routes struct {
+	l     *Listener
+	shape Shape
+}
+
+// Routes returns a route group of l whose errors are written in shape.
+func (l *Listener) Routes(shape Shape) *Routes { return &Routes{l: l, shape: shape} }
+
+// Handle registers h for method and path, in both slash forms, behind g.
+func (rs *Routes) Handle(g Guard, method, path string, h HandlerFunc) {
+	rs.HandleExact(g, method, path, h)
+	if alt, ok := strings.CutSuffix(path, "/"); ok && alt != "" {
+		rs.HandleExact(g, method, alt, h)
+	} else if !ok {
+		rs.HandleExact(g, method, path+"/", h)
+	}
+}
+
+// HandleExact registers h for method and exactly path, behind g. The matched
+// pattern, never the raw path, is what the access log records.
+func (rs *Routes) HandleExact(g Guard, method, path string, h HandlerFunc) {
+	site, shape := rs.l.site, rs.shape
+	rs.l.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		info.route = path
+		if !g.open {
+			if err := site.authorize(r, g, info); err != nil {
+				WriteError(w, r, err, shape)
+				return
+			}
+		}
+		if err := h(w, r); err != nil {
+			WriteError(w, r, err, shape)
+		}
+	}))
+}
+
+// Raw registers a plain handler for method and path, with no guard (/metrics).
+func (l *Listener) Raw(method, path string, h http.Handler) {
+	l.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = path
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// Param returns a path parameter of r.
+func Param(r *http.Request, name string) string {
+	return httprouter.ParamsFromContext(r.Context()).ByName(name)
+}
+
+// Handler returns the listener as an http.Handler: CORS when origins are
+// allowed, inside the access log, the request id and the logger.
+func (l *Listener) Handler() http.Handler {
+	var h http.Handler = l.router
+	if len(l.origins) > 0 {
+		h = l.cors(h)
+	}
+	return l.site.wrap(l.name, h)
+}
+
+func (l *Listener) cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || !slices.Contains(l.origins, origin) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			hd.Set("Access-Control-Allow-Methods", "GET, POST")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			hd.Set("Access-Control-Max-Age", "600")
+			infoFrom(r.Context()).route = "preflight"
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		hd.Set("Access-Control-Expose-Headers", "Retry-After, X-Request-Id")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Guard says who may call a route: no one in particular (Open), or the holder
+// of an admin key whose scope opens it. An admin-scoped key opens every
+// guarded route; a read key only the native API's GETs; a dialect key only
+// its dialect's routes.
+type Guard struct {
+	open    bool
+	native  bool            // read keys may GET and HEAD
+	scope   core.AdminScope // a dialect's scope, when set
+	headers []string        // further headers that may carry the key
+}
+
+// The guards of the native APIs.
+var (
+	// Open routes need no key: health, public and verification routes.
+	Open = Guard{open: true}
+	// Native is the native admin API: an admin key, or a read key for GET and HEAD.
+	Native = Guard{native: true}
+	// AdminOnly routes need an admin-scoped key: key management, doctor.
+	AdminOnly = Guard{}
+)
+
+// Dialect is the guard of a dialect's routes: an admin key, or a key of the
+// dialect's scope. headers are where the dialect's clients send the key
+// besides x-api-key and Authorization (publica.la's X-User-Token).
+func Dialect(scope core.AdminScope, headers ...string) Guard {
+	return Guard{scope: scope, headers: slices.Clone(headers)}
+}
+
+// authorize checks the admin key of r against g.
+func (s *Site) authorize(r *http.Request, g Guard, info *reqInfo) error {
+	const op = "web.authorize"
+	if s.auth == nil {
+		return core.Errorf(core.Unavailable, op, "admin authentication is not configured")
+	}
+	k, err := s.auth(r.Context(), presentedKey(r, g.headers))
+	if err != nil {
+		if core.KindOf(err) == core.Unauthorized {
+			hlog.FromRequest(r).Warn().Str("client", s.ClientAddr(r)).Str("route", info.route).Msg("admin authentication failed")
+		}
+		return err
+	}
+	info.keyName, info.keyID = k.Name, k.ID
+	switch {
+	case k.Scope == core.ScopeAdmin:
+		return nil
+	case g.native && k.Scope == core.ScopeRead && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		return nil
+	case g.scope != "" && k.Scope == g.scope:
+		return nil
+	}
+	return core.Errorf(core.Forbidden, op, "admin key %q (scope %s) may not %s %s", k.Name, k.Scope, r.Method, info.route)
+}
+
+// presentedKey returns the admin key of a request: x-api-key, Authorization:
+// Bearer K, a raw Authorization: K, then the guard's own headers.
+func presentedKey(r *http.Request, more []string) string {
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		return strings.TrimSpace(k)
+	}
+	if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
+		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			return strings.TrimSpace(a[7:])
+		}
+		return a
+	}
+	for _, h := range more {
+		if k := r.Header.Get(h); k != "" {
+			return strings.TrimSpace(k)
+		}
+	}
+	return ""
+}
+
+// ClientAddr returns the client's address: the peer's, or the last untrusted
+// hop of X-Forwarded-For when the peer is a trusted proxy.
+func (s *Site) ClientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.isTrusted(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.isTrusted(a) {
+			return a.String()
+		}
+		host = a.String()
+	}
+	return host
+}
+
+func (s *Site) isTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// reqInfo is filled in while a request is handled and read by the access log.
+type reqInfo struct {
+	route   string // the matched pattern, never the raw path
+	keyName string // the admin key that authorised it
+	keyID   string
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	if i, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// Route returns the route pattern r matched ("" before routing or when none did).
+func Route(r *http.Request) string { return infoFrom(r.Context()).route }
+
+// wrap adds the logger, the request id, the access log and metrics around h.
+func (s *Site) wrap(listener string, h http.Handler) http.Handler {
+	access := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+		info := infoFrom(r.Context())
+		route := info.route
+		if route == "" {
+			route = "unmatched"
+		}
+		s.latency.WithLabelValues(listener, r.Method, route, strconv.Itoa(status)).Observe(d.Seconds())
+		ev := hlog.FromRequest(r).Info()
+		if status >= 500 {
+			ev = hlog.FromRequest(r).Warn()
+		}
+		ev = ev.Str("listener", listener).Str("method", r.Method).Str("route", route).Int("status", status).
+			Int("size", size).Dur("dur", d).Str("client", s.ClientAddr(r))
+		if info.keyName != "" {
+			ev = ev.Str("admin_key", info.keyName).Str("admin_key_id", info.keyID)
+		}
+		ev.Msg("request")
+	})(h)
+	withInfo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		access.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, &reqInfo{})))
+	})
+	return hlog.NewHandler(s.log)(hlog.RequestIDHandler("req_id", "X-Request-Id")(withInfo))
+}

@@ -1,0 +1,171 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+func TestStatusKindRoundTrip(t *testing.T) {
+	for k := core.Internal; k <= core.Unavailable; k++ {
+		err := core.Errorf(k, "test", "x")
+		if got := core.KindOf(&core.Error{Kind: KindOfStatus(StatusOf(err))}); got != k {
+			t.Errorf("kind %v → status %d → kind %v", k, StatusOf(err), got)
+		}
+	}
+}
+
+// keys are the admin keys the test site knows, by their plain text.
+var keys = map[string]core.AdminKey{
+	"k-admin":     {ID: "1", Name: "root", Scope: core.ScopeAdmin},
+	"k-read":      {ID: "2", Name: "auditor", Scope: core.ScopeRead},
+	"k-publicala": {ID: "3", Name: "pla", Scope: core.ScopePublicala},
+	"k-qloud":     {ID: "4", Name: "q", Scope: core.ScopeQloud},
+}
+
+func testSite(logs *bytes.Buffer) *Site {
+	return NewSite(Options{
+		Log: zerolog.New(logs).Level(zerolog.DebugLevel),
+		Authenticate: func(_ context.Context, k string) (core.AdminKey, error) {
+			if ak, ok := keys[k]; ok {
+				return ak, nil
+			}
+			return core.AdminKey{}, core.Errorf(core.Unauthorized, "test", "invalid admin key")
+		},
+	})
+}
+
+func ok(w http.ResponseWriter, _ *http.Request) error { return WriteJSON(w, 200, map[string]bool{"ok": true}) }
+
+// TestGuards: an admin key opens everything; a read key only the native API's
+// GETs; a dialect key its dialect's routes and nothing else, also from the
+// dialect's own header.
+func TestGuards(t *testing.T) {
+	var logs bytes.Buffer
+	l := testSite(&logs).Listener("admin")
+	rs := l.Routes(Problem)
+	rs.Handle(Native, "GET", "/users", ok)
+	rs.Handle(Native, "POST", "/users", ok)
+	rs.Handle(AdminOnly, "GET", "/admin-keys", ok)
+	rs.Handle(Dialect(core.ScopePublicala, "X-User-Token"), "GET", "/integration-api/v1/dashboard/users", ok)
+	rs.Handle(Dialect(core.ScopeQloud), "GET", "/.q/api/management/users/:id", ok)
+	rs.Handle(Open, "GET", "/healthz", ok)
+	h := l.Handler()
+	tests := []struct {
+		method, path, header, key string
+		want                      int
+	}{
+		{"GET", "/users", "x-api-key", "k-admin", 200},
+		{"POST", "/users/", "Authorization", "Bearer k-admin", 200},
+		{"GET", "/users", "x-api-key", "k-read", 200},
+		{"POST", "/users", "x-api-key", "k-read", 403},
+		{"GET", "/admin-keys", "x-api-key", "k-read", 403},
+		{"GET", "/admin-keys", "x-api-key", "k-admin", 200},
+		{"GET", "/integration-api/v1/dashboard/users", "X-User-Token", "k-publicala", 200},
+		{"GET", "/integration-api/v1/dashboard/users/", "x-api-key", "k-publicala", 200},
+		{"GET", "/integration-api/v1/dashboard/users", "X-User-Token", "k-admin", 200},
+		{"GET", "/integration-api/v1/dashboard/users", "X-User-Token", "k-qloud", 403},
+		{"GET", "/integration-api/v1/dashboard/users", "X-User-Token", "k-read", 403},
+		{"GET", "/users", "X-User-Token", "k-publicala", 401}, // the header opens its dialect only
+		{"GET", "/users", "x-api-key", "k-publicala", 403},
+		{"GET", "/admin-keys", "x-api-key", "k-publicala", 403},
+		{"GET", "/.q/api/management/users/7", "Authorization", "k-qloud", 200},
+		{"GET", "/.q/api/management/users/7", "Authorization", "k-publicala", 403},
+		{"GET", "/users", "x-api-key", "wrong", 401},
+		{"GET", "/users", "", "", 401},
+		{"GET", "/healthz", "", "", 200},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		if tc.header != "" {
+			req.Header.Set(tc.header, tc.key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Errorf("%s %s with %s %q: %d, want %d: %s", tc.method, tc.path, tc.header, tc.key, w.Code, tc.want, w.Body)
+		}
+		if w.Code >= 400 && w.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: error as %q", tc.method, tc.path, w.Header().Get("Content-Type"))
+		}
+	}
+}
+
+// TestShapes: each route group writes its errors in its own shape, with the
+// status of the one table and Retry-After from the error.
+func TestShapes(t *testing.T) {
+	var logs bytes.Buffer
+	l := testSite(&logs).Listener("public")
+	laravel := func(w http.ResponseWriter, _ *http.Request, f Failure) {
+		w.WriteHeader(f.Status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"message": f.Detail})
+	}
+	fail := func(w http.ResponseWriter, r *http.Request) error {
+		return core.InvalidFields("test", core.FieldError{Field: "email", Detail: "is required"})
+	}
+	l.Routes(Problem).Handle(Open, "POST", "/native", fail)
+	l.Routes(laravel).Handle(Open, "POST", "/dialect", fail)
+	l.Routes(Problem).Handle(Open, "POST", "/limited", func(http.ResponseWriter, *http.Request) error {
+		return &core.Error{Kind: core.RateLimited, Msg: "slow down", RetryAfter: 1500e6}
+	})
+	h := l.Handler()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/native", nil))
+	if w.Code != 422 || !strings.Contains(w.Body.String(), `"urn:gatehouse:problem:invalid"`) || !strings.Contains(w.Body.String(), `"field":"email"`) {
+		t.Errorf("native: %d %s", w.Code, w.Body)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/dialect", nil))
+	if w.Code != 422 || strings.TrimSpace(w.Body.String()) != `{"message":"email: is required"}` {
+		t.Errorf("dialect: %d %s", w.Code, w.Body)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/limited", nil))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "2" {
+		t.Errorf("rate limited: %d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+}
+
+// TestUnmatchedPathNotEchoed: a mistyped path may hold a token; it reaches
+// neither the answer nor the log, whatever the level.
+func TestUnmatchedPathNotEchoed(t *testing.T) {
+	var logs bytes.Buffer
+	l := testSite(&logs).Listener("admin")
+	l.Routes(Problem).Handle(Native, "GET", "/users", ok)
+	h := l.Handler()
+	const secret = "gths_0DvKeUuZSh1tyMbwPaVXsKoAb92ai8PMgNfQhjJWY4FRniqHi1L5L5jFdTORCpGhN"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/tokenz/"+secret, nil))
+	if w.Code != 404 || strings.Contains(w.Body.String(), "gths_") || strings.Contains(logs.String(), "gths_") {
+		t.Errorf("%d %s; log %s", w.Code, w.Body, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"route":"unmatched"`) {
+		t.Errorf("no access line for the unmatched route: %s", logs.String())
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	s := testSite(&bytes.Buffer{})
+	for _, tc := range []struct{ peer, xff, want string }{
+		{"203.0.113.9:1234", "198.51.100.1", "203.0.113.9"}, // untrusted peer: its own address
+		{"127.0.0.1:1234", "198.51.100.1", "198.51.100.1"},  // trusted proxy
+		{"127.0.0.1:1234", "198.51.100.1, 127.0.0.1", "198.51.100.1"},
+		{"127.0.0.1:1234", "198.51.100.1, 203.0.113.5", "203.0.113.5"}, // last untrusted hop
+		{"127.0.0.1:1234", "not-an-ip", "127.0.0.1"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.peer
+		r.Header.Set("X-Forwarded-For", tc.xff)
+		if got := s.ClientAddr(r); got != tc.want {
+			t.Errorf("%s via %q: %s, want %s", tc.peer, tc.xff, got, tc.want)
+		}
+	}
+}
