@@ -43,7 +43,9 @@ func testSite(logs *bytes.Buffer) *Site {
 	})
 }
 
-func ok(w http.ResponseWriter, _ *http.Request) error { return WriteJSON(w, 200, map[string]bool{"ok": true}) }
+func ok(w http.ResponseWriter, _ *http.Request) error {
+	return WriteJSON(w, 200, map[string]bool{"ok": true})
+}
 
 // TestGuards: an admin key opens everything; a read key only the native API's
 // GETs; a dialect key its dialect's routes and nothing else, also from the
