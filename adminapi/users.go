@@ -44,7 +44,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.svc.CreateUser(r.Context(), f)
+	u, err := s.svc.CreateUser(r.Context(), f, core.NativeUsers)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.svc.UpdateUser(r.Context(), web.Param(r, "id"), f)
+	u, err := s.svc.UpdateUser(r.Context(), web.Param(r, "id"), f, core.NativeUsers)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (s *Service) UpdateApp(ctx context.Context, ref string, in Fields) (App, er
 			c.fail("userId", "is read-only: an app keeps its owner")
 		}
 		if v, ok := f["isActive"]; ok && !sameValue(v, a.IsActive) {
-			c.fail("isActive", "changes through PUT /apps/{id}/status")
+			c.fail("isActive", "cannot be changed by an update: set the app's status instead")
 		}
 		delete(f, "isActive")
 		props := maps.Clone(a.Props)
@@ -93,7 +93,7 @@ func (s *Service) UpdateApp(ctx context.Context, ref string, in Fields) (App, er
 		}
 		a.Props = props
 		if s.models != nil {
-			c.model(s.models.Apps, appInstance(a))
+			c.model(s.models.Apps, appInstance(a), MaxString(DefaultMaxString))
 		}
 		if err := c.err(op); err != nil {
 			return err
@@ -119,7 +119,7 @@ func (s *Service) appFields(c *checker, f Fields, a *App, creating bool) {
 		a.RedirectURI = ""
 	} else if present {
 		if !validURI(r) {
-			c.fail("redirectUri", "must be an absolute URI")
+			c.fail("redirectUri", "must be an absolute URI of at most %d bytes", maxURILen)
 		}
 		a.RedirectURI = r
 	}
@@ -127,7 +127,7 @@ func (s *Service) appFields(c *checker, f Fields, a *App, creating bool) {
 		a.Props = map[string]any(f)
 		if s.models != nil {
 			s.models.Apps.ApplyDefaults(a.Props)
-			c.model(s.models.Apps, appInstance(a))
+			c.model(s.models.Apps, appInstance(a), MaxString(DefaultMaxString))
 		}
 	}
 }

@@ -120,8 +120,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (NewSession, erro
 		return NewSession{}, Errorf(Forbidden, op, "user %q is deactivated", rec.User.Username)
 	}
 	if req.Provider == ProviderEmail && s.policy.RequireVerifiedEmail {
-		// SPEC §9: only users who signed up by email and never verified it.
-		if id, ok := rec.User.SignupIdentity(); ok && id.Provider == ProviderEmail && !id.EmailVerified {
+		// Only users who signed up by email (their first identity) and never
+		// verified it; admin-created users have no identity and log in.
+		if ids := rec.User.Identities; len(ids) > 0 && ids[0].Provider == ProviderEmail && !ids[0].EmailVerified {
 			return NewSession{}, Errorf(Forbidden, op, "email address not verified: follow the link in the verification mail")
 		}
 	}

@@ -129,7 +129,7 @@ func (s *Service) CreateCredential(ctx context.Context, req CredentialRequest) (
 	if s.models != nil {
 		if m := s.models.Credentials[typ]; m != nil {
 			m.ApplyDefaults(nc.Props)
-			cc.model(m, nc.Props)
+			cc.model(m, nc.Props, MaxString(DefaultMaxString))
 		}
 	}
 	c.errs = append(c.errs, cc.errs...)

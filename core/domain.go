@@ -29,14 +29,6 @@ type User struct {
 	UpdatedAt time.Time
 }
 
-// SignupIdentity returns the identity the user signed up with, if any.
-func (u User) SignupIdentity() (Identity, bool) {
-	if len(u.Identities) == 0 {
-		return Identity{}, false
-	}
-	return u.Identities[0], true
-}
-
 // App is an application owned by a user.
 type App struct {
 	ID          string // UUID

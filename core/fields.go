@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,11 @@ type checker struct {
 
 func (c *checker) fail(field, format string, args ...any) {
 	c.errs = append(c.errs, FieldError{Field: c.prefix + field, Detail: fmt.Sprintf(format, args...)})
+}
+
+// failed reports whether a problem was recorded for field.
+func (c *checker) failed(field string) bool {
+	return slices.ContainsFunc(c.errs, func(e FieldError) bool { return e.Field == c.prefix+field })
 }
 
 // err returns the collected problems as one Invalid error, or nil.
@@ -240,8 +246,15 @@ func cloneFields(f Fields) Fields {
 	return maps.Clone(f)
 }
 
-// validURI reports whether s is an absolute URI with a scheme, as redirect URIs must be.
+// maxURILen bounds redirect URIs, in bytes (what browsers and proxies reliably carry).
+const maxURILen = 2048
+
+// validURI reports whether s is an absolute URI with a scheme, of at most
+// maxURILen bytes, as redirect URIs must be.
 func validURI(s string) bool {
+	if len(s) > maxURILen {
+		return false
+	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme != "" && !strings.ContainsAny(s, " \t\r\n")
 }

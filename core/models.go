@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -33,6 +34,7 @@ type Model struct {
 	schema   *jsonschema.Schema
 	props    map[string]map[string]any // the top-level "properties", as written
 	required []string
+	coded    []string // core fields that code checks and bounds (users' username, email, redirectUri)
 }
 
 // Models are the user, app and per-type credential models.
@@ -93,6 +95,8 @@ func LoadModels(fsys fs.FS) (*Models, error) {
 	if m.Apps, err = compile(appsModelFile, "", docs[appsModelFile]); err != nil {
 		return nil, err
 	}
+	m.Users.coded = []string{"username", "email", "redirectUri"}
+	m.Apps.coded = []string{"name", "redirectUri"}
 
 	m.Credentials = map[CredentialType]*Model{}
 	creds, _ := docs[credentialsModelFile]["properties"].(map[string]any)
@@ -243,32 +247,78 @@ func deepCopy(v any) any {
 	return v
 }
 
+// ValidateOption adjusts a Model.Validate call to the surface writing.
+type ValidateOption func(*validateOptions)
+
+type validateOptions struct {
+	skipRequired bool
+	maxString    int
+}
+
+// SkipRequired leaves the model's top-level required list out of the check:
+// for surfaces whose own contract does not carry every required property
+// (sign-up, dialects, updates that do not touch them). Nested objects keep
+// their required lists.
+func SkipRequired() ValidateOption { return func(o *validateOptions) { o.skipRequired = true } }
+
+// MaxString bounds, in characters, every string in a top-level property whose
+// schema sets no maxLength of its own, nested strings included; the core
+// fields (username, email, name, redirectUri) have bounds of their own.
+func MaxString(n int) ValidateOption { return func(o *validateOptions) { o.maxString = n } }
+
 // Validate checks instance, a decoded JSON object (numbers as json.Number or
 // float64), and returns one FieldError per problem, sorted by field, with Field the
 // dotted instance path ("firstname", "address.zip"). Each unknown property and
 // each missing required one is its own FieldError ("unknown property", "is
 // required"). Details are short and never include the value.
-func (m *Model) Validate(instance map[string]any) []FieldError {
+func (m *Model) Validate(instance map[string]any, opts ...ValidateOption) []FieldError {
+	var o validateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if instance == nil {
 		instance = map[string]any{}
 	}
-	err := m.schema.Validate(instance)
-	if err == nil {
-		return nil
-	}
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return []FieldError{{Detail: "invalid value"}}
-	}
 	var out []FieldError
-	collectFieldErrors(ve, &out)
-	if len(out) == 0 {
-		out = append(out, FieldError{Field: joinPath(ve.InstanceLocation), Detail: "is invalid"})
+	if err := m.schema.Validate(instance); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return []FieldError{{Detail: "invalid value"}}
+		}
+		collectFieldErrors(ve, &out, o)
+		if len(out) == 0 && !o.skipRequired {
+			out = append(out, FieldError{Field: joinPath(ve.InstanceLocation), Detail: "is invalid"})
+		}
+	}
+	if o.maxString > 0 {
+		for name, v := range instance {
+			if _, own := m.props[name]["maxLength"]; !own && !slices.Contains(m.coded, name) {
+				longStrings(v, name, o.maxString, &out)
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b FieldError) int {
 		return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Detail, b.Detail))
 	})
 	return slices.Compact(out)
+}
+
+// longStrings reports each string in v (at path) longer than max characters.
+func longStrings(v any, path string, max int, out *[]FieldError) {
+	switch v := v.(type) {
+	case string:
+		if len(v) > max && utf8.RuneCountInString(v) > max {
+			*out = append(*out, FieldError{Field: path, Detail: "must be at most " + strconv.Itoa(max) + " characters"})
+		}
+	case map[string]any:
+		for k, x := range v {
+			longStrings(x, path+"."+k, max, out)
+		}
+	case []any:
+		for i, x := range v {
+			longStrings(x, path+"."+strconv.Itoa(i), max, out)
+		}
+	}
 }
 
 func joinPath(loc []string, more ...string) string {
@@ -277,7 +327,7 @@ func joinPath(loc []string, more ...string) string {
 
 // collectFieldErrors appends the leaves of the error tree. anyOf and oneOf failures
 // are reported once, where they failed, rather than as every branch's complaints.
-func collectFieldErrors(ve *jsonschema.ValidationError, out *[]FieldError) {
+func collectFieldErrors(ve *jsonschema.ValidationError, out *[]FieldError, o validateOptions) {
 	at := func(detail string, more ...string) {
 		*out = append(*out, FieldError{Field: joinPath(ve.InstanceLocation, more...), Detail: detail})
 	}
@@ -295,12 +345,15 @@ func collectFieldErrors(ve *jsonschema.ValidationError, out *[]FieldError) {
 	}
 	if len(ve.Causes) > 0 {
 		for _, c := range ve.Causes {
-			collectFieldErrors(c, out)
+			collectFieldErrors(c, out, o)
 		}
 		return
 	}
 	switch k := ve.ErrorKind.(type) {
 	case *kind.Required:
+		if o.skipRequired && len(ve.InstanceLocation) == 0 {
+			return
+		}
 		for _, p := range k.Missing {
 			at("is required", p)
 		}

@@ -344,28 +344,3 @@ func IsUUID(s string) bool {
 func NewID() string {
 	return uuid.NewString()
 }
-
-// WithFieldPrefix returns a copy of err, when it is an *Error, whose field paths get
-// "prefix." prepended ("keyId" becomes "credential.keyId"); any other error, or an
-// *Error without fields, is returned as it is.
-func WithFieldPrefix(err error, prefix string) error {
-	e, ok := err.(*Error)
-	if !ok || len(e.Fields) == 0 || prefix == "" {
-		return err
-	}
-	c := *e
-	c.Fields = make([]FieldError, len(e.Fields))
-	for i, f := range e.Fields {
-		c.Fields[i] = f
-		if f.Field == "" {
-			c.Fields[i].Field = prefix
-		} else {
-			c.Fields[i].Field = prefix + "." + f.Field
-		}
-	}
-	// Keep the one-field message InvalidFields builds in step with the new path.
-	if len(e.Fields) == 1 && e.Msg == e.Fields[0].Field+": "+e.Fields[0].Detail {
-		c.Msg = c.Fields[0].Field + ": " + c.Fields[0].Detail
-	}
-	return &c
-}

@@ -47,56 +47,46 @@ type SignupRequest struct {
 	ClientAddr string
 }
 
-// Signup creates a user from a public sign-up (SPEC §9 "Who writes which user
-// field"): email and password are required; the user model's properties marked
-// "x-signup" may be given, all optional; the username is the email. The user
-// starts with its email unverified and is deleted after Policy.UnverifiedTTL
-// unless it verifies. The provider mails the verification link; if it cannot,
-// the user is removed again and the answer is Unavailable, so a plugin failure
-// never leaves a half-made user. Conflict when the email is taken; RateLimited
-// beyond Policy.SignupPerAddress.
+// signupPolicy is public sign-up's UserPolicy: email (required) and the user
+// model's properties marked "x-signup", all optional whatever the model
+// requires; the username is the email; strings bounded tighter than an admin's.
+func (s *Service) signupPolicy() UserPolicy {
+	writable := []string{"email"}
+	if s.models != nil {
+		writable = append(writable, s.models.Users.SignupProperties()...)
+	}
+	return UserPolicy{Writable: writable, Require: []string{"email"}, Username: UsernameEmail, MaxString: SignupMaxString}
+}
+
+// Signup creates a user from a public sign-up, through the one user write path
+// under signupPolicy, with its password. The user starts with its email
+// unverified and is deleted after Policy.UnverifiedTTL unless it verifies. The
+// provider mails the verification link; if it cannot, the user is removed
+// again and the answer is Unavailable, so a plugin failure never leaves a
+// half-made user. Conflict when the email is taken; RateLimited beyond
+// Policy.SignupPerAddress.
 func (s *Service) Signup(ctx context.Context, req SignupRequest) (User, error) {
 	const op = "core.Signup"
 	if err := s.checkRates(ctx, op, []string{"signup:addr:" + req.ClientAddr}, []Rate{s.policy.SignupPerAddress}, 1); err != nil {
 		return User{}, err
 	}
 	f := cloneFields(req.Fields)
-	var c checker
-	email, password := s.signupCredentials(&c, f)
-	allowed := []string{}
-	if s.models != nil {
-		allowed = s.models.Users.SignupProperties()
+	var c, pc checker // the user's fields, then the password
+	var password string
+	if pw, present, null := pc.str(f, "password"); present && !null {
+		prepared, err := ValidatePassword(pw)
+		pc.addErr("password", err)
+		password = prepared
+	} else if !pc.failed("password") {
+		pc.fail("password", "is required")
 	}
-	for k := range f {
-		if !slices.Contains(allowed, k) {
-			c.fail(k, "unknown property")
-			delete(f, k)
-		}
-	}
-	now := s.Now()
-	u := User{
-		ID: NewID(), Username: email, Email: email, IsActive: true, Props: map[string]any(f),
-		Identities: []Identity{{Provider: req.Provider, Subject: email, Email: email, LinkedAt: now}},
-		ExpiresAt:  now.Add(s.policy.UnverifiedTTL), CreatedAt: now, UpdatedAt: now,
-	}
-	if email != "" {
-		if err := ValidateUsername(email); err != nil {
-			c.fail("email", "cannot be used as a username")
-		}
-	}
-	if s.models != nil {
-		s.models.Users.ApplyDefaults(u.Props)
-		// A sign-up is not held to the model's required list: its contract
-		// carries only email and the x-signup properties.
-		for _, e := range s.models.Users.Validate(userInstance(&u)) {
-			if e.Detail != "is required" {
-				c.errs = append(c.errs, e)
-			}
-		}
-	}
+	u := s.buildUser(&c, f, s.signupPolicy())
+	c.errs = append(c.errs, pc.errs...)
 	if err := c.err(op); err != nil {
 		return User{}, err
 	}
+	u.Identities = []Identity{{Provider: req.Provider, Subject: u.Email, Email: u.Email, LinkedAt: u.CreatedAt}}
+	u.ExpiresAt = u.CreatedAt.Add(s.policy.UnverifiedTTL)
 	p, err := s.mailProvider(ctx, op, req.Provider)
 	if err != nil {
 		return User{}, err
@@ -119,27 +109,6 @@ func (s *Service) Signup(ctx context.Context, req SignupRequest) (User, error) {
 		return User{}, err
 	}
 	return u, nil
-}
-
-// signupCredentials takes the required email and password of a sign-up.
-func (s *Service) signupCredentials(c *checker, f Fields) (email, password string) {
-	n := len(c.errs)
-	if e, present, null := c.str(f, "email"); present && !null {
-		norm, err := NormalizeEmail(e)
-		c.addErr("email", err)
-		email = norm
-	} else if len(c.errs) == n {
-		c.fail("email", "is required")
-	}
-	n = len(c.errs)
-	if pw, present, null := c.str(f, "password"); present && !null {
-		prepared, err := ValidatePassword(pw)
-		c.addErr("password", err)
-		password = prepared
-	} else if len(c.errs) == n {
-		c.fail("password", "is required")
-	}
-	return email, password
 }
 
 // createSignup stores a sign-up; an email held by an expired, never verified

@@ -4,48 +4,95 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 )
 
-// Limits of user built-ins (SPEC §9).
+// Limits of user built-ins and of strings the model leaves unbounded.
 const (
 	maxSessionsLimit = 999999
 	maxExternalIDLen = 256
+	// DefaultMaxString bounds, in characters, each string property whose
+	// schema sets no maxLength (the admin body limit alone would allow 1 MiB).
+	DefaultMaxString = 1024
+	// SignupMaxString is the tighter bound of the unauthenticated sign-up.
+	SignupMaxString = 256
 )
 
-// CreateUser creates a user from a native admin API body (SPEC §9 "Who writes which
-// user field"): the model properties (the model's required list binds; username is
-// always required), isActive, and the built-ins emailVerified, sessionsLimit and
-// externalId. id, number and the timestamps are read-only. Invalid lists every field
-// at fault; Conflict names a taken username, email or externalId. Nothing is stored
-// when validation fails.
-func (s *Service) CreateUser(ctx context.Context, in Fields) (User, error) {
-	const op = "core.CreateUser"
-	now := s.Now()
-	u := User{ID: NewID(), IsActive: true, CreatedAt: now, UpdatedAt: now}
-	f := cloneFields(in)
-	var c checker
-	for _, name := range []string{"id", "number", "createdAt", "updatedAt"} {
-		c.readOnly(f, name, nil, false)
+// UserPolicy says what one surface may write of a user, so that every surface
+// (the native admin API, public sign-up, each dialect and redirect provider)
+// goes through one create and one update path with its own rules.
+type UserPolicy struct {
+	// Writable lists the fields the surface may write, built-ins and model
+	// properties alike; any other field is an unknown property. Nil: the
+	// native admin API's fields (id, number and the timestamps read-only,
+	// isActive on create, the built-ins emailVerified, sessionsLimit and
+	// externalId, and the model's properties, the model deciding on unknown ones).
+	Writable []string
+	// Require lists the fields the surface requires on create besides the model's.
+	Require []string
+	// ModelRequired makes the user model's required list bind on create.
+	ModelRequired bool
+	// Username is where a new user's username comes from.
+	Username UsernameSource
+	// MaxString bounds strings the model leaves unbounded; 0 means DefaultMaxString.
+	MaxString int
+}
+
+// UsernameSource says how a new user gets its username.
+type UsernameSource uint8
+
+// The username sources.
+const (
+	UsernameField UsernameSource = iota // the "username" field; an update ignores it
+	UsernameEmail                       // the email, as given (sign-ups)
+)
+
+// NativeUsers is the native admin API's policy (Express Gateway's rules): the
+// model's required list binds, username is required and never changes.
+var NativeUsers = UserPolicy{ModelRequired: true, Require: []string{"username"}, Username: UsernameField}
+
+// readOnlyUserFields are never written by a client: accepted on update only
+// when equal to the stored value, so GET → edit → PUT works.
+var readOnlyUserFields = []string{"id", "number", "createdAt", "updatedAt"}
+
+// writable reports whether the policy lets its surface write field.
+func (p UserPolicy) writable(field string) bool {
+	return p.Writable == nil || slices.Contains(p.Writable, field)
+}
+
+// refuseUnwritable takes every field of f the policy does not allow, as an
+// unknown property.
+func (p UserPolicy) refuseUnwritable(c *checker, f Fields) {
+	if p.Writable == nil {
+		return
 	}
-	if v, ok := c.boolean(f, "isActive"); ok {
-		u.IsActive = v
-	}
-	s.userBuiltins(&c, f, &u)
-	n := len(c.errs)
-	if name, present, null := c.str(f, "username"); present && !null {
-		if err := ValidateUsername(name); err != nil {
-			c.addErr("username", err)
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		if !p.writable(k) {
+			c.fail(k, "unknown property")
+			delete(f, k)
 		}
-		u.Username = name
-	} else if len(c.errs) == n {
-		c.fail("username", "is required")
 	}
-	s.userContact(&c, f, &u)
-	u.Props = map[string]any(f)
-	if s.models != nil {
-		s.models.Users.ApplyDefaults(u.Props)
-		c.model(s.models.Users, userInstance(&u))
+}
+
+func (p UserPolicy) modelOptions(update bool) []ValidateOption {
+	max := p.MaxString
+	if max == 0 {
+		max = DefaultMaxString
 	}
+	opts := []ValidateOption{MaxString(max)}
+	if update || !p.ModelRequired {
+		opts = append(opts, SkipRequired())
+	}
+	return opts
+}
+
+// CreateUser creates a user from a surface's fields under its policy. Invalid
+// lists every field at fault; Conflict names a taken username, email or
+// externalId. Nothing is stored when validation fails.
+func (s *Service) CreateUser(ctx context.Context, in Fields, pol UserPolicy) (User, error) {
+	const op = "core.CreateUser"
+	var c checker
+	u := s.buildUser(&c, in, pol)
 	if err := c.err(op); err != nil {
 		return User{}, err
 	}
@@ -55,11 +102,53 @@ func (s *Service) CreateUser(ctx context.Context, in Fields) (User, error) {
 	return u, nil
 }
 
-// UpdateUser merges a native admin API body into a user (SPEC §9): absent fields
-// stay, null clears an optional one, username is ignored as Express Gateway does,
-// read-only fields and isActive are accepted only when equal to the stored value. A
-// new email clears emailVerified unless the body sets it.
-func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields) (User, error) {
+// buildUser validates a create under pol into c and returns the user to store
+// (meaningful only when c holds no error).
+func (s *Service) buildUser(c *checker, in Fields, pol UserPolicy) User {
+	now := s.Now()
+	u := User{ID: NewID(), IsActive: true, CreatedAt: now, UpdatedAt: now}
+	f := cloneFields(in)
+	pol.refuseUnwritable(c, f)
+	for _, name := range readOnlyUserFields {
+		c.readOnly(f, name, nil, false)
+	}
+	if v, ok := c.boolean(f, "isActive"); ok {
+		u.IsActive = v
+	}
+	s.userBuiltins(c, f, &u)
+	if pol.Username == UsernameField {
+		if name, present, null := c.str(f, "username"); present && !null {
+			c.addErr("username", ValidateUsername(name))
+			u.Username = name
+		}
+	}
+	s.userContact(c, f, &u)
+	if pol.Username == UsernameEmail && u.Email != "" && !c.failed("email") {
+		if err := ValidateUsername(u.Email); err != nil {
+			c.fail("email", "cannot be used as a username: %s", detailOf(err))
+		}
+		u.Username = u.Email
+	}
+	for _, name := range pol.Require {
+		if v, ok := in[name]; (!ok || v == nil) && !c.failed(name) {
+			c.fail(name, "is required")
+		}
+	}
+	u.Props = map[string]any(f)
+	if s.models != nil {
+		s.models.Users.ApplyDefaults(u.Props)
+		c.model(s.models.Users, userInstance(&u), pol.modelOptions(false)...)
+	}
+	return u
+}
+
+// UpdateUser merges a surface's fields into a user under its policy: absent
+// fields stay, null clears an optional one (a property the model requires
+// cannot be cleared), username never changes (the native API ignores it, as
+// Express Gateway does), read-only fields and isActive are accepted only when
+// equal to the stored value. A new email clears emailVerified unless the body
+// sets it, and gets a verification mail.
+func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields, pol UserPolicy) (User, error) {
 	const op = "core.UpdateUser"
 	cur, err := s.ResolveUser(ctx, ref)
 	if err != nil {
@@ -67,14 +156,17 @@ func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields) (User, 
 	}
 	u, err := s.store.UpdateUser(ctx, cur.ID, func(u *User) error {
 		f := cloneFields(in)
-		delete(f, "username")
+		if pol.Username == UsernameField {
+			delete(f, "username")
+		}
 		var c checker
+		pol.refuseUnwritable(&c, f)
 		c.readOnly(f, "id", u.ID, true)
 		c.readOnly(f, "number", u.Number, true)
 		c.readOnly(f, "createdAt", u.CreatedAt, true)
 		c.readOnly(f, "updatedAt", u.UpdatedAt, true)
 		if v, ok := f["isActive"]; ok && !sameValue(v, u.IsActive) {
-			c.fail("isActive", "changes through PUT /users/{id}/status")
+			c.fail("isActive", "cannot be changed by an update: set the user's status instead")
 		}
 		delete(f, "isActive")
 		oldEmail := u.Email
@@ -89,15 +181,18 @@ func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields) (User, 
 			props = map[string]any{}
 		}
 		for k, v := range f {
-			if v == nil {
-				delete(props, k)
-			} else {
+			if v != nil {
 				props[k] = v
+				continue
+			}
+			delete(props, k)
+			if pol.ModelRequired && s.models != nil && slices.Contains(s.models.Users.Required(), k) {
+				c.fail(k, "is required")
 			}
 		}
 		u.Props = props
 		if s.models != nil {
-			c.model(s.models.Users, userInstance(u))
+			c.model(s.models.Users, userInstance(u), pol.modelOptions(true)...)
 		}
 		if err := c.err(op); err != nil {
 			return err
@@ -158,7 +253,7 @@ func (s *Service) userContact(c *checker, f Fields, u *User) {
 		u.RedirectURI = ""
 	} else if present {
 		if !validURI(r) {
-			c.fail("redirectUri", "must be an absolute URI")
+			c.fail("redirectUri", "must be an absolute URI of at most %d bytes", maxURILen)
 		}
 		u.RedirectURI = r
 	}
@@ -166,7 +261,7 @@ func (s *Service) userContact(c *checker, f Fields, u *User) {
 
 // model validates a model instance and adds its problems, but for fields the code
 // has already reported (a wrong type is said once).
-func (c *checker) model(m *Model, instance map[string]any) {
+func (c *checker) model(m *Model, instance map[string]any, opts ...ValidateOption) {
 	if m == nil {
 		return
 	}
@@ -174,7 +269,7 @@ func (c *checker) model(m *Model, instance map[string]any) {
 	for _, e := range c.errs {
 		seen[e.Field] = true
 	}
-	for _, e := range m.Validate(instance) {
+	for _, e := range m.Validate(instance, opts...) {
 		if !seen[c.prefix+e.Field] {
 			c.errs = append(c.errs, FieldError{Field: c.prefix + e.Field, Detail: e.Detail})
 		}
