@@ -226,8 +226,15 @@ func (s *Service) resolveConsumer(ctx context.Context, ref string) (consumer, er
 }
 
 // grants turns scope names into grants of their current registrations (duplicates
-// dropped) and reports the indexes of the names that are not registered.
-func (s *Service) grants(ctx context.Context, names []string) (out []ScopeGrant, unknown []int, err error) {
+// dropped) and reports, by index, the names that are not valid scope names or
+// not registered, with why.
+func (s *Service) grants(ctx context.Context, names []string) (out []ScopeGrant, bad map[int]string, err error) {
+	bad = map[int]string{}
+	for i, name := range names {
+		if err := ValidateScopeName(name); err != nil {
+			bad[i] = detailOf(err) // never echoes the name: it may be anything
+		}
+	}
 	reg, err := s.registry(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -235,21 +242,24 @@ func (s *Service) grants(ctx context.Context, names []string) (out []ScopeGrant,
 	for i, name := range names {
 		r, ok := reg[name]
 		switch {
+		case bad[i] != "":
 		case !ok:
-			unknown = append(unknown, i)
+			bad[i] = fmt.Sprintf("scope %q is not registered", name)
 		case !slices.ContainsFunc(out, func(g ScopeGrant) bool { return g.Name == name }):
 			out = append(out, ScopeGrant{Name: name, Reg: r})
 		}
 	}
-	return out, unknown, nil
+	return out, bad, nil
 }
 
 // scopeGrants is grants for a list field: Invalid naming each unregistered scope
 // as field.N.
 func (s *Service) scopeGrants(ctx context.Context, c *checker, field string, names []string) ([]ScopeGrant, error) {
-	out, unknown, err := s.grants(ctx, names)
-	for _, i := range unknown {
-		c.fail(field+"."+strconv.Itoa(i), "scope %q is not registered", names[i])
+	out, bad, err := s.grants(ctx, names)
+	for i := range names {
+		if d, ok := bad[i]; ok {
+			c.fail(field+"."+strconv.Itoa(i), "%s", d)
+		}
 	}
 	return out, err
 }
@@ -373,12 +383,12 @@ func (s *Service) SetCredentialScopes(ctx context.Context, typ CredentialType, r
 
 // AddCredentialScope grants a registered scope to a credential.
 func (s *Service) AddCredentialScope(ctx context.Context, typ CredentialType, ref, scope string) (Credential, error) {
-	grants, unknown, err := s.grants(ctx, []string{scope})
+	grants, bad, err := s.grants(ctx, []string{scope})
 	if err != nil {
 		return Credential{}, err
 	}
-	if len(unknown) > 0 {
-		return Credential{}, InvalidFields("core.AddCredentialScope", FieldError{Field: "scope", Detail: fmt.Sprintf("scope %q is not registered", scope)})
+	if d, ok := bad[0]; ok {
+		return Credential{}, InvalidFields("core.AddCredentialScope", FieldError{Field: "scope", Detail: d})
 	}
 	return s.updateCredential(ctx, typ, ref, func(c *Credential) error {
 		c.Scopes = slices.DeleteFunc(c.Scopes, func(g ScopeGrant) bool { return g.Name == scope })
