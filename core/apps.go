@@ -162,7 +162,7 @@ func (s *Service) ResolveApp(ctx context.Context, ref string) (App, error) {
 	}
 	switch len(apps) {
 	case 0:
-		return App{}, Errorf(NotFound, op, "app %q not found", ref)
+		return App{}, Errorf(NotFound, op, "app %s not found", quoteRef(ref))
 	case 1:
 		return apps[0], nil
 	}

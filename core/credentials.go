@@ -305,14 +305,16 @@ func (s *Service) filterScopes(ctx context.Context, creds []Credential) error {
 // and for basic-auth and oauth2 the consumer's id, username or app name.
 func (s *Service) credentialID(ctx context.Context, typ CredentialType, ref string) (string, error) {
 	if !typ.Valid() {
-		return "", Errorf(NotFound, "core.credentialID", "unknown credential type %q", string(typ))
+		// Path values of credential routes are never echoed: a mistyped
+		// request may carry KEYID:SECRET where an id was expected.
+		return "", Errorf(NotFound, "core.credentialID", "unknown credential type")
 	}
 	if typ.Keyed() {
 		return ref, nil
 	}
 	con, err := s.resolveConsumer(ctx, ref)
 	if KindOf(err) == NotFound {
-		return "", Errorf(NotFound, "core.credentialID", "%s credential %q not found", typ, ref)
+		return "", Errorf(NotFound, "core.credentialID", "%s credential not found", typ)
 	}
 	return con.id, err
 }
@@ -422,7 +424,7 @@ func (s *Service) DeleteCredential(ctx context.Context, typ CredentialType, ref 
 func (s *Service) ConsumerCredentials(ctx context.Context, ref string) ([]Credential, error) {
 	con, err := s.resolveConsumer(ctx, ref)
 	if KindOf(err) == NotFound {
-		return nil, Errorf(NotFound, "core.ConsumerCredentials", "consumer %q not found", ref)
+		return nil, Errorf(NotFound, "core.ConsumerCredentials", "no user or app of that id or name")
 	}
 	if err != nil {
 		return nil, err

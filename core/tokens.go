@@ -2,6 +2,7 @@ package core
 
 import (
 	"math/big"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -50,4 +51,23 @@ func TokenUser(prefix, token string) (string, bool) {
 	var id uuid.UUID
 	n.FillBytes(id[:])
 	return id.String(), true
+}
+
+// secretPrefixes start the secrets Gatehouse hands out, admin keys and the GL
+// dialect's keys included.
+var secretPrefixes = []string{PrefixSession, PrefixOAuth, PrefixUserSecret, "gtha_", "sk-user-", "sk-client-"}
+
+// quoteRef quotes a reference taken from a request path for an error message,
+// unless it may be a secret typed into the wrong place (a token, or an
+// apikey's KEYID:SECRET): names and ids may be echoed, secrets never.
+func quoteRef(ref string) string {
+	if strings.Contains(ref, ":") || len(ref) > maxNameLen {
+		return "(value not shown)"
+	}
+	for _, p := range secretPrefixes {
+		if strings.HasPrefix(ref, p) {
+			return "(value not shown)"
+		}
+	}
+	return strconv.Quote(ref)
 }

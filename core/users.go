@@ -308,7 +308,7 @@ func (s *Service) ResolveUser(ctx context.Context, ref string) (User, error) {
 	}
 	u, err := s.store.UserByName(ctx, NameUsername, ref)
 	if KindOf(err) == NotFound || KindOf(err) == Invalid {
-		return User{}, Errorf(NotFound, "core.ResolveUser", "user %q not found", ref)
+		return User{}, Errorf(NotFound, "core.ResolveUser", "user %s not found", quoteRef(ref))
 	}
 	return u, err
 }
