@@ -2,13 +2,16 @@
 
 FUZZTIME ?= 5s
 
-.PHONY: run test lint build bench fuzz proto
+.PHONY: run test test-short lint build bench fuzz proto
 
 run: ## the server with the example configuration
 	go run ./cmd/gatehouse --config configs/gatehouse.yaml
 
-test: ## every test, with the race detector (what CI runs)
-	go test -race -count=1 ./...
+test: ## every test, with the race detector (what CI runs); a stuck test fails at the timeout
+	go test -race -count=1 -timeout 12m ./...
+
+test-short: ## the fast suite, in seconds: no real Redis clusters, plugin processes, nginx or eg CLI
+	go test -short -count=1 ./...
 
 lint: ## no build output in git, formatting, vet and staticcheck
 	.ci/check-tracked && test -z "$$(gofmt -l .)" && go vet ./... && go tool staticcheck ./...
