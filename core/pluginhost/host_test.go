@@ -31,7 +31,7 @@ func TestStartCallKVLog(t *testing.T) {
 	t.Parallel()
 	h, logs, kv := testHost(t, []Spec{builtin("echo")}, nil)
 	st := h.Status()[0]
-	if st.State != StateRunning || !st.Healthy || st.Version != "1.2.3" || st.PID == 0 || st.StartedAt.IsZero() || st.Restarts != 0 {
+	if st.State != core.PluginRunning || !st.Healthy || st.Version != "1.2.3" || st.PID == 0 || st.StartedAt.IsZero() || st.Restarts != 0 {
 		t.Errorf("Status = %+v", st)
 	}
 	idp, ok := h.IdentityProvider("echo")
@@ -93,7 +93,7 @@ func TestStartCallKVLog(t *testing.T) {
 	if alive(st.PID) {
 		t.Errorf("plugin process %d outlived Close", st.PID)
 	}
-	if st := h.Status()[0]; st.State != StateStopped || st.PID != 0 || st.Healthy {
+	if st := h.Status()[0]; st.State != core.PluginStopped || st.PID != 0 || st.Healthy {
 		t.Errorf("Status after Close = %+v", st)
 	}
 	if _, err := idp.CheckPassword(ctx, "echo", "x"); core.KindOf(err) != core.Unavailable {
@@ -184,7 +184,7 @@ func TestCrashRestart(t *testing.T) {
 	}
 	// While the plugin is down, calls fail at once.
 	waitFor(t, time.Second, "the plugin to be marked down", func() bool { return h.Status()[0].PID != old })
-	if st := h.Status()[0]; st.State == StateRestarting {
+	if st := h.Status()[0]; st.State == core.PluginRestarting {
 		start = time.Now()
 		_, err := idp.CheckPassword(t.Context(), "echo", "x")
 		if took := time.Since(start); core.KindOf(err) != core.Unavailable || took > 50*time.Millisecond ||
@@ -199,7 +199,7 @@ func TestCrashRestart(t *testing.T) {
 	})
 	t.Logf("restart: serving again %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
 	st := h.Status()[0]
-	if id.Subject != "back" || st.State != StateRunning || st.Restarts != 1 || st.PID == old || !strings.Contains(st.LastError, "signal: killed") {
+	if id.Subject != "back" || st.State != core.PluginRunning || st.Restarts != 1 || st.PID == old || !strings.Contains(st.LastError, "signal: killed") {
 		t.Errorf("after the restart: %+v, Status %+v", id, st)
 	}
 	if logs.find(t, "plugin is down; restarting it") == nil {
@@ -224,7 +224,7 @@ func TestCrashRestart(t *testing.T) {
 func TestCrashLoop(t *testing.T) {
 	t.Parallel()
 	h, logs, _ := testHost(t, []Spec{builtin("crashloop")}, func(o *Options) { o.MaxRestarts = 2 })
-	waitFor(t, 5*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == StateFailed })
+	waitFor(t, 5*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == core.PluginFailed })
 	st := h.Status()[0]
 	if st.Restarts != 2 || !strings.Contains(st.LastError, "2 restarts within 1m0s") || st.PID != 0 || st.Healthy {
 		t.Errorf("Status = %+v", st)
@@ -282,7 +282,7 @@ func TestFrozenPluginRestarted(t *testing.T) {
 	freeze(t, old)
 	waitFor(t, 5*time.Second, "a new process", func() bool {
 		st := h.Status()[0]
-		return st.State == StateRunning && st.PID != old
+		return st.State == core.PluginRunning && st.PID != old
 	})
 	if _, err := idp.CheckPassword(t.Context(), "echo", "x"); err != nil {
 		t.Error(err)
@@ -366,7 +366,7 @@ func TestPermanentFailures(t *testing.T) {
 func checkFailed(t *testing.T, h *Host, wantErr []string, start time.Time) {
 	t.Helper()
 	st := h.Status()[0]
-	if st.State != StateFailed || st.Restarts != 0 || st.PID != 0 {
+	if st.State != core.PluginFailed || st.Restarts != 0 || st.PID != 0 {
 		t.Errorf("Status = %+v, want failed at once", st)
 	}
 	for _, w := range wantErr {
@@ -390,7 +390,7 @@ func TestStartTimeout(t *testing.T) {
 	})
 	took := time.Since(start)
 	st := h.Status()[0]
-	if st.State != StateFailed || !strings.Contains(st.LastError, "timeout while waiting for plugin to start") {
+	if st.State != core.PluginFailed || !strings.Contains(st.LastError, "timeout while waiting for plugin to start") {
 		t.Errorf("Status = %+v", st)
 	}
 	if took < 300*time.Millisecond || took > 3*time.Second {
@@ -415,7 +415,7 @@ func TestCloseDrains(t *testing.T) {
 	closed := make(chan error, 1)
 	start := time.Now()
 	go func() { closed <- h.Close(t.Context()) }()
-	waitFor(t, time.Second, "Close to begin", func() bool { return h.Status()[0].State == StateStopped })
+	waitFor(t, time.Second, "Close to begin", func() bool { return h.Status()[0].State == core.PluginStopped })
 	if _, err := idp.CheckPassword(t.Context(), "echo", "x"); core.KindOf(err) != core.Unavailable {
 		t.Errorf("a call during Close: %v, want Unavailable", err)
 	}
@@ -553,7 +553,7 @@ func TestExternalPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = syscall.Kill(h.Status()[0].PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == StateFailed })
+	waitFor(t, 5*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == core.PluginFailed })
 	if st := h.Status()[0]; !strings.Contains(st.LastError, "checksum mismatch") {
 		t.Errorf("Status = %+v", st)
 	}
@@ -677,7 +677,7 @@ func TestCallsBeforeStartAndWithoutPlugins(t *testing.T) {
 	if _, err := idp.Describe(t.Context()); core.KindOf(err) != core.Unavailable {
 		t.Errorf("Describe before Start: %v", err)
 	}
-	if st := h.Status()[0]; st.State != StateStopped {
+	if st := h.Status()[0]; st.State != core.PluginStopped {
 		t.Errorf("Status before Start = %+v", st)
 	}
 	if err := h.Close(t.Context()); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // The test binary is also the plugins and the host of the tests: TestMain
@@ -61,7 +62,7 @@ func servePlugin(name string) {
 	case "silent": // never completes the handshake
 		time.Sleep(time.Hour)
 	case "v2": // speaks only protocol version 2
-		set := plugin.PluginSet{core.KindIdentityProvider: &sdk.IdentityProviderPlugin{Impl: &echo{}}}
+		set := plugin.PluginSet{sdk.KindIdentityProvider: &sdk.IdentityProviderPlugin{Impl: &echo{}}}
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig:  sdk.Handshake,
 			VersionedPlugins: map[int]plugin.PluginSet{2: set},
@@ -95,7 +96,7 @@ type echo struct {
 
 func (e *echo) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) error {
 	if e.badConfig {
-		return core.Errorf(core.Invalid, "echo.Configure", "smtp.host is required")
+		return errs.Errorf(errs.Invalid, "echo.Configure", "smtp.host is required")
 	}
 	e.mu.Lock()
 	e.cfg, e.host = cfg, host
@@ -104,16 +105,16 @@ func (e *echo) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) err
 	return nil
 }
 
-func (e *echo) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "echo", Kind: core.KindIdentityProvider, Version: "1.2.3",
-		DisplayName: "Echo", Capabilities: []string{core.CapPasswordCheck}}, nil
+func (e *echo) Describe(context.Context) (sdk.PluginInfo, error) {
+	return sdk.PluginInfo{Name: "echo", Kind: sdk.KindIdentityProvider, Version: "1.2.3",
+		DisplayName: "Echo", Capabilities: []string{sdk.CapPasswordCheck}}, nil
 }
 
-func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (core.Identity, error) {
+func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (sdk.Identity, error) {
 	e.mu.Lock()
 	cfg, host := e.cfg, e.host
 	e.mu.Unlock()
-	id := core.Identity{Provider: "echo"}
+	id := sdk.Identity{Provider: "echo"}
 	switch cmd {
 	case "echo":
 		id.Subject = arg
@@ -148,7 +149,7 @@ func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (core.Identit
 	case "pid":
 		id.Subject = strconv.Itoa(os.Getpid())
 	default:
-		return id, core.Errorf(core.Unauthorized, "echo.CheckPassword", "unknown command %q", cmd)
+		return id, errs.Errorf(errs.Unauthorized, "echo.CheckPassword", "unknown command %q", cmd)
 	}
 	return id, nil
 }
@@ -160,23 +161,23 @@ func (i echoIntegration) Configure(ctx context.Context, cfg sdk.Config, host sdk
 	return i.e.Configure(ctx, cfg, host)
 }
 
-func (i echoIntegration) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "echo", Kind: core.KindIntegration, Version: "1.2.3"}, nil
+func (i echoIntegration) Describe(context.Context) (sdk.PluginInfo, error) {
+	return sdk.PluginInfo{Name: "echo", Kind: sdk.KindIntegration, Version: "1.2.3"}, nil
 }
 
-func (i echoIntegration) AuthURL(_ context.Context, r core.AuthURLRequest) (string, error) {
+func (i echoIntegration) AuthURL(_ context.Context, r sdk.AuthURLRequest) (string, error) {
 	return "https://echo.example/auth?state=" + r.State, nil
 }
 
-func (i echoIntegration) Exchange(_ context.Context, r core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
-	return core.IntegrationAccount{Connector: "echo", UserIdentifier: r.Code}, core.IntegrationTokens{AccessToken: "at-" + r.Code}, nil
+func (i echoIntegration) Exchange(_ context.Context, r sdk.ExchangeRequest) (sdk.IntegrationAccount, sdk.IntegrationTokens, error) {
+	return sdk.IntegrationAccount{Connector: "echo", UserIdentifier: r.Code}, sdk.IntegrationTokens{AccessToken: "at-" + r.Code}, nil
 }
 
-func (i echoIntegration) Refresh(_ context.Context, rt string) (core.IntegrationTokens, error) {
-	return core.IntegrationTokens{AccessToken: "at-" + rt, RefreshToken: rt}, nil
+func (i echoIntegration) Refresh(_ context.Context, rt string) (sdk.IntegrationTokens, error) {
+	return sdk.IntegrationTokens{AccessToken: "at-" + rt, RefreshToken: rt}, nil
 }
 
-func (i echoIntegration) Revoke(context.Context, core.IntegrationTokens) error { return nil }
+func (i echoIntegration) Revoke(context.Context, sdk.IntegrationTokens) error { return nil }
 
 // runTestHost is a host process for TestPluginsDieWithKilledHost: it starts
 // the echo plugin, prints the plugin's PID and its socket folder, and waits to
@@ -191,7 +192,7 @@ func runTestHost() int {
 		return 1
 	}
 	st := h.Status()[0]
-	if st.State != StateRunning {
+	if st.State != core.PluginRunning {
 		fmt.Fprintf(os.Stderr, "test host: %+v\n", st)
 		return 1
 	}

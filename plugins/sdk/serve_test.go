@@ -10,8 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-
-	"github.com/gatehouse/gatehouse/core"
 )
 
 // TestMain serves a fake plugin when the test binary is started as one by
@@ -63,19 +61,19 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := rpc.Dispense(core.KindIdentityProvider)
+	raw, err := rpc.Dispense(KindIdentityProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idp := raw.(*IdentityProviderClient)
 	host := NewTestHost()
-	check(t, "Configure", idp.Configure(t.Context(), "fake", nil, nil, host.Host()))
+	check(t, "Configure", idp.Configure(t.Context(), Config{Name: "fake"}, host.Host()))
 	id, err := idp.CheckPassword(t.Context(), "ada", "pw")
 	check(t, "CheckPassword", err)
 	if id.Subject != "ada" {
 		t.Errorf("CheckPassword = %+v", id)
 	}
-	raw, err = rpc.Dispense(core.KindIntegration)
+	raw, err = rpc.Dispense(KindIntegration)
 	if err != nil {
 		t.Fatal(err)
 	}
