@@ -28,6 +28,7 @@ import (
 const (
 	envPlugin = "GATEHOUSE_TEST_PLUGIN" // "1": serve the plugin named by the last argument ("echo" without one)
 	envHost   = "GATEHOUSE_TEST_HOST"   // "1": start the echo plugin, print its PID, sleep
+	envOwner  = "GATEHOUSE_TEST_OWNER"  // in a plugin's environment: the PID of the host that started it
 )
 
 func TestMain(m *testing.M) {
@@ -210,7 +211,7 @@ func testOptions(kv *sdk.TestHost, log zerolog.Logger) Options {
 	return Options{
 		Launcher: []string{os.Args[0], "plugin"},
 		// A -race binary sleeps a second at exit unless told not to.
-		Env:       []string{envPlugin + "=1", "GORACE=atexit_sleep_ms=0"},
+		Env:       []string{envPlugin + "=1", "GORACE=atexit_sleep_ms=0", envOwner + "=" + strconv.Itoa(os.Getpid())},
 		LookupEnv: func(string) (string, bool) { return "", false },
 		Log:       log,
 		KV:        func(string) core.KV { return kv },
@@ -262,6 +263,7 @@ func (l *logBuffer) find(t testing.TB, msg string) map[string]any {
 // when the test ends.
 func newTestHost(t testing.TB, specs []Spec, opt func(*Options)) (*Host, *logBuffer, *sdk.TestHost) {
 	t.Helper()
+	skipShort(t)
 	logs := &logBuffer{}
 	kv := sdk.NewTestHost()
 	o := testOptions(kv, zerolog.New(logs).Level(zerolog.DebugLevel))
@@ -290,6 +292,16 @@ func testHost(t testing.TB, specs []Spec, opt func(*Options)) (*Host, *logBuffer
 		t.Fatalf("Start: %v", err)
 	}
 	return h, logs, kv
+}
+
+// skipShort skips a test that starts plugin processes under -short: each
+// costs a process start and handshake, and some wait for crashes, restarts
+// and timeouts.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts plugin processes; skipped with -short")
+	}
 }
 
 // zerologDiscard is a logger that writes nothing.

@@ -23,6 +23,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// skipShort skips a test that starts a plugin process under -short.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a plugin process; skipped with -short")
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for go-plugin's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -45,6 +53,7 @@ func (s *syncBuffer) String() string {
 // does: handshake, gRPC only, AutoMTLS, host services over the broker, and
 // stderr lines re-logged at their level.
 func TestServe(t *testing.T) {
+	skipShort(t)
 	var logs syncBuffer
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SDK_TEST_SERVE=1")
@@ -89,6 +98,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestServeRefusesAnotherVersion(t *testing.T) {
+	skipShort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SDK_TEST_SERVE=1")
 	client := plugin.NewClient(&plugin.ClientConfig{
