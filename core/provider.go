@@ -131,12 +131,12 @@ type Integration interface {
 
 // KV is a plugin's key-value namespace in the core's store (Store.PluginKV),
 // served to the plugin as a host service: plugins keep short-lived state there
-// without a Redis client of their own. Its method set is the SDK's KV, word for
-// word, so that pluginhost hands the store's KV to plugins as it is; keep the
-// two identical. Keys and values are opaque bytes; ttl 0 means no expiry (and removes an
-// earlier one). Methods return Invalid for an empty key or a negative ttl,
-// Unavailable when the store cannot answer. No security decision may rest on a
-// ttl alone: a value that must expire carries its own expiry too.
+// without a Redis client of their own. Its method set is the SDK's KV word for
+// word, so that pluginhost hands the store's KV to plugins as it is: keep the
+// two identical. Keys and values are opaque bytes; ttl 0 means no expiry (and
+// removes an earlier one). Methods return Invalid for an empty key or a
+// negative ttl, Unavailable when the store cannot answer. No security decision
+// may rest on a ttl alone: a value that must expire carries its own expiry too.
 type KV interface {
 	// Get returns the value and whether the key exists.
 	Get(ctx context.Context, key string) ([]byte, bool, error)

@@ -436,7 +436,7 @@ func (m *managed) acquire(op string) (*conn, error) {
 	return c, nil
 }
 
-// status returns the plugin's Status.
+// status returns the plugin's status, as GET /plugins shows it.
 func (m *managed) status() core.PluginStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
