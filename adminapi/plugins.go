@@ -4,12 +4,12 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/adminapi/web"
-	"github.com/gatehouse/gatehouse/core/pluginhost"
+	"github.com/gatehouse/gatehouse/core"
 )
 
-// PluginStatuser reports the plugins' states (pluginhost.Host).
+// PluginStatuser reports the plugins' states (the plugin host).
 type PluginStatuser interface {
-	Status() []pluginhost.Status
+	Status() []core.PluginStatus
 }
 
 // pluginView is a plugin as GET /plugins lists it.
@@ -27,7 +27,7 @@ type pluginView struct {
 	StartedAt string `json:"startedAt,omitempty"`
 }
 
-func newPluginView(s pluginhost.Status) pluginView {
+func newPluginView(s core.PluginStatus) pluginView {
 	return pluginView{Name: s.Name, Kind: s.Kind, Builtin: s.Builtin, Path: s.Path, Version: s.Version, State: string(s.State),
 		Healthy: s.Healthy, PID: s.PID, Restarts: s.Restarts, LastError: s.LastError, StartedAt: formatTime(s.StartedAt)}
 }

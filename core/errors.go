@@ -1,175 +1,64 @@
 package core
 
 import (
-	"errors"
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
-// Kind classifies an error for clients. Kinds cross HTTP and gRPC, so the list is
-// append only; adminapi.statusOf and the plugin SDK are the only translations.
-type Kind uint8
+// The error kinds and the error type are the plugin SDK's errs package,
+// re-exported under the names core has always used: the kinds cross the plugin
+// protocol, so plugins and the core must share them, and errs depends on the
+// standard library only, so a plugin links nothing of core. Because these are
+// aliases, an *errs.Error a plugin returns is a *core.Error.
 
-// The error kinds of SPEC §9, each mapped to one HTTP status by adminapi.
+// Kind classifies an error for clients; see errs.Kind. Append only: kinds
+// cross HTTP and gRPC as their numbers.
+type Kind = errs.Kind
+
+// The error kinds; adminapi answers each with one HTTP status.
 const (
-	Other              Kind = iota // not classified here; look further down the chain
-	Internal                       // 500
-	Malformed                      // 400
-	Invalid                        // 422
-	Unauthorized                   // 401
-	Forbidden                      // 403
-	NotFound                       // 404
-	Conflict                       // 409
-	PreconditionFailed             // 412
-	TooLarge                       // 413
-	RateLimited                    // 429
-	Unavailable                    // 503
+	Other              = errs.Other
+	Internal           = errs.Internal
+	Malformed          = errs.Malformed
+	Invalid            = errs.Invalid
+	Unauthorized       = errs.Unauthorized
+	Forbidden          = errs.Forbidden
+	NotFound           = errs.NotFound
+	Conflict           = errs.Conflict
+	PreconditionFailed = errs.PreconditionFailed
+	TooLarge           = errs.TooLarge
+	RateLimited        = errs.RateLimited
+	Unavailable        = errs.Unavailable
 )
 
-var kindNames = [...]string{
-	Other: "other", Internal: "internal", Malformed: "malformed", Invalid: "invalid",
-	Unauthorized: "unauthorized", Forbidden: "forbidden", NotFound: "not_found",
-	Conflict: "conflict", PreconditionFailed: "precondition_failed", TooLarge: "too_large",
-	RateLimited: "rate_limited", Unavailable: "unavailable",
-}
+// FieldError names one field at fault in a request; see errs.FieldError.
+type FieldError = errs.FieldError
 
-// String returns the kind's stable snake_case name, used in problem types and logs.
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
-
-// FieldError names one field at fault in a request, as a dotted path
-// ("credential.scopes.0"), with a message safe to show to the client.
-type FieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
-
-// Error is the error type of Gatehouse. Msg is safe to show to clients and never
-// holds a secret; Err is the cause, logged only.
-type Error struct {
-	Kind   Kind
-	Op     string       // the operation, "redisstore.GetUser"
-	Msg    string       // safe for clients
-	Fields []FieldError // validation failures, when Kind is Invalid or Malformed
-	Err    error        // the cause, for logs
-	// RetryAfter tells a rate-limited client when to try again.
-	RetryAfter time.Duration
-}
-
-func (e *Error) Error() string {
-	var s string
-	if e.Op != "" {
-		s = e.Op + ": "
-	}
-	switch {
-	case e.Msg != "" && e.Err != nil:
-		s += e.Msg + ": " + e.Err.Error()
-	case e.Msg != "":
-		s += e.Msg
-	case e.Err != nil:
-		s += e.Err.Error()
-	default:
-		s += e.Kind.String()
-	}
-	return s
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is the error type of Gatehouse; see errs.Error. Msg is safe to show
+// to clients and never holds a secret; Err is the cause, logged only.
+type Error = errs.Error
 
 // Errorf returns an *Error of kind k whose client message is the formatted text.
 func Errorf(k Kind, op, format string, args ...any) error {
-	return &Error{Kind: k, Op: op, Msg: fmt.Sprintf(format, args...)}
+	return errs.Errorf(k, op, format, args...)
 }
 
 // E wraps err with a kind and an operation; the message stays the cause's.
-func E(k Kind, op string, err error) error {
-	return &Error{Kind: k, Op: op, Err: err}
-}
+func E(k Kind, op string, err error) error { return errs.E(k, op, err) }
 
 // InvalidFields returns an Invalid error listing the fields at fault.
-func InvalidFields(op string, fields ...FieldError) error {
-	var msg string
-	switch {
-	case len(fields) == 1 && fields[0].Field == "":
-		msg = fields[0].Detail
-	case len(fields) == 1:
-		msg = fields[0].Field + ": " + fields[0].Detail
-	default:
-		names := make([]string, len(fields))
-		for i, f := range fields {
-			names[i] = f.Field
-		}
-		msg = fmt.Sprintf("%d fields are invalid: %s", len(fields), strings.Join(names, ", "))
-	}
-	return &Error{Kind: Invalid, Op: op, Msg: msg, Fields: fields}
-}
+func InvalidFields(op string, fields ...FieldError) error { return errs.InvalidFields(op, fields...) }
 
-// KindOf returns the first kind other than Other in err's chain; Internal if there
-// is none, and Other only for a nil error.
-func KindOf(err error) Kind {
-	if err == nil {
-		return Other
-	}
-	for err != nil {
-		e, ok := errors.AsType[*Error](err)
-		if !ok {
-			break
-		}
-		if e.Kind != Other {
-			return e.Kind
-		}
-		err = e.Err
-	}
-	return Internal
-}
+// KindOf returns the first kind other than Other in err's chain; Internal if
+// there is none, and Other only for a nil error.
+func KindOf(err error) Kind { return errs.KindOf(err) }
 
 // MessageOf returns the first client-safe message in err's chain, or "" if none.
-func MessageOf(err error) string {
-	for err != nil {
-		e, ok := errors.AsType[*Error](err)
-		if !ok {
-			return ""
-		}
-		if e.Msg != "" {
-			return e.Msg
-		}
-		err = e.Err
-	}
-	return ""
-}
+func MessageOf(err error) string { return errs.MessageOf(err) }
 
 // FieldsOf returns the field errors of the first *Error in err's chain that has any.
-func FieldsOf(err error) []FieldError {
-	for err != nil {
-		e, ok := errors.AsType[*Error](err)
-		if !ok {
-			return nil
-		}
-		if len(e.Fields) > 0 {
-			return e.Fields
-		}
-		err = e.Err
-	}
-	return nil
-}
+func FieldsOf(err error) []FieldError { return errs.FieldsOf(err) }
 
 // RetryAfterOf returns the first RetryAfter set in err's chain, or 0.
-func RetryAfterOf(err error) time.Duration {
-	for err != nil {
-		e, ok := errors.AsType[*Error](err)
-		if !ok {
-			return 0
-		}
-		if e.RetryAfter > 0 {
-			return e.RetryAfter
-		}
-		err = e.Err
-	}
-	return 0
-}
+func RetryAfterOf(err error) time.Duration { return errs.RetryAfterOf(err) }

@@ -41,12 +41,12 @@ func TestDefaultUserModel(t *testing.T) {
 	}{
 		{"full EG user", `{"username":"bob","firstname":"Bob","lastname":"Smith","email":"bob@example.com","redirectUri":"https://example.com/cb"}`, nil},
 		{"minimal", `{"username":"bob","firstname":"Bob","lastname":"Smith"}`, nil},
-		{"missing lastname", `{"username":"bob","firstname":"Bob"}`, []FieldError{{"lastname", "is required"}}},
-		{"missing all", `{}`, []FieldError{{"firstname", "is required"}, {"lastname", "is required"}, {"username", "is required"}}},
-		{"bad email", `{"username":"bob","firstname":"Bob","lastname":"Smith","email":"not an email"}`, []FieldError{{"email", "must be a valid email"}}},
-		{"bad uri", `{"username":"bob","firstname":"Bob","lastname":"Smith","redirectUri":"not a uri"}`, []FieldError{{"redirectUri", "must be a valid uri"}}},
-		{"unknown", `{"username":"bob","firstname":"Bob","lastname":"Smith","nickname":"bobby","age":3}`, []FieldError{{"age", "unknown property"}, {"nickname", "unknown property"}}},
-		{"wrong type", `{"username":"bob","firstname":42,"lastname":"Smith"}`, []FieldError{{"firstname", "must be of type string"}}},
+		{"missing lastname", `{"username":"bob","firstname":"Bob"}`, []FieldError{{Field: "lastname", Detail: "is required"}}},
+		{"missing all", `{}`, []FieldError{{Field: "firstname", Detail: "is required"}, {Field: "lastname", Detail: "is required"}, {Field: "username", Detail: "is required"}}},
+		{"bad email", `{"username":"bob","firstname":"Bob","lastname":"Smith","email":"not an email"}`, []FieldError{{Field: "email", Detail: "must be a valid email"}}},
+		{"bad uri", `{"username":"bob","firstname":"Bob","lastname":"Smith","redirectUri":"not a uri"}`, []FieldError{{Field: "redirectUri", Detail: "must be a valid uri"}}},
+		{"unknown", `{"username":"bob","firstname":"Bob","lastname":"Smith","nickname":"bobby","age":3}`, []FieldError{{Field: "age", Detail: "unknown property"}, {Field: "nickname", Detail: "unknown property"}}},
+		{"wrong type", `{"username":"bob","firstname":42,"lastname":"Smith"}`, []FieldError{{Field: "firstname", Detail: "must be of type string"}}},
 	}
 	for _, tt := range tests {
 		got := users.Validate(decode(t, tt.in))
@@ -77,7 +77,7 @@ func TestDefaultAppAndCredentialModels(t *testing.T) {
 	if got := m.Apps.Validate(map[string]any{"name": "My App", "redirectUri": "https://x.example/cb"}); got != nil {
 		t.Errorf("app: %v", got)
 	}
-	want := []FieldError{{"colour", "unknown property"}, {"name", "is required"}}
+	want := []FieldError{{Field: "colour", Detail: "unknown property"}, {Field: "name", Detail: "is required"}}
 	if diff := cmp.Diff(want, m.Apps.Validate(map[string]any{"colour": "red"})); diff != "" {
 		t.Errorf("app (-want +got):\n%s", diff)
 	}
@@ -137,13 +137,13 @@ func TestCustomModel(t *testing.T) {
 	}{
 		{"ok", `{"firstname":"Al","username":"al","email":"a@b.c","age":30,"score":1.5,"born":"2000-01-02T03:04:05Z","address":{"zip":"12345","city":"X"},"tags":["a","b"]}`, nil},
 		{"nested", `{"firstname":"Al","address":{"zip":"1234","country":"FR"}}`, []FieldError{
-			{"address.city", "is required"}, {"address.country", "unknown property"}, {"address.zip", "must match the pattern ^[0-9]{5}$"}}},
-		{"numbers", `{"firstname":"Al","age":-1,"score":0.3}`, []FieldError{{"age", "must be at least 0"}, {"score", "must be a multiple of 0.5"}}},
-		{"integer", `{"firstname":"Al","age":1.5}`, []FieldError{{"age", "must be of type integer"}}},
-		{"enum", `{"firstname":"Al","plan":"gold"}`, []FieldError{{"plan", "must be one of the allowed values"}}},
-		{"date-time", `{"firstname":"Al","born":"yesterday"}`, []FieldError{{"born", "must be a valid date-time"}}},
-		{"array", `{"firstname":"Al","tags":["a",1,"a"]}`, []FieldError{{"tags", "must not contain duplicate items"}, {"tags.1", "must be of type string"}}},
-		{"short", `{"firstname":"A"}`, []FieldError{{"firstname", "must be at least 2 characters"}}},
+			{Field: "address.city", Detail: "is required"}, {Field: "address.country", Detail: "unknown property"}, {Field: "address.zip", Detail: "must match the pattern ^[0-9]{5}$"}}},
+		{"numbers", `{"firstname":"Al","age":-1,"score":0.3}`, []FieldError{{Field: "age", Detail: "must be at least 0"}, {Field: "score", Detail: "must be a multiple of 0.5"}}},
+		{"integer", `{"firstname":"Al","age":1.5}`, []FieldError{{Field: "age", Detail: "must be of type integer"}}},
+		{"enum", `{"firstname":"Al","plan":"gold"}`, []FieldError{{Field: "plan", Detail: "must be one of the allowed values"}}},
+		{"date-time", `{"firstname":"Al","born":"yesterday"}`, []FieldError{{Field: "born", Detail: "must be a valid date-time"}}},
+		{"array", `{"firstname":"Al","tags":["a",1,"a"]}`, []FieldError{{Field: "tags", Detail: "must not contain duplicate items"}, {Field: "tags.1", Detail: "must be of type string"}}},
+		{"short", `{"firstname":"A"}`, []FieldError{{Field: "firstname", Detail: "must be at least 2 characters"}}},
 	}
 	for _, tt := range tests {
 		got := users.Validate(decode(t, tt.in))
@@ -156,7 +156,7 @@ func TestCustomModel(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"firstname":"Al","age":200,"score":2}`), &f); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]FieldError{{"age", "must be at most 150"}}, users.Validate(f)); diff != "" {
+	if diff := cmp.Diff([]FieldError{{Field: "age", Detail: "must be at most 150"}}, users.Validate(f)); diff != "" {
 		t.Errorf("float64 (-want +got):\n%s", diff)
 	}
 	// Core fields were added to a model that does not declare them.
@@ -242,7 +242,7 @@ func TestModelRefBetweenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []FieldError{{"address.zip", "must be of type string"}}
+	want := []FieldError{{Field: "address.zip", Detail: "must be of type string"}}
 	if diff := cmp.Diff(want, m.Users.Validate(decode(t, `{"address":{"zip":5}}`))); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

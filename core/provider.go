@@ -5,13 +5,16 @@ import (
 	"time"
 )
 
-// Plugin kinds (SPEC §4). A plugin binary may serve both.
+// The plugin kinds of the configuration. A plugin binary may serve both. The
+// plugin SDK has the same names; pluginhost maps one to the other.
 const (
 	KindIdentityProvider = "identity_provider"
 	KindIntegration      = "integration"
 )
 
-// Capabilities an identity provider may declare in Describe.
+// Capabilities an identity provider may declare in Describe; the core checks
+// them before it calls the methods they name. pluginhost maps the SDK's
+// capabilities to these.
 const (
 	CapMailVerification = "mail_verification" // SendVerification, ConfirmVerification
 	CapPasswordReset    = "password_reset"    // SendPasswordReset, ConfirmPasswordReset
@@ -75,7 +78,8 @@ type ExchangeRequest struct {
 }
 
 // IdentityProvider is an identity provider as the core uses it; pluginhost
-// implements it over gRPC, plugins implement it with the SDK. A method outside
+// implements it over its plugin processes (plugins themselves implement the
+// SDK's interface, which has Configure besides). A method outside
 // the provider's capabilities answers NotFound. Errors keep their kind across the
 // process boundary: Invalid, NotFound (an unknown, used or expired token),
 // Unauthorized, RateLimited, Unavailable (the plugin is down, or its mail server).
@@ -115,7 +119,8 @@ type IntegrationTokens struct {
 	ExpiresAt    time.Time // zero: unknown
 }
 
-// Integration is a third-party integration as the core uses it (SPEC §4).
+// Integration is a third-party integration as the core uses it; pluginhost
+// implements it over its plugin processes. Errors are IdentityProvider's.
 type Integration interface {
 	Describe(ctx context.Context) (PluginInfo, error)
 	AuthURL(ctx context.Context, req AuthURLRequest) (string, error)
@@ -124,12 +129,14 @@ type Integration interface {
 	Revoke(ctx context.Context, tokens IntegrationTokens) error
 }
 
-// KV is a plugin's key-value namespace in the core's store (SPEC §4 host
-// services): plugins keep short-lived state there without a Redis client of their
-// own. Keys and values are opaque bytes; ttl 0 means no expiry (and removes an
-// earlier one). Methods return Invalid for an empty key or a negative ttl,
-// Unavailable when the store cannot answer. No security decision may rest on a
-// ttl alone: a value that must expire carries its own expiry too.
+// KV is a plugin's key-value namespace in the core's store (Store.PluginKV),
+// served to the plugin as a host service: plugins keep short-lived state there
+// without a Redis client of their own. Its method set is the SDK's KV word for
+// word, so that pluginhost hands the store's KV to plugins as it is: keep the
+// two identical. Keys and values are opaque bytes; ttl 0 means no expiry (and
+// removes an earlier one). Methods return Invalid for an empty key or a
+// negative ttl, Unavailable when the store cannot answer. No security decision
+// may rest on a ttl alone: a value that must expire carries its own expiry too.
 type KV interface {
 	// Get returns the value and whether the key exists.
 	Get(ctx context.Context, key string) ([]byte, bool, error)
@@ -143,9 +150,32 @@ type KV interface {
 	CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
 }
 
-// PluginLogger lands a plugin's log lines in the host's log stream.
-type PluginLogger interface {
-	// Log writes one line at level ("trace", "debug", "info", "warn", "error")
-	// with string fields. It must never be given a secret.
-	Log(ctx context.Context, level, msg string, fields map[string]string)
+// PluginState is where a plugin is in its life, as GET /plugins shows it.
+type PluginState string
+
+// The states of a plugin. Calls to it succeed only in PluginRunning.
+const (
+	PluginStarting   PluginState = "starting"   // its first start is under way
+	PluginRunning    PluginState = "running"    // configured and serving
+	PluginRestarting PluginState = "restarting" // it stopped unexpectedly; a new process is on its way
+	PluginFailed     PluginState = "failed"     // it cannot start, or crashed too often: the host gave up
+	PluginStopped    PluginState = "stopped"    // not started yet, or the host is closed
+)
+
+// PluginStatus is what the admin API shows of a configured plugin.
+type PluginStatus struct {
+	Name     string
+	Kind     string // KindIdentityProvider or KindIntegration
+	Builtin  string // the built-in plugin run, or
+	Path     string // the external plugin's path, as configured
+	Version  string // as the plugin last described itself; "" before its first start
+	State    PluginState
+	Healthy  bool // running and answering health checks
+	PID      int  // the current process; 0 when none
+	Restarts int  // since the host started
+	// LastError says why the plugin last stopped or failed to start; it
+	// holds no secret (the plugin's own errors cross with their client-safe
+	// message only).
+	LastError string
+	StartedAt time.Time // of the current process; zero when none
 }

@@ -1,5 +1,12 @@
-// Package pluginhost runs the plugins of the configuration (SPEC §4) as
-// separate processes and gives the core stable proxies to them.
+// Package pluginhost runs the plugins of the configuration as separate
+// processes and gives the core stable proxies to them.
+//
+// It is the one place where the two sides of the plugin contract meet: the
+// plugins speak plugins/sdk (its interfaces and types, standard types only),
+// the core its own (core.IdentityProvider, core.Identity, ...). The proxies
+// translate between them, so either side may change without the other; the
+// store's core.KV is handed to plugins as the SDK's KV as it is, the two
+// interfaces being the same.
 //
 // A plugin is either built in, run as the gatehouse binary itself
 // (`gatehouse plugin NAME`, Options.Launcher + [NAME], the hidden subcommand
@@ -96,36 +103,6 @@ const (
 	DefaultMaxRestarts    = 5
 	DefaultRestartWindow  = time.Minute
 )
-
-// State is where a plugin is in its life.
-type State string
-
-// The states of a plugin. Calls succeed only in StateRunning.
-const (
-	StateStarting   State = "starting"   // its first start is under way
-	StateRunning    State = "running"    // configured and serving
-	StateRestarting State = "restarting" // it stopped unexpectedly; a new process is on its way
-	StateFailed     State = "failed"     // it cannot start, or crashed too often: the host gave up
-	StateStopped    State = "stopped"    // not started yet, or the host is closed
-)
-
-// Status is what GET /plugins shows of a plugin.
-type Status struct {
-	Name     string
-	Kind     string
-	Builtin  string // the built-in plugin run, or
-	Path     string // the external plugin's path, as configured
-	Version  string // as the plugin last described itself; "" before its first start
-	State    State
-	Healthy  bool // running and answering health checks
-	PID      int  // the current process; 0 when none
-	Restarts int  // since the host started
-	// LastError says why the plugin last stopped or failed to start; it
-	// holds no secret (the plugin's own errors cross with their client-safe
-	// message only).
-	LastError string
-	StartedAt time.Time // of the current process; zero when none
-}
 
 // Host runs the plugins of the configuration. It implements core.Providers.
 type Host struct {
@@ -234,7 +211,7 @@ func (h *Host) newManaged(s Spec) (*managed, error) {
 		host:      h,
 		spec:      s,
 		log:       h.opt.Log.With().Str("plugin", s.Name).Logger(),
-		state:     StateStopped,
+		state:     core.PluginStopped,
 		firstDone: make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -288,7 +265,7 @@ func (h *Host) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
 	for _, m := range h.plugins {
-		m.setState(StateStarting)
+		m.setState(core.PluginStarting)
 		go m.run(runCtx)
 	}
 	h.mu.Unlock()
@@ -339,8 +316,8 @@ func (h *Host) Integration(name string) (core.Integration, bool) {
 }
 
 // Status returns every plugin's status, in configuration order.
-func (h *Host) Status() []Status {
-	out := make([]Status, len(h.plugins))
+func (h *Host) Status() []core.PluginStatus {
+	out := make([]core.PluginStatus, len(h.plugins))
 	for i, m := range h.plugins {
 		out[i] = m.status()
 	}

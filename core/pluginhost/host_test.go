@@ -31,7 +31,7 @@ func TestStartCallKVLog(t *testing.T) {
 	t.Parallel()
 	h, logs, kv := testHost(t, []Spec{builtin("echo")}, nil)
 	st := h.Status()[0]
-	if st.State != StateRunning || !st.Healthy || st.Version != "1.2.3" || st.PID == 0 || st.StartedAt.IsZero() || st.Restarts != 0 {
+	if st.State != core.PluginRunning || !st.Healthy || st.Version != "1.2.3" || st.PID == 0 || st.StartedAt.IsZero() || st.Restarts != 0 {
 		t.Errorf("Status = %+v", st)
 	}
 	idp, ok := h.IdentityProvider("echo")
@@ -69,7 +69,7 @@ func TestStartCallKVLog(t *testing.T) {
 		t.Errorf("Configure's log line: %v", l)
 	}
 	// A line the plugin wrote on stderr with sdk.Logger, re-logged by go-plugin.
-	waitFor(t, 2*time.Second, "the plugin's stderr line", func() bool { return logs.find(t, "echo plugin serving") != nil })
+	waitFor(t, 10*time.Second, "the plugin's stderr line", func() bool { return logs.find(t, "echo plugin serving") != nil })
 	if l := logs.find(t, "echo plugin serving"); l["level"] != "info" || l["plugin"] != "echo" || l["args"] != "plugin echo" {
 		t.Errorf("the plugin's stderr line: %v", l)
 	}
@@ -93,7 +93,7 @@ func TestStartCallKVLog(t *testing.T) {
 	if alive(st.PID) {
 		t.Errorf("plugin process %d outlived Close", st.PID)
 	}
-	if st := h.Status()[0]; st.State != StateStopped || st.PID != 0 || st.Healthy {
+	if st := h.Status()[0]; st.State != core.PluginStopped || st.PID != 0 || st.Healthy {
 		t.Errorf("Status after Close = %+v", st)
 	}
 	if _, err := idp.CheckPassword(ctx, "echo", "x"); core.KindOf(err) != core.Unavailable {
@@ -163,43 +163,46 @@ func TestSecretsAndEnvironment(t *testing.T) {
 	}
 }
 
-// TestCrashRestart kills a running plugin with SIGKILL: the next call fails
-// at once, and the plugin is back soon.
+// TestCrashRestart kills a running plugin with SIGKILL: calls fail with
+// Unavailable without waiting for their deadline, and the plugin comes back
+// in a new process that serves calls again.
 func TestCrashRestart(t *testing.T) {
 	t.Parallel()
-	h, logs, _ := testHost(t, []Spec{builtin("echo")}, nil)
+	needProc(t)
+	// A call timeout far above the bounds below: a call that waited for it
+	// instead of failing at once would show.
+	spec := builtin("echo")
+	spec.CallTimeout = time.Minute
+	h, logs, _ := testHost(t, []Spec{spec}, nil)
 	idp, _ := h.IdentityProvider("echo")
 	old := h.Status()[0].PID
 
 	killed := time.Now()
-	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	signalChild(t, old, syscall.SIGKILL)
 	start := time.Now()
 	_, err := idp.CheckPassword(t.Context(), "echo", "x")
-	if took := time.Since(start); core.KindOf(err) != core.Unavailable || took > 100*time.Millisecond {
-		t.Errorf("a call right after the crash: %v after %v, want Unavailable at once", err, took)
-	} else {
-		t.Logf("a call right after the crash: %v after %v", err, took)
+	if took := time.Since(start); core.KindOf(err) != core.Unavailable || took > 10*time.Second {
+		t.Errorf("a call right after the crash: %v after %v, want Unavailable without waiting for the call timeout", err, took)
 	}
-	// While the plugin is down, calls fail at once.
-	waitFor(t, time.Second, "the plugin to be marked down", func() bool { return h.Status()[0].PID != old })
-	if st := h.Status()[0]; st.State == StateRestarting {
-		start = time.Now()
-		_, err := idp.CheckPassword(t.Context(), "echo", "x")
-		if took := time.Since(start); core.KindOf(err) != core.Unavailable || took > 50*time.Millisecond ||
-			core.MessageOf(err) != "plugin echo is not running" {
-			t.Errorf("a call while restarting: %v after %v", err, took)
+	// While the plugin is down, calls fail at once, saying so and when to
+	// try again (unless the new process is up already).
+	waitFor(t, 10*time.Second, "the plugin to be marked down", func() bool { return h.Status()[0].PID != old })
+	start = time.Now()
+	if _, err := idp.CheckPassword(t.Context(), "echo", "x"); err != nil {
+		if took := time.Since(start); core.KindOf(err) != core.Unavailable || took > 10*time.Second ||
+			core.MessageOf(err) != "plugin echo is not running" || core.RetryAfterOf(err) <= 0 {
+			t.Errorf("a call while restarting: %v (retry after %v) after %v", err, core.RetryAfterOf(err), took)
 		}
 	}
 	var id core.Identity
-	waitFor(t, 5*time.Second, "the plugin to be back", func() bool {
+	waitFor(t, 20*time.Second, "the plugin to be back", func() bool {
 		id, err = idp.CheckPassword(t.Context(), "echo", "back")
 		return err == nil
 	})
 	t.Logf("restart: serving again %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
 	st := h.Status()[0]
-	if id.Subject != "back" || st.State != StateRunning || st.Restarts != 1 || st.PID == old || !strings.Contains(st.LastError, "signal: killed") {
+	if id.Subject != "back" || st.State != core.PluginRunning || !st.Healthy || st.Restarts != 1 || st.PID == old || st.PID == 0 ||
+		!strings.Contains(st.LastError, "signal: killed") {
 		t.Errorf("after the restart: %+v, Status %+v", id, st)
 	}
 	if logs.find(t, "plugin is down; restarting it") == nil {
@@ -211,7 +214,7 @@ func TestCrashRestart(t *testing.T) {
 	if core.KindOf(err) != core.Unavailable {
 		t.Errorf("a call that crashes the plugin: %v, want Unavailable", err)
 	}
-	waitFor(t, 5*time.Second, "the plugin to be back again", func() bool {
+	waitFor(t, 20*time.Second, "the plugin to be back again", func() bool {
 		_, err = idp.CheckPassword(t.Context(), "echo", "x")
 		return err == nil
 	})
@@ -224,15 +227,15 @@ func TestCrashRestart(t *testing.T) {
 func TestCrashLoop(t *testing.T) {
 	t.Parallel()
 	h, logs, _ := testHost(t, []Spec{builtin("crashloop")}, func(o *Options) { o.MaxRestarts = 2 })
-	waitFor(t, 5*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == StateFailed })
+	waitFor(t, 20*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == core.PluginFailed })
 	st := h.Status()[0]
 	if st.Restarts != 2 || !strings.Contains(st.LastError, "2 restarts within 1m0s") || st.PID != 0 || st.Healthy {
 		t.Errorf("Status = %+v", st)
 	}
 	idp, _ := h.IdentityProvider("crashloop")
-	start := time.Now()
-	if _, err := idp.CheckPassword(t.Context(), "echo", ""); core.KindOf(err) != core.Unavailable || time.Since(start) > 50*time.Millisecond {
-		t.Errorf("a call to a failed plugin: %v after %v", err, time.Since(start))
+	if _, err := idp.CheckPassword(t.Context(), "echo", ""); core.KindOf(err) != core.Unavailable ||
+		core.MessageOf(err) != "plugin crashloop is not running" || core.RetryAfterOf(err) != 0 {
+		t.Errorf("a call to a failed plugin: %v (retry after %v), want Unavailable with no retry", err, core.RetryAfterOf(err))
 	}
 	if l := logs.find(t, "plugin failed; the host gave up on it"); l == nil || l["level"] != "error" {
 		t.Errorf("the give-up line: %v", l)
@@ -240,11 +243,12 @@ func TestCrashLoop(t *testing.T) {
 }
 
 // TestFrozenPluginCallTimesOut: a call to a stopped process ends with
-// Unavailable at its deadline.
+// Unavailable at its deadline, naming the plugin and the timeout.
 func TestFrozenPluginCallTimesOut(t *testing.T) {
 	t.Parallel()
+	needProc(t)
 	spec := builtin("echo")
-	spec.CallTimeout = 300 * time.Millisecond
+	spec.CallTimeout = time.Second
 	h, _, _ := testHost(t, []Spec{spec}, func(o *Options) { o.HealthInterval = time.Hour })
 	idp, _ := h.IdentityProvider("echo")
 	pid := h.Status()[0].PID
@@ -252,17 +256,17 @@ func TestFrozenPluginCallTimesOut(t *testing.T) {
 	start := time.Now()
 	_, err := idp.CheckPassword(t.Context(), "echo", "x")
 	took := time.Since(start)
-	if core.KindOf(err) != core.Unavailable || core.MessageOf(err) != "plugin echo did not answer within 300ms" ||
-		took < 250*time.Millisecond || took > 2*time.Second {
+	if core.KindOf(err) != core.Unavailable || core.MessageOf(err) != "plugin echo did not answer within 1s" ||
+		took < time.Second || took > 20*time.Second {
 		t.Errorf("a call to a frozen plugin: %v after %v", err, took)
 	}
 	// Close does not wait for go-plugin's graceful stop, which a frozen
-	// plugin never answers.
+	// plugin never answers (it would take killGrace).
 	start = time.Now()
 	if err := h.Close(t.Context()); err != nil {
 		t.Error(err)
 	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("Close took %v with a frozen plugin", took)
 	}
 	if alive(pid) {
@@ -271,60 +275,27 @@ func TestFrozenPluginCallTimesOut(t *testing.T) {
 }
 
 // TestFrozenPluginRestarted: the health check finds a stopped process, kills
-// it and starts another.
+// it and starts another, which serves calls.
 func TestFrozenPluginRestarted(t *testing.T) {
 	t.Parallel()
+	needProc(t)
 	spec := builtin("echo")
-	spec.CallTimeout = 200 * time.Millisecond
-	h, _, _ := testHost(t, []Spec{spec}, func(o *Options) { o.HealthInterval = 100 * time.Millisecond })
+	spec.CallTimeout = 2 * time.Second // also the health check's deadline
+	h, _, _ := testHost(t, []Spec{spec}, func(o *Options) { o.HealthInterval = 200 * time.Millisecond })
 	idp, _ := h.IdentityProvider("echo")
 	old := h.Status()[0].PID
 	freeze(t, old)
-	waitFor(t, 5*time.Second, "a new process", func() bool {
+	waitFor(t, 30*time.Second, "a new process", func() bool {
 		st := h.Status()[0]
-		return st.State == StateRunning && st.PID != old
+		return st.State == core.PluginRunning && st.PID != old
 	})
-	if _, err := idp.CheckPassword(t.Context(), "echo", "x"); err != nil {
-		t.Error(err)
+	if id, err := idp.CheckPassword(t.Context(), "echo", "x"); err != nil || id.Subject != "x" {
+		t.Errorf("a call to the new process: %+v, %v", id, err)
 	}
 	if st := h.Status()[0]; !strings.Contains(st.LastError, "health check failed") || st.Restarts != 1 {
 		t.Errorf("Status = %+v", st)
 	}
-	waitFor(t, 2*time.Second, "the frozen process to be gone", func() bool { return !alive(old) })
-}
-
-// freeze stops pid until the test ends.
-func freeze(t *testing.T, pid int) {
-	t.Helper()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-	// kill returns before every thread has stopped.
-	waitFor(t, 2*time.Second, "the process to stop", func() bool {
-		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/stat")
-		for _, task := range tasks {
-			if st := procState(task); st != 'T' && st != 't' {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// procState returns the state letter in a /proc/.../stat file, 0 if there
-// is none.
-func procState(stat string) byte {
-	b, err := os.ReadFile(stat)
-	if err != nil {
-		return 0
-	}
-	// pid (comm) S ...: the state follows the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
+	waitFor(t, 10*time.Second, "the frozen process to be gone", func() bool { return !alive(old) })
 }
 
 // TestPermanentFailures: a plugin that cannot work is marked failed after one
@@ -350,7 +321,6 @@ func TestPermanentFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			start := time.Now()
 			h, _, _ := newTestHost(t, []Spec{builtin(tc.plugin)}, tc.opt)
 			if tc.versions != nil {
 				h.versions = tc.versions
@@ -358,24 +328,23 @@ func TestPermanentFailures(t *testing.T) {
 			if err := h.Start(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			checkFailed(t, h, tc.wantErr, start)
+			checkFailed(t, h, tc.wantErr)
 		})
 	}
 }
 
-func checkFailed(t *testing.T, h *Host, wantErr []string, start time.Time) {
+// checkFailed checks that the plugin failed without a restart, for the
+// reasons in wantErr.
+func checkFailed(t *testing.T, h *Host, wantErr []string) {
 	t.Helper()
 	st := h.Status()[0]
-	if st.State != StateFailed || st.Restarts != 0 || st.PID != 0 {
+	if st.State != core.PluginFailed || st.Restarts != 0 || st.PID != 0 {
 		t.Errorf("Status = %+v, want failed at once", st)
 	}
 	for _, w := range wantErr {
 		if !strings.Contains(st.LastError, w) {
 			t.Errorf("LastError = %q, want it to say %q", st.LastError, w)
 		}
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Start took %v", took)
 	}
 }
 
@@ -390,10 +359,10 @@ func TestStartTimeout(t *testing.T) {
 	})
 	took := time.Since(start)
 	st := h.Status()[0]
-	if st.State != StateFailed || !strings.Contains(st.LastError, "timeout while waiting for plugin to start") {
+	if st.State != core.PluginFailed || !strings.Contains(st.LastError, "timeout while waiting for plugin to start") {
 		t.Errorf("Status = %+v", st)
 	}
-	if took < 300*time.Millisecond || took > 3*time.Second {
+	if took < 300*time.Millisecond || took > 20*time.Second {
 		t.Errorf("Start took %v, want about the start timeout", took)
 	}
 }
@@ -410,24 +379,26 @@ func TestCloseDrains(t *testing.T) {
 		id  core.Identity
 		err error
 	)
-	wg.Go(func() { id, err = idp.CheckPassword(context.Background(), "sleep", "400ms") })
-	waitFor(t, 2*time.Second, "the slow call to begin", func() bool { return logs.find(t, "sleeping") != nil })
+	wg.Go(func() { id, err = idp.CheckPassword(context.Background(), "sleep", "1s") })
+	waitFor(t, 10*time.Second, "the slow call to begin", func() bool { return logs.find(t, "sleeping") != nil })
 	closed := make(chan error, 1)
-	start := time.Now()
 	go func() { closed <- h.Close(t.Context()) }()
-	waitFor(t, time.Second, "Close to begin", func() bool { return h.Status()[0].State == StateStopped })
+	waitFor(t, 10*time.Second, "Close to begin", func() bool { return h.Status()[0].State == core.PluginStopped })
 	if _, err := idp.CheckPassword(t.Context(), "echo", "x"); core.KindOf(err) != core.Unavailable {
 		t.Errorf("a call during Close: %v, want Unavailable", err)
 	}
-	if err := <-closed; err != nil {
-		t.Errorf("Close: %v", err)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return")
 	}
-	wg.Wait()
+	wg.Wait() // the call has its deadline
+	// It finished rather than being cut: Close waited for it.
 	if err != nil || id.Subject != "slept" {
 		t.Errorf("the call in flight: %+v, %v; want it finished", id, err)
-	}
-	if took := time.Since(start); took < 200*time.Millisecond {
-		t.Errorf("Close took %v: it did not wait for the call", took)
 	}
 	if alive(pid) {
 		t.Error("the plugin outlived Close")
@@ -445,14 +416,14 @@ func TestCloseCutsAtDeadline(t *testing.T) {
 		_, err := idp.CheckPassword(context.Background(), "sleep", "1m")
 		errc <- err
 	}()
-	waitFor(t, 2*time.Second, "the slow call to begin", func() bool { return logs.find(t, "sleeping") != nil })
+	waitFor(t, 10*time.Second, "the slow call to begin", func() bool { return logs.find(t, "sleeping") != nil })
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	if err := h.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want the deadline's error", err)
 	}
-	if took := time.Since(start); took > 4*time.Second {
+	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("Close took %v", took)
 	}
 	if err := <-errc; core.KindOf(err) != core.Unavailable {
@@ -464,6 +435,8 @@ func TestCloseCutsAtDeadline(t *testing.T) {
 // SIGKILL and checks its plugin does not outlive it.
 func TestPluginsDieWithKilledHost(t *testing.T) {
 	t.Parallel()
+	skipShort(t)
+	needProc(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envHost+"=1")
 	cmd.Stderr = os.Stderr
@@ -487,23 +460,15 @@ func TestPluginsDieWithKilledHost(t *testing.T) {
 	if err != nil || !alive(pid) {
 		t.Fatalf("plugin PID %q: %v, alive %v", line, err, alive(pid))
 	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if ppid, err := parentPID(pid); err != nil || ppid != cmd.Process.Pid {
+		t.Fatalf("process %d is not the test host's plugin: parent %d, %v", pid, ppid, err)
+	}
+	t.Cleanup(func() { killTestPlugin(t, pid, cmd.Process.Pid) })
 	_ = cmd.Process.Kill() // SIGKILL
 	killed := time.Now()
 	_ = cmd.Wait()
-	waitFor(t, 2*time.Second, "the orphaned plugin to die", func() bool { return !alive(pid) })
+	waitFor(t, 10*time.Second, "the orphaned plugin to die", func() bool { return !alive(pid) })
 	t.Logf("the plugin died %v after its host was killed", time.Since(killed).Round(time.Millisecond))
-}
-
-// alive reports whether process pid exists and is not a zombie (an orphan is
-// reaped by PID 1, which may take its time or never come in a container).
-func alive(pid int) bool {
-	stat := "/proc/" + strconv.Itoa(pid) + "/stat"
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		return syscall.Kill(pid, 0) == nil // no /proc
-	}
-	st := procState(stat)
-	return st != 0 && st != 'Z' && st != 'X'
 }
 
 // externalDir copies the test binary into a fresh plugin folder as name and
@@ -552,8 +517,8 @@ func TestExternalPlugin(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "new"), filepath.Join(dir, "echo-plugin")); err != nil {
 		t.Fatal(err)
 	}
-	_ = syscall.Kill(h.Status()[0].PID, syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == StateFailed })
+	signalChild(t, h.Status()[0].PID, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the plugin to fail", func() bool { return h.Status()[0].State == core.PluginFailed })
 	if st := h.Status()[0]; !strings.Contains(st.LastError, "checksum mismatch") {
 		t.Errorf("Status = %+v", st)
 	}
@@ -677,7 +642,7 @@ func TestCallsBeforeStartAndWithoutPlugins(t *testing.T) {
 	if _, err := idp.Describe(t.Context()); core.KindOf(err) != core.Unavailable {
 		t.Errorf("Describe before Start: %v", err)
 	}
-	if st := h.Status()[0]; st.State != StateStopped {
+	if st := h.Status()[0]; st.State != core.PluginStopped {
 		t.Errorf("Status before Start = %+v", st)
 	}
 	if err := h.Close(t.Context()); err != nil {

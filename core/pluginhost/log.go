@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/rs/zerolog"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk"
 )
 
 // hclogger is an hclog.Logger writing into a zerolog.Logger, the host's log
@@ -208,7 +208,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // host's log, tagged with the plugin's name.
 type pluginLog struct{ log zerolog.Logger }
 
-var _ core.PluginLogger = pluginLog{}
+var _ sdk.HostLogger = pluginLog{}
 
 // Log writes a plugin's line. An unknown level is info, and fatal or panic
 // are error: a plugin cannot stop the host. Fields that would collide with

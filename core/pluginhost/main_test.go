@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // The test binary is also the plugins and the host of the tests: TestMain
@@ -27,6 +28,7 @@ import (
 const (
 	envPlugin = "GATEHOUSE_TEST_PLUGIN" // "1": serve the plugin named by the last argument ("echo" without one)
 	envHost   = "GATEHOUSE_TEST_HOST"   // "1": start the echo plugin, print its PID, sleep
+	envOwner  = "GATEHOUSE_TEST_OWNER"  // in a plugin's environment: the PID of the host that started it
 )
 
 func TestMain(m *testing.M) {
@@ -61,7 +63,7 @@ func servePlugin(name string) {
 	case "silent": // never completes the handshake
 		time.Sleep(time.Hour)
 	case "v2": // speaks only protocol version 2
-		set := plugin.PluginSet{core.KindIdentityProvider: &sdk.IdentityProviderPlugin{Impl: &echo{}}}
+		set := plugin.PluginSet{sdk.KindIdentityProvider: &sdk.IdentityProviderPlugin{Impl: &echo{}}}
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig:  sdk.Handshake,
 			VersionedPlugins: map[int]plugin.PluginSet{2: set},
@@ -95,7 +97,7 @@ type echo struct {
 
 func (e *echo) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) error {
 	if e.badConfig {
-		return core.Errorf(core.Invalid, "echo.Configure", "smtp.host is required")
+		return errs.Errorf(errs.Invalid, "echo.Configure", "smtp.host is required")
 	}
 	e.mu.Lock()
 	e.cfg, e.host = cfg, host
@@ -104,16 +106,16 @@ func (e *echo) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) err
 	return nil
 }
 
-func (e *echo) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "echo", Kind: core.KindIdentityProvider, Version: "1.2.3",
-		DisplayName: "Echo", Capabilities: []string{core.CapPasswordCheck}}, nil
+func (e *echo) Describe(context.Context) (sdk.PluginInfo, error) {
+	return sdk.PluginInfo{Name: "echo", Kind: sdk.KindIdentityProvider, Version: "1.2.3",
+		DisplayName: "Echo", Capabilities: []string{sdk.CapPasswordCheck}}, nil
 }
 
-func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (core.Identity, error) {
+func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (sdk.Identity, error) {
 	e.mu.Lock()
 	cfg, host := e.cfg, e.host
 	e.mu.Unlock()
-	id := core.Identity{Provider: "echo"}
+	id := sdk.Identity{Provider: "echo"}
 	switch cmd {
 	case "echo":
 		id.Subject = arg
@@ -148,7 +150,7 @@ func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (core.Identit
 	case "pid":
 		id.Subject = strconv.Itoa(os.Getpid())
 	default:
-		return id, core.Errorf(core.Unauthorized, "echo.CheckPassword", "unknown command %q", cmd)
+		return id, errs.Errorf(errs.Unauthorized, "echo.CheckPassword", "unknown command %q", cmd)
 	}
 	return id, nil
 }
@@ -160,23 +162,23 @@ func (i echoIntegration) Configure(ctx context.Context, cfg sdk.Config, host sdk
 	return i.e.Configure(ctx, cfg, host)
 }
 
-func (i echoIntegration) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "echo", Kind: core.KindIntegration, Version: "1.2.3"}, nil
+func (i echoIntegration) Describe(context.Context) (sdk.PluginInfo, error) {
+	return sdk.PluginInfo{Name: "echo", Kind: sdk.KindIntegration, Version: "1.2.3"}, nil
 }
 
-func (i echoIntegration) AuthURL(_ context.Context, r core.AuthURLRequest) (string, error) {
+func (i echoIntegration) AuthURL(_ context.Context, r sdk.AuthURLRequest) (string, error) {
 	return "https://echo.example/auth?state=" + r.State, nil
 }
 
-func (i echoIntegration) Exchange(_ context.Context, r core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
-	return core.IntegrationAccount{Connector: "echo", UserIdentifier: r.Code}, core.IntegrationTokens{AccessToken: "at-" + r.Code}, nil
+func (i echoIntegration) Exchange(_ context.Context, r sdk.ExchangeRequest) (sdk.IntegrationAccount, sdk.IntegrationTokens, error) {
+	return sdk.IntegrationAccount{Connector: "echo", UserIdentifier: r.Code}, sdk.IntegrationTokens{AccessToken: "at-" + r.Code}, nil
 }
 
-func (i echoIntegration) Refresh(_ context.Context, rt string) (core.IntegrationTokens, error) {
-	return core.IntegrationTokens{AccessToken: "at-" + rt, RefreshToken: rt}, nil
+func (i echoIntegration) Refresh(_ context.Context, rt string) (sdk.IntegrationTokens, error) {
+	return sdk.IntegrationTokens{AccessToken: "at-" + rt, RefreshToken: rt}, nil
 }
 
-func (i echoIntegration) Revoke(context.Context, core.IntegrationTokens) error { return nil }
+func (i echoIntegration) Revoke(context.Context, sdk.IntegrationTokens) error { return nil }
 
 // runTestHost is a host process for TestPluginsDieWithKilledHost: it starts
 // the echo plugin, prints the plugin's PID and its socket folder, and waits to
@@ -191,7 +193,7 @@ func runTestHost() int {
 		return 1
 	}
 	st := h.Status()[0]
-	if st.State != StateRunning {
+	if st.State != core.PluginRunning {
 		fmt.Fprintf(os.Stderr, "test host: %+v\n", st)
 		return 1
 	}
@@ -209,7 +211,7 @@ func testOptions(kv *sdk.TestHost, log zerolog.Logger) Options {
 	return Options{
 		Launcher: []string{os.Args[0], "plugin"},
 		// A -race binary sleeps a second at exit unless told not to.
-		Env:       []string{envPlugin + "=1", "GORACE=atexit_sleep_ms=0"},
+		Env:       []string{envPlugin + "=1", "GORACE=atexit_sleep_ms=0", envOwner + "=" + strconv.Itoa(os.Getpid())},
 		LookupEnv: func(string) (string, bool) { return "", false },
 		Log:       log,
 		KV:        func(string) core.KV { return kv },
@@ -261,6 +263,7 @@ func (l *logBuffer) find(t testing.TB, msg string) map[string]any {
 // when the test ends.
 func newTestHost(t testing.TB, specs []Spec, opt func(*Options)) (*Host, *logBuffer, *sdk.TestHost) {
 	t.Helper()
+	skipShort(t)
 	logs := &logBuffer{}
 	kv := sdk.NewTestHost()
 	o := testOptions(kv, zerolog.New(logs).Level(zerolog.DebugLevel))
@@ -289,6 +292,16 @@ func testHost(t testing.TB, specs []Spec, opt func(*Options)) (*Host, *logBuffer
 		t.Fatalf("Start: %v", err)
 	}
 	return h, logs, kv
+}
+
+// skipShort skips a test that starts plugin processes under -short: each
+// costs a process start and handshake, and some wait for crashes, restarts
+// and timeouts.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts plugin processes; skipped with -short")
+	}
 }
 
 // zerologDiscard is a logger that writes nothing.

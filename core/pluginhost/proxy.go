@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk"
 )
 
 // call runs fn on the plugin's serving process with the plugin's call
@@ -78,7 +79,7 @@ func (p *identityProxy) Describe(context.Context) (core.PluginInfo, error) {
 // SendVerification calls the plugin.
 func (p *identityProxy) SendVerification(ctx context.Context, req core.MailRequest) error {
 	_, err := call(ctx, p.m, "SendVerification", func(ctx context.Context, c *conn) (struct{}, error) {
-		return struct{}{}, c.idp.SendVerification(ctx, req)
+		return struct{}{}, c.idp.SendVerification(ctx, sdkMailRequest(req))
 	})
 	return err
 }
@@ -86,14 +87,15 @@ func (p *identityProxy) SendVerification(ctx context.Context, req core.MailReque
 // ConfirmVerification calls the plugin.
 func (p *identityProxy) ConfirmVerification(ctx context.Context, token string) (core.MailSubject, error) {
 	return call(ctx, p.m, "ConfirmVerification", func(ctx context.Context, c *conn) (core.MailSubject, error) {
-		return c.idp.ConfirmVerification(ctx, token)
+		s, err := c.idp.ConfirmVerification(ctx, token)
+		return mailSubject(s), err
 	})
 }
 
 // SendPasswordReset calls the plugin.
 func (p *identityProxy) SendPasswordReset(ctx context.Context, req core.MailRequest) error {
 	_, err := call(ctx, p.m, "SendPasswordReset", func(ctx context.Context, c *conn) (struct{}, error) {
-		return struct{}{}, c.idp.SendPasswordReset(ctx, req)
+		return struct{}{}, c.idp.SendPasswordReset(ctx, sdkMailRequest(req))
 	})
 	return err
 }
@@ -101,28 +103,31 @@ func (p *identityProxy) SendPasswordReset(ctx context.Context, req core.MailRequ
 // ConfirmPasswordReset calls the plugin.
 func (p *identityProxy) ConfirmPasswordReset(ctx context.Context, token string) (core.MailSubject, error) {
 	return call(ctx, p.m, "ConfirmPasswordReset", func(ctx context.Context, c *conn) (core.MailSubject, error) {
-		return c.idp.ConfirmPasswordReset(ctx, token)
+		s, err := c.idp.ConfirmPasswordReset(ctx, token)
+		return mailSubject(s), err
 	})
 }
 
 // CheckPassword calls the plugin.
 func (p *identityProxy) CheckPassword(ctx context.Context, identifier, password string) (core.Identity, error) {
 	return call(ctx, p.m, "CheckPassword", func(ctx context.Context, c *conn) (core.Identity, error) {
-		return c.idp.CheckPassword(ctx, identifier, password)
+		id, err := c.idp.CheckPassword(ctx, identifier, password)
+		return identity(id), err
 	})
 }
 
 // AuthURL calls the plugin.
 func (p *identityProxy) AuthURL(ctx context.Context, req core.AuthURLRequest) (string, error) {
 	return call(ctx, p.m, "AuthURL", func(ctx context.Context, c *conn) (string, error) {
-		return c.idp.AuthURL(ctx, req)
+		return c.idp.AuthURL(ctx, sdkAuthURLRequest(req))
 	})
 }
 
 // Exchange calls the plugin.
 func (p *identityProxy) Exchange(ctx context.Context, req core.ExchangeRequest) (core.Identity, error) {
 	return call(ctx, p.m, "Exchange", func(ctx context.Context, c *conn) (core.Identity, error) {
-		return c.idp.Exchange(ctx, req)
+		id, err := c.idp.Exchange(ctx, sdkExchangeRequest(req))
+		return identity(id), err
 	})
 }
 
@@ -139,7 +144,7 @@ func (p *integrationProxy) Describe(context.Context) (core.PluginInfo, error) {
 // AuthURL calls the plugin.
 func (p *integrationProxy) AuthURL(ctx context.Context, req core.AuthURLRequest) (string, error) {
 	return call(ctx, p.m, "AuthURL", func(ctx context.Context, c *conn) (string, error) {
-		return c.integ.AuthURL(ctx, req)
+		return c.integ.AuthURL(ctx, sdkAuthURLRequest(req))
 	})
 }
 
@@ -152,8 +157,8 @@ type accountTokens struct {
 // Exchange calls the plugin.
 func (p *integrationProxy) Exchange(ctx context.Context, req core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
 	r, err := call(ctx, p.m, "Exchange", func(ctx context.Context, c *conn) (accountTokens, error) {
-		a, t, err := c.integ.Exchange(ctx, req)
-		return accountTokens{a, t}, err
+		a, t, err := c.integ.Exchange(ctx, sdkExchangeRequest(req))
+		return accountTokens{integrationAccount(a), integrationTokens(t)}, err
 	})
 	return r.account, r.tokens, err
 }
@@ -161,14 +166,94 @@ func (p *integrationProxy) Exchange(ctx context.Context, req core.ExchangeReques
 // Refresh calls the plugin.
 func (p *integrationProxy) Refresh(ctx context.Context, refreshToken string) (core.IntegrationTokens, error) {
 	return call(ctx, p.m, "Refresh", func(ctx context.Context, c *conn) (core.IntegrationTokens, error) {
-		return c.integ.Refresh(ctx, refreshToken)
+		t, err := c.integ.Refresh(ctx, refreshToken)
+		return integrationTokens(t), err
 	})
 }
 
 // Revoke calls the plugin.
 func (p *integrationProxy) Revoke(ctx context.Context, t core.IntegrationTokens) error {
 	_, err := call(ctx, p.m, "Revoke", func(ctx context.Context, c *conn) (struct{}, error) {
-		return struct{}{}, c.integ.Revoke(ctx, t)
+		return struct{}{}, c.integ.Revoke(ctx, sdkIntegrationTokens(t))
 	})
 	return err
+}
+
+// The translations between the core's side of the plugin contract and the
+// SDK's: sdkX builds the SDK's value from the core's, x the core's from the
+// SDK's. Errors need none: the SDK's errs.Error is core.Error.
+
+// The store's KV is handed to plugins as it is.
+var _ sdk.KV = core.KV(nil)
+
+// sdkKinds maps the core's plugin kinds to the SDK's, the names under which
+// go-plugin dispenses them.
+var sdkKinds = map[string]string{
+	core.KindIdentityProvider: sdk.KindIdentityProvider,
+	core.KindIntegration:      sdk.KindIntegration,
+}
+
+// capabilities maps the SDK's capabilities to the core's.
+var capabilities = map[string]string{
+	sdk.CapMailVerification: core.CapMailVerification,
+	sdk.CapPasswordReset:    core.CapPasswordReset,
+	sdk.CapPasswordCheck:    core.CapPasswordCheck,
+	sdk.CapRedirect:         core.CapRedirect,
+}
+
+// pluginInfo is what a plugin said of itself, in the core's terms. A
+// capability the host does not know (a newer SDK's) is left out: the core
+// would never call its methods anyway.
+func pluginInfo(i sdk.PluginInfo) core.PluginInfo {
+	kind := i.Kind
+	switch i.Kind {
+	case sdk.KindIdentityProvider:
+		kind = core.KindIdentityProvider
+	case sdk.KindIntegration:
+		kind = core.KindIntegration
+	}
+	var caps []string
+	for _, c := range i.Capabilities {
+		if cc, ok := capabilities[c]; ok {
+			caps = append(caps, cc)
+		}
+	}
+	return core.PluginInfo{Name: i.Name, Kind: kind, Version: i.Version, DisplayName: i.DisplayName, Capabilities: caps}
+}
+
+func sdkMailRequest(r core.MailRequest) sdk.MailRequest {
+	return sdk.MailRequest{UserID: r.UserID, Email: r.Email, DisplayName: r.DisplayName, Link: r.Link}
+}
+
+func mailSubject(s sdk.MailSubject) core.MailSubject {
+	return core.MailSubject{UserID: s.UserID, Email: s.Email}
+}
+
+// identity leaves LinkedAt zero: the core sets it when it links the identity.
+func identity(id sdk.Identity) core.Identity {
+	return core.Identity{
+		Provider: id.Provider, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
+		Username: id.Username, DisplayName: id.DisplayName, GivenName: id.GivenName,
+		FamilyName: id.FamilyName, AvatarURL: id.AvatarURL, RawClaims: id.RawClaims,
+	}
+}
+
+func sdkAuthURLRequest(r core.AuthURLRequest) sdk.AuthURLRequest {
+	return sdk.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectURI, Scopes: r.Scopes}
+}
+
+func sdkExchangeRequest(r core.ExchangeRequest) sdk.ExchangeRequest {
+	return sdk.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectURI}
+}
+
+func integrationAccount(a sdk.IntegrationAccount) core.IntegrationAccount {
+	return core.IntegrationAccount{Connector: a.Connector, UserIdentifier: a.UserIdentifier, DisplayName: a.DisplayName, Scopes: a.Scopes}
+}
+
+func integrationTokens(t sdk.IntegrationTokens) core.IntegrationTokens {
+	return core.IntegrationTokens{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresAt: t.ExpiresAt}
+}
+
+func sdkIntegrationTokens(t core.IntegrationTokens) sdk.IntegrationTokens {
+	return sdk.IntegrationTokens{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresAt: t.ExpiresAt}
 }

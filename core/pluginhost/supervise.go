@@ -59,7 +59,7 @@ type managed struct {
 	done      chan struct{} // closed when run returns
 
 	mu        sync.Mutex
-	state     State
+	state     core.PluginState
 	cur       *conn // the serving process; nil unless running
 	stopping  bool  // Close has begun
 	info      core.PluginInfo
@@ -76,10 +76,10 @@ type conn struct {
 	client *plugin.Client
 	proc   *procRunner
 	health grpc_health_v1.HealthClient
-	idp    *sdk.IdentityProviderClient // for KindIdentityProvider
-	integ  *sdk.IntegrationClient      // for KindIntegration
-	info   core.PluginInfo
-	calls  sync.WaitGroup // in flight; Add only while conn is managed.cur
+	idp    sdk.IdentityProvider // for KindIdentityProvider: an *sdk.IdentityProviderClient
+	integ  sdk.Integration      // for KindIntegration: an *sdk.IntegrationClient
+	info   core.PluginInfo      // as the plugin described itself, in the core's terms
+	calls  sync.WaitGroup       // in flight; Add only while conn is managed.cur
 }
 
 // permanentError is a start failure that another try cannot fix.
@@ -182,23 +182,25 @@ func (m *managed) start(ctx context.Context) (*conn, error) {
 		return fail(permanentError{fmt.Errorf("the plugin does not speak gRPC (%T)", rpc)})
 	}
 	c.health = grpc_health_v1.NewHealthClient(grpcClient.Conn)
-	raw, err := rpc.Dispense(m.spec.Kind)
+	raw, err := rpc.Dispense(sdkKinds[m.spec.Kind])
 	if err != nil {
 		return fail(permanentError{fmt.Errorf("the plugin does not serve %s: %w", m.spec.Kind, err)})
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.spec.CallTimeout)
 	defer cancel()
+	cfg := sdk.Config{Name: m.spec.Name, Raw: m.config, Secrets: m.secrets}
 	host := sdk.Host{KV: m.kv, Log: pluginLog{m.log}}
+	var info sdk.PluginInfo
 	switch p := raw.(type) {
 	case *sdk.IdentityProviderClient:
 		c.idp = p
-		if err = p.Configure(ctx, m.spec.Name, m.config, m.secrets, host); err == nil {
-			c.info, err = p.Describe(ctx)
+		if err = p.Configure(ctx, cfg, host); err == nil {
+			info, err = p.Describe(ctx)
 		}
 	case *sdk.IntegrationClient:
 		c.integ = p
-		if err = p.Configure(ctx, m.spec.Name, m.config, m.secrets, host); err == nil {
-			c.info, err = p.Describe(ctx)
+		if err = p.Configure(ctx, cfg, host); err == nil {
+			info, err = p.Describe(ctx)
 		}
 	default:
 		err = permanentError{fmt.Errorf("unexpected client %T", raw)}
@@ -210,6 +212,7 @@ func (m *managed) start(ctx context.Context) (*conn, error) {
 		}
 		return fail(err)
 	}
+	c.info = pluginInfo(info)
 	return c, nil
 }
 
@@ -324,7 +327,7 @@ func (m *managed) up(c *conn, took time.Duration) bool {
 		c.stop(false)
 		return false
 	}
-	m.cur, m.state, m.healthy = c, StateRunning, true
+	m.cur, m.state, m.healthy = c, core.PluginRunning, true
 	m.info, m.pid, m.startedAt = c.info, c.proc.PID(), time.Now()
 	restarts := m.restarts
 	m.mu.Unlock()
@@ -340,7 +343,7 @@ func (m *managed) down(err error) {
 	m.cur, m.healthy, m.pid, m.startedAt = nil, false, 0, time.Time{}
 	m.lastErr = errorText(err)
 	if !m.stopping {
-		m.state = StateRestarting
+		m.state = core.PluginRestarting
 		m.log.Warn().Err(err).Msg("plugin is down; restarting it")
 	}
 }
@@ -352,7 +355,7 @@ func (m *managed) fail(err error) {
 	m.cur, m.healthy, m.pid, m.startedAt = nil, false, 0, time.Time{}
 	m.lastErr = errorText(err)
 	if !m.stopping {
-		m.state = StateFailed
+		m.state = core.PluginFailed
 		m.log.Error().Err(err).Int("restarts", m.restarts).Msg("plugin failed; the host gave up on it")
 	}
 }
@@ -381,7 +384,7 @@ func (m *managed) backoff() (time.Duration, bool) {
 }
 
 // setState sets the state unless Close has begun.
-func (m *managed) setState(s State) {
+func (m *managed) setState(s core.PluginState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.stopping {
@@ -395,7 +398,7 @@ func (m *managed) stop() *conn {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.cur
-	m.stopping, m.state, m.cur, m.healthy, m.pid, m.startedAt = true, StateStopped, nil, false, 0, time.Time{}
+	m.stopping, m.state, m.cur, m.healthy, m.pid, m.startedAt = true, core.PluginStopped, nil, false, 0, time.Time{}
 	return c
 }
 
@@ -425,7 +428,7 @@ func (m *managed) acquire(op string) (*conn, error) {
 	m.mu.Unlock()
 	if c == nil {
 		e := &core.Error{Kind: core.Unavailable, Op: op, Msg: fmt.Sprintf("plugin %s is not running", m.spec.Name)}
-		if state == StateStarting || state == StateRestarting {
+		if state == core.PluginStarting || state == core.PluginRestarting {
 			e.RetryAfter = time.Second
 		}
 		return nil, e
@@ -433,11 +436,11 @@ func (m *managed) acquire(op string) (*conn, error) {
 	return c, nil
 }
 
-// status returns the plugin's Status.
-func (m *managed) status() Status {
+// status returns the plugin's status, as GET /plugins shows it.
+func (m *managed) status() core.PluginStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Status{
+	return core.PluginStatus{
 		Name: m.spec.Name, Kind: m.spec.Kind, Builtin: m.spec.Builtin, Path: m.spec.Path,
 		Version: m.info.Version, State: m.state, Healthy: m.healthy, PID: m.pid,
 		Restarts: m.restarts, LastError: m.lastErr, StartedAt: m.startedAt,

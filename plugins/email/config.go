@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // TLS modes of the SMTP connection (Config.SMTP.TLS).
@@ -110,15 +110,15 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 		return cfg, cfg.Validate()
 	}
 	if unknown := unknownKeys(raw); len(unknown) > 0 {
-		return Config{}, core.Errorf(core.Invalid, op, "email config: unknown keys: %s", strings.Join(unknown, ", "))
+		return Config{}, errs.Errorf(errs.Invalid, op, "email config: unknown keys: %s", strings.Join(unknown, ", "))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, core.Errorf(core.Invalid, op, "email config: %s", jsonProblem(err))
+		return Config{}, errs.Errorf(errs.Invalid, op, "email config: %s", jsonProblem(err))
 	}
 	if dec.More() {
-		return Config{}, core.Errorf(core.Invalid, op, "email config: more than one JSON value")
+		return Config{}, errs.Errorf(errs.Invalid, op, "email config: more than one JSON value")
 	}
 	if cfg.SMTP.Port == 0 {
 		switch cfg.SMTP.TLS {
@@ -174,10 +174,10 @@ func jsonProblem(err error) string {
 // Validate reports every problem of c at once, as an Invalid error with one
 // field error each.
 func (c Config) Validate() error {
-	var problems []core.FieldError
+	var problems []errs.FieldError
 	check := func(bad bool, field, msg string) {
 		if bad {
-			problems = append(problems, core.FieldError{Field: field, Detail: msg})
+			problems = append(problems, errs.FieldError{Field: field, Detail: msg})
 		}
 	}
 	from, fromErr := mail.ParseAddress(c.From)
@@ -208,12 +208,12 @@ func (c Config) Validate() error {
 
 // invalidConfig returns an Invalid error whose message names every problem, so
 // that the one line the host logs is enough to fix the configuration.
-func invalidConfig(op string, problems []core.FieldError) error {
+func invalidConfig(op string, problems []errs.FieldError) error {
 	msgs := make([]string, len(problems))
 	for i, p := range problems {
 		msgs[i] = p.Field + " " + p.Detail
 	}
-	return &core.Error{Kind: core.Invalid, Op: op, Msg: "email config: " + strings.Join(msgs, "; "), Fields: problems}
+	return &errs.Error{Kind: errs.Invalid, Op: op, Msg: "email config: " + strings.Join(msgs, "; "), Fields: problems}
 }
 
 // isLoopback reports whether host names this machine.

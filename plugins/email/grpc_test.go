@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/email"
 	"github.com/gatehouse/gatehouse/plugins/email/smtptest"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // TestOverGRPC runs the provider as the host sees it: over a real gRPC
@@ -31,18 +31,18 @@ func TestOverGRPC(t *testing.T) {
 		t.Errorf("Describe = %+v, %v", info, err)
 	}
 
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", DisplayName: "Ada", Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", DisplayName: "Ada", Link: verifyLink}
 	if err := p.SendVerification(ctx, req); err != nil {
 		t.Fatalf("SendVerification: %v", err)
 	}
 	token := sink.Wait(t, 1, waitMail)[0].Token()
 	got, err := p.ConfirmVerification(ctx, token)
-	if err != nil || got != (core.MailSubject{UserID: "u1", Email: "ada@example.com"}) {
+	if err != nil || got != (sdk.MailSubject{UserID: "u1", Email: "ada@example.com"}) {
 		t.Fatalf("ConfirmVerification = %+v, %v", got, err)
 	}
 	_, err = p.ConfirmVerification(ctx, token)
-	wantKind(t, err, core.NotFound)
-	if msg := core.MessageOf(err); msg != "link is invalid or has expired" {
+	wantKind(t, err, errs.NotFound)
+	if msg := errs.MessageOf(err); msg != "link is invalid or has expired" {
 		t.Errorf("message = %q", msg)
 	}
 
@@ -55,14 +55,14 @@ func TestOverGRPC(t *testing.T) {
 	}
 	msgs := sink.Wait(t, 3, waitMail)
 	_, err = p.ConfirmPasswordReset(ctx, msgs[1].Token()) // replaced by the newer mail
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 	host.Advance(15*time.Minute + time.Second)
 	_, err = p.ConfirmPasswordReset(ctx, msgs[2].Token()) // expired
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 
-	wantKind(t, p.SendVerification(ctx, core.MailRequest{UserID: "u1", Email: "not an address", Link: verifyLink}), core.Invalid)
+	wantKind(t, p.SendVerification(ctx, sdk.MailRequest{UserID: "u1", Email: "not an address", Link: verifyLink}), errs.Invalid)
 	_, err = p.CheckPassword(ctx, "ada@example.com", "password")
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 
 	lines := host.Lines()
 	if len(lines) != 1 || lines[0].Fields["smtp"] != net.JoinHostPort(sink.Host, fmt.Sprint(sink.Port)) {
@@ -79,9 +79,9 @@ func TestOverGRPCMailServerDown(t *testing.T) {
 	ln.Close()
 	raw := fmt.Sprintf(`{"from": "a@example.com", "smtp": {"host": "127.0.0.1", "port": %d, "tls": "none"}}`, port)
 	p, _ := sdk.TestProvider(t, email.New(), sdk.Config{Name: "email", Raw: json.RawMessage(raw)})
-	err = p.SendVerification(t.Context(), core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink})
-	wantKind(t, err, core.Unavailable)
-	if msg := core.MessageOf(err); msg != "mail server unavailable" {
+	err = p.SendVerification(t.Context(), sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink})
+	wantKind(t, err, errs.Unavailable)
+	if msg := errs.MessageOf(err); msg != "mail server unavailable" {
 		t.Errorf("message = %q", msg)
 	}
 }

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk"
 )
 
-// memKV is an in-memory core.KV with expiry on a clock the test moves.
+// memKV is an in-memory sdk.KV with expiry on a clock the test moves.
 type memKV struct {
 	mu     sync.Mutex
 	offset time.Duration // added to time.Now
@@ -27,7 +27,7 @@ type memEntry struct {
 	expires time.Time // zero: never
 }
 
-var _ core.KV = (*memKV)(nil)
+var _ sdk.KV = (*memKV)(nil)
 
 func newMemKV() *memKV {
 	return &memKV{data: map[string]memEntry{}, ttls: map[string]time.Duration{}}
@@ -129,7 +129,7 @@ func (kv *memKV) dump() string {
 	return b.String()
 }
 
-// memLog is a core.PluginLogger that keeps every line.
+// memLog is an sdk.HostLogger that keeps every line.
 type memLog struct {
 	mu    sync.Mutex
 	lines []logLine
@@ -140,7 +140,7 @@ type logLine struct {
 	fields     map[string]string
 }
 
-var _ core.PluginLogger = (*memLog)(nil)
+var _ sdk.HostLogger = (*memLog)(nil)
 
 func (l *memLog) Log(_ context.Context, level, msg string, fields map[string]string) {
 	l.mu.Lock()

@@ -1,5 +1,5 @@
 // Package email is the email identity provider: the mail side of email sign-up
-// and password reset (SPEC §4). Passwords belong to the core; this provider owns
+// and password reset. Passwords belong to the Gatehouse server; this provider owns
 // the verification and reset tokens, the messages and their delivery, through
 // an SMTP server or, in development, an outbox folder of .eml files.
 //
@@ -29,8 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // Version is the email provider's version, reported by Describe.
@@ -51,8 +51,8 @@ var _ sdk.IdentityProvider = (*Provider)(nil)
 type state struct {
 	cfg    Config
 	from   mail.Address
-	kv     core.KV
-	log    core.PluginLogger
+	kv     sdk.KV
+	log    sdk.HostLogger
 	sender sender
 }
 
@@ -61,13 +61,13 @@ type state struct {
 func New() *Provider { return &Provider{} }
 
 // Describe says what the provider is and can do.
-func (p *Provider) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{
+func (p *Provider) Describe(context.Context) (sdk.PluginInfo, error) {
+	return sdk.PluginInfo{
 		Name:         "email",
-		Kind:         core.KindIdentityProvider,
+		Kind:         sdk.KindIdentityProvider,
 		Version:      Version,
 		DisplayName:  "Email and password",
-		Capabilities: []string{core.CapMailVerification, core.CapPasswordReset},
+		Capabilities: []string{sdk.CapMailVerification, sdk.CapPasswordReset},
 	}, nil
 }
 
@@ -78,20 +78,20 @@ func (p *Provider) Describe(context.Context) (core.PluginInfo, error) {
 func (p *Provider) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) error {
 	const op = "email.Configure"
 	if host.KV == nil || host.Log == nil {
-		return core.Errorf(core.Internal, op, "email: the host gave no key-value store or logger")
+		return errs.Errorf(errs.Internal, op, "email: the host gave no key-value store or logger")
 	}
 	c, err := ParseConfig(cfg.Raw)
 	if err != nil {
 		return err
 	}
 	password := cfg.Secrets[SecretSMTPPassword]
-	var problems []core.FieldError
+	var problems []errs.FieldError
 	if c.SMTP.Host != "" && c.SMTP.Username != "" && password == "" {
-		problems = append(problems, core.FieldError{Field: "smtp.passwordEnv",
+		problems = append(problems, errs.FieldError{Field: "smtp.passwordEnv",
 			Detail: "gives an empty password: set smtp.passwordEnv and that environment variable of the host"})
 	}
 	if c.SMTP.Host != "" && c.SMTP.Username == "" && password != "" {
-		problems = append(problems, core.FieldError{Field: "smtp.username", Detail: "is required when a password is given"})
+		problems = append(problems, errs.FieldError{Field: "smtp.username", Detail: "is required when a password is given"})
 	}
 	if len(problems) > 0 {
 		return invalidConfig(op, problems)
@@ -105,7 +105,7 @@ func (p *Provider) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host)
 	} else {
 		o, err := newOutbox(c.Outbox)
 		if err != nil {
-			return &core.Error{Kind: core.Unavailable, Op: op, Msg: "email: cannot create the outbox folder", Err: err}
+			return &errs.Error{Kind: errs.Unavailable, Op: op, Msg: "email: cannot create the outbox folder", Err: err}
 		}
 		snd = o
 	}
@@ -124,26 +124,26 @@ func describe(s sender) string {
 // SendVerification mails req.Link plus a new token that confirms req.Email
 // belongs to req.UserID, and invalidates the user's previous verification link.
 // Invalid for a bad request, Unavailable when the mail cannot be delivered.
-func (p *Provider) SendVerification(ctx context.Context, req core.MailRequest) error {
+func (p *Provider) SendVerification(ctx context.Context, req sdk.MailRequest) error {
 	return p.send(ctx, "email.SendVerification", PurposeVerification, req)
 }
 
 // SendPasswordReset mails req.Link plus a new token to set a new password,
 // and invalidates the user's previous reset link. Invalid for a bad request,
 // Unavailable when the mail cannot be delivered.
-func (p *Provider) SendPasswordReset(ctx context.Context, req core.MailRequest) error {
+func (p *Provider) SendPasswordReset(ctx context.Context, req sdk.MailRequest) error {
 	return p.send(ctx, "email.SendPasswordReset", PurposePasswordReset, req)
 }
 
 // ConfirmVerification redeems a verification token, once. NotFound for an
 // unknown, used or expired token.
-func (p *Provider) ConfirmVerification(ctx context.Context, token string) (core.MailSubject, error) {
+func (p *Provider) ConfirmVerification(ctx context.Context, token string) (sdk.MailSubject, error) {
 	return p.confirm(ctx, "email.ConfirmVerification", PurposeVerification, token)
 }
 
 // ConfirmPasswordReset redeems a reset token, once. NotFound for an unknown,
 // used or expired token.
-func (p *Provider) ConfirmPasswordReset(ctx context.Context, token string) (core.MailSubject, error) {
+func (p *Provider) ConfirmPasswordReset(ctx context.Context, token string) (sdk.MailSubject, error) {
 	return p.confirm(ctx, "email.ConfirmPasswordReset", PurposePasswordReset, token)
 }
 
@@ -161,14 +161,14 @@ func keys(purpose Purpose) (token, user string) {
 	return "verify:", "verify-user:"
 }
 
-func (p *Provider) send(ctx context.Context, op string, purpose Purpose, req core.MailRequest) error {
+func (p *Provider) send(ctx context.Context, op string, purpose Purpose, req sdk.MailRequest) error {
 	st := p.state.Load()
 	if st == nil {
-		return core.Errorf(core.Unavailable, op, "email provider is not configured")
+		return errs.Errorf(errs.Unavailable, op, "email provider is not configured")
 	}
 	to, err := checkRequest(req)
 	if err != nil {
-		return &core.Error{Kind: core.Invalid, Op: op, Msg: err.Error()}
+		return &errs.Error{Kind: errs.Invalid, Op: op, Msg: err.Error()}
 	}
 	ttl := time.Duration(st.cfg.VerificationTTL)
 	if purpose == PurposePasswordReset {
@@ -179,7 +179,7 @@ func (p *Provider) send(ctx context.Context, op string, purpose Purpose, req cor
 	tokenPrefix, userPrefix := keys(purpose)
 	record, _ := json.Marshal(tokenRecord{UserID: req.UserID, Email: to.Address}) // cannot fail
 	if err := st.kv.Set(ctx, tokenPrefix+hash, record, ttl); err != nil {
-		return &core.Error{Op: op, Err: err} // keeps the store's kind
+		return &errs.Error{Op: op, Err: err} // keeps the store's kind
 	}
 
 	link := req.Link + token
@@ -195,7 +195,7 @@ func (p *Provider) send(ctx context.Context, op string, purpose Purpose, req cor
 		if _, ok := st.sender.(*outbox); ok {
 			safe = "mail outbox unavailable"
 		}
-		return &core.Error{Kind: core.Unavailable, Op: op, Msg: safe, Err: err}
+		return &errs.Error{Kind: errs.Unavailable, Op: op, Msg: safe, Err: err}
 	}
 
 	// Only the newest link works: make this token the user's newest and delete
@@ -232,44 +232,44 @@ func (p *Provider) send(ctx context.Context, op string, purpose Purpose, req cor
 // caller's failure: log it and answer success.
 func (p *Provider) replaceFailed(ctx context.Context, st *state, op string, err error) error {
 	st.log.Log(ctx, "warn", "email: mail sent, but the previous link could not be invalidated; it works until it expires",
-		map[string]string{"op": op, "kind": core.KindOf(err).String()}) // the error itself might name a key
+		map[string]string{"op": op, "kind": errs.KindOf(err).String()}) // the error itself might name a key
 	return nil
 }
 
-func (p *Provider) confirm(ctx context.Context, op string, purpose Purpose, token string) (core.MailSubject, error) {
+func (p *Provider) confirm(ctx context.Context, op string, purpose Purpose, token string) (sdk.MailSubject, error) {
 	st := p.state.Load()
 	if st == nil {
-		return core.MailSubject{}, core.Errorf(core.Unavailable, op, "email provider is not configured")
+		return sdk.MailSubject{}, errs.Errorf(errs.Unavailable, op, "email provider is not configured")
 	}
-	invalid := core.Errorf(core.NotFound, op, "link is invalid or has expired")
+	invalid := errs.Errorf(errs.NotFound, op, "link is invalid or has expired")
 	if !wellFormed(token) {
-		return core.MailSubject{}, invalid
+		return sdk.MailSubject{}, invalid
 	}
 	tokenPrefix, _ := keys(purpose)
 	key := tokenPrefix + hashToken(token)
 	value, found, err := st.kv.Get(ctx, key)
 	if err != nil {
-		return core.MailSubject{}, &core.Error{Op: op, Err: err}
+		return sdk.MailSubject{}, &errs.Error{Op: op, Err: err}
 	}
 	if !found {
-		return core.MailSubject{}, invalid
+		return sdk.MailSubject{}, invalid
 	}
 	deleted, err := st.kv.Delete(ctx, key)
 	if err != nil {
-		return core.MailSubject{}, &core.Error{Op: op, Err: err}
+		return sdk.MailSubject{}, &errs.Error{Op: op, Err: err}
 	}
 	if !deleted { // another caller redeemed it between our Get and Delete
-		return core.MailSubject{}, invalid
+		return sdk.MailSubject{}, invalid
 	}
 	var rec tokenRecord
 	if err := json.Unmarshal(value, &rec); err != nil || rec.UserID == "" {
-		return core.MailSubject{}, &core.Error{Kind: core.Internal, Op: op, Err: fmt.Errorf("stored token record: %v", err)}
+		return sdk.MailSubject{}, &errs.Error{Kind: errs.Internal, Op: op, Err: fmt.Errorf("stored token record: %v", err)}
 	}
-	return core.MailSubject{UserID: rec.UserID, Email: rec.Email}, nil
+	return sdk.MailSubject{UserID: rec.UserID, Email: rec.Email}, nil
 }
 
 // checkRequest validates req and returns the recipient.
-func checkRequest(req core.MailRequest) (mail.Address, error) {
+func checkRequest(req sdk.MailRequest) (mail.Address, error) {
 	switch {
 	case req.UserID == "":
 		return mail.Address{}, fmt.Errorf("userId is required")

@@ -18,10 +18,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/email"
 	"github.com/gatehouse/gatehouse/plugins/email/smtptest"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 const (
@@ -96,9 +96,9 @@ func hashOf(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func wantKind(t *testing.T, err error, want core.Kind) {
+func wantKind(t *testing.T, err error, want errs.Kind) {
 	t.Helper()
-	if got := core.KindOf(err); err == nil || got != want {
+	if got := errs.KindOf(err); err == nil || got != want {
 		t.Fatalf("err = %v (kind %v), want kind %v", err, got, want)
 	}
 }
@@ -108,8 +108,8 @@ func TestDescribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := core.PluginInfo{Name: "email", Kind: core.KindIdentityProvider, Version: email.Version,
-		DisplayName: "Email and password", Capabilities: []string{core.CapMailVerification, core.CapPasswordReset}}
+	want := sdk.PluginInfo{Name: "email", Kind: sdk.KindIdentityProvider, Version: email.Version,
+		DisplayName: "Email and password", Capabilities: []string{sdk.CapMailVerification, sdk.CapPasswordReset}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Describe (-want +got):\n%s", diff)
 	}
@@ -118,15 +118,15 @@ func TestDescribe(t *testing.T) {
 func TestUnconfiguredAndUnsupported(t *testing.T) {
 	p := email.New()
 	ctx := t.Context()
-	wantKind(t, p.SendVerification(ctx, core.MailRequest{UserID: "u1", Email: "a@example.com", Link: verifyLink}), core.Unavailable)
+	wantKind(t, p.SendVerification(ctx, sdk.MailRequest{UserID: "u1", Email: "a@example.com", Link: verifyLink}), errs.Unavailable)
 	_, err := p.ConfirmPasswordReset(ctx, "x")
-	wantKind(t, err, core.Unavailable)
+	wantKind(t, err, errs.Unavailable)
 	_, err = p.CheckPassword(ctx, "a@example.com", "password")
-	wantKind(t, err, core.NotFound)
-	_, err = p.AuthURL(ctx, core.AuthURLRequest{})
-	wantKind(t, err, core.NotFound)
-	_, err = p.Exchange(ctx, core.ExchangeRequest{})
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
+	_, err = p.AuthURL(ctx, sdk.AuthURLRequest{})
+	wantKind(t, err, errs.NotFound)
+	_, err = p.Exchange(ctx, sdk.ExchangeRequest{})
+	wantKind(t, err, errs.NotFound)
 }
 
 func TestVerificationThroughSMTP(t *testing.T) {
@@ -134,7 +134,7 @@ func TestVerificationThroughSMTP(t *testing.T) {
 	f := setup(t, smtpConfig(sink, ""), nil)
 	ctx := t.Context()
 
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", DisplayName: `Ada <b>"&"</b> Lovelace`, Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", DisplayName: `Ada <b>"&"</b> Lovelace`, Link: verifyLink}
 	if err := f.p.SendVerification(ctx, req); err != nil {
 		t.Fatalf("SendVerification: %v", err)
 	}
@@ -193,24 +193,24 @@ func TestVerificationThroughSMTP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ConfirmVerification: %v", err)
 	}
-	if diff := cmp.Diff(core.MailSubject{UserID: "u1", Email: "ada@example.com"}, got); diff != "" {
+	if diff := cmp.Diff(sdk.MailSubject{UserID: "u1", Email: "ada@example.com"}, got); diff != "" {
 		t.Errorf("ConfirmVerification (-want +got):\n%s", diff)
 	}
 	_, err = f.p.ConfirmVerification(ctx, token)
-	wantKind(t, err, core.NotFound)
-	if msg := core.MessageOf(err); msg != "link is invalid or has expired" {
+	wantKind(t, err, errs.NotFound)
+	if msg := errs.MessageOf(err); msg != "link is invalid or has expired" {
 		t.Errorf("message = %q", msg)
 	}
 	// A verification token is no reset token.
 	_, err = f.p.ConfirmPasswordReset(ctx, token)
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 }
 
 func TestConfirmJunk(t *testing.T) {
 	f := setup(t, `{"from": "a@example.com", "outbox": "`+t.TempDir()+`"}`, nil)
 	for _, token := range []string{"", "short", strings.Repeat("a", 43), strings.Repeat("!", 43), strings.Repeat("a", 44)} {
 		_, err := f.p.ConfirmVerification(t.Context(), token)
-		wantKind(t, err, core.NotFound)
+		wantKind(t, err, errs.NotFound)
 	}
 }
 
@@ -224,7 +224,7 @@ func TestConcurrentConfirmations(t *testing.T) {
 			if purpose == "reset" {
 				send, confirm = f.p.SendPasswordReset, f.p.ConfirmPasswordReset
 			}
-			if err := send(t.Context(), core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
+			if err := send(t.Context(), sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
 				t.Fatal(err)
 			}
 			token := sink.Wait(t, 1, waitMail)[0].Token()
@@ -240,7 +240,7 @@ func TestConcurrentConfirmations(t *testing.T) {
 					switch {
 					case err == nil:
 						wins++
-					case core.KindOf(err) == core.NotFound:
+					case errs.KindOf(err) == errs.NotFound:
 						notFound++
 					default:
 						t.Errorf("confirm: %v", err)
@@ -259,7 +259,7 @@ func TestExpiry(t *testing.T) {
 	sink := smtptest.Start(t)
 	f := setup(t, smtpConfig(sink, `{"verificationTTL": "2h", "resetTTL": "30m"}`), nil)
 	ctx := t.Context()
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
 	if err := f.p.SendVerification(ctx, req); err != nil {
 		t.Fatal(err)
 	}
@@ -278,26 +278,26 @@ func TestExpiry(t *testing.T) {
 
 	f.kv.advance(30*time.Minute + time.Second) // the reset link expires, the verification link lives on
 	_, err := f.p.ConfirmPasswordReset(ctx, resetToken)
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 	if _, err := f.p.ConfirmVerification(ctx, verifyToken); err != nil {
 		t.Fatalf("ConfirmVerification after 30m: %v", err)
 	}
 
-	if err := f.p.SendVerification(ctx, core.MailRequest{UserID: "u2", Email: "bob@example.com", Link: verifyLink}); err != nil {
+	if err := f.p.SendVerification(ctx, sdk.MailRequest{UserID: "u2", Email: "bob@example.com", Link: verifyLink}); err != nil {
 		t.Fatal(err)
 	}
 	token := sink.Wait(t, 3, waitMail)[2].Token()
 	f.kv.advance(2 * time.Hour)
 	_, err = f.p.ConfirmVerification(ctx, token)
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 }
 
 func TestNewMailInvalidatesPrevious(t *testing.T) {
 	sink := smtptest.Start(t)
 	f := setup(t, smtpConfig(sink, ""), nil)
 	ctx := t.Context()
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
-	other := core.MailRequest{UserID: "u2", Email: "bob@example.com", Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
+	other := sdk.MailRequest{UserID: "u2", Email: "bob@example.com", Link: verifyLink}
 
 	for _, purpose := range []string{"verification", "reset"} {
 		t.Run(purpose, func(t *testing.T) {
@@ -306,7 +306,7 @@ func TestNewMailInvalidatesPrevious(t *testing.T) {
 			if purpose == "reset" {
 				send, confirm, prefix = f.p.SendPasswordReset, f.p.ConfirmPasswordReset, "reset:"
 			}
-			for _, r := range []core.MailRequest{req, other, req} {
+			for _, r := range []sdk.MailRequest{req, other, req} {
 				if err := send(ctx, r); err != nil {
 					t.Fatal(err)
 				}
@@ -316,7 +316,7 @@ func TestNewMailInvalidatesPrevious(t *testing.T) {
 				t.Errorf("%d %s keys, want 2 (one per user)", n, prefix)
 			}
 			_, err := confirm(ctx, msgs[0].Token())
-			wantKind(t, err, core.NotFound)
+			wantKind(t, err, errs.NotFound)
 			if got, err := confirm(ctx, msgs[2].Token()); err != nil || got.UserID != "u1" {
 				t.Errorf("newest link of u1: %v, %v", got, err)
 			}
@@ -333,7 +333,7 @@ func TestConcurrentSendsLeaveOneLink(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Go(func() {
-			if err := f.p.SendVerification(t.Context(), core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
+			if err := f.p.SendVerification(t.Context(), sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -357,7 +357,7 @@ func TestConcurrentSendsLeaveOneLink(t *testing.T) {
 func TestResetMail(t *testing.T) {
 	sink := smtptest.Start(t)
 	f := setup(t, smtpConfig(sink, ""), nil)
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: resetLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: resetLink}
 	if err := f.p.SendPasswordReset(t.Context(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -377,21 +377,21 @@ func TestResetMail(t *testing.T) {
 		t.Errorf("reset TTL = %v, want 1h", ttl)
 	}
 	got, err := f.p.ConfirmPasswordReset(t.Context(), m.Token())
-	if err != nil || got != (core.MailSubject{UserID: "u1", Email: "ada@example.com"}) {
+	if err != nil || got != (sdk.MailSubject{UserID: "u1", Email: "ada@example.com"}) {
 		t.Fatalf("ConfirmPasswordReset = %v, %v", got, err)
 	}
 	_, err = f.p.ConfirmPasswordReset(t.Context(), m.Token())
-	wantKind(t, err, core.NotFound)
+	wantKind(t, err, errs.NotFound)
 }
 
 func TestOutbox(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mail", "outbox")
 	f := setup(t, `{"from": "Gatehouse <no-reply@localhost>", "outbox": "`+dir+`"}`, nil)
 	ctx := t.Context()
-	if err := f.p.SendVerification(ctx, core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
+	if err := f.p.SendVerification(ctx, sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.p.SendPasswordReset(ctx, core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: resetLink}); err != nil {
+	if err := f.p.SendPasswordReset(ctx, sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: resetLink}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -482,7 +482,7 @@ func TestSMTPAuth(t *testing.T) {
 	const user, pass = "mailer", "s3cret-Pa55word"
 	sink := smtptest.StartWithAuth(t, user, pass)
 	cfg := smtpConfig(sink, "") // the host has taken passwordEnv out and put the password in the secrets
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
 
 	t.Run("right password", func(t *testing.T) {
 		f := setup(t, cfg, map[string]string{"smtp.password": pass})
@@ -498,8 +498,8 @@ func TestSMTPAuth(t *testing.T) {
 		const wrong = "wr0ng-Pa55word"
 		f := setup(t, cfg, map[string]string{"smtp.password": wrong})
 		err := f.p.SendVerification(t.Context(), req)
-		wantKind(t, err, core.Unavailable)
-		if msg := core.MessageOf(err); msg != "mail server unavailable" {
+		wantKind(t, err, errs.Unavailable)
+		if msg := errs.MessageOf(err); msg != "mail server unavailable" {
 			t.Errorf("message = %q", msg)
 		}
 		checkNoLeak(t, "error", err.Error(), wrong, pass)
@@ -516,7 +516,7 @@ func TestSMTPAuth(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
 	for _, mode := range []string{"starttls", "implicit"} {
 		t.Run(mode, func(t *testing.T) {
 			sink := smtptest.StartWith(t, smtptest.Options{TLS: mode, Username: "mailer", Password: "pw-over-tls"})
@@ -533,7 +533,7 @@ func TestTLS(t *testing.T) {
 		sink := smtptest.Start(t)
 		f := setup(t, smtpConfig(sink, `{"smtp": {"host": "`+sink.Host+`", "port": `+itoa(sink.Port)+`, "tls": "starttls"}}`), nil)
 		err := f.p.SendVerification(t.Context(), req)
-		wantKind(t, err, core.Unavailable)
+		wantKind(t, err, errs.Unavailable)
 		if !strings.Contains(err.Error(), "STARTTLS") {
 			t.Errorf("err = %v, want it to name STARTTLS", err)
 		}
@@ -544,12 +544,12 @@ func TestTLS(t *testing.T) {
 	t.Run("untrusted certificate", func(t *testing.T) {
 		sink := smtptest.StartWith(t, smtptest.Options{TLS: "starttls"})
 		f := setup(t, smtpConfig(sink, `{"smtp": {"host": "`+sink.Host+`", "port": `+itoa(sink.Port)+`, "tls": "starttls"}}`), nil)
-		wantKind(t, f.p.SendVerification(t.Context(), req), core.Unavailable)
+		wantKind(t, f.p.SendVerification(t.Context(), req), errs.Unavailable)
 	})
 }
 
 func TestSMTPDownOrSilent(t *testing.T) {
-	req := core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
+	req := sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}
 
 	t.Run("refused", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -559,7 +559,7 @@ func TestSMTPDownOrSilent(t *testing.T) {
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		f := setup(t, `{"from": "a@example.com", "smtp": {"host": "127.0.0.1", "port": `+itoa(port)+`, "tls": "none"}}`, nil)
-		wantKind(t, f.p.SendVerification(t.Context(), req), core.Unavailable)
+		wantKind(t, f.p.SendVerification(t.Context(), req), errs.Unavailable)
 		if keys := f.kv.keys(""); len(keys) != 0 {
 			t.Errorf("a failed mail left keys: %v", keys)
 		}
@@ -596,7 +596,7 @@ func TestSMTPDownOrSilent(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		f := setup(t, `{"from": "a@example.com", "smtp": {"host": "127.0.0.1", "port": `+port+`, "tls": "none", "timeout": "200ms"}}`, nil)
 		start := time.Now()
-		wantKind(t, f.p.SendVerification(t.Context(), req), core.Unavailable)
+		wantKind(t, f.p.SendVerification(t.Context(), req), errs.Unavailable)
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("took %v", d)
 		}
@@ -607,7 +607,7 @@ func TestSMTPDownOrSilent(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		err := f.p.SendVerification(ctx, req)
-		wantKind(t, err, core.Unavailable)
+		wantKind(t, err, errs.Unavailable)
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("took %v", d)
 		}
@@ -619,7 +619,7 @@ func TestSMTPDownOrSilent(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	f := setup(t, `{"from": "a@example.com", "outbox": "`+t.TempDir()+`"}`, nil)
-	for _, req := range []core.MailRequest{
+	for _, req := range []sdk.MailRequest{
 		{Email: "ada@example.com", Link: verifyLink},
 		{UserID: "u1", Email: "not an address", Link: verifyLink},
 		{UserID: "u1", Email: "Ada <ada@example.com>", Link: verifyLink},
@@ -628,7 +628,7 @@ func TestBadRequests(t *testing.T) {
 		{UserID: "u1", Email: "ada@example.com", Link: "javascript:alert(1)//token="},
 		{UserID: "u1", Email: "ada@example.com", Link: "https://id.example.com/\r\nverify?token="},
 	} {
-		wantKind(t, f.p.SendVerification(t.Context(), req), core.Invalid)
+		wantKind(t, f.p.SendVerification(t.Context(), req), errs.Invalid)
 	}
 }
 
@@ -661,8 +661,8 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			err := f.configure(t, tc.raw, tc.secrets)
-			wantKind(t, err, core.Invalid)
-			msg := core.MessageOf(err)
+			wantKind(t, err, errs.Invalid)
+			msg := errs.MessageOf(err)
 			for _, want := range tc.want {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q lacks %q", msg, want)
@@ -703,7 +703,7 @@ func TestReconfigure(t *testing.T) {
 	if err := f.configure(t, smtpConfig(sink, ""), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.p.SendVerification(t.Context(), core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
+	if err := f.p.SendVerification(t.Context(), sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
 		t.Fatal(err)
 	}
 	sink.Wait(t, 1, waitMail)
@@ -714,7 +714,7 @@ func TestReconfigure(t *testing.T) {
 	if err := f.configure(t, `{"bogus": true}`, nil); err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	if err := f.p.SendVerification(t.Context(), core.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
+	if err := f.p.SendVerification(t.Context(), sdk.MailRequest{UserID: "u1", Email: "ada@example.com", Link: verifyLink}); err != nil {
 		t.Fatal(err)
 	}
 	sink.Wait(t, 2, waitMail)

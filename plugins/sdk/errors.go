@@ -9,31 +9,31 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 	pluginv1 "github.com/gatehouse/gatehouse/proto/gatehouse/plugin/v1"
 )
 
 // codeOf returns the gRPC code for a kind. The exact kind travels in an
 // ErrorDetail; the code is the hint for gRPC clients that do not read it.
-func codeOf(k core.Kind) codes.Code {
+func codeOf(k errs.Kind) codes.Code {
 	switch k {
-	case core.Malformed, core.Invalid:
+	case errs.Malformed, errs.Invalid:
 		return codes.InvalidArgument
-	case core.Unauthorized:
+	case errs.Unauthorized:
 		return codes.Unauthenticated
-	case core.Forbidden:
+	case errs.Forbidden:
 		return codes.PermissionDenied
-	case core.NotFound:
+	case errs.NotFound:
 		return codes.NotFound
-	case core.Conflict:
+	case errs.Conflict:
 		return codes.AlreadyExists
-	case core.PreconditionFailed:
+	case errs.PreconditionFailed:
 		return codes.FailedPrecondition
-	case core.TooLarge:
+	case errs.TooLarge:
 		return codes.OutOfRange
-	case core.RateLimited:
+	case errs.RateLimited:
 		return codes.ResourceExhausted
-	case core.Unavailable:
+	case errs.Unavailable:
 		return codes.Unavailable
 	default:
 		return codes.Internal
@@ -44,28 +44,28 @@ func codeOf(k core.Kind) codes.Code {
 // own (a dead plugin, a cancelled call) or a foreign server's. Unimplemented
 // means the plugin does not serve the method, which is NotFound as for
 // Unsupported.
-func kindOf(c codes.Code) core.Kind {
+func kindOf(c codes.Code) errs.Kind {
 	switch c {
 	case codes.InvalidArgument:
-		return core.Invalid
+		return errs.Invalid
 	case codes.Unauthenticated:
-		return core.Unauthorized
+		return errs.Unauthorized
 	case codes.PermissionDenied:
-		return core.Forbidden
+		return errs.Forbidden
 	case codes.NotFound, codes.Unimplemented:
-		return core.NotFound
+		return errs.NotFound
 	case codes.AlreadyExists, codes.Aborted:
-		return core.Conflict
+		return errs.Conflict
 	case codes.FailedPrecondition:
-		return core.PreconditionFailed
+		return errs.PreconditionFailed
 	case codes.OutOfRange:
-		return core.TooLarge
+		return errs.TooLarge
 	case codes.ResourceExhausted:
-		return core.RateLimited
+		return errs.RateLimited
 	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
-		return core.Unavailable
+		return errs.Unavailable
 	default:
-		return core.Internal
+		return errs.Internal
 	}
 }
 
@@ -76,13 +76,13 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	kind := core.KindOf(err)
+	kind := errs.KindOf(err)
 	d := &pluginv1.ErrorDetail{
 		Kind:             uint32(kind),
-		Message:          core.MessageOf(err),
-		RetryAfterMicros: micros(core.RetryAfterOf(err)),
+		Message:          errs.MessageOf(err),
+		RetryAfterMicros: micros(errs.RetryAfterOf(err)),
 	}
-	for _, f := range core.FieldsOf(err) {
+	for _, f := range errs.FieldsOf(err) {
 		d.Fields = append(d.Fields, &pluginv1.FieldError{Field: f.Field, Detail: f.Detail})
 	}
 	msg := d.Message
@@ -96,7 +96,7 @@ func toStatus(err error) error {
 	return st.Err()
 }
 
-// fromStatus turns an error from the other side back into a *core.Error with
+// fromStatus turns an error from the other side back into a *errs.Error with
 // the kind and message toStatus sent. A status without an ErrorDetail gets its
 // code's kind and no message; a cancelled call or an expired deadline is
 // Unavailable.
@@ -107,26 +107,26 @@ func fromStatus(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			return &core.Error{Kind: core.Internal, Err: err}
+			return &errs.Error{Kind: errs.Internal, Err: err}
 		}
 		st = status.FromContextError(err)
 	}
 	for _, d := range st.Details() {
 		d, ok := d.(*pluginv1.ErrorDetail)
-		if !ok || d.Kind == uint32(core.Other) || d.Kind > math.MaxUint8 {
+		if !ok || d.Kind == uint32(errs.Other) || d.Kind > math.MaxUint8 {
 			continue
 		}
-		e := &core.Error{
-			Kind:       core.Kind(d.Kind),
+		e := &errs.Error{
+			Kind:       errs.Kind(d.Kind),
 			Msg:        d.Message,
 			RetryAfter: time.Duration(d.RetryAfterMicros) * time.Microsecond,
 		}
 		for _, f := range d.Fields {
-			e.Fields = append(e.Fields, core.FieldError{Field: f.Field, Detail: f.Detail})
+			e.Fields = append(e.Fields, errs.FieldError{Field: f.Field, Detail: f.Detail})
 		}
 		return e
 	}
-	e := &core.Error{Kind: kindOf(st.Code()), Err: err}
+	e := &errs.Error{Kind: kindOf(st.Code()), Err: err}
 	switch st.Code() {
 	case codes.Canceled:
 		e.Msg = "the call was cancelled"

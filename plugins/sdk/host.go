@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -10,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 	pluginv1 "github.com/gatehouse/gatehouse/proto/gatehouse/plugin/v1"
 )
 
@@ -22,9 +21,9 @@ import (
 // the broker id; call is the generated client's Configure.
 func configure(ctx context.Context, broker *plugin.GRPCBroker,
 	call func(context.Context, *pluginv1.ConfigureRequest, ...grpc.CallOption) (*pluginv1.Empty, error),
-	name string, raw json.RawMessage, secrets map[string]string, host Host) error {
+	cfg Config, host Host) error {
 	if host.KV == nil || host.Log == nil {
-		return core.Errorf(core.Internal, "sdk.Configure", "the host services need a KV and a Log")
+		return errs.Errorf(errs.Internal, "sdk.Configure", "the host services need a KV and a Log")
 	}
 	id := broker.NextId()
 	go broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
@@ -33,14 +32,14 @@ func configure(ctx context.Context, broker *plugin.GRPCBroker,
 		pluginv1.RegisterLogServer(s, &logServer{log: host.Log})
 		return s
 	})
-	_, err := call(ctx, &pluginv1.ConfigureRequest{Name: name, Config: raw, Secrets: secrets, HostBrokerId: id})
+	_, err := call(ctx, &pluginv1.ConfigureRequest{Name: cfg.Name, Config: cfg.Raw, Secrets: cfg.Secrets, HostBrokerId: id})
 	return fromStatus(err)
 }
 
-// kvServer serves the host's core.KV to the plugin.
+// kvServer serves the host's KV to the plugin.
 type kvServer struct {
 	pluginv1.UnimplementedKVServer
-	kv core.KV
+	kv KV
 }
 
 func (s *kvServer) Get(ctx context.Context, r *pluginv1.KVGetRequest) (*pluginv1.KVGetResponse, error) {
@@ -69,10 +68,10 @@ func (s *kvServer) CompareAndSet(ctx context.Context, r *pluginv1.KVCompareAndSe
 	return answer(&pluginv1.KVCompareAndSetResponse{Swapped: swapped}, err)
 }
 
-// logServer serves the host's core.PluginLogger to the plugin.
+// logServer serves the host's log to the plugin.
 type logServer struct {
 	pluginv1.UnimplementedLogServer
-	log core.PluginLogger
+	log HostLogger
 }
 
 func (s *logServer) Write(ctx context.Context, r *pluginv1.LogRequest) (*pluginv1.Empty, error) {
@@ -92,7 +91,7 @@ type hostConn struct {
 func (h *hostConn) dial(id uint32) (Host, error) {
 	conn, err := h.broker.Dial(id)
 	if err != nil {
-		return Host{}, core.E(core.Unavailable, "sdk.Configure", err)
+		return Host{}, errs.E(errs.Unavailable, "sdk.Configure", err)
 	}
 	h.mu.Lock()
 	old := h.conn
@@ -117,7 +116,7 @@ func (k kvClient) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 func (k kvClient) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if ttl < 0 {
-		return core.Errorf(core.Invalid, "sdk.KV.Set", "negative ttl")
+		return errs.Errorf(errs.Invalid, "sdk.KV.Set", "negative ttl")
 	}
 	_, err := k.c.Set(ctx, &pluginv1.KVSetRequest{Key: key, Value: value, TtlMicros: micros(ttl)})
 	return fromStatus(err)
@@ -133,7 +132,7 @@ func (k kvClient) Delete(ctx context.Context, key string) (bool, error) {
 
 func (k kvClient) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
 	if ttl < 0 {
-		return false, core.Errorf(core.Invalid, "sdk.KV.CompareAndSet", "negative ttl")
+		return false, errs.Errorf(errs.Invalid, "sdk.KV.CompareAndSet", "negative ttl")
 	}
 	r, err := k.c.CompareAndSet(ctx, &pluginv1.KVCompareAndSetRequest{
 		Key: key, Old: old, Absent: old == nil, Value: value, TtlMicros: micros(ttl),

@@ -7,12 +7,12 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 	pluginv1 "github.com/gatehouse/gatehouse/proto/gatehouse/plugin/v1"
 )
 
 // IdentityProviderPlugin is the go-plugin plugin of kind
-// core.KindIdentityProvider. Impl is set in the plugin process only.
+// KindIdentityProvider. Impl is set in the plugin process only.
 type IdentityProviderPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Impl IdentityProvider
@@ -30,72 +30,72 @@ func (p *IdentityProviderPlugin) GRPCClient(_ context.Context, broker *plugin.GR
 }
 
 // IdentityProviderClient is an identity-provider plugin as the host uses it,
-// over gRPC. Errors come back as *core.Error with the plugin's kind and
+// over gRPC. Errors come back as *errs.Error with the plugin's kind and
 // message; a plugin that cannot be reached answers Unavailable.
 type IdentityProviderClient struct {
 	broker *plugin.GRPCBroker
 	c      pluginv1.IdentityProviderClient
 }
 
-var _ core.IdentityProvider = (*IdentityProviderClient)(nil)
+var _ IdentityProvider = (*IdentityProviderClient)(nil)
 
 // Configure serves host's KV and Log to the plugin over the go-plugin broker
-// and sends the plugin its name, configuration block and secrets. Call it
-// once, before any other method.
-func (c *IdentityProviderClient) Configure(ctx context.Context, name string, raw json.RawMessage, secrets map[string]string, host Host) error {
-	return configure(ctx, c.broker, c.c.Configure, name, raw, secrets, host)
+// and sends the plugin cfg: its name, configuration block and secrets. Call
+// it once after every start, before any other method.
+func (c *IdentityProviderClient) Configure(ctx context.Context, cfg Config, host Host) error {
+	return configure(ctx, c.broker, c.c.Configure, cfg, host)
 }
 
 // Describe asks the plugin what it is.
-func (c *IdentityProviderClient) Describe(ctx context.Context) (core.PluginInfo, error) {
+func (c *IdentityProviderClient) Describe(ctx context.Context) (PluginInfo, error) {
 	r, err := c.c.Describe(ctx, &pluginv1.Empty{})
 	if err != nil {
-		return core.PluginInfo{}, fromStatus(err)
+		return PluginInfo{}, fromStatus(err)
 	}
 	return pluginInfo(r), nil
 }
 
 // SendVerification asks the plugin to mail a verification link.
-func (c *IdentityProviderClient) SendVerification(ctx context.Context, req core.MailRequest) error {
+func (c *IdentityProviderClient) SendVerification(ctx context.Context, req MailRequest) error {
 	_, err := c.c.SendVerification(ctx, toMailRequest(req))
 	return fromStatus(err)
 }
 
 // ConfirmVerification asks the plugin to redeem a verification token.
-func (c *IdentityProviderClient) ConfirmVerification(ctx context.Context, token string) (core.MailSubject, error) {
+func (c *IdentityProviderClient) ConfirmVerification(ctx context.Context, token string) (MailSubject, error) {
 	r, err := c.c.ConfirmVerification(ctx, &pluginv1.ConfirmMailRequest{Token: token})
 	if err != nil {
-		return core.MailSubject{}, fromStatus(err)
+		return MailSubject{}, fromStatus(err)
 	}
-	return core.MailSubject{UserID: r.UserId, Email: r.Email}, nil
+	return MailSubject{UserID: r.UserId, Email: r.Email}, nil
 }
 
 // SendPasswordReset asks the plugin to mail a password-reset link.
-func (c *IdentityProviderClient) SendPasswordReset(ctx context.Context, req core.MailRequest) error {
+func (c *IdentityProviderClient) SendPasswordReset(ctx context.Context, req MailRequest) error {
 	_, err := c.c.SendPasswordReset(ctx, toMailRequest(req))
 	return fromStatus(err)
 }
 
 // ConfirmPasswordReset asks the plugin to redeem a password-reset token.
-func (c *IdentityProviderClient) ConfirmPasswordReset(ctx context.Context, token string) (core.MailSubject, error) {
+func (c *IdentityProviderClient) ConfirmPasswordReset(ctx context.Context, token string) (MailSubject, error) {
 	r, err := c.c.ConfirmPasswordReset(ctx, &pluginv1.ConfirmMailRequest{Token: token})
 	if err != nil {
-		return core.MailSubject{}, fromStatus(err)
+		return MailSubject{}, fromStatus(err)
 	}
-	return core.MailSubject{UserID: r.UserId, Email: r.Email}, nil
+	return MailSubject{UserID: r.UserId, Email: r.Email}, nil
 }
 
 // CheckPassword asks the plugin to check a password.
-func (c *IdentityProviderClient) CheckPassword(ctx context.Context, identifier, password string) (core.Identity, error) {
+func (c *IdentityProviderClient) CheckPassword(ctx context.Context, identifier, password string) (Identity, error) {
 	r, err := c.c.CheckPassword(ctx, &pluginv1.CheckPasswordRequest{Identifier: identifier, Password: password})
 	if err != nil {
-		return core.Identity{}, fromStatus(err)
+		return Identity{}, fromStatus(err)
 	}
 	return identity(r)
 }
 
 // AuthURL asks the plugin for its authorization URL.
-func (c *IdentityProviderClient) AuthURL(ctx context.Context, req core.AuthURLRequest) (string, error) {
+func (c *IdentityProviderClient) AuthURL(ctx context.Context, req AuthURLRequest) (string, error) {
 	r, err := c.c.AuthURL(ctx, toAuthURLRequest(req))
 	if err != nil {
 		return "", fromStatus(err)
@@ -104,10 +104,10 @@ func (c *IdentityProviderClient) AuthURL(ctx context.Context, req core.AuthURLRe
 }
 
 // Exchange asks the plugin to redeem an authorization code.
-func (c *IdentityProviderClient) Exchange(ctx context.Context, req core.ExchangeRequest) (core.Identity, error) {
+func (c *IdentityProviderClient) Exchange(ctx context.Context, req ExchangeRequest) (Identity, error) {
 	r, err := c.c.Exchange(ctx, toExchangeRequest(req))
 	if err != nil {
-		return core.Identity{}, fromStatus(err)
+		return Identity{}, fromStatus(err)
 	}
 	return identity(r)
 }
@@ -171,48 +171,47 @@ func (s *identityServer) Exchange(ctx context.Context, r *pluginv1.ExchangeReque
 	return answer(toIdentity(id))
 }
 
-// Conversions between core's types and the wire's: toX builds a message, x
-// reads one.
+// Conversions between the SDK's types and the wire's: toX builds a message,
+// x reads one.
 
-func toPluginInfo(i core.PluginInfo) *pluginv1.PluginInfo {
+func toPluginInfo(i PluginInfo) *pluginv1.PluginInfo {
 	return &pluginv1.PluginInfo{Name: i.Name, Kind: i.Kind, Version: i.Version, DisplayName: i.DisplayName, Capabilities: i.Capabilities}
 }
 
-func pluginInfo(i *pluginv1.PluginInfo) core.PluginInfo {
-	return core.PluginInfo{Name: i.Name, Kind: i.Kind, Version: i.Version, DisplayName: i.DisplayName, Capabilities: i.Capabilities}
+func pluginInfo(i *pluginv1.PluginInfo) PluginInfo {
+	return PluginInfo{Name: i.Name, Kind: i.Kind, Version: i.Version, DisplayName: i.DisplayName, Capabilities: i.Capabilities}
 }
 
-func toMailRequest(r core.MailRequest) *pluginv1.MailRequest {
+func toMailRequest(r MailRequest) *pluginv1.MailRequest {
 	return &pluginv1.MailRequest{UserId: r.UserID, Email: r.Email, DisplayName: r.DisplayName, Link: r.Link}
 }
 
-func mailRequest(r *pluginv1.MailRequest) core.MailRequest {
-	return core.MailRequest{UserID: r.UserId, Email: r.Email, DisplayName: r.DisplayName, Link: r.Link}
+func mailRequest(r *pluginv1.MailRequest) MailRequest {
+	return MailRequest{UserID: r.UserId, Email: r.Email, DisplayName: r.DisplayName, Link: r.Link}
 }
 
-func toAuthURLRequest(r core.AuthURLRequest) *pluginv1.AuthURLRequest {
+func toAuthURLRequest(r AuthURLRequest) *pluginv1.AuthURLRequest {
 	return &pluginv1.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectUri: r.RedirectURI, Scopes: r.Scopes}
 }
 
-func authURLRequest(r *pluginv1.AuthURLRequest) core.AuthURLRequest {
-	return core.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectUri, Scopes: r.Scopes}
+func authURLRequest(r *pluginv1.AuthURLRequest) AuthURLRequest {
+	return AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectUri, Scopes: r.Scopes}
 }
 
-func toExchangeRequest(r core.ExchangeRequest) *pluginv1.ExchangeRequest {
+func toExchangeRequest(r ExchangeRequest) *pluginv1.ExchangeRequest {
 	return &pluginv1.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectUri: r.RedirectURI}
 }
 
-func exchangeRequest(r *pluginv1.ExchangeRequest) core.ExchangeRequest {
-	return core.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectUri}
+func exchangeRequest(r *pluginv1.ExchangeRequest) ExchangeRequest {
+	return ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectUri}
 }
 
-// toIdentity leaves LinkedAt behind: the core sets it.
-func toIdentity(id core.Identity) (*pluginv1.Identity, error) {
+func toIdentity(id Identity) (*pluginv1.Identity, error) {
 	var claims []byte
 	if id.RawClaims != nil {
 		var err error
 		if claims, err = json.Marshal(id.RawClaims); err != nil {
-			return nil, core.E(core.Internal, "sdk.Identity", err)
+			return nil, errs.E(errs.Internal, "sdk.Identity", err)
 		}
 	}
 	return &pluginv1.Identity{
@@ -222,15 +221,15 @@ func toIdentity(id core.Identity) (*pluginv1.Identity, error) {
 	}, nil
 }
 
-func identity(r *pluginv1.Identity) (core.Identity, error) {
-	id := core.Identity{
+func identity(r *pluginv1.Identity) (Identity, error) {
+	id := Identity{
 		Provider: r.Provider, Subject: r.Subject, Email: r.Email, EmailVerified: r.EmailVerified,
 		Username: r.Username, DisplayName: r.DisplayName, GivenName: r.GivenName,
 		FamilyName: r.FamilyName, AvatarURL: r.AvatarUrl,
 	}
 	if len(r.RawClaims) > 0 {
 		if err := json.Unmarshal(r.RawClaims, &id.RawClaims); err != nil {
-			return core.Identity{}, core.E(core.Internal, "sdk.Identity", err)
+			return Identity{}, errs.E(errs.Internal, "sdk.Identity", err)
 		}
 	}
 	return id, nil

@@ -2,17 +2,15 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/gatehouse/gatehouse/core"
 	pluginv1 "github.com/gatehouse/gatehouse/proto/gatehouse/plugin/v1"
 )
 
-// IntegrationPlugin is the go-plugin plugin of kind core.KindIntegration.
+// IntegrationPlugin is the go-plugin plugin of kind KindIntegration.
 // Impl is set in the plugin process only.
 type IntegrationPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
@@ -31,33 +29,33 @@ func (p *IntegrationPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBro
 }
 
 // IntegrationClient is an integration plugin as the host uses it, over gRPC.
-// Errors come back as *core.Error with the plugin's kind and message; a
+// Errors come back as *errs.Error with the plugin's kind and message; a
 // plugin that cannot be reached answers Unavailable.
 type IntegrationClient struct {
 	broker *plugin.GRPCBroker
 	c      pluginv1.IntegrationClient
 }
 
-var _ core.Integration = (*IntegrationClient)(nil)
+var _ Integration = (*IntegrationClient)(nil)
 
 // Configure serves host's KV and Log to the plugin over the go-plugin broker
-// and sends the plugin its name, configuration block and secrets. Call it
-// once, before any other method.
-func (c *IntegrationClient) Configure(ctx context.Context, name string, raw json.RawMessage, secrets map[string]string, host Host) error {
-	return configure(ctx, c.broker, c.c.Configure, name, raw, secrets, host)
+// and sends the plugin cfg: its name, configuration block and secrets. Call
+// it once after every start, before any other method.
+func (c *IntegrationClient) Configure(ctx context.Context, cfg Config, host Host) error {
+	return configure(ctx, c.broker, c.c.Configure, cfg, host)
 }
 
 // Describe asks the plugin what it is.
-func (c *IntegrationClient) Describe(ctx context.Context) (core.PluginInfo, error) {
+func (c *IntegrationClient) Describe(ctx context.Context) (PluginInfo, error) {
 	r, err := c.c.Describe(ctx, &pluginv1.Empty{})
 	if err != nil {
-		return core.PluginInfo{}, fromStatus(err)
+		return PluginInfo{}, fromStatus(err)
 	}
 	return pluginInfo(r), nil
 }
 
 // AuthURL asks the plugin for its authorization URL.
-func (c *IntegrationClient) AuthURL(ctx context.Context, req core.AuthURLRequest) (string, error) {
+func (c *IntegrationClient) AuthURL(ctx context.Context, req AuthURLRequest) (string, error) {
 	r, err := c.c.AuthURL(ctx, toAuthURLRequest(req))
 	if err != nil {
 		return "", fromStatus(err)
@@ -66,29 +64,29 @@ func (c *IntegrationClient) AuthURL(ctx context.Context, req core.AuthURLRequest
 }
 
 // Exchange asks the plugin to redeem an authorization code.
-func (c *IntegrationClient) Exchange(ctx context.Context, req core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
+func (c *IntegrationClient) Exchange(ctx context.Context, req ExchangeRequest) (IntegrationAccount, IntegrationTokens, error) {
 	r, err := c.c.Exchange(ctx, toExchangeRequest(req))
 	if err != nil {
-		return core.IntegrationAccount{}, core.IntegrationTokens{}, fromStatus(err)
+		return IntegrationAccount{}, IntegrationTokens{}, fromStatus(err)
 	}
 	a := r.GetAccount()
-	return core.IntegrationAccount{
+	return IntegrationAccount{
 		Connector: a.GetConnector(), UserIdentifier: a.GetUserIdentifier(),
 		DisplayName: a.GetDisplayName(), Scopes: a.GetScopes(),
 	}, tokens(r.GetTokens()), nil
 }
 
 // Refresh asks the plugin for fresh tokens.
-func (c *IntegrationClient) Refresh(ctx context.Context, refreshToken string) (core.IntegrationTokens, error) {
+func (c *IntegrationClient) Refresh(ctx context.Context, refreshToken string) (IntegrationTokens, error) {
 	r, err := c.c.Refresh(ctx, &pluginv1.RefreshRequest{RefreshToken: refreshToken})
 	if err != nil {
-		return core.IntegrationTokens{}, fromStatus(err)
+		return IntegrationTokens{}, fromStatus(err)
 	}
 	return tokens(r), nil
 }
 
 // Revoke asks the plugin to revoke tokens.
-func (c *IntegrationClient) Revoke(ctx context.Context, t core.IntegrationTokens) error {
+func (c *IntegrationClient) Revoke(ctx context.Context, t IntegrationTokens) error {
 	_, err := c.c.Revoke(ctx, toTokens(t))
 	return fromStatus(err)
 }
@@ -137,7 +135,7 @@ func (s *integrationServer) Revoke(ctx context.Context, r *pluginv1.IntegrationT
 	return answer(&pluginv1.Empty{}, s.impl.Revoke(ctx, tokens(r)))
 }
 
-func toTokens(t core.IntegrationTokens) *pluginv1.IntegrationTokens {
+func toTokens(t IntegrationTokens) *pluginv1.IntegrationTokens {
 	var exp int64
 	if !t.ExpiresAt.IsZero() {
 		exp = t.ExpiresAt.UnixMicro()
@@ -145,8 +143,8 @@ func toTokens(t core.IntegrationTokens) *pluginv1.IntegrationTokens {
 	return &pluginv1.IntegrationTokens{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresAtMicros: exp}
 }
 
-func tokens(r *pluginv1.IntegrationTokens) core.IntegrationTokens {
-	t := core.IntegrationTokens{AccessToken: r.GetAccessToken(), RefreshToken: r.GetRefreshToken(), TokenType: r.GetTokenType()}
+func tokens(r *pluginv1.IntegrationTokens) IntegrationTokens {
+	t := IntegrationTokens{AccessToken: r.GetAccessToken(), RefreshToken: r.GetRefreshToken(), TokenType: r.GetTokenType()}
 	if us := r.GetExpiresAtMicros(); us != 0 {
 		t.ExpiresAt = time.UnixMicro(us).UTC()
 	}

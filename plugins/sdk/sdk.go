@@ -1,9 +1,16 @@
-// Package sdk is all a Gatehouse plugin author imports: the plugin interfaces,
-// Serve for a plugin's main, and TestProvider / TestIntegration, which run a
-// plugin over a real in-process gRPC connection. The host (core/pluginhost)
-// uses its go-plugin side: Handshake, VersionedPlugins and the client types.
+// Package sdk is what a Gatehouse plugin author imports, with its errs
+// package for error kinds, and nothing of the server: the plugin contract
+// (IdentityProvider, Integration and the values they exchange, the host
+// services KV and HostLogger), Serve for a plugin's main, and TestProvider /
+// TestIntegration, which run a plugin over a real in-process gRPC connection.
+// It depends on go-plugin, gRPC, zerolog and the generated protocol code, never
+// on the server's core, so a change inside the server is no change to plugins.
 //
-// Errors keep their core.Kind and client-safe message across the process
+// The host (core/pluginhost) uses its go-plugin side: Handshake,
+// VersionedPlugins and the client types, which implement the same interfaces
+// a plugin does.
+//
+// Errors keep their errs.Kind and client-safe message across the process
 // boundary, both ways (see toStatus). The protocol is proto/gatehouse/plugin/v1;
 // docs/plugins.md describes it.
 package sdk
@@ -19,7 +26,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/rs/zerolog"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // Config is a plugin's configuration, sent by the host in Configure.
@@ -33,27 +40,11 @@ type Config struct {
 }
 
 // Host is what the host serves to a plugin: its key-value namespace in the
-// core's store and its log. Calls reach the host over gRPC and keep the
+// host's store and its log. Calls reach the host over gRPC and keep the
 // caller's context.
 type Host struct {
-	KV  core.KV
-	Log core.PluginLogger
-}
-
-// IdentityProvider is an identity-provider plugin.
-type IdentityProvider interface {
-	core.IdentityProvider
-	// Configure is called once after every start of the plugin, before any
-	// other call. An error keeps the host from using the plugin.
-	Configure(ctx context.Context, cfg Config, host Host) error
-}
-
-// Integration is an integration plugin.
-type Integration interface {
-	core.Integration
-	// Configure is called once after every start of the plugin, before any
-	// other call. An error keeps the host from using the plugin.
-	Configure(ctx context.Context, cfg Config, host Host) error
+	KV  KV
+	Log HostLogger
 }
 
 // Plugins are what a plugin binary serves: either kind, or both.
@@ -75,12 +66,12 @@ var Handshake = plugin.HandshakeConfig{
 const ProtocolVersion = 1
 
 // VersionedPlugins is the host's plugin set, by protocol version, for
-// plugin.ClientConfig; the keys are core.KindIdentityProvider and
-// core.KindIntegration. go-plugin refuses a plugin that speaks no version in it.
+// plugin.ClientConfig; the keys are KindIdentityProvider and
+// KindIntegration. go-plugin refuses a plugin that speaks no version in it.
 var VersionedPlugins = map[int]plugin.PluginSet{
 	ProtocolVersion: {
-		core.KindIdentityProvider: &IdentityProviderPlugin{},
-		core.KindIntegration:      &IntegrationPlugin{},
+		KindIdentityProvider: &IdentityProviderPlugin{},
+		KindIntegration:      &IntegrationPlugin{},
 	},
 }
 
@@ -92,10 +83,10 @@ func Serve(p Plugins) {
 	log := Logger() // before plugin.Serve, which swaps os.Stderr for a pipe
 	set := plugin.PluginSet{}
 	if p.IdentityProvider != nil {
-		set[core.KindIdentityProvider] = &IdentityProviderPlugin{Impl: p.IdentityProvider}
+		set[KindIdentityProvider] = &IdentityProviderPlugin{Impl: p.IdentityProvider}
 	}
 	if p.Integration != nil {
-		set[core.KindIntegration] = &IntegrationPlugin{Impl: p.Integration}
+		set[KindIntegration] = &IntegrationPlugin{Impl: p.Integration}
 	}
 	if len(set) == 0 {
 		log.Error().Msg("sdk.Serve: no plugin to serve")
@@ -154,50 +145,50 @@ func newLogger(w io.Writer) zerolog.Logger {
 type Unsupported struct{}
 
 func unsupported(method string) error {
-	return core.Errorf(core.NotFound, "sdk."+method, "%s is not supported by this plugin", method)
+	return errs.Errorf(errs.NotFound, "sdk."+method, "%s is not supported by this plugin", method)
 }
 
 // SendVerification answers NotFound.
-func (Unsupported) SendVerification(context.Context, core.MailRequest) error {
+func (Unsupported) SendVerification(context.Context, MailRequest) error {
 	return unsupported("SendVerification")
 }
 
 // ConfirmVerification answers NotFound.
-func (Unsupported) ConfirmVerification(context.Context, string) (core.MailSubject, error) {
-	return core.MailSubject{}, unsupported("ConfirmVerification")
+func (Unsupported) ConfirmVerification(context.Context, string) (MailSubject, error) {
+	return MailSubject{}, unsupported("ConfirmVerification")
 }
 
 // SendPasswordReset answers NotFound.
-func (Unsupported) SendPasswordReset(context.Context, core.MailRequest) error {
+func (Unsupported) SendPasswordReset(context.Context, MailRequest) error {
 	return unsupported("SendPasswordReset")
 }
 
 // ConfirmPasswordReset answers NotFound.
-func (Unsupported) ConfirmPasswordReset(context.Context, string) (core.MailSubject, error) {
-	return core.MailSubject{}, unsupported("ConfirmPasswordReset")
+func (Unsupported) ConfirmPasswordReset(context.Context, string) (MailSubject, error) {
+	return MailSubject{}, unsupported("ConfirmPasswordReset")
 }
 
 // CheckPassword answers NotFound.
-func (Unsupported) CheckPassword(context.Context, string, string) (core.Identity, error) {
-	return core.Identity{}, unsupported("CheckPassword")
+func (Unsupported) CheckPassword(context.Context, string, string) (Identity, error) {
+	return Identity{}, unsupported("CheckPassword")
 }
 
 // AuthURL answers NotFound.
-func (Unsupported) AuthURL(context.Context, core.AuthURLRequest) (string, error) {
+func (Unsupported) AuthURL(context.Context, AuthURLRequest) (string, error) {
 	return "", unsupported("AuthURL")
 }
 
 // Exchange answers NotFound (IdentityProvider's Exchange).
-func (Unsupported) Exchange(context.Context, core.ExchangeRequest) (core.Identity, error) {
-	return core.Identity{}, unsupported("Exchange")
+func (Unsupported) Exchange(context.Context, ExchangeRequest) (Identity, error) {
+	return Identity{}, unsupported("Exchange")
 }
 
 // Refresh answers NotFound.
-func (Unsupported) Refresh(context.Context, string) (core.IntegrationTokens, error) {
-	return core.IntegrationTokens{}, unsupported("Refresh")
+func (Unsupported) Refresh(context.Context, string) (IntegrationTokens, error) {
+	return IntegrationTokens{}, unsupported("Refresh")
 }
 
 // Revoke answers NotFound.
-func (Unsupported) Revoke(context.Context, core.IntegrationTokens) error {
+func (Unsupported) Revoke(context.Context, IntegrationTokens) error {
 	return unsupported("Revoke")
 }

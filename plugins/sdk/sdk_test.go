@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
 // fake is an IdentityProvider and an Integration whose answers are made of
@@ -32,40 +32,40 @@ func (f *fake) Configure(_ context.Context, cfg Config, host Host) error {
 	return nil
 }
 
-func (f *fake) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "fake", Kind: core.KindIdentityProvider, Version: "1.0.0", DisplayName: "Fake",
-		Capabilities: []string{core.CapMailVerification, core.CapRedirect}}, f.fail
+func (f *fake) Describe(context.Context) (PluginInfo, error) {
+	return PluginInfo{Name: "fake", Kind: KindIdentityProvider, Version: "1.0.0", DisplayName: "Fake",
+		Capabilities: []string{CapMailVerification, CapRedirect}}, f.fail
 }
 
-func (f *fake) SendVerification(_ context.Context, req core.MailRequest) error {
+func (f *fake) SendVerification(_ context.Context, req MailRequest) error {
 	f.got = append(f.got, req)
 	return f.fail
 }
 
-func (f *fake) ConfirmVerification(_ context.Context, token string) (core.MailSubject, error) {
-	return core.MailSubject{UserID: "u-" + token, Email: token + "@example.com"}, f.fail
+func (f *fake) ConfirmVerification(_ context.Context, token string) (MailSubject, error) {
+	return MailSubject{UserID: "u-" + token, Email: token + "@example.com"}, f.fail
 }
 
-func (f *fake) SendPasswordReset(_ context.Context, req core.MailRequest) error {
+func (f *fake) SendPasswordReset(_ context.Context, req MailRequest) error {
 	f.got = append(f.got, req)
 	return f.fail
 }
 
-func (f *fake) ConfirmPasswordReset(_ context.Context, token string) (core.MailSubject, error) {
-	return core.MailSubject{UserID: "r-" + token, Email: token + "@example.org"}, f.fail
+func (f *fake) ConfirmPasswordReset(_ context.Context, token string) (MailSubject, error) {
+	return MailSubject{UserID: "r-" + token, Email: token + "@example.org"}, f.fail
 }
 
-func (f *fake) CheckPassword(_ context.Context, identifier, password string) (core.Identity, error) {
-	return core.Identity{Provider: "fake", Subject: identifier, Username: password}, f.fail
+func (f *fake) CheckPassword(_ context.Context, identifier, password string) (Identity, error) {
+	return Identity{Provider: "fake", Subject: identifier, Username: password}, f.fail
 }
 
-func (f *fake) AuthURL(_ context.Context, req core.AuthURLRequest) (string, error) {
+func (f *fake) AuthURL(_ context.Context, req AuthURLRequest) (string, error) {
 	return fmt.Sprintf("https://idp.example/auth?state=%s&cc=%s&ru=%s&scope=%s",
 		req.State, req.CodeChallenge, req.RedirectURI, strings.Join(req.Scopes, "+")), f.fail
 }
 
-func (f *fake) Exchange(_ context.Context, req core.ExchangeRequest) (core.Identity, error) {
-	return core.Identity{
+func (f *fake) Exchange(_ context.Context, req ExchangeRequest) (Identity, error) {
+	return Identity{
 		Provider: "fake", Subject: req.Code, Email: "ada@example.com", EmailVerified: true,
 		Username: req.CodeVerifier, DisplayName: "Ada Lovelace", GivenName: "Ada", FamilyName: "Lovelace",
 		AvatarURL: req.RedirectURI,
@@ -77,17 +77,17 @@ func (f *fake) Exchange(_ context.Context, req core.ExchangeRequest) (core.Ident
 // fakeIntegration is fake as an Integration: Exchange differs.
 type fakeIntegration struct{ *fake }
 
-func (f fakeIntegration) Exchange(_ context.Context, req core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
-	return core.IntegrationAccount{Connector: "fake", UserIdentifier: req.Code, DisplayName: req.CodeVerifier, Scopes: []string{"repo"}},
-		core.IntegrationTokens{AccessToken: "at-" + req.Code, RefreshToken: "rt", TokenType: "Bearer",
+func (f fakeIntegration) Exchange(_ context.Context, req ExchangeRequest) (IntegrationAccount, IntegrationTokens, error) {
+	return IntegrationAccount{Connector: "fake", UserIdentifier: req.Code, DisplayName: req.CodeVerifier, Scopes: []string{"repo"}},
+		IntegrationTokens{AccessToken: "at-" + req.Code, RefreshToken: "rt", TokenType: "Bearer",
 			ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)}, f.fail
 }
 
-func (f fakeIntegration) Refresh(_ context.Context, refreshToken string) (core.IntegrationTokens, error) {
-	return core.IntegrationTokens{AccessToken: "at-" + refreshToken, TokenType: "Bearer"}, f.fail
+func (f fakeIntegration) Refresh(_ context.Context, refreshToken string) (IntegrationTokens, error) {
+	return IntegrationTokens{AccessToken: "at-" + refreshToken, TokenType: "Bearer"}, f.fail
 }
 
-func (f fakeIntegration) Revoke(_ context.Context, t core.IntegrationTokens) error {
+func (f fakeIntegration) Revoke(_ context.Context, t IntegrationTokens) error {
 	f.got = append(f.got, t)
 	return f.fail
 }
@@ -104,12 +104,12 @@ func TestIdentityProviderRoundTrip(t *testing.T) {
 
 	info, err := c.Describe(ctx)
 	check(t, "Describe", err)
-	if diff := cmp.Diff(core.PluginInfo{Name: "fake", Kind: core.KindIdentityProvider, Version: "1.0.0", DisplayName: "Fake",
-		Capabilities: []string{core.CapMailVerification, core.CapRedirect}}, info); diff != "" {
+	if diff := cmp.Diff(PluginInfo{Name: "fake", Kind: KindIdentityProvider, Version: "1.0.0", DisplayName: "Fake",
+		Capabilities: []string{CapMailVerification, CapRedirect}}, info); diff != "" {
 		t.Errorf("Describe (-want +got):\n%s", diff)
 	}
 
-	mail := core.MailRequest{UserID: "u1", Email: "ada@example.com", DisplayName: "Ada", Link: "https://gh.example/verify?token="}
+	mail := MailRequest{UserID: "u1", Email: "ada@example.com", DisplayName: "Ada", Link: "https://gh.example/verify?token="}
 	check(t, "SendVerification", c.SendVerification(ctx, mail))
 	reset := mail
 	reset.Link = "https://gh.example/reset?token="
@@ -120,28 +120,28 @@ func TestIdentityProviderRoundTrip(t *testing.T) {
 
 	sub, err := c.ConfirmVerification(ctx, "tok")
 	check(t, "ConfirmVerification", err)
-	if diff := cmp.Diff(core.MailSubject{UserID: "u-tok", Email: "tok@example.com"}, sub); diff != "" {
+	if diff := cmp.Diff(MailSubject{UserID: "u-tok", Email: "tok@example.com"}, sub); diff != "" {
 		t.Errorf("ConfirmVerification (-want +got):\n%s", diff)
 	}
 	sub, err = c.ConfirmPasswordReset(ctx, "tok")
 	check(t, "ConfirmPasswordReset", err)
-	if diff := cmp.Diff(core.MailSubject{UserID: "r-tok", Email: "tok@example.org"}, sub); diff != "" {
+	if diff := cmp.Diff(MailSubject{UserID: "r-tok", Email: "tok@example.org"}, sub); diff != "" {
 		t.Errorf("ConfirmPasswordReset (-want +got):\n%s", diff)
 	}
 
 	id, err := c.CheckPassword(ctx, "ada", "pw")
 	check(t, "CheckPassword", err)
-	if diff := cmp.Diff(core.Identity{Provider: "fake", Subject: "ada", Username: "pw"}, id); diff != "" {
+	if diff := cmp.Diff(Identity{Provider: "fake", Subject: "ada", Username: "pw"}, id); diff != "" {
 		t.Errorf("CheckPassword (-want +got):\n%s", diff)
 	}
 
-	u, err := c.AuthURL(ctx, core.AuthURLRequest{State: "st", CodeChallenge: "cc", RedirectURI: "https://gh.example/cb", Scopes: []string{"openid", "email"}})
+	u, err := c.AuthURL(ctx, AuthURLRequest{State: "st", CodeChallenge: "cc", RedirectURI: "https://gh.example/cb", Scopes: []string{"openid", "email"}})
 	check(t, "AuthURL", err)
 	if want := "https://idp.example/auth?state=st&cc=cc&ru=https://gh.example/cb&scope=openid+email"; u != want {
 		t.Errorf("AuthURL = %q, want %q", u, want)
 	}
 
-	req := core.ExchangeRequest{Code: "code", CodeVerifier: "verifier", RedirectURI: "https://gh.example/cb"}
+	req := ExchangeRequest{Code: "code", CodeVerifier: "verifier", RedirectURI: "https://gh.example/cb"}
 	id, err = c.Exchange(ctx, req)
 	check(t, "Exchange", err)
 	want, _ := f.Exchange(ctx, req)
@@ -162,13 +162,13 @@ func TestIntegrationRoundTrip(t *testing.T) {
 	if info.Name != "fake" {
 		t.Errorf("Describe = %+v", info)
 	}
-	u, err := c.AuthURL(ctx, core.AuthURLRequest{State: "st"})
+	u, err := c.AuthURL(ctx, AuthURLRequest{State: "st"})
 	check(t, "AuthURL", err)
 	if !strings.Contains(u, "state=st") {
 		t.Errorf("AuthURL = %q", u)
 	}
 
-	req := core.ExchangeRequest{Code: "code", CodeVerifier: "v"}
+	req := ExchangeRequest{Code: "code", CodeVerifier: "v"}
 	acct, toks, err := c.Exchange(ctx, req)
 	check(t, "Exchange", err)
 	wantAcct, wantToks, _ := f.Exchange(ctx, req)
@@ -181,7 +181,7 @@ func TestIntegrationRoundTrip(t *testing.T) {
 
 	toks, err = c.Refresh(ctx, "rt")
 	check(t, "Refresh", err)
-	if diff := cmp.Diff(core.IntegrationTokens{AccessToken: "at-rt", TokenType: "Bearer"}, toks); diff != "" {
+	if diff := cmp.Diff(IntegrationTokens{AccessToken: "at-rt", TokenType: "Bearer"}, toks); diff != "" {
 		t.Errorf("Refresh (-want +got):\n%s", diff) // a zero ExpiresAt stays zero
 	}
 	check(t, "Revoke", c.Revoke(ctx, wantToks))
@@ -190,10 +190,10 @@ func TestIntegrationRoundTrip(t *testing.T) {
 	}
 }
 
-// kinds returns every kind but Other, up to the first one core has no name for.
-func kinds() []core.Kind {
-	var ks []core.Kind
-	for k := core.Kind(1); k.String() != fmt.Sprintf("kind(%d)", k); k++ {
+// kinds returns every kind but Other, up to the first one errs has no name for.
+func kinds() []errs.Kind {
+	var ks []errs.Kind
+	for k := errs.Kind(1); k.String() != fmt.Sprintf("kind(%d)", k); k++ {
 		ks = append(ks, k)
 	}
 	return ks
@@ -204,14 +204,14 @@ func TestKindsSurvivePluginToHost(t *testing.T) {
 	c, _ := TestProvider(t, f, testCfg)
 	ic, _ := TestIntegration(t, fakeIntegration{f}, testCfg)
 	for _, k := range kinds() {
-		f.fail = &core.Error{Kind: k, Op: "fake.Op", Msg: "msg for " + k.String(), Err: errors.New("the secret cause"),
-			Fields: []core.FieldError{{Field: "a.b", Detail: "bad"}}, RetryAfter: 1500 * time.Millisecond}
+		f.fail = &errs.Error{Kind: k, Op: "fake.Op", Msg: "msg for " + k.String(), Err: errors.New("the secret cause"),
+			Fields: []errs.FieldError{{Field: "a.b", Detail: "bad"}}, RetryAfter: 1500 * time.Millisecond}
 		_, err := c.CheckPassword(t.Context(), "ada", "pw")
 		checkErr(t, "CheckPassword "+k.String(), err, k, "msg for "+k.String())
-		if diff := cmp.Diff([]core.FieldError{{Field: "a.b", Detail: "bad"}}, core.FieldsOf(err)); diff != "" {
+		if diff := cmp.Diff([]errs.FieldError{{Field: "a.b", Detail: "bad"}}, errs.FieldsOf(err)); diff != "" {
 			t.Errorf("%s: fields (-want +got):\n%s", k, diff)
 		}
-		if got := core.RetryAfterOf(err); got != 1500*time.Millisecond {
+		if got := errs.RetryAfterOf(err); got != 1500*time.Millisecond {
 			t.Errorf("%s: RetryAfter = %v", k, got)
 		}
 		_, err = ic.Refresh(t.Context(), "rt")
@@ -219,14 +219,14 @@ func TestKindsSurvivePluginToHost(t *testing.T) {
 	}
 	// An error without a kind is Internal, and its text stays in the plugin.
 	f.fail = errors.New("dial tcp 10.0.0.1:25: the secret cause")
-	err := c.SendVerification(t.Context(), core.MailRequest{})
-	checkErr(t, "plain error", err, core.Internal, "")
+	err := c.SendVerification(t.Context(), MailRequest{})
+	checkErr(t, "plain error", err, errs.Internal, "")
 }
 
 // blockingKV is a host KV whose Get fails with err, or waits for ctx when
 // err is nil, recording that it saw ctx end.
 type blockingKV struct {
-	core.KV
+	KV
 	err     error
 	started chan struct{}
 	ended   chan struct{} // closed when Get saw ctx end
@@ -245,23 +245,23 @@ func (b *blockingKV) Get(ctx context.Context, _ string) ([]byte, bool, error) {
 // kvProvider's CheckPassword reads the host KV and returns its error as is.
 type kvProvider struct {
 	fake
-	seen core.Kind // the kind the plugin saw
+	seen errs.Kind // the kind the plugin saw
 	done chan struct{}
 }
 
-func (p *kvProvider) CheckPassword(ctx context.Context, _, _ string) (core.Identity, error) {
+func (p *kvProvider) CheckPassword(ctx context.Context, _, _ string) (Identity, error) {
 	defer close(p.done)
 	_, _, err := p.host.KV.Get(ctx, "k")
-	p.seen = core.KindOf(err)
-	return core.Identity{}, err
+	p.seen = errs.KindOf(err)
+	return Identity{}, err
 }
 
 func TestKindsSurviveHostToPlugin(t *testing.T) {
 	for _, k := range kinds() {
 		p := &kvProvider{done: make(chan struct{})}
-		kv := &blockingKV{KV: NewTestHost(), err: core.Errorf(k, "host.KV", "host says %s", k)}
-		c := dispense(t, core.KindIdentityProvider, &IdentityProviderPlugin{Impl: p}).(*IdentityProviderClient)
-		check(t, "Configure", c.Configure(t.Context(), "kv", nil, nil, Host{KV: kv, Log: NewTestHost()}))
+		kv := &blockingKV{KV: NewTestHost(), err: errs.Errorf(k, "host.KV", "host says %s", k)}
+		c := dispense(t, KindIdentityProvider, &IdentityProviderPlugin{Impl: p}).(*IdentityProviderClient)
+		check(t, "Configure", c.Configure(t.Context(), Config{Name: "kv"}, Host{KV: kv, Log: NewTestHost()}))
 		_, err := c.CheckPassword(t.Context(), "ada", "pw")
 		if p.seen != k {
 			t.Errorf("the plugin saw kind %s, want %s", p.seen, k)
@@ -273,15 +273,15 @@ func TestKindsSurviveHostToPlugin(t *testing.T) {
 func TestCancelPropagates(t *testing.T) {
 	p := &kvProvider{done: make(chan struct{})}
 	kv := &blockingKV{KV: NewTestHost(), started: make(chan struct{}), ended: make(chan struct{})}
-	c := dispense(t, core.KindIdentityProvider, &IdentityProviderPlugin{Impl: p}).(*IdentityProviderClient)
-	check(t, "Configure", c.Configure(t.Context(), "kv", nil, nil, Host{KV: kv, Log: NewTestHost()}))
+	c := dispense(t, KindIdentityProvider, &IdentityProviderPlugin{Impl: p}).(*IdentityProviderClient)
+	check(t, "Configure", c.Configure(t.Context(), Config{Name: "kv"}, Host{KV: kv, Log: NewTestHost()}))
 
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { _, err := c.CheckPassword(ctx, "ada", "pw"); errc <- err }()
 	<-kv.started // host → plugin → host KV
 	cancel()
-	checkErr(t, "cancelled call", <-errc, core.Unavailable, "the call was cancelled")
+	checkErr(t, "cancelled call", <-errc, errs.Unavailable, "the call was cancelled")
 	for what, c := range map[string]chan struct{}{"the host KV's call": kv.ended, "the plugin's call": p.done} {
 		select {
 		case <-c:
@@ -289,7 +289,7 @@ func TestCancelPropagates(t *testing.T) {
 			t.Fatalf("%s did not end", what)
 		}
 	}
-	if p.seen != core.Unavailable {
+	if p.seen != errs.Unavailable {
 		t.Errorf("the plugin saw kind %s, want unavailable", p.seen)
 	}
 }
@@ -300,9 +300,9 @@ type deadlineProvider struct {
 	deadline time.Time
 }
 
-func (p *deadlineProvider) Describe(ctx context.Context) (core.PluginInfo, error) {
+func (p *deadlineProvider) Describe(ctx context.Context) (PluginInfo, error) {
 	p.deadline, _ = ctx.Deadline()
-	return core.PluginInfo{}, nil
+	return PluginInfo{}, nil
 }
 
 func TestDeadlinePropagates(t *testing.T) {
@@ -361,7 +361,7 @@ func TestHostServices(t *testing.T) {
 	if _, found, _ := kv.Get(ctx, "ttl"); found {
 		t.Error("a key outlived its TTL")
 	}
-	checkErr(t, "negative TTL", kv.Set(ctx, "k", nil, -time.Second), core.Invalid, "negative ttl")
+	checkErr(t, "negative TTL", kv.Set(ctx, "k", nil, -time.Second), errs.Invalid, "negative ttl")
 
 	f.host.Log.Log(ctx, "warn", "mail server slow", map[string]string{"server": "smtp.example"})
 	if diff := cmp.Diff([]LogLine{{Level: "warn", Message: "mail server slow", Fields: map[string]string{"server": "smtp.example"}}},
@@ -373,19 +373,19 @@ func TestHostServices(t *testing.T) {
 // minimal implements Describe and Configure only.
 type minimal struct{ Unsupported }
 
-func (minimal) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "minimal"}, nil
+func (minimal) Describe(context.Context) (PluginInfo, error) {
+	return PluginInfo{Name: "minimal"}, nil
 }
 func (minimal) Configure(context.Context, Config, Host) error { return nil }
-func (minimal) Exchange(context.Context, core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
-	return core.IntegrationAccount{}, core.IntegrationTokens{}, nil
+func (minimal) Exchange(context.Context, ExchangeRequest) (IntegrationAccount, IntegrationTokens, error) {
+	return IntegrationAccount{}, IntegrationTokens{}, nil
 }
 
 // minimalProvider is minimal as an IdentityProvider, with Unsupported's Exchange.
 type minimalProvider struct{ Unsupported }
 
-func (minimalProvider) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{}, nil
+func (minimalProvider) Describe(context.Context) (PluginInfo, error) {
+	return PluginInfo{}, nil
 }
 func (minimalProvider) Configure(context.Context, Config, Host) error { return nil }
 
@@ -396,16 +396,16 @@ func TestUnsupported(t *testing.T) {
 	_, e1 := c.ConfirmVerification(ctx, "t")
 	_, e2 := c.ConfirmPasswordReset(ctx, "t")
 	_, e3 := c.CheckPassword(ctx, "a", "b")
-	_, e4 := c.AuthURL(ctx, core.AuthURLRequest{})
-	_, e5 := c.Exchange(ctx, core.ExchangeRequest{})
-	_, e6 := ic.AuthURL(ctx, core.AuthURLRequest{})
+	_, e4 := c.AuthURL(ctx, AuthURLRequest{})
+	_, e5 := c.Exchange(ctx, ExchangeRequest{})
+	_, e6 := ic.AuthURL(ctx, AuthURLRequest{})
 	_, e7 := ic.Refresh(ctx, "rt")
 	for i, err := range []error{
-		c.SendVerification(ctx, core.MailRequest{}), e1, c.SendPasswordReset(ctx, core.MailRequest{}), e2, e3, e4, e5,
-		e6, e7, ic.Revoke(ctx, core.IntegrationTokens{}),
+		c.SendVerification(ctx, MailRequest{}), e1, c.SendPasswordReset(ctx, MailRequest{}), e2, e3, e4, e5,
+		e6, e7, ic.Revoke(ctx, IntegrationTokens{}),
 	} {
-		if core.KindOf(err) != core.NotFound || !strings.HasSuffix(core.MessageOf(err), "is not supported by this plugin") {
-			t.Errorf("call %d: %v (kind %s), want NotFound, not supported", i, err, core.KindOf(err))
+		if errs.KindOf(err) != errs.NotFound || !strings.HasSuffix(errs.MessageOf(err), "is not supported by this plugin") {
+			t.Errorf("call %d: %v (kind %s), want NotFound, not supported", i, err, errs.KindOf(err))
 		}
 	}
 }
@@ -413,10 +413,10 @@ func TestUnsupported(t *testing.T) {
 func TestStatusKeepsKind(t *testing.T) {
 	for _, k := range kinds() {
 		t.Run(k.String(), func(t *testing.T) {
-			err := fromStatus(toStatus(&core.Error{Kind: core.Other, Op: "outer",
-				Err: &core.Error{Kind: k, Op: "inner", Msg: "safe", Err: errors.New("cause")}}))
+			err := fromStatus(toStatus(&errs.Error{Kind: errs.Other, Op: "outer",
+				Err: &errs.Error{Kind: k, Op: "inner", Msg: "safe", Err: errors.New("cause")}}))
 			checkErr(t, "round trip", err, k, "safe")
-			if k != core.Malformed && kindOf(codeOf(k)) != k {
+			if k != errs.Malformed && kindOf(codeOf(k)) != k {
 				t.Errorf("kindOf(codeOf(%s)) = %s", k, kindOf(codeOf(k)))
 			}
 		})
@@ -424,16 +424,16 @@ func TestStatusKeepsKind(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		err  error
-		kind core.Kind
+		kind errs.Kind
 		msg  string
 	}{
-		{"nil", nil, core.Other, ""},
-		{"no detail", status.Error(codes.PermissionDenied, "10.0.0.1 said no"), core.Forbidden, ""},
-		{"unimplemented", status.Error(codes.Unimplemented, "no such method"), core.NotFound, ""},
-		{"canceled status", status.Error(codes.Canceled, "x"), core.Unavailable, "the call was cancelled"},
-		{"deadline", context.DeadlineExceeded, core.Unavailable, "the call timed out"},
-		{"canceled", fmt.Errorf("wrapped: %w", context.Canceled), core.Unavailable, "the call was cancelled"},
-		{"not a status", errors.New("boom"), core.Internal, ""},
+		{"nil", nil, errs.Other, ""},
+		{"no detail", status.Error(codes.PermissionDenied, "10.0.0.1 said no"), errs.Forbidden, ""},
+		{"unimplemented", status.Error(codes.Unimplemented, "no such method"), errs.NotFound, ""},
+		{"canceled status", status.Error(codes.Canceled, "x"), errs.Unavailable, "the call was cancelled"},
+		{"deadline", context.DeadlineExceeded, errs.Unavailable, "the call timed out"},
+		{"canceled", fmt.Errorf("wrapped: %w", context.Canceled), errs.Unavailable, "the call was cancelled"},
+		{"not a status", errors.New("boom"), errs.Internal, ""},
 	} {
 		checkErr(t, tc.name, fromStatus(tc.err), tc.kind, tc.msg)
 	}
@@ -485,12 +485,12 @@ func check(t *testing.T, what string, err error) {
 }
 
 // checkErr checks err's kind and client message, and that no cause leaked.
-func checkErr(t *testing.T, what string, err error, kind core.Kind, msg string) {
+func checkErr(t *testing.T, what string, err error, kind errs.Kind, msg string) {
 	t.Helper()
-	if got := core.KindOf(err); got != kind {
+	if got := errs.KindOf(err); got != kind {
 		t.Errorf("%s: kind %s, want %s (%v)", what, got, kind, err)
 	}
-	if got := core.MessageOf(err); got != msg {
+	if got := errs.MessageOf(err); got != msg {
 		t.Errorf("%s: message %q, want %q", what, got, msg)
 	}
 	if err != nil && strings.Contains(err.Error(), "secret cause") {

@@ -10,8 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-
-	"github.com/gatehouse/gatehouse/core"
 )
 
 // TestMain serves a fake plugin when the test binary is started as one by
@@ -23,6 +21,14 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// skipShort skips a test that starts a plugin process under -short.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a plugin process; skipped with -short")
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for go-plugin's goroutines.
@@ -47,6 +53,7 @@ func (s *syncBuffer) String() string {
 // does: handshake, gRPC only, AutoMTLS, host services over the broker, and
 // stderr lines re-logged at their level.
 func TestServe(t *testing.T) {
+	skipShort(t)
 	var logs syncBuffer
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SDK_TEST_SERVE=1")
@@ -63,19 +70,19 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := rpc.Dispense(core.KindIdentityProvider)
+	raw, err := rpc.Dispense(KindIdentityProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idp := raw.(*IdentityProviderClient)
 	host := NewTestHost()
-	check(t, "Configure", idp.Configure(t.Context(), "fake", nil, nil, host.Host()))
+	check(t, "Configure", idp.Configure(t.Context(), Config{Name: "fake"}, host.Host()))
 	id, err := idp.CheckPassword(t.Context(), "ada", "pw")
 	check(t, "CheckPassword", err)
 	if id.Subject != "ada" {
 		t.Errorf("CheckPassword = %+v", id)
 	}
-	raw, err = rpc.Dispense(core.KindIntegration)
+	raw, err = rpc.Dispense(KindIntegration)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +98,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestServeRefusesAnotherVersion(t *testing.T) {
+	skipShort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SDK_TEST_SERVE=1")
 	client := plugin.NewClient(&plugin.ClientConfig{

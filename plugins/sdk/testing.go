@@ -10,30 +10,28 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
-
-	"github.com/gatehouse/gatehouse/core"
 )
 
 // TestProvider runs p over a real in-process gRPC connection, broker included,
-// configures it with cfg and returns the host's view of it, as the core would
-// use it, and the TestHost behind its KV and Log. All is closed when the test
-// ends.
-func TestProvider(t testing.TB, p IdentityProvider, cfg Config) (core.IdentityProvider, *TestHost) {
+// configures it with cfg and returns the host's view of it (the client the
+// host uses, configured already) and the TestHost behind its KV and Log. All
+// is closed when the test ends.
+func TestProvider(t testing.TB, p IdentityProvider, cfg Config) (IdentityProvider, *TestHost) {
 	t.Helper()
-	c := dispense(t, core.KindIdentityProvider, &IdentityProviderPlugin{Impl: p}).(*IdentityProviderClient)
+	c := dispense(t, KindIdentityProvider, &IdentityProviderPlugin{Impl: p}).(*IdentityProviderClient)
 	host := NewTestHost()
-	if err := c.Configure(t.Context(), cfg.Name, cfg.Raw, cfg.Secrets, host.Host()); err != nil {
+	if err := c.Configure(t.Context(), cfg, host.Host()); err != nil {
 		t.Fatalf("sdk.TestProvider: Configure: %v", err)
 	}
 	return c, host
 }
 
 // TestIntegration is TestProvider for an Integration.
-func TestIntegration(t testing.TB, p Integration, cfg Config) (core.Integration, *TestHost) {
+func TestIntegration(t testing.TB, p Integration, cfg Config) (Integration, *TestHost) {
 	t.Helper()
-	c := dispense(t, core.KindIntegration, &IntegrationPlugin{Impl: p}).(*IntegrationClient)
+	c := dispense(t, KindIntegration, &IntegrationPlugin{Impl: p}).(*IntegrationClient)
 	host := NewTestHost()
-	if err := c.Configure(t.Context(), cfg.Name, cfg.Raw, cfg.Secrets, host.Host()); err != nil {
+	if err := c.Configure(t.Context(), cfg, host.Host()); err != nil {
 		t.Fatalf("sdk.TestIntegration: Configure: %v", err)
 	}
 	return c, host
@@ -94,7 +92,7 @@ func (h *TestHost) Lines() []LogLine {
 	return slices.Clone(h.lines)
 }
 
-// Log keeps a line; it implements core.PluginLogger.
+// Log keeps a line; it implements HostLogger.
 func (h *TestHost) Log(_ context.Context, level, msg string, fields map[string]string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -123,7 +121,7 @@ func (h *TestHost) put(key string, value []byte, ttl time.Duration) {
 	h.kv[key] = e
 }
 
-// Get implements core.KV.
+// Get implements KV.
 func (h *TestHost) Get(_ context.Context, key string) ([]byte, bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -131,7 +129,7 @@ func (h *TestHost) Get(_ context.Context, key string) ([]byte, bool, error) {
 	return bytes.Clone(e.value), ok, nil
 }
 
-// Set implements core.KV.
+// Set implements KV.
 func (h *TestHost) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -139,7 +137,7 @@ func (h *TestHost) Set(_ context.Context, key string, value []byte, ttl time.Dur
 	return nil
 }
 
-// Delete implements core.KV.
+// Delete implements KV.
 func (h *TestHost) Delete(_ context.Context, key string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -148,7 +146,7 @@ func (h *TestHost) Delete(_ context.Context, key string) (bool, error) {
 	return ok, nil
 }
 
-// CompareAndSet implements core.KV.
+// CompareAndSet implements KV.
 func (h *TestHost) CompareAndSet(_ context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
