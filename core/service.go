@@ -29,6 +29,7 @@ type Service struct {
 	passed   *boundedCache // keyed hashes of recent successful argon2 checks
 	touched  *boundedCache // sessions whose lastSeenAt this process wrote lately
 	passKey  []byte        // the key of those hashes, random per process
+	nobody   string        // a user id that exists nowhere, random per process (locateAlike)
 
 	background  sync.WaitGroup // work off the request path: mails, session touches
 	mailSlots   chan struct{}  // bounds the mails in flight
@@ -129,7 +130,7 @@ func NewService(store Store, opt Options) *Service {
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
 		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
-		mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
+		nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
 	}
 	rand.Read(s.passKey)
 	if s.hasher == nil {
