@@ -1,11 +1,8 @@
 package core
 
 import (
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // checkField fails unless err is an Invalid *Error with one FieldError on field.
@@ -281,38 +278,5 @@ func TestIsUUID(t *testing.T) {
 	}
 	if NewID() == id {
 		t.Error("NewID returned the same id twice")
-	}
-}
-
-func TestWithFieldPrefix(t *testing.T) {
-	err := InvalidFields("op", FieldError{Field: "keyId", Detail: "is required"})
-	got := WithFieldPrefix(err, "credential")
-	want := []FieldError{{Field: "credential.keyId", Detail: "is required"}}
-	if diff := cmp.Diff(want, FieldsOf(got)); diff != "" {
-		t.Errorf("fields (-want +got):\n%s", diff)
-	}
-	if MessageOf(got) != "credential.keyId: is required" {
-		t.Errorf("message = %q", MessageOf(got))
-	}
-	if FieldsOf(err)[0].Field != "keyId" {
-		t.Error("WithFieldPrefix changed its argument")
-	}
-
-	multi := InvalidFields("op", FieldError{Field: "a", Detail: "x"}, FieldError{Field: "", Detail: "y"})
-	want = []FieldError{{Field: "p.a", Detail: "x"}, {Field: "p", Detail: "y"}}
-	if diff := cmp.Diff(want, FieldsOf(WithFieldPrefix(multi, "p"))); diff != "" {
-		t.Errorf("fields (-want +got):\n%s", diff)
-	}
-
-	plain := errors.New("boom")
-	if WithFieldPrefix(plain, "p") != plain {
-		t.Error("a plain error should be returned as it is")
-	}
-	if WithFieldPrefix(nil, "p") != nil {
-		t.Error("nil should stay nil")
-	}
-	nf := Errorf(NotFound, "op", "nope")
-	if WithFieldPrefix(nf, "p") != nf {
-		t.Error("an error without fields should be returned as it is")
 	}
 }
