@@ -155,9 +155,11 @@ func (s *Service) touch(uid, hash string, at time.Time) {
 // alike, so that /verify does not tell which exist: the same 401, the same
 // failure counting under the same throttle keys, and the same Redis work — one
 // read, then one write that counts the failure (refuse). The read of a known
-// name is its record with the throttles (ReadAuth); of an unknown one, the claim
-// that it has no owner. A throttled attempt is refused through the same count,
-// which counts nothing where the rate is already used up.
+// name is its record with the throttles (ReadAuth); an unknown one's owner is
+// looked up while the same read runs on a user that does not exist
+// (locateAlike). A throttled attempt is refused through the same count, which
+// counts nothing where the rate is already used up. (The first use of a known
+// name on an instance costs one lookup more, before its owner is remembered.)
 
 // verifyThrottles are the failure throttles of one /verify attempt: per name
 // (its throttle key prefix and the name, "" for a name that cannot exist) and
@@ -176,8 +178,8 @@ func (s *Service) verifyThrottles(addr, name string) []Throttle {
 
 // refuse answers a failed attempt: it counts the failure against every
 // throttle in one round trip (a throttle already over its rate counts nothing)
-// and answers 401, with RetryAfter when a throttle is over its rate (SPEC §6: a
-// 429 from auth_request becomes a 500 in nginx). over is what the read said
+// and answers 401, with RetryAfter when a throttle is over its rate (not 429:
+// nginx turns a 429 from auth_request into a 500). over is what the read said
 // (ReadAuth's RetryAfter); the count's own answer takes precedence, so that a
 // known name, whose read saw the throttles, and an unknown one, whose read did
 // not, get the same Retry-After.
