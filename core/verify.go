@@ -395,21 +395,7 @@ func (s *Service) readBasic(ctx context.Context, name string, ts []Throttle) (Au
 		return AuthQuery{UserID: uid, Credential: &CredentialRef{BasicAuth, uid}, Throttles: ts}
 	}
 	if IsUUID(name) {
-		id := strings.ToLower(name)
-		rec, err := s.store.ReadAuth(ctx, userCred(id))
-		if err == nil || KindOf(err) != NotFound {
-			return rec, err
-		}
-		rec, found, err := s.readLocated(ctx, "a:"+id,
-			func(uid string) AuthQuery {
-				return AuthQuery{UserID: uid, AppID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts}
-			},
-			func() (string, error) { return s.store.LocateApp(ctx, id) },
-			func(r AuthRecord) bool { return r.App != nil && r.App.ID == id })
-		if err != nil || !found {
-			return AuthRecord{}, err
-		}
-		return rec, nil
+		return s.readBasicByID(ctx, strings.ToLower(name), ts)
 	}
 	var (
 		rec     AuthRecord
@@ -452,6 +438,55 @@ func (s *Service) readBasic(ctx context.Context, name string, ts []Throttle) (Au
 		return AuthRecord{}, nil
 	}
 	return rec, err
+}
+
+// readBasicByID finds the basic-auth credential of a user id or an app id. An
+// id remembered as a user's or an app's is read at once; another is read as a
+// user's while it is looked up as an app's, so that an unknown id takes one
+// round trip's time, as a remembered one does.
+func (s *Service) readBasicByID(ctx context.Context, id string, ts []Throttle) (AuthRecord, error) {
+	readUser := func() (AuthRecord, error) {
+		rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts})
+		if err == nil {
+			s.locators.put("i:"+id, id, time.Time{})
+		}
+		return rec, err
+	}
+	readApp := func() (AuthRecord, error) {
+		rec, found, err := s.readLocated(ctx, "a:"+id,
+			func(uid string) AuthQuery {
+				return AuthQuery{UserID: uid, AppID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts}
+			},
+			func() (string, error) { return s.store.LocateApp(ctx, id) },
+			func(r AuthRecord) bool { return r.App != nil && r.App.ID == id })
+		if err != nil || !found {
+			return AuthRecord{}, err
+		}
+		return rec, nil
+	}
+	if _, ok := s.locators.get("a:"+id, time.Time{}); ok {
+		return readApp()
+	}
+	if _, ok := s.locators.get("i:"+id, time.Time{}); ok {
+		rec, err := readUser()
+		if KindOf(err) != NotFound {
+			return rec, err
+		}
+		s.locators.del("i:" + id) // the user is gone: an id is never reused
+	}
+	var app AuthRecord
+	var appErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { app, appErr = readApp() })
+	user, err := readUser()
+	wg.Wait()
+	switch {
+	case err == nil:
+		return user, nil
+	case KindOf(err) != NotFound:
+		return AuthRecord{}, err
+	}
+	return app, appErr
 }
 
 // checkPassword verifies a password against an argon2id hash at /verify, with

@@ -245,8 +245,9 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 		p.VerifyFailures = core.Rate{Count: 5, Per: time.Minute}
 		p.VerifyFailuresPerAddress = core.Rate{Count: 1000, Per: time.Minute}
 	}})
-	newVerifyFixture(e)
+	f := newVerifyFixture(e)
 	wrongJWT := signJWT(t, "vic-jwt", "not-the-secret-not-the-secret-0123")
+	const read = "evalsha+hgetall+get+get+time" // ReadAuth with two throttles
 	tests := []struct {
 		name           string
 		unknown, known core.Presented
@@ -264,6 +265,14 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 			core.Presented{Scheme: core.SchemeBasic, ID: "nobody", Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: "vic", Secret: "wrong password"},
 			[]string{"get", "smembers"}},
+		{"basic by id",
+			core.Presented{Scheme: core.SchemeBasic, ID: core.NewID(), Secret: "wrong password"},
+			core.Presented{Scheme: core.SchemeBasic, ID: f.vic.ID, Secret: "wrong password"},
+			[]string{"get", read}}, // the id read as a user's, and looked up as an app's
+		{"basic by app id",
+			core.Presented{Scheme: core.SchemeBasic, ID: core.NewID(), Secret: "wrong password"},
+			core.Presented{Scheme: core.SchemeBasic, ID: f.app.ID, Secret: "wrong password"},
+			[]string{"get", read}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
