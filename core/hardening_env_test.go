@@ -132,8 +132,17 @@ func (e *hardEnv) session(u core.User) string {
 // tripLog is a go-redis hook that logs each round trip (a command sent alone, or
 // a pipeline) as its command names joined with '+'.
 type tripLog struct {
-	mu    sync.Mutex
-	trips []string
+	mu      sync.Mutex
+	trips   []string
+	barrier *barrier
+}
+
+// barrier holds round trips until n of them are in flight together, or a
+// while has passed (then timedOut: they came one after another).
+type barrier struct {
+	n, arrived int
+	all        chan struct{}
+	timedOut   bool
 }
 
 func (l *tripLog) add(cmds ...redis.Cmder) {
@@ -143,7 +152,43 @@ func (l *tripLog) add(cmds ...redis.Cmder) {
 	}
 	l.mu.Lock()
 	l.trips = append(l.trips, strings.Join(names, "+"))
+	b := l.barrier
+	if b != nil {
+		if b.arrived++; b.arrived == b.n {
+			close(b.all)
+			l.barrier = nil
+		}
+	}
 	l.mu.Unlock()
+	if b == nil {
+		return
+	}
+	select {
+	case <-b.all:
+	case <-time.After(5 * time.Second): // not a timing assertion: the trips never met
+		l.mu.Lock()
+		if l.barrier == b {
+			l.barrier, b.timedOut = nil, true
+		}
+		l.mu.Unlock()
+	}
+}
+
+// together runs f and reports whether its first n round trips were in flight
+// at the same time (sent concurrently, not one after another).
+func (l *tripLog) together(n int, f func()) bool {
+	b := &barrier{n: n, all: make(chan struct{})}
+	l.mu.Lock()
+	l.barrier = b
+	l.mu.Unlock()
+	f()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.barrier == b { // fewer than n trips at all
+		l.barrier = nil
+		return false
+	}
+	return !b.timedOut
 }
 
 // during returns the round trips made while f ran, sorted (concurrent ones

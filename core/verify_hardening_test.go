@@ -252,27 +252,28 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 		name           string
 		unknown, known core.Presented
 		extra          []string // what an unknown name's lookup adds to the known one's trips
+		together       int      // how many of the unknown name's trips go at once (its lookups and read)
 	}{
 		{"key-auth",
 			core.Presented{Scheme: core.SchemeAPIKey, ID: "nobody-key", Secret: "wrong"},
 			core.Presented{Scheme: core.SchemeAPIKey, ID: "vic-key", Secret: "wrong"},
-			[]string{"get"}},
+			[]string{"get"}, 2},
 		{"jwt",
 			core.Presented{Scheme: core.SchemeBearer, Secret: signJWT(t, "nobody-jwt", "not-the-secret-not-the-secret-0123")},
 			core.Presented{Scheme: core.SchemeBearer, Secret: wrongJWT},
-			[]string{"get"}},
+			[]string{"get"}, 2},
 		{"basic",
 			core.Presented{Scheme: core.SchemeBasic, ID: "nobody", Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: "vic", Secret: "wrong password"},
-			[]string{"get", "smembers"}},
+			[]string{"get", "smembers"}, 3},
 		{"basic by id",
 			core.Presented{Scheme: core.SchemeBasic, ID: core.NewID(), Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: f.vic.ID, Secret: "wrong password"},
-			[]string{"get", read}}, // the id read as a user's, and looked up as an app's
+			[]string{"get", read}, 3}, // the id read as a user's, and looked up as an app's
 		{"basic by app id",
 			core.Presented{Scheme: core.SchemeBasic, ID: core.NewID(), Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: f.app.ID, Secret: "wrong password"},
-			[]string{"get", read}},
+			[]string{"get", read}, 3},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,6 +298,11 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 			}
 			if d := cmp.Diff(known, unknown); d != "" {
 				t.Errorf("answers (-known +unknown):\n%s", d)
+			}
+			// The unknown name's lookups run beside its read, not after it: one
+			// round trip's time, as the known name's read.
+			if !e.trips.together(tt.together, func() { _, _ = e.svc.Verify(t.Context(), from(tt.unknown, unknownAddr)) }) {
+				t.Errorf("the unknown name's first %d round trips were not sent at once", tt.together)
 			}
 			if !strings.Contains(known[4], "retry=0s") || strings.Contains(known[5], "retry=0s") {
 				t.Errorf("tries 5 and 6 of 5 a minute: %q, %q; want the 6th throttled", known[4], known[5])
