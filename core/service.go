@@ -155,7 +155,8 @@ func NewService(store Store, opt Options) *Service {
 }
 
 // Drain waits until the work the service does off the request path (mails,
-// session touches) has finished, or ctx ends: call it before exiting, so that a
+// session touches) has finished, or ctx ends. Call it once no request is being
+// served any more (after the listeners stopped) and before exiting, so that a
 // mail already answered 202 is still sent.
 func (s *Service) Drain(ctx context.Context) error {
 	done := make(chan struct{})
