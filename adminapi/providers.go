@@ -151,8 +151,8 @@ type mailAskRequest struct {
 
 // mailAsk handles POST .../resend and POST .../password-reset with send (a
 // core.Service method): 202 whatever the address, so the answer does not tell
-// whether it has an account.
-func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) (mailErr, err error)) web.HandlerFunc {
+// whether it has an account (the mail goes out after the answer).
+func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) error) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req mailAskRequest
 		if err := web.DecodeJSON(w, r, web.PublicBodyLimit, &req); err != nil {
@@ -161,12 +161,8 @@ func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) (mailE
 		if req.Email == "" {
 			return core.InvalidFields("adminapi.mailAsk", core.FieldError{Field: "email", Detail: "is required"})
 		}
-		mailErr, err := send(r.Context(), core.MailAsk{Provider: web.Param(r, "provider"), Email: req.Email, ClientAddr: s.clientAddr(r)})
-		if err != nil {
+		if err := send(r.Context(), core.MailAsk{Provider: web.Param(r, "provider"), Email: req.Email, ClientAddr: s.clientAddr(r)}); err != nil {
 			return err
-		}
-		if mailErr != nil {
-			web.LogFailure(r, mailErr) // answered 202 all the same
 		}
 		return web.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "message": "If the address has an account, a mail is on its way."})
 	}

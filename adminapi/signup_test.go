@@ -126,6 +126,9 @@ func TestPasswordReset(t *testing.T) {
 	if known.Code != 202 || unknown.Code != 202 || known.Body.String() != unknown.Body.String() {
 		t.Fatalf("answers differ: %d %s / %d %s", known.Code, known.Body, unknown.Code, unknown.Body)
 	}
+	if err := e.svc.Drain(t.Context()); err != nil { // the mail goes out after the answer
+		t.Fatal(err)
+	}
 	token := e.mail.lastToken("reset", "tess@example.com")
 	if token == "" || len(e.mail.sent()) != 1 {
 		t.Fatalf("reset mails: %+v", e.mail.sent())
@@ -177,6 +180,9 @@ func TestResendAndExpiry(t *testing.T) {
 	b := e.pub("POST", "/auth/providers/email/resend", `{"email":"none@example.org"}`)
 	if a.Code != 202 || b.Code != 202 || a.Body.String() != b.Body.String() {
 		t.Fatalf("resend answers: %d / %d", a.Code, b.Code)
+	}
+	if err := e.svc.Drain(t.Context()); err != nil { // the mail goes out after the answer
+		t.Fatal(err)
 	}
 	if n := len(e.mail.sent()); n != 3 {
 		t.Errorf("%d mails after two sign-ups and a resend, want 3", n)

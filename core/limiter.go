@@ -23,4 +23,11 @@ type Limiter interface {
 	// allowed, retryAfter says when to try again. Unavailable when the store
 	// cannot answer.
 	Allow(ctx context.Context, key string, rate Rate, n int) (allowed bool, retryAfter time.Duration, err error)
+	// AllowEach counts n events (n >= 1) against each throttle's key at its
+	// rate, all in one round trip, and returns for each how long until they
+	// would fit: 0 when they fit and were counted; > 0 when they do not, and
+	// nothing was counted for that key. The keys are the ones Allow and
+	// ReadAuth's Throttles use. Invalid for a rate that is not positive or
+	// n < 1; Unavailable when the store cannot answer.
+	AllowEach(ctx context.Context, ts []Throttle, n int) (retryAfter []time.Duration, err error)
 }

@@ -2,7 +2,9 @@ package core
 
 import (
 	"net/mail"
+	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -47,7 +49,9 @@ func UsernameKey(username string) (string, error) {
 
 // ValidateUsername checks a username (SPEC §9): valid UTF-8; 1–128 characters after
 // UsernameCaseMapped; no '/', ':', whitespace or control characters; never in the
-// form of a UUID or of an integer, so that `{id or username}` lookups stay unambiguous.
+// form of a UUID or of an integer, so that `{id or username}` lookups stay
+// unambiguous; and no mix of scripts (see singleScript), so that a username
+// cannot pass for another one upstream ("Аda" with a Cyrillic А beside "Ada").
 func ValidateUsername(username string) error {
 	const op = "core.ValidateUsername"
 	bad := func(detail string) error {
@@ -72,7 +76,88 @@ func ValidateUsername(username string) error {
 	if looksLikeID(username) || looksLikeID(key) {
 		return bad("must not be in the form of a UUID or an integer")
 	}
+	// A username in the form of an email address is checked part by part: a
+	// Cyrillic local part at an ASCII domain is one person's address, not a
+	// confusable.
+	at := strings.LastIndexByte(key, '@')
+	for _, part := range []string{key[:max(at, 0)], key[at+1:]} {
+		if mixed := scriptMix(part); mixed != nil {
+			return bad("must not mix scripts (here " + joinNames(mixed) + ")")
+		}
+	}
 	return nil
+}
+
+// The combinations of scripts that UTS #39's "highly restrictive" level
+// allows besides a single script: the ways Chinese, Japanese and Korean are
+// written, with Latin.
+var scriptCombinations = [][]string{
+	{"Latin", "Han", "Hiragana", "Katakana"},
+	{"Latin", "Han", "Bopomofo"},
+	{"Latin", "Han", "Hangul"},
+}
+
+// scriptMix returns the scripts of s, in order of appearance, when they are
+// more than UTS #39's "highly restrictive" level allows: letters all of one
+// script, or within one of scriptCombinations. Characters of the Common and
+// Inherited scripts (digits, punctuation, symbols, combining marks) belong to
+// any script and are not counted. nil when s passes.
+func scriptMix(s string) []string {
+	var found []string
+	for _, r := range s {
+		sc := scriptOf(r)
+		if sc != "Common" && sc != "Inherited" && sc != "" && !slices.Contains(found, sc) {
+			found = append(found, sc)
+		}
+	}
+	if len(found) <= 1 {
+		return nil
+	}
+	for _, allowed := range scriptCombinations {
+		if !slices.ContainsFunc(found, func(sc string) bool { return !slices.Contains(allowed, sc) }) {
+			return nil
+		}
+	}
+	return found
+}
+
+// scriptNames lists the names of unicode.Scripts, the most frequent in names
+// first, for scriptOf's search.
+var scriptNames = sync.OnceValue(func() []string {
+	first := []string{"Latin", "Common", "Inherited", "Cyrillic", "Greek", "Han", "Hiragana", "Katakana", "Hangul", "Bopomofo", "Arabic", "Hebrew"}
+	rest := make([]string, 0, len(unicode.Scripts))
+	for name := range unicode.Scripts {
+		if !slices.Contains(first, name) {
+			rest = append(rest, name)
+		}
+	}
+	slices.Sort(rest)
+	return append(first, rest...)
+})
+
+// scriptOf returns the name of r's Unicode script (Script property, as the
+// standard library's tables have it), "" for a rune in none.
+func scriptOf(r rune) string {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+			return "Latin"
+		}
+		return "Common"
+	}
+	for _, name := range scriptNames() {
+		if unicode.Is(unicode.Scripts[name], r) {
+			return name
+		}
+	}
+	return ""
+}
+
+// joinNames joins names as a sentence does: "a", "a and b", "a, b and c".
+func joinNames(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // looksLikeID reports whether s could be read as a user id: a UUID in any form that

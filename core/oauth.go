@@ -31,13 +31,13 @@ func (s *Service) authenticateClient(ctx context.Context, req ClientRequest) (Au
 		return AuthRecord{}, Errorf(Unauthorized, op, "invalid client")
 	}
 	id := strings.ToLower(req.ClientID)
-	throttle := &Throttle{Key: "oauth:" + id + "|" + req.ClientAddr, Rate: s.policy.VerifyFailures}
+	throttles := []Throttle{{Key: "oauth:" + id + "|" + req.ClientAddr, Rate: s.policy.VerifyFailures}}
 	// A user's credential lives under its own id; an app's in its owner's slot.
-	rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: id, Credential: &CredentialRef{OAuth2, id}, Throttle: throttle})
+	rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: id, Credential: &CredentialRef{OAuth2, id}, Throttles: throttles})
 	if KindOf(err) == NotFound {
 		rec, _, err = s.readLocated(ctx, "a:"+id,
 			func(uid string) AuthQuery {
-				return AuthQuery{UserID: uid, AppID: id, Credential: &CredentialRef{OAuth2, id}, Throttle: throttle}
+				return AuthQuery{UserID: uid, AppID: id, Credential: &CredentialRef{OAuth2, id}, Throttles: throttles}
 			},
 			func() (string, error) { return s.store.LocateApp(ctx, id) },
 			func(r AuthRecord) bool { return r.App != nil && r.App.ID == id })
@@ -53,7 +53,7 @@ func (s *Service) authenticateClient(ctx context.Context, req ClientRequest) (Au
 		return AuthRecord{}, Errorf(Unauthorized, op, "invalid client")
 	}
 	if !secretMatches(c.Secret, req.ClientSecret) {
-		if err := s.failed(ctx, op, throttle); KindOf(err) == Unauthorized && RetryAfterOf(err) > 0 {
+		if err := s.refuse(ctx, op, throttles, 0); RetryAfterOf(err) > 0 {
 			return AuthRecord{}, err
 		}
 		return AuthRecord{}, Errorf(Unauthorized, op, "invalid client")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -28,6 +29,12 @@ type Service struct {
 	passed   *boundedCache // keyed hashes of recent successful argon2 checks
 	touched  *boundedCache // sessions whose lastSeenAt this process wrote lately
 	passKey  []byte        // the key of those hashes, random per process
+	nobody   string        // a user id that exists nowhere, random per process (locateAlike)
+
+	background  sync.WaitGroup // work off the request path: mails, session touches
+	mailSlots   chan struct{}  // bounds the mails in flight
+	mailTimeout time.Duration
+	reportError func(error)
 }
 
 // Policy holds the session, token and rate-limit settings (SPEC §6, §9).
@@ -98,7 +105,23 @@ type Options struct {
 	AdminKey string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// ReportError receives the errors of work done off the request path, which
+	// no caller sees (a verification or reset mail that could not be sent);
+	// nil drops them. It must not block for long.
+	ReportError func(error)
+	// MailTimeout bounds a mail sent off the request path; 0 means
+	// DefaultMailTimeout.
+	MailTimeout time.Duration
 }
+
+// DefaultMailTimeout bounds a mail that resend or password reset sends off the
+// request path.
+const DefaultMailTimeout = 30 * time.Second
+
+// maxMailsInFlight bounds the mails being sent off the request path; beyond it a
+// mail is dropped and reported (the rate limits per address and email keep
+// this out of reach of one client).
+const maxMailsInFlight = 64
 
 // NewService returns a Service over store.
 func NewService(store Store, opt Options) *Service {
@@ -107,6 +130,7 @@ func NewService(store Store, opt Options) *Service {
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
 		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
+		nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
 	}
 	rand.Read(s.passKey)
 	if s.hasher == nil {
@@ -121,7 +145,31 @@ func NewService(store Store, opt Options) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.mailTimeout <= 0 {
+		s.mailTimeout = DefaultMailTimeout
+	}
+	if s.reportError == nil {
+		s.reportError = func(error) {}
+	}
 	return s
+}
+
+// Drain waits until the work the service does off the request path (mails,
+// session touches) has finished, or ctx ends. Call it once no request is being
+// served any more (after the listeners stopped) and before exiting, so that a
+// mail already answered 202 is still sent.
+func (s *Service) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Now returns the service's clock reading, in UTC and truncated to milliseconds,

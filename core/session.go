@@ -41,9 +41,10 @@ type AuthQuery struct {
 	Password    bool           // the user's password hash
 	Secret      bool           // the user secret's hash
 	AppID       string         // an app of this user (its state), when known before the read
-	// Throttle, when set, is a failure counter to check in the same round trip:
-	// AuthRecord.RetryAfter says whether its key is over its rate (see Limiter).
-	Throttle *Throttle
+	// Throttles are failure counters to check in the same round trip:
+	// AuthRecord.RetryAfter says whether one of their keys is over its rate
+	// (see Limiter).
+	Throttles []Throttle
 }
 
 // Throttle names a Limiter key and its rate.
@@ -68,5 +69,5 @@ type AuthRecord struct {
 	PasswordHash string            // an argon2id PHC string, "" when the user has no password
 	SecretHash   string            // "sha256:<hex>", "" when the user has no secret
 	Scopes       map[string]string // the scope registry: name → registration
-	RetryAfter   time.Duration     // > 0 when AuthQuery.Throttle's key is over its rate
+	RetryAfter   time.Duration     // > 0 when a key of AuthQuery.Throttles is over its rate: the longest wait
 }

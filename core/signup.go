@@ -193,11 +193,12 @@ type MailAsk struct {
 }
 
 // ResendVerification mails a new verification link to an unverified address.
-// The answer is the same whether or not the address is known (mailErr reports,
-// for the log only, a mail that could not be sent): RateLimited beyond
+// The answer is the same, and comes as fast, whether or not the address is
+// known: the user is looked up and the mail sent off the request path (a mail
+// that cannot be sent goes to Options.ReportError). RateLimited beyond
 // Policy.MailPerAddress or MailPerEmail, Unavailable when the provider is down.
-func (s *Service) ResendVerification(ctx context.Context, req MailAsk) (mailErr, err error) {
-	return s.mailByAddress(ctx, "core.ResendVerification", req, func(p IdentityProvider, u User) error {
+func (s *Service) ResendVerification(ctx context.Context, req MailAsk) error {
+	return s.mailByAddress(ctx, "core.ResendVerification", req, func(ctx context.Context, p IdentityProvider, u User) error {
 		if u.EmailVerified {
 			return nil
 		}
@@ -207,38 +208,55 @@ func (s *Service) ResendVerification(ctx context.Context, req MailAsk) (mailErr,
 
 // RequestPasswordReset mails a password-reset link, answering the same whether
 // or not the address is known, as ResendVerification does.
-func (s *Service) RequestPasswordReset(ctx context.Context, req MailAsk) (mailErr, err error) {
-	return s.mailByAddress(ctx, "core.RequestPasswordReset", req, func(p IdentityProvider, u User) error {
+func (s *Service) RequestPasswordReset(ctx context.Context, req MailAsk) error {
+	return s.mailByAddress(ctx, "core.RequestPasswordReset", req, func(ctx context.Context, p IdentityProvider, u User) error {
 		return p.SendPasswordReset(ctx, MailRequest{UserID: u.ID, Email: u.Email, DisplayName: displayName(u), Link: s.mailLink(req.Provider, "password-reset")})
 	})
 }
 
 // mailByAddress is the common part of resend and reset: validation, rate limits
-// (counted whether or not the address is known), the provider, then send for a
-// known, active, unexpired user.
-func (s *Service) mailByAddress(ctx context.Context, op string, req MailAsk, send func(IdentityProvider, User) error) (mailErr, err error) {
-	norm, nerr := NormalizeEmail(req.Email)
-	if nerr != nil {
-		return nil, nerr
+// (counted whether or not the address is known) and the provider on the request
+// path; then, off it, the lookup of the address and send for a known, active,
+// unexpired user, bounded by the mail timeout. Nothing on the request path
+// depends on whether the address has an account, so neither the answer nor its
+// time tells.
+func (s *Service) mailByAddress(ctx context.Context, op string, req MailAsk, send func(context.Context, IdentityProvider, User) error) error {
+	norm, err := NormalizeEmail(req.Email)
+	if err != nil {
+		return err
 	}
 	keys := []string{"mail:addr:" + req.ClientAddr, "mail:email:" + EmailKey(norm)}
 	if err := s.checkRates(ctx, op, keys, []Rate{s.policy.MailPerAddress, s.policy.MailPerEmail}, 1); err != nil {
-		return nil, err
+		return err
 	}
 	p, err := s.mailProvider(ctx, op, req.Provider)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	u, err := s.store.UserByName(ctx, NameEmail, norm)
-	switch {
-	case KindOf(err) == NotFound:
-		return nil, nil
-	case err != nil:
-		return nil, err
-	case !u.IsActive || s.expired(u):
-		return nil, nil
+	select {
+	case s.mailSlots <- struct{}{}:
+	default:
+		s.reportError(Errorf(Unavailable, op, "too many mails in flight: one was dropped"))
+		return nil
 	}
-	return send(p, u), nil
+	s.background.Go(func() {
+		defer func() { <-s.mailSlots }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.mailTimeout)
+		defer cancel()
+		u, err := s.store.UserByName(ctx, NameEmail, norm)
+		switch {
+		case KindOf(err) == NotFound:
+			return
+		case err == nil && (!u.IsActive || s.expired(u)):
+			return
+		case err == nil:
+			err = send(ctx, p, u)
+		}
+		if err != nil {
+			s.reportError(&Error{Kind: KindOf(err), Op: op, Msg: "mail not sent", Err: err})
+		}
+	})
+	return nil
 }
 
 // ResetPassword redeems a password-reset token and sets the new password, which

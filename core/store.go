@@ -154,7 +154,7 @@ type Store interface {
 	// session is reported as nil, not as an error. For an OAuth access token, the
 	// oauth2 credential it was issued under comes as Credential. Records are
 	// returned as stored: the caller compares a credential's or session's
-	// ExpiresAt with its clock. A Throttle reads the Limiter built on the store's
+	// ExpiresAt with its clock. Throttles read the Limiter built on the store's
 	// own client and prefix.
 	ReadAuth(ctx context.Context, q AuthQuery) (AuthRecord, error)
 	// LocateCredential returns the user whose slot holds a keyed credential

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -51,11 +52,28 @@ func errVerify(op string) error { return Errorf(Unauthorized, op, "invalid crede
 
 // Verify checks a presented credential with the rules of SPEC §3.2, §6, §7 and §9:
 // Unauthorized when it is unknown, wrong or expired (with RetryAfter when the key
-// or username has had too many failures from that address), Forbidden when it is
-// not effectively active or lacks a required scope, Unavailable when the store
-// cannot answer. The credential's record and its owners' state are read in one
-// round trip (after the first use of a key, whose owner is then remembered).
+// or username, or the client address, has had too many failures), Forbidden when
+// it is not effectively active or lacks a required scope, Unavailable when the
+// store cannot answer. The credential's record and its owners' state are read in
+// one round trip (after the first use of a key, whose owner is then remembered).
+//
+// It fails closed: a Principal is returned only with a consumer, and every other
+// outcome is an error.
 func (s *Service) Verify(ctx context.Context, p Presented) (Principal, error) {
+	pr, err := s.verify(ctx, p)
+	if err != nil {
+		return Principal{}, err
+	}
+	if pr.ConsumerID == "" {
+		// principal never builds one; this holds whatever is added later (a
+		// verification cache) to that promise.
+		return Principal{}, errVerify("core.Verify")
+	}
+	return pr, nil
+}
+
+// verify dispatches on the scheme.
+func (s *Service) verify(ctx context.Context, p Presented) (Principal, error) {
 	switch p.Scheme {
 	case SchemeBearer:
 		switch {
@@ -75,7 +93,8 @@ func (s *Service) Verify(ctx context.Context, p Presented) (Principal, error) {
 }
 
 // verifyToken checks a session or OAuth access token: the user id it is routed
-// to names the slot, so one read finds the record and its owners' state.
+// to names the slot, so one read finds the record and its owners' state. Tokens
+// carry 256 random bits: their failures are not counted.
 func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, kind SessionKind) (Principal, error) {
 	const op = "core.verifyToken"
 	uid, ok := TokenUser(prefix, p.Secret)
@@ -115,9 +134,7 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 			}
 		}
 	}
-	pr, err := s.principal(op, rec, string(kind), sess.ConsumerKind, sess.ConsumerID, grants, p.RequiredScopes)
-	pr.SessionID = sess.ID
-	return pr, err
+	return s.principal(op, rec, grant{kind: string(kind), consumerKind: sess.ConsumerKind, consumerID: sess.ConsumerID, scopes: grants, sessionID: sess.ID}, p.RequiredScopes)
 }
 
 // touch records a session's use off the request path, once per touchInterval
@@ -127,50 +144,96 @@ func (s *Service) touch(uid, hash string, at time.Time) {
 		return
 	}
 	s.touched.put(hash, "", at.Add(touchInterval))
-	go func() {
+	s.background.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.store.TouchSession(ctx, uid, hash, at) // best effort: only lastSeenAt is lost
-	}()
+	})
 }
+
+// An unknown key id or username and a known one with a wrong secret are answered
+// alike, so that /verify does not tell which exist: the same 401, the same
+// failure counting under the same throttle keys, and the same Redis work — one
+// read, then one write that counts the failure (refuse). The read of a known
+// name is its record with the throttles (ReadAuth); an unknown one's owner is
+// looked up while the same read runs on a user that does not exist
+// (locateAlike). A throttled attempt is refused through the same count, which
+// counts nothing where the rate is already used up. (The first use of a known
+// name on an instance costs one lookup more, before its owner is remembered.)
+
+// verifyThrottles are the failure throttles of one /verify attempt: per name
+// (its throttle key prefix and the name, "" for a name that cannot exist) and
+// client address, and per client address whatever the name. A rate that is not
+// positive limits nothing.
+func (s *Service) verifyThrottles(addr, name string) []Throttle {
+	ts := make([]Throttle, 0, 2)
+	if r := s.policy.VerifyFailures; name != "" && r.Count > 0 && r.Per > 0 {
+		ts = append(ts, Throttle{Key: name + "|" + addr, Rate: r})
+	}
+	if r := s.policy.VerifyFailuresPerAddress; r.Count > 0 && r.Per > 0 {
+		ts = append(ts, Throttle{Key: "verify:addr:" + addr, Rate: r})
+	}
+	return ts
+}
+
+// refuse answers a failed attempt: it counts the failure against every
+// throttle in one round trip (a throttle already over its rate counts nothing)
+// and answers 401, with RetryAfter when a throttle is over its rate (not 429:
+// nginx turns a 429 from auth_request into a 500). over is what the read said
+// (ReadAuth's RetryAfter); the count's own answer takes precedence, so that a
+// known name, whose read saw the throttles, and an unknown one, whose read did
+// not, get the same Retry-After.
+func (s *Service) refuse(ctx context.Context, op string, ts []Throttle, over time.Duration) error {
+	if s.limiter != nil && len(ts) > 0 {
+		// A failed count still answers 401: a failure never turns into a success.
+		if waits, err := s.limiter.AllowEach(ctx, ts, 1); err == nil && len(waits) > 0 {
+			if w := slices.Max(waits); w > 0 {
+				over = w
+			}
+		}
+	}
+	if over > 0 {
+		return throttled(op, over)
+	}
+	return errVerify(op)
+}
+
+func throttled(op string, retry time.Duration) error {
+	return &Error{Kind: Unauthorized, Op: op, Msg: "too many failed attempts: try again later", RetryAfter: max(retry, time.Second)}
+}
+
+func errInactive(op string) error { return Errorf(Forbidden, op, "credential is not active") }
 
 // verifyKey checks a key-auth keyId:keySecret.
 func (s *Service) verifyKey(ctx context.Context, p Presented) (Principal, error) {
 	const op = "core.verifyKey"
-	if !ValidKeyID(p.ID) || p.Secret == "" {
-		return Principal{}, errVerify(op)
+	if !ValidKeyID(p.ID) {
+		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
 	}
-	rec, throttle, err := s.readKeyed(ctx, KeyAuth, p)
-	if err != nil || rec.Credential == nil {
+	ts := s.verifyThrottles(p.ClientAddr, "verify:key-auth:"+p.ID)
+	rec, err := s.readKeyed(ctx, KeyAuth, p.ID, ts)
+	if err != nil {
 		return Principal{}, err
 	}
-	if !secretMatches(rec.Credential.Secret, p.Secret) {
-		return Principal{}, s.failed(ctx, op, throttle)
+	if rec.Credential == nil || rec.RetryAfter > 0 || !secretMatches(rec.Credential.Secret, p.Secret) {
+		return Principal{}, s.refuse(ctx, op, ts, rec.RetryAfter)
 	}
 	return s.credentialPrincipal(op, rec, p)
 }
 
-// readKeyed reads a keyed credential through the locator cache, honouring the
-// failure throttle of its keyId and the client address. A nil credential with a
-// nil error means unknown (the error to answer is then errVerify).
-func (s *Service) readKeyed(ctx context.Context, typ CredentialType, p Presented) (AuthRecord, *Throttle, error) {
-	op := "core.verify." + string(typ)
-	throttle := &Throttle{Key: "verify:" + string(typ) + ":" + p.ID + "|" + p.ClientAddr, Rate: s.policy.VerifyFailures}
-	q := func(uid string) AuthQuery {
-		return AuthQuery{UserID: uid, Credential: &CredentialRef{typ, p.ID}, Throttle: throttle}
-	}
-	rec, found, err := s.readLocated(ctx, "c:"+string(typ)+":"+p.ID, q,
-		func() (string, error) { return s.store.LocateCredential(ctx, typ, p.ID) },
+// readKeyed reads a keyed credential through the locator cache, with the
+// throttles. The record's Credential is nil when the keyId is unknown.
+func (s *Service) readKeyed(ctx context.Context, typ CredentialType, keyID string, ts []Throttle) (AuthRecord, error) {
+	rec, found, err := s.readLocated(ctx, "c:"+string(typ)+":"+keyID,
+		func(uid string) AuthQuery {
+			return AuthQuery{UserID: uid, Credential: &CredentialRef{typ, keyID}, Throttles: ts}
+		},
+		func() (string, error) { return s.store.LocateCredential(ctx, typ, keyID) },
 		func(r AuthRecord) bool { return r.Credential != nil })
-	switch {
-	case err != nil:
-		return AuthRecord{}, nil, err
-	case rec.RetryAfter > 0:
-		return AuthRecord{}, nil, throttled(op, rec.RetryAfter)
-	case !found:
-		return AuthRecord{}, nil, errVerify(op)
+	if err != nil || !found {
+		return AuthRecord{}, err
 	}
-	return rec, throttle, nil
+	return rec, nil
 }
 
 // readLocated reads, in one round trip, what query(uid) names in the slot of the
@@ -182,7 +245,7 @@ func (s *Service) readLocated(ctx context.Context, cacheKey string, query func(u
 	for {
 		if !cached {
 			var err error
-			if uid, err = locate(); KindOf(err) == NotFound {
+			if uid, err = s.locateAlike(ctx, query, locate); KindOf(err) == NotFound {
 				return AuthRecord{}, false, nil
 			} else if err != nil {
 				return AuthRecord{}, false, err
@@ -206,54 +269,72 @@ func (s *Service) readLocated(ctx context.Context, cacheKey string, query func(u
 	}
 }
 
-// failed counts a failed attempt against the throttle and answers 401 (SPEC §6:
-// a 429 from auth_request becomes a 500 in nginx).
-func (s *Service) failed(ctx context.Context, op string, t *Throttle) error {
-	if s.limiter != nil && t != nil {
-		if ok, retry, err := s.limiter.Allow(ctx, t.Key, t.Rate, 1); err == nil && !ok {
-			return throttled(op, retry)
-		}
-	}
-	return errVerify(op)
+// locateAlike locates an owner that is not remembered. Meanwhile it reads what
+// query names in the slot of a user that does not exist, and waits for that
+// read too: a name that has no owner then costs the time of the read a
+// remembered one costs (the two requests go to Redis at once), not just that
+// of one GET of its claim, and the time does not tell an unknown name from a
+// known one.
+func (s *Service) locateAlike(ctx context.Context, query func(uid string) AuthQuery, locate func() (string, error)) (string, error) {
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = s.store.ReadAuth(ctx, query(s.nobody)) })
+	uid, err := locate()
+	wg.Wait()
+	return uid, err
 }
-
-func throttled(op string, retry time.Duration) error {
-	return &Error{Kind: Unauthorized, Op: op, Msg: "too many failed attempts: try again later", RetryAfter: max(retry, time.Second)}
-}
-
-func errInactive(op string) error { return Errorf(Forbidden, op, "credential is not active") }
 
 // credentialPrincipal checks a verified credential's state and expiry and
 // returns its principal.
 func (s *Service) credentialPrincipal(op string, rec AuthRecord, p Presented) (Principal, error) {
 	c := rec.Credential
-	if c.Expired(s.now()) {
+	if c == nil || c.Expired(s.now()) {
 		return Principal{}, errVerify(op)
 	}
 	if !c.IsActive {
 		return Principal{}, errInactive(op)
 	}
 	// principal checks the owners' flags, naming which one is off.
-	return s.principal(op, rec, string(c.Type), c.ConsumerKind, c.ConsumerID, c.Scopes, p.RequiredScopes)
+	return s.principal(op, rec, grant{kind: string(c.Type), consumerKind: c.ConsumerKind, consumerID: c.ConsumerID, scopes: c.Scopes}, p.RequiredScopes)
 }
 
-// principal builds the verified principal: the consumer (an app's id and name for
-// an app's), the effective scopes, and the required-scope check.
-func (s *Service) principal(op string, rec AuthRecord, kind string, ck ConsumerKind, consumerID string, grants []ScopeGrant, required []string) (Principal, error) {
+// grant is what a verified credential or token grants, for principal.
+type grant struct {
+	kind         string // the Principal's Kind
+	consumerKind ConsumerKind
+	consumerID   string
+	scopes       []ScopeGrant
+	sessionID    string
+}
+
+// principal builds the verified principal, the only place a Principal is made:
+// the consumer (an app's id and name for an app's), the effective scopes, and
+// the required-scope check. A grant whose consumer is not the record's user or
+// app is refused, so a success always names its consumer.
+func (s *Service) principal(op string, rec AuthRecord, g grant, required []string) (Principal, error) {
+	if rec.User.ID == "" || g.consumerID == "" {
+		return Principal{}, errVerify(op)
+	}
 	if !rec.User.IsActive {
 		return Principal{}, Errorf(Forbidden, op, "user is deactivated")
 	}
-	pr := Principal{Kind: kind, ConsumerID: rec.User.ID, Username: rec.User.Username, UserID: rec.User.ID, Scopes: []string{}, Groups: []string{}}
-	if ck == ConsumerApp {
-		if rec.App == nil || rec.App.ID != consumerID {
+	pr := Principal{Kind: g.kind, ConsumerID: rec.User.ID, Username: rec.User.Username, UserID: rec.User.ID, SessionID: g.sessionID, Scopes: []string{}, Groups: []string{}}
+	switch g.consumerKind {
+	case ConsumerUser, "":
+		if g.consumerID != rec.User.ID {
+			return Principal{}, errVerify(op)
+		}
+	case ConsumerApp:
+		if rec.App == nil || rec.App.ID != g.consumerID {
 			return Principal{}, errVerify(op)
 		}
 		if !rec.App.IsActive {
 			return Principal{}, Errorf(Forbidden, op, "app is deactivated")
 		}
 		pr.ConsumerID, pr.Username, pr.AppID = rec.App.ID, rec.App.Name, rec.App.ID
+	default:
+		return Principal{}, errVerify(op)
 	}
-	for _, g := range grants {
+	for _, g := range g.scopes {
 		if rec.Scopes[g.Name] == g.Reg {
 			pr.Scopes = append(pr.Scopes, g.Name)
 		}
@@ -269,76 +350,143 @@ func (s *Service) principal(op string, rec AuthRecord, kind string, ck ConsumerK
 // verifyBasic checks a basic-auth credential: users by username or id, apps by
 // id or unique name. An unknown name costs a dummy hash, and a successful argon2
 // comparison is remembered for a while under a keyed hash (the records are still
-// read, so a deactivation or a new password takes effect at once).
+// read, so a deactivation or a new password takes effect at once). A throttled
+// attempt costs no hash, known name or not.
 func (s *Service) verifyBasic(ctx context.Context, p Presented) (Principal, error) {
 	const op = "core.verifyBasic"
 	if p.ID == "" {
-		return Principal{}, errVerify(op)
+		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
 	}
-	throttle := &Throttle{Key: "verify:basic-auth:" + identifierKey(p.ID) + "|" + p.ClientAddr, Rate: s.policy.VerifyFailures}
-	rec, found, err := s.readBasic(ctx, p.ID, throttle)
+	ts := s.verifyThrottles(p.ClientAddr, "verify:basic-auth:"+identifierKey(p.ID))
+	rec, err := s.readBasic(ctx, p.ID, ts)
 	if err != nil {
 		return Principal{}, err
 	}
-	if rec.RetryAfter > 0 {
-		return Principal{}, throttled(op, rec.RetryAfter)
+	if rec.Credential == nil {
+		// Unknown: only the count tells whether the name is throttled, so it
+		// comes first; the hash is a known name's work when it is not.
+		err := s.refuse(ctx, op, ts, 0)
+		if RetryAfterOf(err) == 0 {
+			s.verifyHasher.Dummy(ctx, p.Secret)
+		}
+		return Principal{}, err
 	}
-	if !found {
-		s.verifyHasher.Dummy(ctx, p.Secret)
-		return Principal{}, errVerify(op)
+	if rec.RetryAfter > 0 {
+		return Principal{}, s.refuse(ctx, op, ts, rec.RetryAfter)
 	}
 	ok, err := s.checkPassword(ctx, rec.Credential.Secret, p.Secret)
 	if err != nil {
 		return Principal{}, err
 	}
 	if !ok {
-		return Principal{}, s.failed(ctx, op, throttle)
+		return Principal{}, s.refuse(ctx, op, ts, 0)
 	}
 	return s.credentialPrincipal(op, rec, p)
 }
 
-// readBasic finds the basic-auth credential of a Basic user part: a UUID as a
-// user id then an app id; anything else as a username, then a unique app name.
-// found is false when there is no such credential.
-func (s *Service) readBasic(ctx context.Context, name string, throttle *Throttle) (rec AuthRecord, found bool, err error) {
+// readBasic finds the basic-auth credential of a Basic user part, read with the
+// throttles: a UUID as a user id then an app id; anything else as a username,
+// then a unique app name. The record's Credential is nil when there is none.
+// A username whose owner is not remembered is located while the app names are
+// read, so that an unknown name takes one round trip's time, as a remembered
+// one does.
+func (s *Service) readBasic(ctx context.Context, name string, ts []Throttle) (AuthRecord, error) {
 	userCred := func(uid string) AuthQuery {
-		return AuthQuery{UserID: uid, Credential: &CredentialRef{BasicAuth, uid}, Throttle: throttle}
+		return AuthQuery{UserID: uid, Credential: &CredentialRef{BasicAuth, uid}, Throttles: ts}
 	}
 	if IsUUID(name) {
-		id := strings.ToLower(name)
-		rec, err = s.store.ReadAuth(ctx, userCred(id))
-		if err != nil && KindOf(err) != NotFound {
-			return AuthRecord{}, false, err
-		}
-		if err == nil {
-			return rec, rec.Credential != nil, nil
-		}
-		rec, found, err = s.readLocated(ctx, "a:"+id,
-			func(uid string) AuthQuery {
-				return AuthQuery{UserID: uid, AppID: id, Credential: &CredentialRef{BasicAuth, id}, Throttle: throttle}
-			},
-			func() (string, error) { return s.store.LocateApp(ctx, id) },
-			func(r AuthRecord) bool { return r.App != nil && r.App.ID == id })
-		return rec, found && rec.Credential != nil, err
+		return s.readBasicByID(ctx, strings.ToLower(name), ts)
 	}
-	if key, kerr := UsernameKey(name); kerr == nil {
+	var (
+		rec     AuthRecord
+		found   bool
+		err     error
+		apps    []App
+		appsErr error
+	)
+	readUser := func(key string) {
 		rec, found, err = s.readLocated(ctx, "u:"+key, userCred,
 			func() (string, error) { return s.store.LocateUser(ctx, NameUsername, name) },
 			func(r AuthRecord) bool { return holdsName(r.User, NameUsername, name) })
-		if err != nil || found {
-			return rec, found && rec.Credential != nil, err
-		}
 	}
-	apps, err := s.store.AppsByName(ctx, name) // app names are rare at /verify: no cache
-	if err != nil || len(apps) != 1 {
-		return AuthRecord{}, false, err
+	readApps := func() { apps, appsErr = s.store.AppsByName(ctx, name) } // app names are rare at /verify: no cache
+	key, kerr := UsernameKey(name)
+	switch _, remembered := s.locators.get("u:"+key, time.Time{}); {
+	case kerr != nil:
+		readApps()
+	case remembered:
+		if readUser(key); err == nil && !found {
+			readApps() // the name left its owner since
+		}
+	default:
+		var wg sync.WaitGroup
+		wg.Go(readApps)
+		readUser(key)
+		wg.Wait()
+	}
+	switch {
+	case err != nil:
+		return AuthRecord{}, err
+	case found:
+		return rec, nil
+	case appsErr != nil || len(apps) != 1:
+		return AuthRecord{}, appsErr
 	}
 	a := apps[0]
-	rec, err = s.store.ReadAuth(ctx, AuthQuery{UserID: a.UserID, AppID: a.ID, Credential: &CredentialRef{BasicAuth, a.ID}, Throttle: throttle})
-	if err != nil && KindOf(err) != NotFound {
-		return AuthRecord{}, false, err
+	rec, err = s.store.ReadAuth(ctx, AuthQuery{UserID: a.UserID, AppID: a.ID, Credential: &CredentialRef{BasicAuth, a.ID}, Throttles: ts})
+	if KindOf(err) == NotFound {
+		return AuthRecord{}, nil
 	}
-	return rec, rec.Credential != nil, nil
+	return rec, err
+}
+
+// readBasicByID finds the basic-auth credential of a user id or an app id. An
+// id remembered as a user's or an app's is read at once; another is read as a
+// user's while it is looked up as an app's, so that an unknown id takes one
+// round trip's time, as a remembered one does.
+func (s *Service) readBasicByID(ctx context.Context, id string, ts []Throttle) (AuthRecord, error) {
+	readUser := func() (AuthRecord, error) {
+		rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts})
+		if err == nil {
+			s.locators.put("i:"+id, id, time.Time{})
+		}
+		return rec, err
+	}
+	readApp := func() (AuthRecord, error) {
+		rec, found, err := s.readLocated(ctx, "a:"+id,
+			func(uid string) AuthQuery {
+				return AuthQuery{UserID: uid, AppID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts}
+			},
+			func() (string, error) { return s.store.LocateApp(ctx, id) },
+			func(r AuthRecord) bool { return r.App != nil && r.App.ID == id })
+		if err != nil || !found {
+			return AuthRecord{}, err
+		}
+		return rec, nil
+	}
+	if _, ok := s.locators.get("a:"+id, time.Time{}); ok {
+		return readApp()
+	}
+	if _, ok := s.locators.get("i:"+id, time.Time{}); ok {
+		rec, err := readUser()
+		if KindOf(err) != NotFound {
+			return rec, err
+		}
+		s.locators.del("i:" + id) // the user is gone: an id is never reused
+	}
+	var app AuthRecord
+	var appErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { app, appErr = readApp() })
+	user, err := readUser()
+	wg.Wait()
+	switch {
+	case err == nil:
+		return user, nil
+	case KindOf(err) != NotFound:
+		return AuthRecord{}, err
+	}
+	return app, appErr
 }
 
 // checkPassword verifies a password against an argon2id hash at /verify, with
@@ -369,24 +517,26 @@ func (s *Service) checkPassword(ctx context.Context, phc, password string) (bool
 // convention), else iss; exp and nbf are checked with 60 s of leeway.
 func (s *Service) verifyJWT(ctx context.Context, p Presented) (Principal, error) {
 	const op = "core.verifyJWT"
-	unverified, _, err := jwt.NewParser().ParseUnverified(p.Secret, jwt.MapClaims{})
-	if err != nil {
-		return Principal{}, errVerify(op)
-	}
-	keyID, _ := unverified.Header["kid"].(string)
-	claims, _ := unverified.Claims.(jwt.MapClaims)
-	for _, name := range []string{"sub", "iss"} {
-		if keyID == "" {
-			keyID, _ = claims[name].(string)
+	keyID := ""
+	if unverified, _, err := jwt.NewParser().ParseUnverified(p.Secret, jwt.MapClaims{}); err == nil {
+		keyID, _ = unverified.Header["kid"].(string)
+		claims, _ := unverified.Claims.(jwt.MapClaims)
+		for _, name := range []string{"sub", "iss"} {
+			if keyID == "" {
+				keyID, _ = claims[name].(string)
+			}
 		}
 	}
 	if !ValidKeyID(keyID) {
-		return Principal{}, errVerify(op)
+		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
 	}
-	p.ID = keyID
-	rec, throttle, err := s.readKeyed(ctx, JWT, p)
-	if err != nil || rec.Credential == nil {
+	ts := s.verifyThrottles(p.ClientAddr, "verify:jwt:"+keyID)
+	rec, err := s.readKeyed(ctx, JWT, keyID, ts)
+	if err != nil {
 		return Principal{}, err
+	}
+	if rec.Credential == nil || rec.RetryAfter > 0 {
+		return Principal{}, s.refuse(ctx, op, ts, rec.RetryAfter)
 	}
 	secret, err := s.JWTSecret(*rec.Credential)
 	if err != nil {
@@ -394,7 +544,7 @@ func (s *Service) verifyJWT(ctx context.Context, p Presented) (Principal, error)
 	}
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{algHS256}), jwt.WithLeeway(jwtLeeway), jwt.WithTimeFunc(s.now))
 	if _, err := parser.Parse(p.Secret, func(*jwt.Token) (any, error) { return secret, nil }); err != nil {
-		return Principal{}, s.failed(ctx, op, throttle)
+		return Principal{}, s.refuse(ctx, op, ts, 0)
 	}
 	return s.credentialPrincipal(op, rec, p)
 }

@@ -120,6 +120,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 			log.Warn().Err(serr).Str("addr", srv.Addr).Msg("shutdown cut requests short")
 		}
 	}
+	if derr := svc.Drain(shutCtx); derr != nil {
+		log.Warn().Err(derr).Msg("shutdown cut mails short")
+	}
 	return err
 }
 
@@ -154,6 +157,7 @@ func newService(cfg Config, store core.Store, limiter core.Limiter, providers co
 	return core.NewService(store, core.Options{
 		Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey,
 		Limiter: limiter, Policy: cfg.Policy(), Providers: providers, PublicURL: cfg.publicURL(),
+		ReportError: func(err error) { log.Error().Err(err).Msg("background work failed") },
 	}), nil
 }
 

@@ -58,9 +58,9 @@ return out`)
 
 // ReadAuth reads what a verification needs in one round trip: one pipeline of
 // readAuthScript (EVALSHA; EVAL only when the server does not have the script
-// yet) over the user's slot, HGETALL of the scope registry and, with a Throttle,
-// GET of its Limiter key (under the store's prefix) and TIME, from which
-// RetryAfter is computed as Limiter.Allow with n = 0 would. On a Redis Cluster the
+// yet) over the user's slot, HGETALL of the scope registry and, with Throttles,
+// GET of each one's Limiter key (under the store's prefix) and TIME, from which
+// RetryAfter is computed as Limiter.Allow with n = 0 would (the longest wait). On a Redis Cluster the
 // commands go to their nodes concurrently.
 //
 // The user is always read; the credential, session, password, secret and app only
@@ -104,13 +104,15 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 
 	var script *redis.Cmd
 	var reg *redis.MapStringStringCmd
-	var rl *redis.StringCmd
+	rl := make([]*redis.StringCmd, len(q.Throttles))
 	var now *redis.TimeCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		script = readAuthScript.EvalSha(ctx, p, keys, args...)
 		reg = p.HGetAll(ctx, s.k.scopes())
-		if q.Throttle != nil {
-			rl = p.Get(ctx, rateKey(s.k.p, q.Throttle.Key))
+		for i, t := range q.Throttles {
+			rl[i] = p.Get(ctx, rateKey(s.k.p, t.Key))
+		}
+		if len(q.Throttles) > 0 {
 			now = p.Time(ctx)
 		}
 		return nil
@@ -133,10 +135,12 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	if err := reg.Err(); err != nil {
 		return core.AuthRecord{}, fail(op, err)
 	}
-	if q.Throttle != nil {
-		if err := rl.Err(); err != nil && !errors.Is(err, redis.Nil) {
+	for _, get := range rl {
+		if err := get.Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return core.AuthRecord{}, fail(op, err)
 		}
+	}
+	if now != nil {
 		if err := now.Err(); err != nil {
 			return core.AuthRecord{}, fail(op, err)
 		}
@@ -225,8 +229,8 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		out.App = apps[consumerApp]
 	}
 
-	if q.Throttle != nil {
-		out.RetryAfter = askRate(rl, now, q.Throttle.Rate)
+	for i, t := range q.Throttles {
+		out.RetryAfter = max(out.RetryAfter, askRate(rl[i], now, t.Rate))
 	}
 
 	out.Scopes = make(map[string]string, len(reg.Val()))

@@ -108,7 +108,7 @@
 // (the user record and the credential, session, password, secret and app the
 // query names; the app of an app's credential or token is computed inside the
 // script from the record's consumerId, in the same slot), HGETALL P scopes and,
-// for a Throttle, GET P rl:<key> and TIME (the limiter's state, read as
+// for each Throttle, GET P rl:<key>, and TIME (the limiter's state, read as
 // Limiter.Allow with n = 0 reads it). On a Cluster the commands go to their nodes
 // concurrently; no command spans two slots.
 // Locating the slot beforehand is one GET of a claim or locator

@@ -150,3 +150,62 @@ func (r rateKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, arg
 func (r rateKeys) Del(ctx context.Context, keys ...string) *redis.IntCmd {
 	return r.UniversalClient.Del(ctx, unrate(keys)...)
 }
+
+// allowEachScript counts ARGV[3] events against one key, KEYS[1], at ARGV[1]
+// events per ARGV[2] seconds: the same generic cell rate algorithm and the same
+// state as Allow (redis_rate's theoretical arrival time, in seconds since
+// rateEpoch, which askRate reads), written here because redis_rate runs each
+// key in its own round trip and AllowEach pipelines several. It answers 0 when
+// the events fit (and counts them), else the microseconds until they would fit
+// (and counts nothing).
+var allowEachScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - ` + strconv.Itoa(rateEpoch) + `) + tonumber(t[2]) / 1000000
+local count, period, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local interval = period / count
+local tat = tonumber(redis.call('GET', KEYS[1]) or '') or now
+if tat < now then tat = now end
+local later = tat + n * interval
+local wait = later - now - count * interval
+if wait > 0 then return math.max(1, math.ceil(wait * 1000000)) end
+redis.call('SET', KEYS[1], string.format('%.6f', later), 'EX', math.max(1, math.ceil(later - now)))
+return 0`)
+
+// AllowEach counts n events against each throttle in one round trip: a
+// pipeline of one allowEachScript per key (each key is its own slot, so on a
+// Cluster the scripts go to their nodes concurrently). A key whose rate the
+// events do not fit counts nothing and answers how long until they would; the
+// others count them. Invalid for a rate that is not positive or n < 1;
+// Unavailable when Redis cannot answer.
+func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]time.Duration, error) {
+	const op = "redisstore.Limiter.AllowEach"
+	for _, t := range ts {
+		if t.Rate.Count <= 0 || t.Rate.Per <= 0 || n < 1 {
+			return nil, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, t.Rate)
+		}
+	}
+	args := func(t core.Throttle) []any {
+		return []any{t.Rate.Count, strconv.FormatFloat(t.Rate.Per.Seconds(), 'f', -1, 64), n}
+	}
+	cmds := make([]*redis.Cmd, len(ts))
+	_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { // errors are each command's, read below
+		for i, t := range ts {
+			cmds[i] = allowEachScript.EvalSha(ctx, p, []string{rateKey(l.prefix, t.Key)}, args(t)...)
+		}
+		return nil
+	})
+	out := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		if isNoScript(cmds[i].Err()) {
+			// First use on this server: that script did not run, so running it
+			// now counts once.
+			cmds[i] = allowEachScript.Eval(ctx, l.rdb, []string{rateKey(l.prefix, t.Key)}, args(t)...)
+		}
+		us, err := cmds[i].Int64()
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		out[i] = time.Duration(us) * time.Microsecond
+	}
+	return out, nil
+}

@@ -287,7 +287,7 @@ func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin red
 	must(t, s.CreateScopes(ctx, []core.Scope{{Name: "read", CreatedAt: now}}))
 	q := core.AuthQuery{
 		UserID: u.ID, Credential: &core.CredentialRef{Type: core.KeyAuth, ID: "trip-key"}, Password: true,
-		Throttle: &core.Throttle{Key: "verify:trip-key", Rate: core.Rate{Count: 10, Per: time.Minute}},
+		Throttles: []core.Throttle{{Key: "verify:trip-key", Rate: core.Rate{Count: 10, Per: time.Minute}}, {Key: "verify:addr:x", Rate: core.Rate{Count: 60, Per: time.Minute}}},
 	}
 	check := func(what string, wantTrips int) {
 		t.Helper()

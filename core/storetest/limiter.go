@@ -29,7 +29,7 @@ func testLimiter(t *testing.T, h Harness) {
 	u := e.createUser("throttled")
 	throttle := func(key string) time.Duration {
 		t.Helper()
-		r, err := e.s.ReadAuth(e.ctx, core.AuthQuery{UserID: u.ID, Throttle: &core.Throttle{Key: key, Rate: rate}})
+		r, err := e.s.ReadAuth(e.ctx, core.AuthQuery{UserID: u.ID, Throttles: []core.Throttle{{Key: key, Rate: rate}}})
 		e.must(err)
 		return r.RetryAfter
 	}

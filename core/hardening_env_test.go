@@ -1,0 +1,350 @@
+package core_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/configs"
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+)
+
+// hardEnv is a core.Service on redisstore over miniredis, for service-level tests
+// of the /verify and mail rules: the round trips its client makes are logged,
+// and the errors of background work collected.
+type hardEnv struct {
+	t        *testing.T
+	svc      *core.Service
+	store    core.Store // the real store, under any wrapper the service has
+	mr       *miniredis.Miniredis
+	trips    *tripLog
+	mail     *mailFake
+	reported *errorLog
+}
+
+// hardOptions changes what newHardEnv builds.
+type hardOptions struct {
+	policy      func(*core.Policy)
+	wrap        func(core.Store) core.Store // the store the service sees
+	mailTimeout time.Duration
+}
+
+func newHardEnv(t *testing.T, o hardOptions) *hardEnv {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	// Redis' clock stands still unless a test moves it, so throttle answers
+	// (Retry-After) are exact and comparable.
+	mr.SetTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}})
+	trips := &tripLog{}
+	client.AddHook(trips)
+	t.Cleanup(func() { client.Close() })
+	store := redisstore.New(client, redisstore.Options{Prefix: "h:"})
+	models, err := core.LoadModels(configs.Models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := core.DefaultPolicy()
+	if o.policy != nil {
+		o.policy(&policy)
+	}
+	var seen core.Store = store
+	if o.wrap != nil {
+		seen = o.wrap(store)
+	}
+	mail := newMailFake()
+	reported := &errorLog{}
+	svc := core.NewService(seen, core.Options{
+		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4), Keyring: core.NewEphemeralKeyring(),
+		Limiter: redisstore.NewLimiter(client, "h:"), Policy: policy, Providers: mailProviders{"email": mail},
+		PublicURL: "https://auth.example.test", ReportError: reported.add, MailTimeout: o.mailTimeout,
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		mail.open() // a test that failed half-way may have left sends waiting
+		if err := svc.Drain(ctx); err != nil {
+			t.Errorf("Drain: %v", err)
+		}
+	})
+	return &hardEnv{t: t, svc: svc, store: store, mr: mr, trips: trips, mail: mail, reported: reported}
+}
+
+// user stores an active user with that username (and email, if it has an '@').
+func (e *hardEnv) user(name string) core.User {
+	e.t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	u := core.User{ID: core.NewID(), Username: name, IsActive: true, CreatedAt: now, UpdatedAt: now}
+	if strings.Contains(name, "@") {
+		u.Email = name
+	}
+	if err := e.store.CreateUser(e.t.Context(), &u); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// app stores an active app of owner.
+func (e *hardEnv) app(owner core.User, name string) core.App {
+	e.t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := core.App{ID: core.NewID(), Name: name, UserID: owner.ID, IsActive: true, CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreateApp(e.t.Context(), &a); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// cred creates a credential through the service (fields as the admin API takes
+// them) and returns it with its secret.
+func (e *hardEnv) cred(consumer, typ string, fields core.Fields) core.NewCredential {
+	e.t.Helper()
+	nc, err := e.svc.CreateCredential(e.t.Context(), core.CredentialRequest{ConsumerID: consumer, Type: typ, Credential: fields})
+	if err != nil {
+		e.t.Fatalf("CreateCredential(%s, %s): %v", consumer, typ, err)
+	}
+	return nc
+}
+
+// session stores a live login session of u and returns its token.
+func (e *hardEnv) session(u core.User) string {
+	e.t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	token := core.NewToken(core.PrefixSession, u.ID)
+	s := core.Session{
+		ID: core.NewSecret("", 9), Hash: core.HashSHA256(token), Kind: core.KindSession, UserID: u.ID,
+		ConsumerID: u.ID, ConsumerKind: core.ConsumerUser, Provider: "email",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now,
+	}
+	if err := e.store.CreateSession(e.t.Context(), s, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	return token
+}
+
+// tripLog is a go-redis hook that logs each round trip (a command sent alone, or
+// a pipeline) as its command names joined with '+'.
+type tripLog struct {
+	mu      sync.Mutex
+	trips   []string
+	barrier *barrier
+}
+
+// barrier holds round trips until n of them are in flight together, or a
+// while has passed (then timedOut: they came one after another).
+type barrier struct {
+	n, arrived int
+	all        chan struct{}
+	timedOut   bool
+}
+
+func (l *tripLog) add(cmds ...redis.Cmder) {
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.Name()
+	}
+	l.mu.Lock()
+	l.trips = append(l.trips, strings.Join(names, "+"))
+	b := l.barrier
+	if b != nil {
+		if b.arrived++; b.arrived == b.n {
+			close(b.all)
+			l.barrier = nil
+		}
+	}
+	l.mu.Unlock()
+	if b == nil {
+		return
+	}
+	select {
+	case <-b.all:
+	case <-time.After(5 * time.Second): // not a timing assertion: the trips never met
+		l.mu.Lock()
+		if l.barrier == b {
+			l.barrier, b.timedOut = nil, true
+		}
+		l.mu.Unlock()
+	}
+}
+
+// together runs f and reports whether its first n round trips were in flight
+// at the same time (sent concurrently, not one after another).
+func (l *tripLog) together(n int, f func()) bool {
+	b := &barrier{n: n, all: make(chan struct{})}
+	l.mu.Lock()
+	l.barrier = b
+	l.mu.Unlock()
+	f()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.barrier == b { // fewer than n trips at all
+		l.barrier = nil
+		return false
+	}
+	return !b.timedOut
+}
+
+// during returns the round trips made while f ran, sorted (concurrent ones
+// come in any order).
+func (l *tripLog) during(f func()) []string {
+	l.mu.Lock()
+	n := len(l.trips)
+	l.mu.Unlock()
+	f()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := slices.Clone(l.trips[n:])
+	slices.Sort(out)
+	return out
+}
+
+func (l *tripLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *tripLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (l *tripLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		l.add(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// errorLog collects the errors the service reports.
+type errorLog struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *errorLog) add(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.errs = append(l.errs, err)
+}
+
+func (l *errorLog) get() []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.errs)
+}
+
+// mailProviders is a core.Providers over in-process providers.
+type mailProviders map[string]*mailFake
+
+func (m mailProviders) IdentityProvider(name string) (core.IdentityProvider, bool) {
+	p, ok := m[name]
+	return p, ok
+}
+
+// mailFake is an email identity provider that records the mails it is asked to
+// send. While its gate is shut, sends wait for it (or for their context); with
+// fail set, they fail.
+type mailFake struct {
+	mu    sync.Mutex
+	gate  chan struct{} // closed: open
+	fail  error
+	mails []sentMail
+}
+
+type sentMail struct{ Kind, Email string }
+
+func newMailFake() *mailFake {
+	g := make(chan struct{})
+	close(g)
+	return &mailFake{gate: g}
+}
+
+// shut makes sends wait until open.
+func (m *mailFake) shut() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.gate:
+		m.gate = make(chan struct{})
+	default:
+	}
+}
+
+func (m *mailFake) open() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-m.gate:
+	default:
+		close(m.gate)
+	}
+}
+
+func (m *mailFake) failWith(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = err
+}
+
+func (m *mailFake) sent() []sentMail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.mails)
+}
+
+func (m *mailFake) send(ctx context.Context, kind string, req core.MailRequest) error {
+	m.mu.Lock()
+	gate, fail := m.gate, m.fail
+	m.mu.Unlock()
+	select {
+	case <-gate:
+	case <-ctx.Done():
+		return core.Errorf(core.Unavailable, "mailFake", "gave up waiting: %v", ctx.Err())
+	}
+	if fail != nil {
+		return fail
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mails = append(m.mails, sentMail{kind, req.Email})
+	return nil
+}
+
+func (m *mailFake) Describe(context.Context) (core.PluginInfo, error) {
+	return core.PluginInfo{Name: "email", Kind: core.KindIdentityProvider, Version: "test",
+		Capabilities: []string{core.CapMailVerification, core.CapPasswordReset}}, nil
+}
+
+func (m *mailFake) SendVerification(ctx context.Context, req core.MailRequest) error {
+	return m.send(ctx, "verify", req)
+}
+
+func (m *mailFake) SendPasswordReset(ctx context.Context, req core.MailRequest) error {
+	return m.send(ctx, "reset", req)
+}
+
+func (m *mailFake) ConfirmVerification(context.Context, string) (core.MailSubject, error) {
+	return core.MailSubject{}, core.Errorf(core.NotFound, "mailFake", "link is invalid or has expired")
+}
+
+func (m *mailFake) ConfirmPasswordReset(context.Context, string) (core.MailSubject, error) {
+	return core.MailSubject{}, core.Errorf(core.NotFound, "mailFake", "link is invalid or has expired")
+}
+
+func (m *mailFake) CheckPassword(context.Context, string, string) (core.Identity, error) {
+	return core.Identity{}, core.Errorf(core.NotFound, "mailFake", "not supported")
+}
+
+func (m *mailFake) AuthURL(context.Context, core.AuthURLRequest) (string, error) {
+	return "", core.Errorf(core.NotFound, "mailFake", "not supported")
+}
+
+func (m *mailFake) Exchange(context.Context, core.ExchangeRequest) (core.Identity, error) {
+	return core.Identity{}, core.Errorf(core.NotFound, "mailFake", "not supported")
+}
