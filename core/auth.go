@@ -100,7 +100,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (NewSession, erro
 	ok := false
 	switch {
 	case req.Provider == ProviderSecret:
-		ok = found && rec.SecretHash != "" && secretMatches(rec.SecretHash, req.Secret)
+		ok = found && rec.SecretHash != "" && MatchesSHA256(rec.SecretHash, req.Secret)
 	case found && rec.PasswordHash != "":
 		prepared, perr := ValidatePassword(req.Secret)
 		if ok, err = s.hasher.Verify(ctx, rec.PasswordHash, prepared); err != nil {
@@ -192,12 +192,6 @@ func identifierKey(id string) string {
 		return k
 	}
 	return strings.ToLower(id)
-}
-
-// secretMatches compares a presented secret with a stored SHA-256 in constant time.
-func secretMatches(stored, presented string) bool {
-	ok, err := CheckSecret(context.Background(), stored, presented, nil, nil, nil)
-	return err == nil && ok
 }
 
 // checkRates counts n events (0: only asks) against each key and answers

@@ -52,7 +52,7 @@ func (s *Service) authenticateClient(ctx context.Context, req ClientRequest) (Au
 	if c == nil {
 		return AuthRecord{}, Errorf(Unauthorized, op, "invalid client")
 	}
-	if !secretMatches(c.Secret, req.ClientSecret) {
+	if !MatchesSHA256(c.Secret, req.ClientSecret) {
 		if err := s.refuse(ctx, op, throttles, 0); RetryAfterOf(err) > 0 {
 			return AuthRecord{}, err
 		}

@@ -316,31 +316,15 @@ func (k *Keyring) Decrypt(blob string, aad []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// CheckSecret reports whether presented matches a stored form: "sha256:<hex>"
-// (compared in constant time), an argon2id PHC string (h.Verify), or an "aesgcm:"
-// blob (opened with kr and aad, compared in constant time). h or kr may be nil when
-// the stored form does not need them. An unknown or malformed form is Internal.
-func CheckSecret(ctx context.Context, stored, presented string, aad []byte, h *Hasher, kr *Keyring) (bool, error) {
-	const op = "core.CheckSecret"
-	switch {
-	case strings.HasPrefix(stored, sha256Prefix):
-		want, err := hex.DecodeString(stored[len(sha256Prefix):])
-		if err != nil || len(want) != sha256.Size {
-			return false, &Error{Kind: Internal, Op: op, Err: errors.New("malformed sha256 secret")}
-		}
-		got := sha256.Sum256([]byte(presented))
-		return subtle.ConstantTimeCompare(got[:], want) == 1, nil
-	case strings.HasPrefix(stored, argon2Prefix):
-		if h == nil {
-			return false, &Error{Kind: Internal, Op: op, Err: errors.New("no password hasher")}
-		}
-		return h.Verify(ctx, stored, presented)
-	case strings.HasPrefix(stored, aesgcmPrefix):
-		plain, err := kr.Decrypt(stored, aad)
-		if err != nil {
-			return false, err
-		}
-		return subtle.ConstantTimeCompare(plain, []byte(presented)) == 1, nil
+// MatchesSHA256 reports whether presented matches a stored "sha256:<hex>" (a
+// server-generated secret, or a client-chosen key or oauth2 secret), comparing in
+// constant time. A stored value of another form never matches.
+func MatchesSHA256(stored, presented string) bool {
+	hexSum, ok := strings.CutPrefix(stored, sha256Prefix)
+	want, err := hex.DecodeString(hexSum)
+	if !ok || err != nil || len(want) != sha256.Size {
+		return false
 	}
-	return false, &Error{Kind: Internal, Op: op, Err: errors.New("unknown stored secret form")}
+	got := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(got[:], want) == 1
 }

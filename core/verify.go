@@ -215,7 +215,7 @@ func (s *Service) verifyKey(ctx context.Context, p Presented) (Principal, error)
 	if err != nil {
 		return Principal{}, err
 	}
-	if rec.Credential == nil || rec.RetryAfter > 0 || !secretMatches(rec.Credential.Secret, p.Secret) {
+	if rec.Credential == nil || rec.RetryAfter > 0 || !MatchesSHA256(rec.Credential.Secret, p.Secret) {
 		return Principal{}, s.refuse(ctx, op, ts, rec.RetryAfter)
 	}
 	return s.credentialPrincipal(op, rec, p)
