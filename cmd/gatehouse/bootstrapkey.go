@@ -50,9 +50,6 @@ func revokeKey(ctx context.Context, svc *core.Service, key string) error {
 // when stderr is a terminal, otherwise written to cfg.AdminKeyFile (mode 0600)
 // whose path is logged. The key itself never reaches a log record.
 func showBootstrapKey(key string, cfg Config, stderr *os.File, log zerolog.Logger) error {
-	if key == "" {
-		return errors.New("bootstrap admin key: empty key")
-	}
 	if isTerminal(stderr) {
 		log.Info().Msg("created the first admin key; it is shown below, once")
 		return writeKeyBanner(stderr, key)
