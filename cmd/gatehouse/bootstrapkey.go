@@ -1,24 +1,55 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/gatehouse/gatehouse/core"
 )
 
-// showBootstrapKey shows a generated admin key exactly once (SPEC §9 "Admin-key
-// bootstrap"): as a plain banner when stderr is a terminal, otherwise written to
-// cfg.AdminKeyFile (mode 0600, replaced atomically) whose path is logged. The key
-// itself never reaches a log record.
-func showBootstrapKey(key string, cfg Config, stderr *os.File, log zerolog.Logger) error {
-	if key == "" {
-		return errors.New("bootstrap admin key: empty key")
+// bootstrapAdminKey creates the first admin key when the store holds none and
+// no GATEHOUSE_ADMIN_KEY is set, and shows it once (showBootstrapKey). When it
+// cannot be shown (the key file exists, or cannot be written), the key is
+// revoked again before the start fails: a key nobody holds would lock the
+// operator out, and the next start can make one again.
+func bootstrapAdminKey(ctx context.Context, svc *core.Service, cfg Config, stderr *os.File, log zerolog.Logger) error {
+	key, err := svc.BootstrapAdminKey(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin key: %w", err)
 	}
+	if key == "" {
+		return nil
+	}
+	if err := showBootstrapKey(key, cfg, stderr, log); err != nil {
+		if rerr := revokeKey(ctx, svc, key); rerr != nil {
+			return fmt.Errorf("%w; and the admin key just created could not be removed (%v): start with GATEHOUSE_ADMIN_KEY set to manage admin keys", err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// revokeKey deletes the stored admin key whose plain text is key.
+func revokeKey(ctx context.Context, svc *core.Service, key string) error {
+	k, err := svc.AuthenticateAdmin(ctx, key)
+	if err != nil {
+		return err
+	}
+	return svc.RevokeAdminKey(ctx, k.ID)
+}
+
+// showBootstrapKey shows a generated admin key exactly once: as a plain banner
+// when stderr is a terminal, otherwise written to cfg.AdminKeyFile (mode 0600)
+// whose path is logged. The key itself never reaches a log record.
+func showBootstrapKey(key string, cfg Config, stderr *os.File, log zerolog.Logger) error {
 	if isTerminal(stderr) {
 		log.Info().Msg("created the first admin key; it is shown below, once")
 		return writeKeyBanner(stderr, key)
@@ -26,7 +57,11 @@ func showBootstrapKey(key string, cfg Config, stderr *os.File, log zerolog.Logge
 	if cfg.AdminKeyFile == "" {
 		return errors.New("bootstrap admin key: no adminKeyFile to write it to (set GATEHOUSE_ADMIN_KEY_FILE)")
 	}
-	if err := writeKeyFile(cfg.AdminKeyFile, key); err != nil {
+	if err := writeKeyFile(cfg.AdminKeyFile, key); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("bootstrap admin key: adminKeyFile %s already exists, and an existing key file is never overwritten: "+
+			"its key may still open another instance or store. If that key is dead (its store was emptied, or lived in memory), "+
+			"delete the file; else set GATEHOUSE_ADMIN_KEY_FILE to another file, or GATEHOUSE_ADMIN_KEY", cfg.AdminKeyFile)
+	} else if err != nil {
 		return fmt.Errorf("bootstrap admin key: %w", err)
 	}
 	log.Info().Str("path", cfg.AdminKeyFile).
@@ -46,9 +81,10 @@ func writeKeyBanner(w io.Writer, key string) error {
 	return err
 }
 
-// writeKeyFile writes key to path with mode 0600, creating missing parent folders
-// with mode 0700, through a temporary file renamed over path, so a reader never
-// sees a partial key and an old key is replaced whole.
+// writeKeyFile writes key to path with mode 0600, creating missing parent
+// folders with mode 0700. The key goes to a temporary file first, then is linked
+// to path, which fails with fs.ErrExist when path exists: a reader never sees
+// a partial key, and no existing file is ever replaced.
 func writeKeyFile(path, key string) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -58,10 +94,10 @@ func writeKeyFile(path, key string) (err error) {
 	if err != nil {
 		return err
 	}
+	defer os.Remove(f.Name()) // the link, when made, keeps the key
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(f.Name())
 		}
 	}()
 	if err := f.Chmod(0o600); err != nil {
@@ -76,5 +112,5 @@ func writeKeyFile(path, key string) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	return os.Link(f.Name(), path)
 }

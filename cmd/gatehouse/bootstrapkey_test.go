@@ -50,26 +50,32 @@ func TestShowBootstrapKeyWritesFile(t *testing.T) {
 	if written, _ := os.ReadFile(stderr.Name()); strings.Contains(string(written), testKey) {
 		t.Errorf("the key went to a non-terminal stderr")
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
 }
 
-func TestShowBootstrapKeyReplacesFile(t *testing.T) {
+// TestKeyFileNeverOverwritten: an existing key file, which may hold the key
+// of another instance, is left as it was, and the error says what to do.
+func TestKeyFileNeverOverwritten(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "admin-key")
-	if err := os.WriteFile(path, []byte("old key\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("gtha_the_working_key\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
 	cfg.AdminKeyFile = path
-	if err := showBootstrapKey(testKey, cfg, notTerminal(t), zerolog.Nop()); err != nil {
-		t.Fatal(err)
+	err := showBootstrapKey(testKey, cfg, notTerminal(t), zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), path+" already exists") || !strings.Contains(err.Error(), "GATEHOUSE_ADMIN_KEY_FILE") {
+		t.Fatalf("err = %v, want one naming the file and the way out", err)
 	}
-	data, _ := os.ReadFile(path)
-	if strings.TrimSpace(string(data)) != testKey {
-		t.Errorf("file holds %q, want the new key", data)
+	if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), "gtha_the_working_key") {
+		t.Errorf("the error shows a key: %v", err)
 	}
-	assertMode(t, path, 0o600)
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
+	if data, _ := os.ReadFile(path); string(data) != "gtha_the_working_key\n" {
+		t.Errorf("the file now holds %q", data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("temporary files left: %v", entries)
 	}
 }

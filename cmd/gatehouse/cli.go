@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +20,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/gatehouse/gatehouse/core"
 )
 
 // defaultAdminURL is where the CLI verbs find the admin API by default.
@@ -445,4 +449,53 @@ func reportError(w io.Writer, err error) int {
 		}
 	}
 	return exitFail
+}
+
+// encryptionKeyUsage is the help of `gatehouse encryption-key`.
+const encryptionKeyUsage = `usage: gatehouse encryption-key [--id ID]
+
+Prints a new key for GATEHOUSE_ENCRYPTION_KEYS, as ID:KEY (KEY: 32 random bytes
+in base64), alone on stdout. ID names the key in what it encrypts: letters,
+digits, '-' or '_', at most 32; by default k and the current UTC time.
+
+First key:
+  export GATEHOUSE_ENCRYPTION_KEYS="$(gatehouse encryption-key)"
+
+Rotation: put the new key first and keep the old ones after it.
+  export GATEHOUSE_ENCRYPTION_KEYS="$(gatehouse encryption-key),$GATEHOUSE_ENCRYPTION_KEYS"
+The first key encrypts every secret stored from then on; the others still
+decrypt the secrets stored under them, which are not re-encrypted: removing a
+key makes its secrets unreadable. Every instance sharing a Redis needs the same
+list.
+`
+
+// encryptionKeyBytes is the length of an encryption key: AES-256.
+const encryptionKeyBytes = 32
+
+// runEncryptionKey runs `gatehouse encryption-key [--id ID]`.
+func runEncryptionKey(args []string, e cliEnv, now func() time.Time) int {
+	fs := flag.NewFlagSet("gatehouse encryption-key", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), encryptionKeyUsage)
+		fs.PrintDefaults()
+	}
+	id := fs.String("id", "k"+now().UTC().Format("20060102T150405"), "the key's `ID`")
+	pos, code := parseCLIArgs(fs, args)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "encryption-key takes no argument")
+	}
+	secret := make([]byte, encryptionKeyBytes)
+	rand.Read(secret) // never fails; it crashes the program if the system has no randomness
+	entry := *id + ":" + base64.StdEncoding.EncodeToString(secret)
+	// The keyring's own parser judges the entry, so that what is printed is
+	// what a start accepts.
+	if _, err := core.ParseKeyring(entry); err != nil {
+		return usageError(fs, fmt.Sprintf("--id %q: an ID is 1 to 32 letters, digits, '-' or '_'", *id))
+	}
+	fmt.Fprintln(e.stdout, entry)
+	return exitOK
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/core"
 )
 
 const cliKey = "gtha_testkey_0123456789abcdef"
@@ -282,5 +285,59 @@ func TestCLIConnectionRefused(t *testing.T) {
 	}
 	if strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "nothing answers at "+url) {
 		t.Errorf("want a one-line hint naming %s, got:\n%s", url, stderr)
+	}
+}
+
+// TestEncryptionKey: `gatehouse encryption-key` prints one new entry that
+// GATEHOUSE_ENCRYPTION_KEYS accepts, named by the clock or by --id; rotated in
+// as its help says (new first, old after), the new key encrypts and the old one
+// still decrypts what it encrypted.
+func TestEncryptionKey(t *testing.T) {
+	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	gen := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := runEncryptionKey(args, cliEnv{stdout: &stdout, stderr: &stderr, env: fakeEnv(nil)}, now)
+		return code, stdout.String(), stderr.String()
+	}
+	code, out, errOut := gen()
+	oldEntry := strings.TrimSuffix(out, "\n")
+	if code != exitOK || strings.Contains(oldEntry, "\n") || !strings.HasPrefix(oldEntry, "k20260102T030405:") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want one entry named after the clock", code, out, errOut)
+	}
+	if _, err := core.ParseKeyring(oldEntry); err != nil {
+		t.Fatalf("the entry does not parse: %v", err)
+	}
+	_, out, _ = gen("--id", "primary-2")
+	newEntry := strings.TrimSuffix(out, "\n")
+	if !strings.HasPrefix(newEntry, "primary-2:") || newEntry[len("primary-2:"):] == oldEntry[len("k20260102T030405:"):] {
+		t.Fatalf("--id primary-2: %q (after %q): want that id and a new key", newEntry, oldEntry)
+	}
+
+	old, _ := core.ParseKeyring(oldEntry)
+	sealedOld, err := old.Encrypt([]byte("secret"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := core.ParseKeyring(newEntry + "," + oldEntry)
+	if err != nil {
+		t.Fatalf("the rotated list does not parse: %v", err)
+	}
+	if got, err := rotated.Decrypt(sealedOld, []byte("aad")); err != nil || string(got) != "secret" {
+		t.Errorf("the old key no longer decrypts: %q, %v", got, err)
+	}
+	if sealedNew, _ := rotated.Encrypt([]byte("secret"), []byte("aad")); !strings.HasPrefix(sealedNew, "aesgcm:primary-2:") {
+		t.Errorf("the rotated list encrypts with %q, want the new key first", sealedNew)
+	}
+
+	for _, args := range [][]string{{"--id", "has space"}, {"--id", strings.Repeat("x", 33)}, {"--id", ""}, {"extra"}} {
+		if code, out, errOut := gen(args...); code != exitUsage || out != "" || !strings.Contains(errOut, "usage: gatehouse encryption-key") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want a usage error and no key", args, code, out, errOut)
+		}
+	}
+	if code, out, _ := gen("-h"); code != exitOK || out != "" {
+		t.Errorf("-h: exit %d, stdout %q", code, out)
+	}
+	if _, _, help := gen("-h"); !strings.Contains(help, "put the new key first and keep the old ones after it") {
+		t.Errorf("the help does not say how to rotate:\n%s", help)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -25,10 +26,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
 // defaultConfigPath is the configuration file read when neither --config nor
-// GATEHOUSE_CONFIG names one and the file exists (SPEC §8).
+// GATEHOUSE_CONFIG names one and the file exists.
 const defaultConfigPath = "configs/gatehouse.yaml"
 
 // minAdminKeyLen is the shortest GATEHOUSE_ADMIN_KEY accepted, in characters.
@@ -66,7 +68,7 @@ type Config struct {
 	// PluginDir holds external plugin binaries; a plugin's path must resolve
 	// inside it.
 	PluginDir string `json:"pluginDir"`
-	// Plugins are the plugins to run (SPEC §4); by default the built-in email
+	// Plugins are the plugins to run; by default the built-in email
 	// identity provider, mailing to an outbox folder.
 	Plugins []PluginConfig `json:"plugins"`
 
@@ -87,6 +89,12 @@ type RedisConfig struct {
 	URL string `json:"url"`
 	// Prefix starts every key, so that several deployments can share one Redis.
 	Prefix string `json:"prefix"`
+	// ReadTimeout bounds each read on a request path (a /verify, a GET): when
+	// it passes the request answers 503, so a stalled Redis never holds a
+	// gateway.
+	ReadTimeout Duration `json:"readTimeout"`
+	// WriteTimeout bounds each write step (a claim, a transaction, a script).
+	WriteTimeout Duration `json:"writeTimeout"`
 }
 
 // LogConfig shapes the zerolog output.
@@ -106,7 +114,7 @@ type ModelsConfig struct {
 }
 
 // SecurityConfig holds the hashing and proxy settings. The admin body limit is
-// fixed at 1 MiB (SPEC §6) and deliberately not configurable.
+// fixed at 1 MiB and deliberately not configurable.
 type SecurityConfig struct {
 	Argon2 Argon2Config `json:"argon2"`
 	// MaxConcurrentHashes caps concurrent argon2 computations; 0 means one per CPU.
@@ -116,32 +124,34 @@ type SecurityConfig struct {
 	TrustedProxies []string `json:"trustedProxies"`
 }
 
-// SessionsConfig holds session and token lifetimes (Go durations: "24h", "90m").
+// SessionsConfig holds session and token lifetimes.
 type SessionsConfig struct {
 	// TTL is a login session's absolute lifetime.
-	TTL string `json:"ttl"`
+	TTL Duration `json:"ttl"`
 	// MaxPerUser caps a user's live sessions when its sessionsLimit is null; the
 	// oldest is evicted.
 	MaxPerUser int `json:"maxPerUser"`
 	// OAuthTokenTTL is the lifetime of a client-credentials access token.
-	OAuthTokenTTL string `json:"oauthTokenTTL"`
+	OAuthTokenTTL Duration `json:"oauthTokenTTL"`
 }
 
-// RateLimits are the Redis-backed limits of SPEC §6, each "COUNT/PERIOD" with a
-// Go duration or second, minute, hour ("10/minute", "3/1h").
+// RateLimits are the Redis-backed limits, shared by every instance.
 type RateLimits struct {
 	// LoginPerIdentifier and LoginPerAddress count failed logins only.
-	LoginPerIdentifier string `json:"loginPerIdentifier"`
-	LoginPerAddress    string `json:"loginPerAddress"`
+	LoginPerIdentifier Rate `json:"loginPerIdentifier"`
+	LoginPerAddress    Rate `json:"loginPerAddress"`
 	// VerifyFailures counts failed key and Basic attempts at /verify per key id
 	// (or username) and client address.
-	VerifyFailures string `json:"verifyFailures"`
+	VerifyFailures Rate `json:"verifyFailures"`
+	// VerifyFailuresPerAddress counts every failed key and Basic attempt at
+	// /verify per client address, whatever key id or username it named.
+	VerifyFailuresPerAddress Rate `json:"verifyFailuresPerAddress"`
 	// SignupPerAddress counts sign-ups per client address.
-	SignupPerAddress string `json:"signupPerAddress"`
+	SignupPerAddress Rate `json:"signupPerAddress"`
 	// MailPerAddress and MailPerEmail count verification and reset mails asked
 	// for (a sign-up's own first mail does not count).
-	MailPerAddress string `json:"mailPerAddress"`
-	MailPerEmail   string `json:"mailPerEmail"`
+	MailPerAddress Rate `json:"mailPerAddress"`
+	MailPerEmail   Rate `json:"mailPerEmail"`
 }
 
 // SignupConfig holds the rules of self-service sign-up.
@@ -149,8 +159,8 @@ type SignupConfig struct {
 	// RequireVerifiedEmail refuses password logins of users who signed up by
 	// email and never verified it (admin-created users are never held to it).
 	RequireVerifiedEmail bool `json:"requireVerifiedEmail"`
-	// UnverifiedTTL is how long a never-verified email sign-up lives (a Go duration).
-	UnverifiedTTL string `json:"unverifiedTTL"`
+	// UnverifiedTTL is how long a never-verified email sign-up lives.
+	UnverifiedTTL Duration `json:"unverifiedTTL"`
 }
 
 // CORSConfig lists the browser origins allowed to call the public API.
@@ -163,12 +173,15 @@ type CORSConfig struct {
 // "Env" name environment variables holding secrets; the host resolves them and
 // hands them to the plugin, never the variables themselves.
 type PluginConfig struct {
-	Name        string          `json:"name"`
-	Kind        string          `json:"kind"`
-	Builtin     string          `json:"builtin,omitempty"`
-	Path        string          `json:"path,omitempty"`
-	SHA256      string          `json:"sha256,omitempty"`
-	CallTimeout string          `json:"callTimeout,omitempty"`
+	Name string `json:"name"`
+	// Kind may be left out for a built-in, which has one.
+	Kind    string `json:"kind,omitempty"`
+	Builtin string `json:"builtin,omitempty"`
+	Path    string `json:"path,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+	// CallTimeout is the deadline of each call; 0 means the built-in's own
+	// default, else pluginhost.DefaultCallTimeout.
+	CallTimeout Duration        `json:"callTimeout,omitempty"`
 	Config      json.RawMessage `json:"config,omitempty"`
 }
 
@@ -180,71 +193,125 @@ type Argon2Config struct {
 }
 
 // DefaultConfig returns the built-in configuration, before any file, variable or
-// flag. AdminKeyFile and Models.Path are left empty: Load derives them.
+// flag. AdminKeyFile and Models.Path are left empty: Load derives them. The
+// policy, store and hashing defaults are those of their packages, never
+// repeated here.
 func DefaultConfig() Config {
+	p := core.DefaultPolicy()
+	a := core.DefaultArgon2
 	return Config{
 		AdminAddr:  "127.0.0.1:9876",
 		PublicAddr: ":8080",
-		Redis:      RedisConfig{Prefix: "gh:"},
-		Log:        LogConfig{Level: "info", Format: "auto"},
+		Redis: RedisConfig{Prefix: redisstore.DefaultPrefix,
+			ReadTimeout: Duration(redisstore.DefaultReadTimeout), WriteTimeout: Duration(redisstore.DefaultWriteTimeout)},
+		Log: LogConfig{Level: "info", Format: "auto"},
 		Security: SecurityConfig{
-			Argon2:         Argon2Config{MemoryKiB: owaspArgon2MemoryKiB, Iterations: owaspArgon2Iterations, Parallelism: 1},
+			Argon2:         Argon2Config{MemoryKiB: int(a.Memory), Iterations: int(a.Iterations), Parallelism: int(a.Parallelism)},
 			TrustedProxies: []string{"127.0.0.1/32", "::1/128"},
 		},
-		Plugins: []PluginConfig{{Name: "email", Kind: "identity_provider", Builtin: "email",
-			Config: json.RawMessage(`{"from":"Gatehouse <no-reply@localhost>"}`)}},
-		Sessions: SessionsConfig{TTL: "24h", MaxPerUser: 100, OAuthTokenTTL: "1h"},
-		RateLimits: RateLimits{LoginPerIdentifier: "10/minute", LoginPerAddress: "100/minute", VerifyFailures: "20/minute",
-			SignupPerAddress: "30/minute", MailPerAddress: "3/hour", MailPerEmail: "3/hour"},
-		Signup: SignupConfig{RequireVerifiedEmail: true, UnverifiedTTL: "24h"},
+		Plugins:  defaultPlugins(),
+		Sessions: SessionsConfig{TTL: Duration(p.SessionTTL), MaxPerUser: p.MaxSessions, OAuthTokenTTL: Duration(p.OAuthTokenTTL)},
+		RateLimits: RateLimits{
+			LoginPerIdentifier: Rate(p.LoginPerIdentifier), LoginPerAddress: Rate(p.LoginPerAddress),
+			VerifyFailures: Rate(p.VerifyFailures), VerifyFailuresPerAddress: Rate(p.VerifyFailuresPerAddress),
+			SignupPerAddress: Rate(p.SignupPerAddress), MailPerAddress: Rate(p.MailPerAddress), MailPerEmail: Rate(p.MailPerEmail),
+		},
+		Signup: SignupConfig{RequireVerifiedEmail: p.RequireVerifiedEmail, UnverifiedTTL: Duration(p.UnverifiedTTL)},
 	}
 }
 
-// parseRate reads "COUNT/PERIOD": a positive count and a Go duration or one of
-// second, minute, hour.
-func parseRate(s string) (core.Rate, error) {
-	count, period, ok := strings.Cut(strings.TrimSpace(s), "/")
+// Duration is a Go duration ("500ms", "90s", "24h"), a string in the file, a
+// variable or a flag, parsed once when the configuration is loaded.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 500ms, 90s, 15m, 24h)", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String writes d as one would configure it: "24h", "1h30m", "500ms".
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Rate is a core.Rate written "COUNT/PERIOD": a positive count and a period that
+// is second, minute, hour, day or a positive Go duration ("10/minute", "3/1h").
+type Rate core.Rate
+
+// ratePeriods are the period words a Rate may use.
+var ratePeriods = []struct {
+	word string
+	d    time.Duration
+}{{"second", time.Second}, {"minute", time.Minute}, {"hour", time.Hour}, {"day", 24 * time.Hour}}
+
+// UnmarshalText parses "COUNT/PERIOD".
+func (r *Rate) UnmarshalText(b []byte) error {
+	bad := fmt.Errorf("%q is not COUNT/PERIOD (e.g. 10/minute, 3/hour, 5/30s)", b)
+	count, period, ok := strings.Cut(strings.TrimSpace(string(b)), "/")
 	n, err := strconv.Atoi(strings.TrimSpace(count))
 	if !ok || err != nil || n < 1 {
-		return core.Rate{}, fmt.Errorf("%q is not COUNT/PERIOD (e.g. 10/minute)", s)
+		return bad
 	}
-	words := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
-	d, known := words[strings.TrimSpace(period)]
-	if !known {
-		if d, err = time.ParseDuration(strings.TrimSpace(period)); err != nil || d <= 0 {
-			return core.Rate{}, fmt.Errorf("%q is not COUNT/PERIOD (e.g. 10/minute)", s)
+	period = strings.TrimSpace(period)
+	d, err := time.ParseDuration(period)
+	for _, p := range ratePeriods {
+		if p.word == period {
+			d, err = p.d, nil
 		}
 	}
-	return core.Rate{Count: n, Per: d}, nil
+	if err != nil || d <= 0 {
+		return bad
+	}
+	*r = Rate{Count: n, Per: d}
+	return nil
 }
 
-// Policy returns the session and rate-limit settings for core. Validate has
-// checked they parse.
-func (c Config) Policy() core.Policy {
-	p := core.DefaultPolicy()
-	if d, err := time.ParseDuration(c.Sessions.TTL); err == nil {
-		p.SessionTTL = d
-	}
-	if d, err := time.ParseDuration(c.Sessions.OAuthTokenTTL); err == nil {
-		p.OAuthTokenTTL = d
-	}
-	if c.Sessions.MaxPerUser > 0 {
-		p.MaxSessions = c.Sessions.MaxPerUser
-	}
-	for _, r := range []struct {
-		s   string
-		dst *core.Rate
-	}{{c.RateLimits.LoginPerIdentifier, &p.LoginPerIdentifier}, {c.RateLimits.LoginPerAddress, &p.LoginPerAddress}, {c.RateLimits.VerifyFailures, &p.VerifyFailures},
-		{c.RateLimits.SignupPerAddress, &p.SignupPerAddress}, {c.RateLimits.MailPerAddress, &p.MailPerAddress}, {c.RateLimits.MailPerEmail, &p.MailPerEmail}} {
-		if rate, err := parseRate(r.s); err == nil {
-			*r.dst = rate
+// String writes r as one would configure it: "10/minute", "5/30s".
+func (r Rate) String() string {
+	for _, p := range ratePeriods {
+		if p.d == r.Per {
+			return fmt.Sprintf("%d/%s", r.Count, p.word)
 		}
 	}
+	return fmt.Sprintf("%d/%s", r.Count, Duration(r.Per))
+}
+
+// Policy returns the session and rate-limit settings for core: every value was
+// parsed and checked when the configuration was loaded and validated, so
+// nothing can fail here. RememberSuccess is not configurable and keeps core's
+// default.
+func (c Config) Policy() core.Policy {
+	p := core.DefaultPolicy()
+	p.SessionTTL = time.Duration(c.Sessions.TTL)
+	p.MaxSessions = c.Sessions.MaxPerUser
+	p.OAuthTokenTTL = time.Duration(c.Sessions.OAuthTokenTTL)
+	p.LoginPerIdentifier = core.Rate(c.RateLimits.LoginPerIdentifier)
+	p.LoginPerAddress = core.Rate(c.RateLimits.LoginPerAddress)
+	p.VerifyFailures = core.Rate(c.RateLimits.VerifyFailures)
+	p.VerifyFailuresPerAddress = core.Rate(c.RateLimits.VerifyFailuresPerAddress)
+	p.SignupPerAddress = core.Rate(c.RateLimits.SignupPerAddress)
+	p.MailPerAddress = core.Rate(c.RateLimits.MailPerAddress)
+	p.MailPerEmail = core.Rate(c.RateLimits.MailPerEmail)
+	p.UnverifiedTTL = time.Duration(c.Signup.UnverifiedTTL)
 	p.RequireVerifiedEmail = c.Signup.RequireVerifiedEmail
-	if d, err := time.ParseDuration(c.Signup.UnverifiedTTL); err == nil {
-		p.UnverifiedTTL = d
-	}
 	return p
+}
+
+// StoreOptions returns the redisstore options the configuration sets.
+func (r RedisConfig) StoreOptions() redisstore.Options {
+	return redisstore.Options{Prefix: r.Prefix, ReadTimeout: time.Duration(r.ReadTimeout), WriteTimeout: time.Duration(r.WriteTimeout)}
 }
 
 // HashConcurrency returns MaxConcurrentHashes, or the number of CPUs when it is 0.
@@ -270,94 +337,123 @@ type setting struct {
 	env   string
 	flag  string
 	usage string // for the flag; a `quoted` word names the value
-	set   func(c *Config, v string) error
+	// field points into c at the setting's field: a *string, *int, *bool,
+	// *[]string, *Duration, *Rate or *[]PluginConfig.
+	field func(c *Config) any
+	// def describes a default that is derived at load rather than held by
+	// DefaultConfig; "" shows DefaultConfig's value.
+	def string
 }
 
-// settings lists every configurable key. A test checks it covers every field of
-// Config, so a new setting cannot forget its variable or flag.
-func settings() []setting {
-	return []setting{
-		{"adminAddr", "GATEHOUSE_ADMIN_ADDR", "admin-addr", "admin API listen `address` (default 127.0.0.1:9876)", setString(func(c *Config) *string { return &c.AdminAddr })},
-		{"publicAddr", "GATEHOUSE_PUBLIC_ADDR", "public-addr", "public API listen `address` (default :8080)", setString(func(c *Config) *string { return &c.PublicAddr })},
-		{"redis.url", "GATEHOUSE_REDIS_URL", "redis-url", "Redis `URL`; empty = embedded in-memory miniredis (prefer the variable: flags show in ps)", setString(func(c *Config) *string { return &c.Redis.URL })},
-		{"redis.prefix", "GATEHOUSE_REDIS_PREFIX", "redis-prefix", "`prefix` of every Redis key (default gh:)", setString(func(c *Config) *string { return &c.Redis.Prefix })},
-		{"log.level", "GATEHOUSE_LOG_LEVEL", "log-level", "`level`: trace, debug, info, warn or error (default info)", setString(func(c *Config) *string { return &c.Log.Level })},
-		{"log.format", "GATEHOUSE_LOG_FORMAT", "log-format", "`format`: auto (pretty on a terminal, else json), json or pretty (default auto)", setString(func(c *Config) *string { return &c.Log.Format })},
-		{"adminKeyFile", "GATEHOUSE_ADMIN_KEY_FILE", "admin-key-file", "`file` receiving a generated admin key when stderr is not a terminal (default $XDG_STATE_HOME/gatehouse/admin-key)", setString(func(c *Config) *string { return &c.AdminKeyFile })},
-		{"models.path", "GATEHOUSE_MODELS_PATH", "models-path", "`folder` of the model schemas users.json, applications.json, credentials.json (default: models/ beside the config file, else embedded)", setString(func(c *Config) *string { return &c.Models.Path })},
-		{"security.argon2.memoryKiB", "GATEHOUSE_ARGON2_MEMORY_KIB", "argon2-memory-kib", "argon2id memory in `KiB` (default 19456)", setInt(func(c *Config) *int { return &c.Security.Argon2.MemoryKiB })},
-		{"security.argon2.iterations", "GATEHOUSE_ARGON2_ITERATIONS", "argon2-iterations", "argon2id `passes` (default 2)", setInt(func(c *Config) *int { return &c.Security.Argon2.Iterations })},
-		{"security.argon2.parallelism", "GATEHOUSE_ARGON2_PARALLELISM", "argon2-parallelism", "argon2id `lanes` (default 1)", setInt(func(c *Config) *int { return &c.Security.Argon2.Parallelism })},
-		{"security.maxConcurrentHashes", "GATEHOUSE_MAX_CONCURRENT_HASHES", "max-concurrent-hashes", "at most `n` argon2 hashes at once, 0 = one per CPU (default 0)", setInt(func(c *Config) *int { return &c.Security.MaxConcurrentHashes })},
-		{"sessions.ttl", "GATEHOUSE_SESSION_TTL", "session-ttl", "a login session's absolute `lifetime` (default 24h)", setString(func(c *Config) *string { return &c.Sessions.TTL })},
-		{"sessions.maxPerUser", "GATEHOUSE_SESSIONS_MAX_PER_USER", "sessions-max-per-user", "live sessions per user when its sessionsLimit is null, `n` (default 100)", setInt(func(c *Config) *int { return &c.Sessions.MaxPerUser })},
-		{"sessions.oauthTokenTTL", "GATEHOUSE_OAUTH_TOKEN_TTL", "oauth-token-ttl", "client-credentials access token `lifetime` (default 1h)", setString(func(c *Config) *string { return &c.Sessions.OAuthTokenTTL })},
-		{"rateLimits.loginPerIdentifier", "GATEHOUSE_RATE_LOGIN_PER_IDENTIFIER", "rate-login-per-identifier", "failed logins per identifier, `COUNT/PERIOD` (default 10/minute)", setString(func(c *Config) *string { return &c.RateLimits.LoginPerIdentifier })},
-		{"rateLimits.loginPerAddress", "GATEHOUSE_RATE_LOGIN_PER_ADDRESS", "rate-login-per-address", "failed logins per client address, `COUNT/PERIOD` (default 100/minute)", setString(func(c *Config) *string { return &c.RateLimits.LoginPerAddress })},
-		{"rateLimits.verifyFailures", "GATEHOUSE_RATE_VERIFY_FAILURES", "rate-verify-failures", "failed /verify key or Basic attempts per key and address, `COUNT/PERIOD` (default 20/minute)", setString(func(c *Config) *string { return &c.RateLimits.VerifyFailures })},
-		{"publicURL", "GATEHOUSE_PUBLIC_URL", "public-url", "the public API's external `URL`, for links in mails (default http://localhost:PORT)", setString(func(c *Config) *string { return &c.PublicURL })},
-		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API (default none)", setList(func(c *Config) *[]string { return &c.CORS.AllowedOrigins })},
-		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", setString(func(c *Config) *string { return &c.PluginDir })},
-		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, config} (default: the built-in email provider)", setPlugins},
-		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD` (default 30/minute)", setString(func(c *Config) *string { return &c.RateLimits.SignupPerAddress })},
-		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD` (default 3/hour)", setString(func(c *Config) *string { return &c.RateLimits.MailPerAddress })},
-		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD` (default 3/hour)", setString(func(c *Config) *string { return &c.RateLimits.MailPerEmail })},
-		{"signup.requireVerifiedEmail", "GATEHOUSE_SIGNUP_REQUIRE_VERIFIED_EMAIL", "signup-require-verified-email", "refuse password logins of email sign-ups never verified, `true|false` (default true)", setBool(func(c *Config) *bool { return &c.Signup.RequireVerifiedEmail })},
-		{"signup.unverifiedTTL", "GATEHOUSE_SIGNUP_UNVERIFIED_TTL", "signup-unverified-ttl", "how long a never-verified email sign-up lives, a `duration` (default 24h)", setString(func(c *Config) *string { return &c.Signup.UnverifiedTTL })},
-		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted (default 127.0.0.1/32,::1/128)", setList(func(c *Config) *[]string { return &c.Security.TrustedProxies })},
-	}
-}
-
-// setString returns a setter of the string field picks.
-func setString(pick func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *pick(c) = v; return nil }
-}
-
-// setInt returns a setter of the integer field picks, refusing non-integers.
-func setInt(pick func(*Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
+// set parses v, as a variable or a flag gives it, into c's field.
+func (s setting) set(c *Config, v string) error {
+	switch p := s.field(c).(type) {
+	case *string:
+		*p = v
+	case *int:
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", v)
 		}
-		*pick(c) = n
-		return nil
-	}
-}
-
-// setBool returns a setter of the boolean field picks.
-func setBool(pick func(*Config) *bool) func(*Config, string) error {
-	return func(c *Config, v string) error {
+		*p = n
+	case *bool:
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("%q is not true or false", v)
 		}
-		*pick(c) = b
-		return nil
-	}
-}
-
-// setPlugins sets the plugin list from a JSON array.
-func setPlugins(c *Config, v string) error {
-	var list []PluginConfig
-	if err := decodeStrict([]byte(v), &list); err != nil {
-		return fmt.Errorf("not a JSON array of plugins: %w", err)
-	}
-	c.Plugins = list
-	return nil
-}
-
-// setList returns a setter of the list field picks, from comma-separated items.
-func setList(pick func(*Config) *[]string) func(*Config, string) error {
-	return func(c *Config, v string) error {
+		*p = b
+	case *[]string:
 		list := []string{}
 		for item := range strings.SplitSeq(v, ",") {
 			if item = strings.TrimSpace(item); item != "" {
 				list = append(list, item)
 			}
 		}
-		*pick(c) = list
-		return nil
+		*p = list
+	case *Duration:
+		return p.UnmarshalText([]byte(v))
+	case *Rate:
+		return p.UnmarshalText([]byte(v))
+	case *[]PluginConfig:
+		var list []PluginConfig
+		if err := decodeStrict([]byte(v), &list, s.path); err != nil {
+			if ce, ok := errors.AsType[*ConfigError](err); ok {
+				return errors.New(strings.Join(ce.Problems, "; "))
+			}
+			return fmt.Errorf("not a JSON array of plugins: %w", err)
+		}
+		*p = list
+	default:
+		panic(fmt.Sprintf("setting %s: unsupported field type %T", s.path, p))
+	}
+	return nil
+}
+
+// show returns c's value of the setting as a variable or a flag would give it;
+// "" for an empty value.
+func (s setting) show(c *Config) string {
+	switch p := s.field(c).(type) {
+	case *[]string:
+		return strings.Join(*p, ",")
+	case *[]PluginConfig:
+		if len(*p) == 0 {
+			return ""
+		}
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // "Gatehouse <no-reply@localhost>" as written
+		_ = enc.Encode(*p)       // plain data: cannot fail
+		return strings.TrimSuffix(b.String(), "\n")
+	default:
+		return fmt.Sprint(reflect.ValueOf(p).Elem().Interface())
+	}
+}
+
+// defaultText is the default the flag help shows.
+func (s setting) defaultText() string {
+	if s.def != "" {
+		return s.def
+	}
+	def := DefaultConfig()
+	return s.show(&def)
+}
+
+// settings lists every configurable key. A test checks it covers every field of
+// Config, so a new setting cannot forget its variable or flag. The defaults shown
+// in the flag help come from DefaultConfig.
+func settings() []setting {
+	return []setting{
+		{"adminAddr", "GATEHOUSE_ADMIN_ADDR", "admin-addr", "admin API listen `address`", func(c *Config) any { return &c.AdminAddr }, ""},
+		{"publicAddr", "GATEHOUSE_PUBLIC_ADDR", "public-addr", "public API listen `address`", func(c *Config) any { return &c.PublicAddr }, ""},
+		{"redis.url", "GATEHOUSE_REDIS_URL", "redis-url", "Redis `URL`; empty = embedded in-memory miniredis (prefer the variable: flags show in ps)", func(c *Config) any { return &c.Redis.URL }, ""},
+		{"redis.prefix", "GATEHOUSE_REDIS_PREFIX", "redis-prefix", "`prefix` of every Redis key", func(c *Config) any { return &c.Redis.Prefix }, ""},
+		{"redis.readTimeout", "GATEHOUSE_REDIS_READ_TIMEOUT", "redis-read-timeout", "bound on each Redis read of a request (/verify, GET), a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.ReadTimeout }, ""},
+		{"redis.writeTimeout", "GATEHOUSE_REDIS_WRITE_TIMEOUT", "redis-write-timeout", "bound on each Redis write step, a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.WriteTimeout }, ""},
+		{"log.level", "GATEHOUSE_LOG_LEVEL", "log-level", "`level`: trace, debug, info, warn or error", func(c *Config) any { return &c.Log.Level }, ""},
+		{"log.format", "GATEHOUSE_LOG_FORMAT", "log-format", "`format`: auto (pretty on a terminal, else json), json or pretty", func(c *Config) any { return &c.Log.Format }, ""},
+		{"adminKeyFile", "GATEHOUSE_ADMIN_KEY_FILE", "admin-key-file", "`file` receiving a generated admin key when stderr is not a terminal; an existing file is never overwritten", func(c *Config) any { return &c.AdminKeyFile }, "$XDG_STATE_HOME/gatehouse/admin-key"},
+		{"models.path", "GATEHOUSE_MODELS_PATH", "models-path", "`folder` of the model schemas users.json, applications.json, credentials.json", func(c *Config) any { return &c.Models.Path }, "models/ beside the config file, else embedded"},
+		{"security.argon2.memoryKiB", "GATEHOUSE_ARGON2_MEMORY_KIB", "argon2-memory-kib", "argon2id memory in `KiB`", func(c *Config) any { return &c.Security.Argon2.MemoryKiB }, ""},
+		{"security.argon2.iterations", "GATEHOUSE_ARGON2_ITERATIONS", "argon2-iterations", "argon2id `passes`", func(c *Config) any { return &c.Security.Argon2.Iterations }, ""},
+		{"security.argon2.parallelism", "GATEHOUSE_ARGON2_PARALLELISM", "argon2-parallelism", "argon2id `lanes`", func(c *Config) any { return &c.Security.Argon2.Parallelism }, ""},
+		{"security.maxConcurrentHashes", "GATEHOUSE_MAX_CONCURRENT_HASHES", "max-concurrent-hashes", "at most `n` argon2 hashes at once, 0 = one per CPU", func(c *Config) any { return &c.Security.MaxConcurrentHashes }, ""},
+		{"sessions.ttl", "GATEHOUSE_SESSION_TTL", "session-ttl", "a login session's absolute `lifetime`", func(c *Config) any { return &c.Sessions.TTL }, ""},
+		{"sessions.maxPerUser", "GATEHOUSE_SESSIONS_MAX_PER_USER", "sessions-max-per-user", "live sessions per user when its sessionsLimit is null, `n`", func(c *Config) any { return &c.Sessions.MaxPerUser }, ""},
+		{"sessions.oauthTokenTTL", "GATEHOUSE_OAUTH_TOKEN_TTL", "oauth-token-ttl", "client-credentials access token `lifetime`", func(c *Config) any { return &c.Sessions.OAuthTokenTTL }, ""},
+		{"rateLimits.loginPerIdentifier", "GATEHOUSE_RATE_LOGIN_PER_IDENTIFIER", "rate-login-per-identifier", "failed logins per identifier, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.LoginPerIdentifier }, ""},
+		{"rateLimits.loginPerAddress", "GATEHOUSE_RATE_LOGIN_PER_ADDRESS", "rate-login-per-address", "failed logins per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.LoginPerAddress }, ""},
+		{"rateLimits.verifyFailures", "GATEHOUSE_RATE_VERIFY_FAILURES", "rate-verify-failures", "failed /verify key or Basic attempts per key and address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.VerifyFailures }, ""},
+		{"rateLimits.verifyFailuresPerAddress", "GATEHOUSE_RATE_VERIFY_FAILURES_PER_ADDRESS", "rate-verify-failures-per-address", "failed /verify key or Basic attempts per client address, whatever the key, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.VerifyFailuresPerAddress }, ""},
+		{"publicURL", "GATEHOUSE_PUBLIC_URL", "public-url", "the public API's external `URL`, for links in mails", func(c *Config) any { return &c.PublicURL }, "http://localhost:PORT"},
+		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API", func(c *Config) any { return &c.CORS.AllowedOrigins }, "none"},
+		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", func(c *Config) any { return &c.PluginDir }, ""},
+		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
+		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.SignupPerAddress }, ""},
+		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerAddress }, ""},
+		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerEmail }, ""},
+		{"signup.requireVerifiedEmail", "GATEHOUSE_SIGNUP_REQUIRE_VERIFIED_EMAIL", "signup-require-verified-email", "refuse password logins of email sign-ups never verified, `true|false`", func(c *Config) any { return &c.Signup.RequireVerifiedEmail }, ""},
+		{"signup.unverifiedTTL", "GATEHOUSE_SIGNUP_UNVERIFIED_TTL", "signup-unverified-ttl", "how long a never-verified email sign-up lives, a `duration`", func(c *Config) any { return &c.Signup.UnverifiedTTL }, ""},
+		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted", func(c *Config) any { return &c.Security.TrustedProxies }, ""},
 	}
 }
 
@@ -400,7 +496,7 @@ func (c *Config) readFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := decodeStrict(js, c); err != nil {
+	if err := decodeStrict(js, c, ""); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	c.File = abs
@@ -411,54 +507,91 @@ func (c *Config) readFile(path string) error {
 	return nil
 }
 
-// decodeStrict decodes JSON into v, refusing unknown keys, all of which it names
-// by their full path. A key naming a secret gets a hint: secrets come only from
-// the environment.
-func decodeStrict(js []byte, v any) error {
+// decodeStrict decodes JSON into v, refusing unknown keys and values its typed
+// fields (durations, rates) cannot parse, all of which it names by their full
+// path (path is v's own, "" for the whole configuration). A key naming a secret
+// gets a hint: secrets come only from the environment.
+func decodeStrict(js []byte, v any, path string) error {
 	var generic any
 	if err := json.Unmarshal(js, &generic); err != nil {
 		return err
 	}
-	if unknown := unknownKeys(generic, reflect.TypeOf(v).Elem(), ""); len(unknown) > 0 {
-		for i, k := range unknown {
-			unknown[i] = fmt.Sprintf("%q", k)
+	var ch keyCheck
+	ch.walk(generic, reflect.TypeOf(v).Elem(), path)
+	var problems []string
+	if len(ch.unknown) > 0 {
+		for i, k := range ch.unknown {
+			ch.unknown[i] = fmt.Sprintf("%q", k)
 			if hint, ok := secretHints[k]; ok {
-				unknown[i] += " (" + hint + ")"
+				ch.unknown[i] += " (" + hint + ")"
 			}
 		}
-		return fmt.Errorf("unknown setting %s", strings.Join(unknown, ", "))
+		problems = append(problems, "unknown setting "+strings.Join(ch.unknown, ", "))
+	}
+	if problems = append(problems, ch.bad...); len(problems) > 0 {
+		return &ConfigError{Problems: problems}
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields() // also catches what unknownKeys does not model
+	dec.DisallowUnknownFields() // also catches what keyCheck does not model
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
 }
 
-// unknownKeys returns the dotted paths of the keys in v, a decoded JSON value,
-// that no JSON-tagged field of struct type t declares.
-func unknownKeys(v any, t reflect.Type, prefix string) []string {
-	obj, ok := v.(map[string]any)
-	if !ok || t.Kind() != reflect.Struct {
-		return nil // type mismatches are the decoder's to report
-	}
-	fields := map[string]reflect.Type{}
-	for f := range t.Fields() {
-		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "-" && name != "" {
-			fields[name] = f.Type
-		}
-	}
-	var unknown []string
-	for _, k := range slices.Sorted(maps.Keys(obj)) {
-		ft, ok := fields[k]
+// keyCheck collects what decodeStrict refuses, by dotted path.
+type keyCheck struct {
+	unknown []string // keys no JSON-tagged field declares
+	bad     []string // values a text-typed field (Duration, Rate) refuses, and why
+}
+
+// textType is a field type read from a JSON string by its UnmarshalText.
+var textType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// walk checks v, a decoded JSON value, against type t. Type mismatches other
+// than those of text-typed fields are left to the decoder.
+func (ch *keyCheck) walk(v any, t reflect.Type, path string) {
+	if reflect.PointerTo(t).Implements(textType) {
+		text, ok := v.(string)
 		if !ok {
-			unknown = append(unknown, prefix+k)
-			continue
+			b, _ := json.Marshal(v) // a decoded JSON value: cannot fail
+			text = string(b)
 		}
-		unknown = append(unknown, unknownKeys(obj[k], ft, prefix+k+".")...)
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			ch.bad = append(ch.bad, fmt.Sprintf("%s: %v", path, err))
+		}
+		return
 	}
-	return unknown
+	switch t.Kind() {
+	case reflect.Slice:
+		if list, ok := v.([]any); ok {
+			for i, item := range list {
+				ch.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for f := range t.Fields() {
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "-" && name != "" {
+				fields[name] = f.Type
+			}
+		}
+		prefix := path
+		if prefix != "" {
+			prefix += "."
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if ft, ok := fields[k]; ok {
+				ch.walk(obj[k], ft, prefix+k)
+			} else {
+				ch.unknown = append(ch.unknown, prefix+k)
+			}
+		}
+	}
 }
 
 // secretHints answers a secret written in the file.
@@ -541,16 +674,31 @@ type flagValue struct {
 func newConfigFlags(fs *flag.FlagSet) *configFlags {
 	f := &configFlags{config: fs.String("config", "", "configuration `file`; --config \"\" loads none (default "+defaultConfigPath+" if present) [$GATEHOUSE_CONFIG]")}
 	for _, s := range settings() {
-		fs.Func(s.flag, s.usage+" [$"+s.env+"]", func(v string) error {
-			var scratch Config // syntax errors surface while parsing, with the usage
-			if err := s.set(&scratch, v); err != nil {
-				return err
-			}
-			f.values = append(f.values, flagValue{s, v})
-			return nil
-		})
+		fs.Var(&settingFlag{s: s, f: f, def: s.defaultText()}, s.flag, s.usage+" [$"+s.env+"]")
 	}
 	return f
+}
+
+// settingFlag is a setting's flag: it checks the value's syntax while the
+// command line is parsed (so an error comes with the usage) and records it for
+// apply, which runs after the file and the environment are loaded.
+type settingFlag struct {
+	s   setting
+	f   *configFlags
+	def string
+}
+
+// String returns the default the help shows.
+func (sf *settingFlag) String() string { return sf.def }
+
+// Set checks v and records it.
+func (sf *settingFlag) Set(v string) error {
+	var scratch Config
+	if err := sf.s.set(&scratch, v); err != nil {
+		return err
+	}
+	sf.f.values = append(sf.f.values, flagValue{sf.s, v})
+	return nil
 }
 
 // configPath returns the file to load: --config, else GATEHOUSE_CONFIG, else the
@@ -578,7 +726,8 @@ func (f *configFlags) apply(c *Config) {
 	}
 }
 
-// ConfigError lists every problem Validate found.
+// ConfigError lists every problem found in a configuration, by Validate or
+// while a file or a variable was decoded.
 type ConfigError struct {
 	Problems []string
 }
@@ -601,7 +750,7 @@ func (c Config) Validate() error {
 		{!validListenAddr(c.AdminAddr), fmt.Sprintf("adminAddr %q is not a host:port listen address", c.AdminAddr)},
 		{!validListenAddr(c.PublicAddr), fmt.Sprintf("publicAddr %q is not a host:port listen address", c.PublicAddr)},
 		{sameListenAddr(c.AdminAddr, c.PublicAddr), "adminAddr and publicAddr must differ"},
-		{strings.ContainsAny(c.Redis.Prefix, "{}"), "redis.prefix must not contain { or }: they would move keys between Redis Cluster hash slots"},
+		{redisstore.CheckPrefix(c.Redis.Prefix) != nil, "redis.prefix must not contain { or }: they would move keys between Redis Cluster hash slots"},
 		{!oneOf(c.Log.Level, "trace", "debug", "info", "warn", "error"), fmt.Sprintf("log.level %q is not one of trace, debug, info, warn, error", c.Log.Level)},
 		{!oneOf(c.Log.Format, "auto", "json", "pretty"), fmt.Sprintf("log.format %q is not one of auto, json, pretty", c.Log.Format)},
 		{c.AdminKey == "" && c.AdminKeyFile == "", "adminKeyFile has no default (neither XDG_STATE_HOME nor HOME is set): set GATEHOUSE_ADMIN_KEY_FILE or GATEHOUSE_ADMIN_KEY"},
@@ -615,16 +764,20 @@ func (c Config) Validate() error {
 	if msg := redisURLProblem(c.Redis.URL); msg != "" {
 		checks = append(checks, check{true, msg})
 	}
-	for _, kv := range [][2]string{{"sessions.ttl", c.Sessions.TTL}, {"sessions.oauthTokenTTL", c.Sessions.OAuthTokenTTL}, {"signup.unverifiedTTL", c.Signup.UnverifiedTTL}} {
-		d, err := time.ParseDuration(kv[1])
-		checks = append(checks, check{err != nil || d < time.Minute, fmt.Sprintf("%s %q must be a duration of at least 1m", kv[0], kv[1])})
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"sessions.ttl", c.Sessions.TTL}, {"sessions.oauthTokenTTL", c.Sessions.OAuthTokenTTL}, {"signup.unverifiedTTL", c.Signup.UnverifiedTTL}} {
+		checks = append(checks, check{d.v < Duration(time.Minute), fmt.Sprintf("%s %s must be at least 1m", d.key, d.v)})
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"redis.readTimeout", c.Redis.ReadTimeout}, {"redis.writeTimeout", c.Redis.WriteTimeout}} {
+		checks = append(checks, check{d.v < Duration(time.Millisecond) || d.v > Duration(time.Minute), fmt.Sprintf("%s %s must be between 1ms and 1m", d.key, d.v)})
 	}
 	checks = append(checks, check{c.Sessions.MaxPerUser < 1 || c.Sessions.MaxPerUser > 999999, "sessions.maxPerUser must be between 1 and 999999"})
-	for _, kv := range [][2]string{{"rateLimits.loginPerIdentifier", c.RateLimits.LoginPerIdentifier}, {"rateLimits.loginPerAddress", c.RateLimits.LoginPerAddress}, {"rateLimits.verifyFailures", c.RateLimits.VerifyFailures},
-		{"rateLimits.signupPerAddress", c.RateLimits.SignupPerAddress}, {"rateLimits.mailPerAddress", c.RateLimits.MailPerAddress}, {"rateLimits.mailPerEmail", c.RateLimits.MailPerEmail}} {
-		_, err := parseRate(kv[1])
-		checks = append(checks, check{err != nil, fmt.Sprintf("%s: %v", kv[0], err)})
-	}
+	checks = append(checks, c.pluginChecks()...)
 	for i, p := range c.Security.TrustedProxies {
 		checks = append(checks, check{!validPrefix(p), fmt.Sprintf("security.trustedProxies[%d] %q is not an IP address or CIDR prefix", i, p)})
 	}
@@ -638,6 +791,25 @@ func (c Config) Validate() error {
 		return &ConfigError{Problems: problems}
 	}
 	return nil
+}
+
+// pluginChecks checks what the configuration knows of each plugin: a
+// built-in exists and has the kind given, a call timeout is positive. The
+// plugin host checks the rest (names, paths, checksums) when it starts them.
+func (c Config) pluginChecks() []check {
+	var checks []check
+	for i, p := range c.Plugins {
+		key := fmt.Sprintf("plugins[%d]", i)
+		checks = append(checks, check{p.CallTimeout < 0, fmt.Sprintf("%s.callTimeout %s must be positive (or left out for the default)", key, p.CallTimeout)})
+		if p.Builtin == "" {
+			continue
+		}
+		b, ok := builtinNamed(p.Builtin)
+		checks = append(checks,
+			check{!ok, fmt.Sprintf("%s.builtin %q is not a built-in plugin (built in: %s)", key, p.Builtin, strings.Join(builtinNames(), ", "))},
+			check{ok && p.Kind != "" && p.Kind != b.kind, fmt.Sprintf("%s.kind %q: the built-in %s is an %s", key, p.Kind, b.name, b.kind)})
+	}
+	return checks
 }
 
 // Warnings lists settings that are valid but probably unwise, for the start-up log.

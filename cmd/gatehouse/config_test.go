@@ -11,8 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
 // fakeEnv is a lookupEnv over a map.
@@ -346,6 +350,13 @@ func TestExampleConfig(t *testing.T) {
 	})); diff != "" {
 		t.Errorf("example differs from DefaultConfig (-want +got):\n%s", diff)
 	}
+	text, _ := os.ReadFile(path)
+	for _, s := range settings() {
+		key := s.path[strings.LastIndexByte(s.path, '.')+1:]
+		if !strings.Contains(string(text), key+":") || !strings.Contains(string(text), s.env) || !strings.Contains(string(text), "--"+s.flag) {
+			t.Errorf("the example does not document %s with its variable %s and flag --%s", s.path, s.env, s.flag)
+		}
+	}
 }
 
 // TestSettingsCoverConfig checks every field of Config has a setting (so an
@@ -372,13 +383,208 @@ func TestSettingsCoverConfig(t *testing.T) {
 	}
 }
 
+// TestSettingsDefaultsRoundTrip checks that each default the flag help shows,
+// given back as a variable or flag, sets DefaultConfig's value: the help tells
+// the truth and every type reads what it writes.
+func TestSettingsDefaultsRoundTrip(t *testing.T) {
+	def := DefaultConfig()
+	for _, s := range settings() {
+		shown := s.show(&def)
+		if s.def != "" || shown == "" {
+			continue // a derived default, or an empty one: nothing to give back
+		}
+		var c Config
+		if err := s.set(&c, shown); err != nil {
+			t.Errorf("%s: its default %q does not parse: %v", s.path, shown, err)
+			continue
+		}
+		if got := s.show(&c); got != shown {
+			t.Errorf("%s: default %q read back as %q", s.path, shown, got)
+		}
+	}
+}
+
+// TestDefaultsFromTheirPackages: the configuration's defaults are those of
+// core, redisstore and the built-in plugins table, not copies that could drift.
+func TestDefaultsFromTheirPackages(t *testing.T) {
+	c := DefaultConfig()
+	if diff := cmp.Diff(core.DefaultPolicy(), c.Policy()); diff != "" {
+		t.Errorf("default Policy() vs core.DefaultPolicy() (-want +got):\n%s", diff)
+	}
+	want := redisstore.Options{Prefix: redisstore.DefaultPrefix, ReadTimeout: redisstore.DefaultReadTimeout, WriteTimeout: redisstore.DefaultWriteTimeout}
+	if diff := cmp.Diff(want, c.Redis.StoreOptions()); diff != "" {
+		t.Errorf("default store options (-want +got):\n%s", diff)
+	}
+	a := c.Security.Argon2
+	if a.MemoryKiB != int(core.DefaultArgon2.Memory) || a.Iterations != int(core.DefaultArgon2.Iterations) || a.Parallelism != int(core.DefaultArgon2.Parallelism) {
+		t.Errorf("argon2 defaults %+v, want core.DefaultArgon2", a)
+	}
+}
+
+// TestPolicyCarriesEverySetting: each session, sign-up and rate setting,
+// changed from its default, reaches core.Policy.
+func TestPolicyCarriesEverySetting(t *testing.T) {
+	env := map[string]string{
+		"GATEHOUSE_SESSION_TTL": "2h", "GATEHOUSE_SESSIONS_MAX_PER_USER": "7", "GATEHOUSE_OAUTH_TOKEN_TTL": "15m",
+		"GATEHOUSE_RATE_LOGIN_PER_IDENTIFIER": "1/second", "GATEHOUSE_RATE_LOGIN_PER_ADDRESS": "2/hour",
+		"GATEHOUSE_RATE_VERIFY_FAILURES": "3/day", "GATEHOUSE_RATE_VERIFY_FAILURES_PER_ADDRESS": "4/90s",
+		"GATEHOUSE_RATE_SIGNUP_PER_ADDRESS": "5/minute", "GATEHOUSE_RATE_MAIL_PER_ADDRESS": "6/2h",
+		"GATEHOUSE_RATE_MAIL_PER_EMAIL": "8/1h30m", "GATEHOUSE_SIGNUP_REQUIRE_VERIFIED_EMAIL": "false",
+		"GATEHOUSE_SIGNUP_UNVERIFIED_TTL": "48h",
+	}
+	c, err := load("", fakeEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := core.DefaultPolicy()
+	want.SessionTTL, want.MaxSessions, want.OAuthTokenTTL = 2*time.Hour, 7, 15*time.Minute
+	want.LoginPerIdentifier, want.LoginPerAddress = core.Rate{Count: 1, Per: time.Second}, core.Rate{Count: 2, Per: time.Hour}
+	want.VerifyFailures, want.VerifyFailuresPerAddress = core.Rate{Count: 3, Per: 24 * time.Hour}, core.Rate{Count: 4, Per: 90 * time.Second}
+	want.SignupPerAddress, want.MailPerAddress = core.Rate{Count: 5, Per: time.Minute}, core.Rate{Count: 6, Per: 2 * time.Hour}
+	want.MailPerEmail = core.Rate{Count: 8, Per: 90 * time.Minute}
+	want.RequireVerifiedEmail, want.UnverifiedTTL = false, 48*time.Hour
+	if diff := cmp.Diff(want, c.Policy()); diff != "" {
+		t.Errorf("Policy (-want +got):\n%s", diff)
+	}
+}
+
+// TestRedisTimeouts: redis.readTimeout and redis.writeTimeout reach the
+// store's options from the file, a variable and a flag, and a bad one is
+// refused with its key.
+func TestRedisTimeouts(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "g.yaml", "redis:\n  readTimeout: 250ms\n  writeTimeout: 3s\n")
+	c, err := loadWithFlags(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Redis.StoreOptions(); o.ReadTimeout != 250*time.Millisecond || o.WriteTimeout != 3*time.Second {
+		t.Errorf("from the file: %+v", o)
+	}
+	c, err = loadWithFlags(t, []string{"--config", file, "--redis-write-timeout", "1500ms"}, map[string]string{"GATEHOUSE_REDIS_READ_TIMEOUT": "100ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Redis.StoreOptions(); o.ReadTimeout != 100*time.Millisecond || o.WriteTimeout != 1500*time.Millisecond {
+		t.Errorf("from the variable and the flag: %+v", o)
+	}
+	c = DefaultConfig()
+	c.AdminKeyFile = "/state/admin-key"
+	c.Redis.ReadTimeout, c.Redis.WriteTimeout = 0, Duration(2*time.Minute)
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "redis.readTimeout 0s must be between") || !strings.Contains(err.Error(), "redis.writeTimeout 2m must be between") {
+		t.Errorf("err = %v, want both timeouts refused by key", err)
+	}
+}
+
+// TestBadTypedValues: a duration or rate that does not parse is refused when
+// the configuration is loaded, named by its key (every bad one at once), its
+// variable or its flag.
+func TestBadTypedValues(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "g.yaml", `
+sessions:
+  ttl: 1 day
+  oauthTokenTTL: 60
+rateLimits:
+  mailPerEmail: 3 per hour
+  loginPerAddress: 0/minute
+plugins:
+  - name: email
+    builtin: email
+    callTimeout: soon
+`)
+	_, err := load(file, fakeEnv(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{`sessions.ttl: "1 day" is not a duration`, `sessions.oauthTokenTTL: "60" is not a duration`,
+		`rateLimits.mailPerEmail: "3 per hour" is not COUNT/PERIOD`, `rateLimits.loginPerAddress: "0/minute"`,
+		`plugins[0].callTimeout: "soon" is not a duration`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+
+	_, err = load("", fakeEnv(map[string]string{"GATEHOUSE_RATE_VERIFY_FAILURES_PER_ADDRESS": "sixty", "GATEHOUSE_SIGNUP_UNVERIFIED_TTL": "1d",
+		"GATEHOUSE_PLUGINS": `[{"name":"email","builtin":"email","callTimeout":15}]`}))
+	for _, w := range []string{`GATEHOUSE_RATE_VERIFY_FAILURES_PER_ADDRESS: "sixty" is not COUNT/PERIOD`, `GATEHOUSE_SIGNUP_UNVERIFIED_TTL: "1d" is not a duration`,
+		`GATEHOUSE_PLUGINS: plugins[0].callTimeout: "15" is not a duration`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	for _, args := range [][]string{{"--session-ttl", "forever"}, {"--rate-signup-per-address", "10/fortnight"}, {"--redis-read-timeout", "fast"}} {
+		if _, err := loadWithFlags(t, args, nil); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: err = %v, want a parse error naming the flag", args, err)
+		}
+	}
+}
+
+// TestRateSyntax: the forms of COUNT/PERIOD accepted and refused.
+func TestRateSyntax(t *testing.T) {
+	for in, want := range map[string]core.Rate{
+		"10/minute": {Count: 10, Per: time.Minute}, " 3 / hour ": {Count: 3, Per: time.Hour}, "1/second": {Count: 1, Per: time.Second},
+		"2/day": {Count: 2, Per: 24 * time.Hour}, "5/30s": {Count: 5, Per: 30 * time.Second}, "7/1h": {Count: 7, Per: time.Hour},
+	} {
+		var r Rate
+		if err := r.UnmarshalText([]byte(in)); err != nil || core.Rate(r) != want {
+			t.Errorf("%q: %v, %v; want %v", in, r, err, want)
+		}
+	}
+	for _, in := range []string{"", "10", "10/", "/minute", "0/minute", "-1/minute", "1/0s", "1/-1m", "1/week", "x/minute"} {
+		var r Rate
+		if err := r.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q accepted as %v", in, r)
+		}
+	}
+}
+
+// TestPluginChecks: a bad callTimeout, an unknown built-in and a kind that is
+// not the built-in's are reported by Validate with the entry's key; a
+// built-in's kind and call timeout default to its row of the table.
+func TestPluginChecks(t *testing.T) {
+	c := DefaultConfig()
+	c.AdminKeyFile = "/state/admin-key"
+	c.Plugins = []PluginConfig{
+		{Name: "email", Builtin: "email", CallTimeout: Duration(-time.Second)},
+		{Name: "gh", Kind: "identity_provider", Builtin: "gitlub"},
+		{Name: "mail2", Kind: "integration", Builtin: "email"},
+	}
+	err := c.Validate()
+	for _, w := range []string{"plugins[0].callTimeout -1s must be positive", `plugins[1].builtin "gitlub" is not a built-in plugin (built in: email)`,
+		`plugins[2].kind "integration": the built-in email is an identity_provider`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+
+	c.Plugins = []PluginConfig{{Name: "email", Builtin: "email"}, {Name: "slow", Builtin: "email", CallTimeout: Duration(time.Minute)},
+		{Name: "ext", Kind: "integration", Path: "ext", SHA256: strings.Repeat("0", 64)}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := pluginSpecs(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email, _ := builtinNamed("email")
+	for i, want := range []struct {
+		kind    string
+		timeout time.Duration
+	}{{"identity_provider", email.callTimeout}, {"identity_provider", time.Minute}, {"integration", 0}} {
+		if specs[i].Kind != want.kind || specs[i].CallTimeout != want.timeout {
+			t.Errorf("spec %s: kind %q, call timeout %v; want %q, %v", specs[i].Name, specs[i].Kind, specs[i].CallTimeout, want.kind, want.timeout)
+		}
+	}
+}
+
 func collectJSONLeaves(t reflect.Type, prefix string, out *[]string) {
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
 			continue
 		}
-		if f.Type.Kind() == reflect.Struct {
+		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textType) {
 			collectJSONLeaves(f.Type, prefix+name+".", out)
 			continue
 		}

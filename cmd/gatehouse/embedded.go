@@ -14,7 +14,7 @@ import (
 const clockTick = time.Second
 
 // startEmbeddedRedis starts an in-process miniredis on a free loopback port, for
-// running without a Redis server (SPEC §5), and returns its redis:// URL.
+// running without a Redis server, and returns its redis:// URL.
 //
 // miniredis only moves TTLs when told to, so a goroutine advances them every
 // second, by the time actually elapsed, until ctx ends or stop is called. (Its
@@ -30,7 +30,9 @@ func startEmbeddedRedis(ctx context.Context, log zerolog.Logger) (url string, st
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		advanceClock(ctx, m, clockTick)
+		t := time.NewTicker(clockTick)
+		defer t.Stop()
+		advanceClock(ctx, m, t.C, time.Now())
 	}()
 	url = "redis://" + m.Addr()
 	log.Warn().Str("redis", url).Msg("no redis.url configured: using an embedded in-memory Redis; " +
@@ -46,18 +48,16 @@ func startEmbeddedRedis(ctx context.Context, log zerolog.Logger) (url string, st
 	return url, stop, nil
 }
 
-// advanceClock moves m's TTLs forward by the elapsed time at every tick, until ctx
-// ends. Measuring the elapsed time keeps TTLs true to the wall clock when ticks
-// are late or dropped under load.
-func advanceClock(ctx context.Context, m *miniredis.Miniredis, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	last := time.Now()
+// advanceClock moves m's TTLs forward, at each tick, by the time elapsed since
+// the previous one (since last, at first), until ctx ends. Measuring the
+// elapsed time keeps TTLs true to the wall clock when ticks are late or dropped
+// under load.
+func advanceClock(ctx context.Context, m *miniredis.Miniredis, ticks <-chan time.Time, last time.Time) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case now := <-ticks:
 			m.FastForward(now.Sub(last))
 			last = now
 		}

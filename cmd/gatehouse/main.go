@@ -1,6 +1,7 @@
 // Command gatehouse is the Gatehouse server and its admin CLI: `gatehouse serve`
 // (the default) runs the admin and public listeners; `admin-keys` and `doctor`
-// talk to a running instance's admin API.
+// talk to a running instance's admin API; `encryption-key` prints a new key for
+// GATEHOUSE_ENCRYPTION_KEYS.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Exit statuses.
@@ -36,13 +38,17 @@ usage:
   gatehouse admin-keys list
   gatehouse admin-keys revoke ID
   gatehouse doctor [--repair]   find (and remove) leftovers in the store
+  gatehouse encryption-key [--id ID]
+                                print a new key for GATEHOUSE_ENCRYPTION_KEYS
+                                (see encryption-key -h for rotation)
   gatehouse version
   gatehouse help
 
 serve reads configs/gatehouse.yaml when present (or --config FILE /
 GATEHOUSE_CONFIG); every setting can be overridden by a GATEHOUSE_*
 environment variable and by a flag (flags win). Secrets come only from the
-environment: GATEHOUSE_ADMIN_KEY, GATEHOUSE_ENCRYPTION_KEYS.
+environment: GATEHOUSE_ADMIN_KEY, GATEHOUSE_ENCRYPTION_KEYS (make one with
+gatehouse encryption-key).
 
 admin-keys and doctor call a running instance's admin API at --admin-url
 (GATEHOUSE_ADMIN_URL, default http://127.0.0.1:9876) with the admin key in
@@ -80,6 +86,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 		return runAdminKeys(ctx, rest, e)
 	case "doctor":
 		return runDoctor(ctx, rest, e)
+	case "encryption-key":
+		return runEncryptionKey(rest, e, time.Now)
 	case "version":
 		fmt.Fprintf(stdout, "gatehouse %s (%s)\n", buildVersion(), runtime.Version())
 		return exitOK

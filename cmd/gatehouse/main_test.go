@@ -48,6 +48,8 @@ func TestRunDispatch(t *testing.T) {
 		{[]string{"--log-level", "loud", "--config", ""}, exitFail, "", `log.level "loud"`},
 		{[]string{"--config", "/nonexistent/gatehouse.yaml"}, exitFail, "", "no such file"},
 		{[]string{"admin-keys"}, exitUsage, "", "gatehouse admin-keys list"},
+		{[]string{"help"}, exitOK, "gatehouse encryption-key [--id ID]", ""},
+		{[]string{"encryption-key", "--id", "k1"}, exitOK, "k1:", ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

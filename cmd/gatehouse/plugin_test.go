@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/plugins/email"
 )
 
 // TestMain lets the test binary serve built-in plugins: serve starts them as
-// `<executable> plugin NAME`, and under go test the executable is this binary
-// (SPEC §4). `<test binary> serve ...` runs a server.
+// `<executable> plugin NAME`, and under go test that executable is this test
+// binary. `<test binary> serve ...` runs a server.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "plugin" {
 		os.Exit(runPlugin(os.Args[2:], os.Stderr))
@@ -19,4 +26,33 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("GORACE", "atexit_sleep_ms=0") // plugin processes stop at once under -race
 	os.Exit(m.Run())
+}
+
+// TestBuiltinsTable: every built-in has a kind, a positive call timeout and
+// serves a plugin of its kind; the default plugins list and `gatehouse plugin
+// NAME` come from the table; the email plugin's calls outlast its SMTP timeout.
+func TestBuiltinsTable(t *testing.T) {
+	for _, b := range builtins {
+		p := b.serve()
+		if b.callTimeout <= 0 || (b.kind == core.KindIdentityProvider) != (p.IdentityProvider != nil) ||
+			(b.kind == core.KindIntegration) != (p.Integration != nil) {
+			t.Errorf("built-in %s: kind %q, call timeout %v, serves %+v", b.name, b.kind, b.callTimeout, p)
+		}
+	}
+	var want []PluginConfig
+	for _, b := range builtins {
+		if b.config != nil {
+			want = append(want, PluginConfig{Name: b.name, Kind: b.kind, Builtin: b.name, Config: b.config})
+		}
+	}
+	if diff := cmp.Diff(want, DefaultConfig().Plugins); diff != "" || len(want) == 0 {
+		t.Errorf("default plugins (-want +got):\n%s", diff)
+	}
+	if b, _ := builtinNamed("email"); b.callTimeout <= email.DefaultSMTPTimeout {
+		t.Errorf("email call timeout %v: want more than its SMTP timeout %v", b.callTimeout, email.DefaultSMTPTimeout)
+	}
+	var stderr bytes.Buffer
+	if code := runPlugin([]string{"gitlub"}, &stderr); code != exitUsage || !strings.Contains(stderr.String(), `no built-in plugin "gitlub"`) {
+		t.Errorf("gatehouse plugin gitlub: exit %d, %q", code, stderr.String())
+	}
 }

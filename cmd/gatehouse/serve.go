@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,7 +22,8 @@ import (
 	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
-// Server timeouts (SPEC §6) and the grace given to in-flight requests at shutdown.
+// Server timeouts (slow clients cannot hold connections) and the grace given to
+// in-flight requests at shutdown.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
@@ -34,7 +35,21 @@ const (
 
 // serve runs the admin and public listeners until ctx ends, then shuts down
 // gracefully: in-flight requests finish, then the store closes.
+//
+// It binds both listeners before anything else: a second instance started on
+// ports in use must fail before it creates an admin key, writes a key file or
+// starts a plugin.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File) error {
+	listeners, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, ln := range listeners {
+			ln.Close() // once Serve took it, already closed: harmless
+		}
+	}()
+
 	embedded := cfg.Redis.URL == ""
 	redisURL := cfg.Redis.URL
 	if embedded {
@@ -50,7 +65,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 		return fmt.Errorf("redis.url: %w", err)
 	}
 	client := redisstore.NewClient(opts)
-	store := redisstore.New(client, redisstore.Options{Prefix: cfg.Redis.Prefix})
+	store := redisstore.New(client, cfg.Redis.StoreOptions())
 	defer store.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, startupPing)
 	err = store.Ping(pingCtx)
@@ -77,12 +92,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 		return err
 	}
 	go sweepExpiredUsers(ctx, svc, log)
-	if key, err := svc.BootstrapAdminKey(ctx); err != nil {
-		return fmt.Errorf("bootstrap admin key: %w", err)
-	} else if key != "" {
-		if err := showBootstrapKey(key, cfg, stderr, log); err != nil {
-			return err
-		}
+	if err := bootstrapAdminKey(ctx, svc, cfg, stderr, log); err != nil {
+		return err
 	}
 
 	trusted, err := trustedProxies(cfg.Security.TrustedProxies)
@@ -94,17 +105,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 		newHTTPServer(cfg.AdminAddr, api.Admin(), log),
 		newHTTPServer(cfg.PublicAddr, api.Public(), log),
 	}
-	names := []string{"admin API", "public API"}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
-		ln, err := net.Listen("tcp", srv.Addr)
-		if err != nil {
-			return fmt.Errorf("%s: %w", names[i], err)
-		}
-		log.Info().Str("addr", ln.Addr().String()).Msg(names[i] + " listening")
+		ln := listeners[i]
+		log.Info().Str("addr", ln.Addr().String()).Msg(listenerNames[i] + " listening")
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s: %w", names[i], err)
+				errc <- fmt.Errorf("%s: %w", listenerNames[i], err)
 			}
 		}()
 	}
@@ -124,6 +131,30 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 		log.Warn().Err(derr).Msg("shutdown cut mails short")
 	}
 	return err
+}
+
+// listenerNames name the listeners of listen, in its order.
+var listenerNames = []string{"admin API", "public API"}
+
+// listen binds the admin and public addresses, in that order, or neither: when
+// the second fails, the first is closed. An address in use gets a message that
+// says so, and that nothing was done.
+func listen(cfg Config) ([]net.Listener, error) {
+	var lns []net.Listener
+	for i, s := range []struct{ key, addr string }{{"adminAddr", cfg.AdminAddr}, {"publicAddr", cfg.PublicAddr}} {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%s: %s %s is already in use (is another gatehouse running?); nothing was started or written", listenerNames[i], s.key, s.addr)
+			}
+			return nil, fmt.Errorf("%s: %s %s: %w", listenerNames[i], s.key, s.addr, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
 }
 
 // newService builds the core service from the configuration: models, password
@@ -161,7 +192,7 @@ func newService(cfg Config, store core.Store, limiter core.Limiter, providers co
 	}), nil
 }
 
-// newHTTPServer returns a server with the timeouts of SPEC §6.
+// newHTTPServer returns a server with those timeouts.
 func newHTTPServer(addr string, h http.Handler, log zerolog.Logger) *http.Server {
 	return &http.Server{
 		Addr: addr, Handler: h,
@@ -188,39 +219,16 @@ func trustedProxies(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// emailCallTimeout bounds a call to the built-in email plugin unless configured:
-// above its SMTP conversation's own 10 s limit, so a slow mail server is reported
-// by the plugin, not cut off by the host.
-const emailCallTimeout = 15 * time.Second
-
 // pluginEnv is what plugin processes may see of the host's environment: never a
 // GATEHOUSE_ variable, a Redis password or an admin key.
 var pluginEnv = []string{"TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "GORACE"}
 
-// startPlugins starts the configured plugins (SPEC §4). A plugin that fails to
-// start does not stop the server: it is retried, and its calls answer 503.
+// startPlugins starts the configured plugins. A plugin that fails to start
+// does not stop the server: it is retried, and its calls answer 503.
 func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog.Logger) (*pluginhost.Host, error) {
-	specs := make([]pluginhost.Spec, 0, len(cfg.Plugins))
-	for _, p := range cfg.Plugins {
-		spec := pluginhost.Spec{Name: p.Name, Kind: p.Kind, Builtin: p.Builtin, Path: p.Path, SHA256: p.SHA256, Config: p.Config}
-		if p.CallTimeout != "" {
-			d, err := time.ParseDuration(p.CallTimeout)
-			if err != nil {
-				return nil, fmt.Errorf("plugins: %s: callTimeout %q is not a duration", p.Name, p.CallTimeout)
-			}
-			spec.CallTimeout = d
-		}
-		if p.Builtin == "email" {
-			if spec.CallTimeout == 0 {
-				spec.CallTimeout = emailCallTimeout
-			}
-			raw, err := withDefaultOutbox(p.Config, filepath.Join(filepath.Dir(cfg.AdminKeyFile), "outbox"))
-			if err != nil {
-				return nil, fmt.Errorf("plugins: %s: %w", p.Name, err)
-			}
-			spec.Config = raw
-		}
-		specs = append(specs, spec)
+	specs, err := pluginSpecs(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var env []string
 	for _, k := range pluginEnv {
@@ -238,24 +246,27 @@ func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog
 	return host, nil
 }
 
-// withDefaultOutbox gives the built-in email provider an outbox folder when it
-// has neither an SMTP server nor an outbox: mail then goes to .eml files.
-func withDefaultOutbox(raw json.RawMessage, outbox string) (json.RawMessage, error) {
-	var m map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("config is not a JSON object: %w", err)
+// pluginSpecs turns the plugins list into the host's specs, a built-in taking
+// its kind, call timeout and configuration defaults from its row of builtins.
+func pluginSpecs(cfg Config) ([]pluginhost.Spec, error) {
+	specs := make([]pluginhost.Spec, 0, len(cfg.Plugins))
+	for _, p := range cfg.Plugins {
+		spec := pluginhost.Spec{Name: p.Name, Kind: p.Kind, Builtin: p.Builtin, Path: p.Path, SHA256: p.SHA256,
+			CallTimeout: time.Duration(p.CallTimeout), Config: p.Config}
+		if b, ok := builtinNamed(p.Builtin); ok {
+			spec.Kind = cmp.Or(spec.Kind, b.kind)
+			spec.CallTimeout = cmp.Or(spec.CallTimeout, b.callTimeout)
+			if b.prepare != nil {
+				raw, err := b.prepare(p.Config, cfg)
+				if err != nil {
+					return nil, fmt.Errorf("plugins: %s: %w", p.Name, err)
+				}
+				spec.Config = raw
+			}
 		}
+		specs = append(specs, spec)
 	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	smtp, _ := m["smtp"].(map[string]any)
-	if host, _ := smtp["host"].(string); host != "" || m["outbox"] != nil {
-		return raw, nil
-	}
-	m["outbox"] = outbox
-	return json.Marshal(m)
+	return specs, nil
 }
 
 // sweepExpiredUsers deletes never-verified sign-ups past their 24 h, every

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core/redisstore"
 	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
@@ -181,6 +185,9 @@ func TestServeEmbedded(t *testing.T) {
 // TestServeBootstrapOnce: two instances starting on one empty real Redis make one
 // admin key between them; a configured GATEHOUSE_ADMIN_KEY makes none.
 func TestServeBootstrapOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
 	clearEnv(t)
 	srv := redistest.StartServer(t)
 	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
@@ -213,6 +220,9 @@ func TestServeBootstrapOnce(t *testing.T) {
 // once: a key made on one verifies on the other, a deactivation on one is refused
 // by the other at its next request, and a logout likewise.
 func TestTwoInstancesOneRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
 	clearEnv(t)
 	srv := redistest.StartServer(t)
 	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
@@ -255,5 +265,86 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 	do(t, "POST", a.publicURL+"/auth/logout", "", "Authorization", "Bearer "+login.Token)
 	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "Authorization", "Bearer "+login.Token); code != 401 {
 		t.Errorf("session logged out on the other instance: %d", code)
+	}
+}
+
+// TestServeOnBusyPortsChangesNothing: a second serve started on ports already
+// in use (both, or either one) fails with a message saying so, before it does
+// anything: the running instance's key file is unchanged and still works, and
+// the second instance stored nothing at all, not even an admin key, in the
+// empty Redis it would have bootstrapped.
+func TestServeOnBusyPortsChangesNothing(t *testing.T) {
+	clearEnv(t)
+	keyFile := filepath.Join(t.TempDir(), "admin-key")
+	first := startServe(t, keyFile)
+	firstKey, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := miniredis.RunT(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", "redis://"+empty.Addr())
+	admin, public := strings.TrimPrefix(first.adminURL, "http://"), strings.TrimPrefix(first.publicURL, "http://")
+	for _, c := range []struct{ admin, public, want string }{
+		{admin, public, "adminAddr " + admin + " is already in use"},
+		{"127.0.0.1:0", public, "publicAddr " + public + " is already in use"},
+		{admin, "127.0.0.1:0", "adminAddr " + admin + " is already in use"},
+	} {
+		code, _, stderr := runArgs(t, t.Context(), "serve", "--config", "", "--admin-addr", c.admin, "--public-addr", c.public,
+			"--admin-key-file", keyFile, "--log-format", "json")
+		if code != exitFail || !strings.Contains(stderr, c.want) {
+			t.Errorf("second serve on %s, %s: exit %d, want %d and %q:\n%s", c.admin, c.public, code, exitFail, c.want, stderr)
+		}
+		if strings.Contains(stderr, "plugin running") || strings.Contains(stderr, "store ready") {
+			t.Errorf("the second serve started something before failing:\n%s", stderr)
+		}
+		if now, _ := os.ReadFile(keyFile); string(now) != string(firstKey) {
+			t.Fatalf("the running instance's key file was changed")
+		}
+		if keys := empty.Keys(); len(keys) > 0 {
+			t.Fatalf("the second serve wrote to its Redis: %v", keys)
+		}
+	}
+	if code, _ := first.call(t, strings.TrimSpace(string(firstKey)), "GET", "/users", ""); code != 200 {
+		t.Errorf("the first instance's key: %d", code)
+	}
+}
+
+// TestServeKeepsExistingKeyFile: a start that would write a generated admin
+// key over an existing file fails instead, leaves the file as it was, and takes
+// the key back from the store, so that once the file is moved away the next
+// start makes a key that works.
+func TestServeKeepsExistingKeyFile(t *testing.T) {
+	clearEnv(t)
+	m := miniredis.RunT(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", "redis://"+m.Addr())
+	keyFile := filepath.Join(t.TempDir(), "admin-key")
+	const old = "gtha_key_of_another_instance\n"
+	if err := os.WriteFile(keyFile, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runArgs(t, t.Context(), "serve", "--config", "", "--admin-addr", "127.0.0.1:0", "--public-addr", "127.0.0.1:0",
+		"--admin-key-file", keyFile, "--log-format", "json")
+	if code != exitFail || !strings.Contains(stderr, keyFile+" already exists") {
+		t.Fatalf("exit %d, want %d and a message that the file exists:\n%s", code, exitFail, stderr)
+	}
+	if now, _ := os.ReadFile(keyFile); string(now) != old {
+		t.Errorf("the key file was changed")
+	}
+	store := redisstore.New(redis.NewClient(&redis.Options{Addr: m.Addr()}), redisstore.Options{})
+	defer store.Close()
+	if keys, err := store.AdminKeys(t.Context()); err != nil || len(keys) != 0 {
+		t.Errorf("admin keys left in the store: %v, %v", keys, err)
+	}
+
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	in := startServe(t, keyFile)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := in.call(t, strings.TrimSpace(string(key)), "GET", "/users", ""); code != 200 {
+		t.Errorf("the key made once the file was gone: %d", code)
 	}
 }
