@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,7 +18,7 @@ import (
 
 // bootstrapAdminKey creates the first admin key when the store holds none and
 // no GATEHOUSE_ADMIN_KEY is set, and shows it once (showBootstrapKey). When it
-// cannot be shown (the key file exists, or cannot be written), the key is
+// cannot be shown (the key file cannot be written), the key is
 // revoked again before the start fails: a key nobody holds would lock the
 // operator out, and the next start can make one again.
 func bootstrapAdminKey(ctx context.Context, svc *core.Service, cfg Config, stderr *os.File, log zerolog.Logger) error {
@@ -57,12 +58,15 @@ func showBootstrapKey(key string, cfg Config, stderr *os.File, log zerolog.Logge
 	if cfg.AdminKeyFile == "" {
 		return errors.New("bootstrap admin key: no adminKeyFile to write it to (set GATEHOUSE_ADMIN_KEY_FILE)")
 	}
-	if err := writeKeyFile(cfg.AdminKeyFile, key); errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("bootstrap admin key: adminKeyFile %s already exists, and an existing key file is never overwritten: "+
-			"its key may still open another instance or store. If that key is dead (its store was emptied, or lived in memory), "+
-			"delete the file; else set GATEHOUSE_ADMIN_KEY_FILE to another file, or GATEHOUSE_ADMIN_KEY", cfg.AdminKeyFile)
-	} else if err != nil {
+	kept, err := writeKeyFile(cfg.AdminKeyFile, key)
+	if err != nil {
 		return fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	if kept != "" {
+		// The store held no admin key, so the old file's key does not open
+		// this store; it may still open another one: it is kept, not destroyed.
+		log.Warn().Str("path", cfg.AdminKeyFile).Str("kept", kept).
+			Msg("the admin key file held an earlier key; it was moved aside, not deleted")
 	}
 	log.Info().Str("path", cfg.AdminKeyFile).
 		Msg("created the first admin key and wrote it to this file (mode 0600); it is not logged")
@@ -82,17 +86,18 @@ func writeKeyBanner(w io.Writer, key string) error {
 }
 
 // writeKeyFile writes key to path with mode 0600, creating missing parent
-// folders with mode 0700. The key goes to a temporary file first, then is linked
-// to path, which fails with fs.ErrExist when path exists: a reader never sees
-// a partial key, and no existing file is ever replaced.
-func writeKeyFile(path, key string) (err error) {
+// folders with mode 0700. The key goes to a temporary file first, then is
+// linked to path, so a reader never sees a partial key. A file already at path
+// is never destroyed: it is renamed to path.<UTC time> first, and that name is
+// returned ("" when there was none).
+func writeKeyFile(path, key string) (kept string, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return "", err
 	}
 	f, err := os.CreateTemp(dir, ".admin-key-*") // created with mode 0600
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.Remove(f.Name()) // the link, when made, keeps the key
 	defer func() {
@@ -101,16 +106,26 @@ func writeKeyFile(path, key string) (err error) {
 		}
 	}()
 	if err := f.Chmod(0o600); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := f.WriteString(key + "\n"); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	return os.Link(f.Name(), path)
+	for range 3 { // another instance may write the file between the rename and the link
+		err = os.Link(f.Name(), path)
+		if !errors.Is(err, fs.ErrExist) {
+			return kept, err
+		}
+		kept = path + "." + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := os.Rename(path, kept); err != nil {
+			return "", err
+		}
+	}
+	return kept, err
 }

@@ -57,7 +57,9 @@ func TestShowBootstrapKeyWritesFile(t *testing.T) {
 
 // TestKeyFileNeverOverwritten: an existing key file, which may hold the key
 // of another instance, is left as it was, and the error says what to do.
-func TestKeyFileNeverOverwritten(t *testing.T) {
+// TestKeyFileNeverDestroyed: a key file already there is moved aside, never
+// deleted or overwritten (its key may open another store), and the start goes on.
+func TestKeyFileNeverDestroyed(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "admin-key")
 	if err := os.WriteFile(path, []byte("gtha_the_working_key\n"), 0o600); err != nil {
@@ -65,18 +67,29 @@ func TestKeyFileNeverOverwritten(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.AdminKeyFile = path
-	err := showBootstrapKey(testKey, cfg, notTerminal(t), zerolog.Nop())
-	if err == nil || !strings.Contains(err.Error(), path+" already exists") || !strings.Contains(err.Error(), "GATEHOUSE_ADMIN_KEY_FILE") {
-		t.Fatalf("err = %v, want one naming the file and the way out", err)
+	var logs bytes.Buffer
+	if err := showBootstrapKey(testKey, cfg, notTerminal(t), zerolog.New(&logs)); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), "gtha_the_working_key") {
-		t.Errorf("the error shows a key: %v", err)
+	if data, _ := os.ReadFile(path); string(data) != testKey+"\n" {
+		t.Errorf("the file holds %q, want the new key", data)
 	}
-	if data, _ := os.ReadFile(path); string(data) != "gtha_the_working_key\n" {
-		t.Errorf("the file now holds %q", data)
+	assertMode(t, path, 0o600)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("want the new file and the kept one, found %v", entries)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("temporary files left: %v", entries)
+	var kept string
+	for _, e := range entries {
+		if e.Name() != "admin-key" {
+			kept = filepath.Join(dir, e.Name())
+		}
+	}
+	if data, _ := os.ReadFile(kept); string(data) != "gtha_the_working_key\n" || !strings.HasPrefix(filepath.Base(kept), "admin-key.") {
+		t.Errorf("kept %s holds %q", kept, data)
+	}
+	if !strings.Contains(logs.String(), kept) || strings.Contains(logs.String(), "gtha_") {
+		t.Errorf("the log must name the kept file and no key: %s", logs.String())
 	}
 }
 

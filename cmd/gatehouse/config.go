@@ -431,7 +431,7 @@ func settings() []setting {
 		{"redis.writeTimeout", "GATEHOUSE_REDIS_WRITE_TIMEOUT", "redis-write-timeout", "bound on each Redis write step, a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.WriteTimeout }, ""},
 		{"log.level", "GATEHOUSE_LOG_LEVEL", "log-level", "`level`: trace, debug, info, warn or error", func(c *Config) any { return &c.Log.Level }, ""},
 		{"log.format", "GATEHOUSE_LOG_FORMAT", "log-format", "`format`: auto (pretty on a terminal, else json), json or pretty", func(c *Config) any { return &c.Log.Format }, ""},
-		{"adminKeyFile", "GATEHOUSE_ADMIN_KEY_FILE", "admin-key-file", "`file` receiving a generated admin key when stderr is not a terminal; an existing file is never overwritten", func(c *Config) any { return &c.AdminKeyFile }, "$XDG_STATE_HOME/gatehouse/admin-key"},
+		{"adminKeyFile", "GATEHOUSE_ADMIN_KEY_FILE", "admin-key-file", "`file` receiving a generated admin key when stderr is not a terminal; an existing file is kept beside it, renamed", func(c *Config) any { return &c.AdminKeyFile }, "$XDG_STATE_HOME/gatehouse/admin-key"},
 		{"models.path", "GATEHOUSE_MODELS_PATH", "models-path", "`folder` of the model schemas users.json, applications.json, credentials.json", func(c *Config) any { return &c.Models.Path }, "models/ beside the config file, else embedded"},
 		{"security.argon2.memoryKiB", "GATEHOUSE_ARGON2_MEMORY_KIB", "argon2-memory-kib", "argon2id memory in `KiB`", func(c *Config) any { return &c.Security.Argon2.MemoryKiB }, ""},
 		{"security.argon2.iterations", "GATEHOUSE_ARGON2_ITERATIONS", "argon2-iterations", "argon2id `passes`", func(c *Config) any { return &c.Security.Argon2.Iterations }, ""},
