@@ -19,7 +19,7 @@ lint: ## no build output in git, formatting, vet and staticcheck
 build: ## the server and plugin binaries, into bin/
 	go build -o bin/ ./cmd/...
 
-bench: ## benchmarks (the /verify load test comes later, SPEC §7)
+bench: ## benchmarks (in process; the /verify load test against the machine's ceilings comes later)
 	go test -run '^$$' -bench . -benchmem ./...
 
 fuzz: ## each fuzz target for FUZZTIME (the list lives in .ci/run)

@@ -224,7 +224,7 @@ func TestDerivedDeactivation(t *testing.T) {
 	}
 }
 
-// TestNamesAndLookups covers the lookup rules of SPEC §9 and Express Gateway's faults
+// TestNamesAndLookups covers the lookup rules (docs/admin-api.md) and Express Gateway's faults
 // we do not copy.
 func TestNamesAndLookups(t *testing.T) {
 	e := newEnv(t)
@@ -395,7 +395,7 @@ func jsonString(v any) (string, error) {
 }
 
 // TestEmailChangeClearsVerified: a new email is unverified unless the same body
-// says otherwise (SPEC §9 "Email changes").
+// says otherwise.
 func TestEmailChangeClearsVerified(t *testing.T) {
 	e := newEnv(t)
 	e.must(200, "POST", "/users", `{"username":"ivy","firstname":"I","lastname":"V","email":"ivy@example.com","emailVerified":true}`)

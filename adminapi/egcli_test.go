@@ -3,7 +3,7 @@ package adminapi
 // TestExpressGatewayCLI drives the real Express Gateway CLI (express-gateway
 // 1.16.11 from npm, pinned by testdata/eg/package.json and package-lock.json)
 // against a Gatehouse admin listener, unchanged: EG_ADMIN_URL points it at the
-// server and -H 'x-api-key: KEY' carries the admin key (SPEC §3.1).
+// server and -H 'x-api-key: KEY' carries the admin key.
 //
 // The admin routes each command sends (read from bin/generators/*/ and admin/*.js
 // of the package; superagent, JSON bodies):
@@ -70,7 +70,7 @@ const (
 )
 
 // egRequireNode skips the test, with a message, when node or npm is missing; with
-// CI=true a missing tool is a failure (SPEC §9). It returns node's path.
+// CI=true a missing tool is a failure. It returns node's path.
 func egRequireNode(t *testing.T) string {
 	t.Helper()
 	var missing []string

@@ -78,7 +78,7 @@ type gatewayAnswer struct {
 
 // requireNginx returns the path of an nginx with the auth_request module. It
 // skips the test, with a message, when there is none; with CI=true that is a
-// failure (SPEC §9).
+// failure.
 func requireNginx(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")

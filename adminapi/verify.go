@@ -14,7 +14,7 @@ import (
 // the original request's method.
 var verifyMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
-// verify handles /verify and /verify/* (SPEC §3.2): 200 with the consumer's
+// verify handles /verify and /verify/*: 200 with the consumer's
 // headers, 401 with WWW-Authenticate (and Retry-After after too many failures),
 // 403 for an inactive consumer or a missing required scope, 503 only when the
 // store cannot answer.
@@ -61,8 +61,8 @@ type verifyAnswer struct {
 	Groups     []string `json:"groups"`
 }
 
-// presented returns the first credential of r in the precedence order of SPEC
-// §3.2: Authorization Bearer, Basic or apikey; an apikey or x-api-key header; an
+// presented returns the first credential of r in /verify's order of
+// precedence (docs/verify.md): Authorization Bearer, Basic or apikey; an apikey or x-api-key header; an
 // apikey or apiKey query parameter of the request's own URL, then of the original
 // one in X-Original-URI or X-Forwarded-Uri. A value that is there but malformed
 // is still the one checked (and refused).

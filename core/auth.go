@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Login providers the core checks itself (SPEC §3.2): a password, or a user secret.
+// Login providers the core checks itself: a password, or a user secret.
 const (
 	ProviderEmail  = "email"
 	ProviderSecret = "secret"
@@ -64,7 +64,7 @@ func errLogin(op string) error {
 	return Errorf(Unauthorized, op, "invalid identifier or secret")
 }
 
-// Login checks an identifier and secret and opens a session (SPEC §3.2, §6).
+// Login checks an identifier and secret and opens a session.
 // The identifier is resolved as a user id, then a username, then an email; an
 // unknown identifier and a wrong secret get the same 401 after the same work
 // (a dummy hash). Failed logins count against the identifier and the client

@@ -8,7 +8,7 @@ import (
 	"strconv"
 )
 
-// Secret sizes and rules (SPEC §6, §9).
+// Secret sizes and rules.
 const (
 	minChosenSecret = 32 // characters of a client-chosen key or oauth2 secret; bytes of a jwt key secret
 	keyIDBytes      = 16 // a generated keyId: 128 random bits
@@ -33,8 +33,7 @@ type NewCredential struct {
 	Secret    string // oauth2, when generated
 }
 
-// CreateCredential creates a credential for a consumer (SPEC §2, §9 "Credential
-// details"). key-auth and jwt: many per consumer, identified by a keyId (generated,
+// CreateCredential creates a credential for a consumer. key-auth and jwt: many per consumer, identified by a keyId (generated,
 // or chosen and then unique per type: Conflict, never an overwrite); the key secret
 // is generated or chosen (at least 32 characters; 32 bytes for jwt). basic-auth and
 // oauth2: one active per consumer, identified by the consumer's id; the password or
@@ -210,7 +209,7 @@ type consumer struct {
 	active bool   // its effective state when resolved
 }
 
-// resolveConsumer finds a credential's consumer (SPEC §9): user id, username, app
+// resolveConsumer finds a credential's consumer: user id, username, app
 // id, app name, in that order.
 func (s *Service) resolveConsumer(ctx context.Context, ref string) (consumer, error) {
 	if u, err := s.ResolveUser(ctx, ref); err == nil {
@@ -278,7 +277,7 @@ func (s *Service) registry(ctx context.Context) (map[string]string, error) {
 }
 
 // effective keeps only the grants whose registration is still in the registry: a
-// deleted scope stops being effective everywhere without a rewrite (SPEC §9).
+// deleted scope stops being effective everywhere without a rewrite.
 func effective(c *Credential, reg map[string]string) {
 	kept := c.Scopes[:0:0]
 	for _, g := range c.Scopes {

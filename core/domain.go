@@ -23,7 +23,7 @@ type User struct {
 	// sign-up identity. Admin-created users have none.
 	Identities []Identity
 	// ExpiresAt, when set, is when an email sign-up that was never verified is
-	// deleted (SPEC §6); verification clears it. Zero: never.
+	// deleted; verification clears it. Zero: never.
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -163,7 +163,7 @@ type ListOptions struct {
 	UserID string // apps and credentials: only those owned by this user, when set
 }
 
-// Paging limits (SPEC §6, §9).
+// Paging limits.
 const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000

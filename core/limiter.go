@@ -14,7 +14,7 @@ type Rate struct {
 
 func (r Rate) String() string { return fmt.Sprintf("%d per %s", r.Count, r.Per) }
 
-// Limiter counts events per key against a rate (SPEC §6: Redis-backed, shared by
+// Limiter counts events per key against a rate (Redis-backed, shared by
 // every instance). redisstore implements it with GCRA.
 type Limiter interface {
 	// Allow counts n events against key and reports whether they were within

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/text/secure/precis"
 )
 
-// Name limits (SPEC §6, §9).
+// Name limits.
 const (
 	maxNameLen     = 128 // usernames, key ids, scope, group and app names, in characters
 	minPasswordLen = 8
@@ -47,7 +47,7 @@ func UsernameKey(username string) (string, error) {
 	return "", InvalidFields(op, FieldError{Field: "username", Detail: "does not have a stable normalised form"})
 }
 
-// ValidateUsername checks a username (SPEC §9): valid UTF-8; 1–128 characters after
+// ValidateUsername checks a username: valid UTF-8; 1–128 characters after
 // UsernameCaseMapped; no '/', ':', whitespace or control characters; never in the
 // form of a UUID or of an integer, so that `{id or username}` lookups stay
 // unambiguous; and no mix of scripts (see singleScript), so that a username

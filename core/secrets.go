@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Stored secret forms (SPEC §6, §9). Server-generated secrets, and client-chosen
+// Stored secret forms. Server-generated secrets, and client-chosen
 // key and oauth2 secrets, are stored as "sha256:<hex>"; passwords as argon2id PHC
 // strings; jwt key secrets as "aesgcm:<keyid>:<base64url>" blobs.
 const (

@@ -9,8 +9,8 @@ import (
 )
 
 // Service is Gatehouse's domain logic: every admin, public and dialect surface
-// changes data only through it. It validates input, applies the rules of SPEC §9
-// and calls the Store.
+// changes data only through it. It validates input, applies the rules of
+// docs/admin-api.md and docs/decisions.md, and calls the Store.
 type Service struct {
 	store        Store
 	models       *Models
@@ -37,7 +37,7 @@ type Service struct {
 	reportError func(error)
 }
 
-// Policy holds the session, token and rate-limit settings (SPEC §6, §9).
+// Policy holds the session, token and rate-limit settings.
 type Policy struct {
 	SessionTTL    time.Duration // absolute lifetime of a login session
 	MaxSessions   int           // live sessions per user when its sessionsLimit is null
@@ -69,7 +69,7 @@ type Policy struct {
 	RequireVerifiedEmail bool
 }
 
-// DefaultPolicy returns the defaults of SPEC §6 and §9.
+// DefaultPolicy returns the default lifetimes and rates, the one place they are written.
 func DefaultPolicy() Policy {
 	return Policy{
 		SessionTTL: 24 * time.Hour, MaxSessions: 100, OAuthTokenTTL: time.Hour,
@@ -184,7 +184,7 @@ func (s *Service) Doctor(ctx context.Context, repair bool) (DoctorReport, error)
 	return s.store.Doctor(ctx, repair)
 }
 
-// checkList validates paging options (SPEC §9: count 1..1000, default 100).
+// checkList validates paging options (count 1..1000, default 100).
 func checkList(op string, opt *ListOptions) error {
 	var c checker
 	if opt.Count == 0 {

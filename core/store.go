@@ -168,7 +168,7 @@ type Store interface {
 	// record they read next. NotFound if none.
 	LocateUser(ctx context.Context, kind NameKind, value string) (userID string, err error)
 
-	// PluginKV returns a plugin's key-value namespace (SPEC §4 host services);
+	// PluginKV returns a plugin's key-value namespace (the host services);
 	// namespaces never see each other's keys. A namespace must be non-empty and
 	// free of ':'; with any other every call answers Invalid.
 	PluginKV(namespace string) KV

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Token prefixes (SPEC §6): a secret scanner recognises them, and /verify knows
+// Token prefixes: a secret scanner recognises them, and /verify knows
 // which record to read.
 const (
 	PrefixSession    = "gths_" // login session tokens

@@ -207,7 +207,7 @@ func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields, pol Use
 }
 
 // mailNewAddress sends a verification link to a user's new, unverified email
-// (SPEC §9 "Email changes"), through the email provider when one is configured.
+// (an email change makes it unverified), through the email provider when one is configured.
 // It is best effort: the change stands, and the user can ask for another link.
 func (s *Service) mailNewAddress(ctx context.Context, u User) {
 	p, err := s.mailProvider(ctx, "core.mailNewAddress", ProviderEmail)
@@ -300,7 +300,7 @@ func validateExternalID(x string) error {
 	return nil
 }
 
-// ResolveUser finds a user by `{id or username}` (SPEC §9): a UUID is an id,
+// ResolveUser finds a user by `{id or username}`: a UUID is an id,
 // anything else a username.
 func (s *Service) ResolveUser(ctx context.Context, ref string) (User, error) {
 	if IsUUID(ref) {

@@ -13,7 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Schemes of a credential presented to /verify (SPEC §3.2).
+// Schemes of a credential presented to /verify.
 const (
 	SchemeBearer = "bearer" // Authorization: Bearer: a gths_ or gtho_ token, or a jwt
 	SchemeBasic  = "basic"  // Authorization: Basic: a username (or id) and a password
@@ -26,7 +26,7 @@ const (
 )
 
 // Presented is one credential a gateway forwarded to /verify: the first one
-// present, in the precedence order of SPEC §3.2, is the one checked.
+// present, in /verify's order of precedence (docs/verify.md), is the one checked.
 type Presented struct {
 	Scheme         string
 	ID             string   // basic: the username, user id, app id or app name; apikey: the keyId
@@ -50,7 +50,7 @@ type Principal struct {
 // errVerify is the one answer to anything unknown, wrong or expired.
 func errVerify(op string) error { return Errorf(Unauthorized, op, "invalid credentials") }
 
-// Verify checks a presented credential with the rules of SPEC §3.2, §6, §7 and §9:
+// Verify checks a presented credential (docs/verify.md has the rules):
 // Unauthorized when it is unknown, wrong or expired (with RetryAfter when the key
 // or username, or the client address, has had too many failures), Forbidden when
 // it is not effectively active or lacks a required scope, Unavailable when the
