@@ -33,8 +33,8 @@ type NewCredential struct {
 	Secret    string // oauth2, when generated
 }
 
-// CreateCredential creates a credential for a consumer. key-auth and jwt: many per consumer, identified by a keyId (generated,
-// or chosen and then unique per type: Conflict, never an overwrite); the key secret
+// CreateCredential creates a credential for a consumer. key-auth and jwt: many
+// per consumer, identified by a keyId (generated, or chosen and then unique per type: Conflict, never an overwrite); the key secret
 // is generated or chosen (at least 32 characters; 32 bytes for jwt). basic-auth and
 // oauth2: one active per consumer, identified by the consumer's id; the password or
 // secret is generated unless given. Scopes must be registered; expiresAt is an
