@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// StaleAfter is the claim staleness window the suite assumes (SPEC §5): a claim
+// StaleAfter is the claim staleness window the suite assumes: a claim
 // whose owner does not hold the name is free once this old, and blocks before.
 const StaleAfter = time.Minute
 

@@ -46,7 +46,7 @@ type Server struct {
 type Cluster struct {
 	Addrs []string // host:port of every master
 	// URL is redis+cluster://127.0.0.1:p1?addr=127.0.0.1:p2&addr=127.0.0.1:p3, the
-	// configuration syntax of SPEC §5; go-redis' ParseClusterURL wants the scheme
+	// configuration syntax of redis.url; go-redis' ParseClusterURL wants the scheme
 	// rewritten to redis:// first.
 	URL string
 }
