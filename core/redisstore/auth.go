@@ -102,7 +102,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		appID = q.AppID
 		keys, parts = append(keys, s.k.app(uid, appID)), append(parts, 'a')
 	}
-	args := []any{s.k.app(uid, ""), string(parts), appID, s.k.cred(uid, core.OAuth2, "")}
+	args := []any{s.k.appPrefix(uid), string(parts), appID, s.k.credPrefix(uid, core.OAuth2)}
 
 	var script *redis.Cmd
 	var reg *redis.MapStringStringCmd

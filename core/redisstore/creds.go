@@ -32,7 +32,7 @@ type credAt struct {
 
 // readCredArgs returns the keys and arguments of readCredScript for c.
 func (s *Store) readCredArgs(c credAt) ([]string, []any) {
-	return []string{s.k.cred(c.uid, c.typ, c.id), s.k.user(c.uid)}, []any{s.k.app(c.uid, "")}
+	return []string{s.k.cred(c.uid, c.typ, c.id), s.k.user(c.uid)}, []any{s.k.appPrefix(c.uid)}
 }
 
 // credFromScript decodes readCredScript's answer; found is false when the

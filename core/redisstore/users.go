@@ -517,14 +517,17 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 // index and name-set removals, and the release of the claims it read while the
 // entity still held them.
 type cleanup struct {
-	zrems  [][2]string
-	srems  [][2]string
-	claims []claim
-	held   []held
+	entries []entry
+	claims  []claim
+	held    []held
 }
 
-func (c *cleanup) zrem(key, member string) { c.zrems = append(c.zrems, [2]string{key, member}) }
-func (c *cleanup) srem(key, member string) { c.srems = append(c.srems, [2]string{key, member}) }
+func (c *cleanup) zrem(key, member string) {
+	c.entries = append(c.entries, entry{key: key, member: member})
+}
+func (c *cleanup) srem(key, member string) {
+	c.entries = append(c.entries, entry{key: key, member: member, set: true})
+}
 
 // readClaims reads the current values of c.claims and keeps those owned by owner.
 func (c *cleanup) readClaims(ctx context.Context, s *Store, owner string) error {
@@ -550,18 +553,13 @@ func (c *cleanup) run(ctx context.Context, s *Store) error {
 	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, z := range c.zrems {
-			p.ZRem(ctx, z[0], z[1])
+		for _, e := range c.entries {
+			e.remove(ctx, p)
 		}
-		for _, m := range c.srems {
-			p.SRem(ctx, m[0], m[1])
-		}
-		for _, h := range c.held {
-			cadScript.Eval(ctx, p, []string{h.key}, h.val)
-		}
+		releaseAll(ctx, p, c.held)
 		return nil
 	})
-	return err
+	return timedOut(ctx, err)
 }
 
 // ListUsers returns one page of users in Number order.

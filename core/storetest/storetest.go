@@ -173,6 +173,7 @@ func Run(t *testing.T, h Harness) {
 		{"PluginKV/TTL", testKVTTL},
 		{"Clock", testClock},
 		{"Unavailable", testUnavailable},
+		{"Errors/NoEcho", testNoEcho},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
