@@ -87,7 +87,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 			log.Warn().Err(err).Msg("plugins stopped before their calls finished")
 		}
 	}()
-	svc, err := newService(cfg, store, redisstore.NewLimiter(client, cfg.Redis.Prefix), plugins, embedded, log)
+	svc, err := newService(cfg, store, store.Limiter(), plugins, embedded, log)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[4], ARGV[1], ARGV[2]) en
 return 1`)
 
 func (s *Store) adminKeys() []string {
-	return []string{s.k.admin("byid"), s.k.admin("byhash"), s.k.admin("names"), s.k.admin("used")}
+	return []string{s.k.admin(adminByID), s.k.admin(adminByHash), s.k.admin(adminNames), s.k.admin(adminUsed)}
 }
 
 // createAdminKey runs createAdminKeyScript; first restricts it to an empty store.
@@ -67,13 +67,15 @@ func (s *Store) createAdminKey(ctx context.Context, op string, k core.AdminKey, 
 	if err != nil {
 		return "", err
 	}
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	f := "0"
 	if first {
 		f = "1"
 	}
 	res, err := createAdminKeyScript.Run(ctx, s.rdb, s.adminKeys(), k.ID, k.Hash, k.Name, data, f).Text()
 	if err != nil {
-		return "", fail(op, err)
+		return "", fail(ctx, op, err)
 	}
 	switch res {
 	case "name":
@@ -105,15 +107,17 @@ func (s *Store) CreateFirstAdminKey(ctx context.Context, k core.AdminKey) (bool,
 // AdminKeyByHash returns the key with that hash, or NotFound.
 func (s *Store) AdminKeyByHash(ctx context.Context, hash string) (core.AdminKey, error) {
 	const op = "redisstore.AdminKeyByHash"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	v, err := adminKeyByHashScript.Run(ctx, s.rdb, s.adminKeys(), hash).Slice()
 	if errors.Is(err, redis.Nil) || (err == nil && len(v) == 0) {
 		return core.AdminKey{}, core.Errorf(core.NotFound, op, "admin key not found")
 	}
 	if err != nil {
-		return core.AdminKey{}, fail(op, err)
+		return core.AdminKey{}, fail(ctx, op, err)
 	}
 	data, _ := v[0].(string)
-	r, err := decode[adminKeyRecord](op, s.k.admin("byid"), data)
+	r, err := decode[adminKeyRecord](op, s.k.admin(adminByID), data)
 	if err != nil {
 		return core.AdminKey{}, err
 	}
@@ -129,18 +133,20 @@ func (s *Store) AdminKeyByHash(ctx context.Context, hash string) (core.AdminKey,
 // AdminKeys lists every admin key, oldest first.
 func (s *Store) AdminKeys(ctx context.Context) ([]core.AdminKey, error) {
 	const op = "redisstore.AdminKeys"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	var byID, used *redis.MapStringStringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		byID = p.HGetAll(ctx, s.k.admin("byid"))
-		used = p.HGetAll(ctx, s.k.admin("used"))
+		byID = p.HGetAll(ctx, s.k.admin(adminByID))
+		used = p.HGetAll(ctx, s.k.admin(adminUsed))
 		return nil
 	})
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	out := make([]core.AdminKey, 0, len(byID.Val()))
 	for id, data := range byID.Val() {
-		r, err := decode[adminKeyRecord](op, s.k.admin("byid")+" "+id, data)
+		r, err := decode[adminKeyRecord](op, s.k.admin(adminByID)+" "+id, data)
 		if err != nil {
 			return nil, err
 		}
@@ -159,42 +165,51 @@ func (s *Store) AdminKeys(ctx context.Context) ([]core.AdminKey, error) {
 // DeleteAdminKey revokes a key by id. NotFound if there is none.
 func (s *Store) DeleteAdminKey(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteAdminKey"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	for range maxTxRetries {
-		data, err := s.rdb.HGet(ctx, s.k.admin("byid"), id).Result()
+		data, err := s.rdb.HGet(ctx, s.k.admin(adminByID), id).Result()
 		if errors.Is(err, redis.Nil) {
-			return core.Errorf(core.NotFound, op, "admin key %q not found", id)
+			return adminKeyNotFound(op)
 		}
 		if err != nil {
-			return fail(op, err)
+			return fail(ctx, op, err)
 		}
-		r, err := decode[adminKeyRecord](op, s.k.admin("byid")+" "+id, data)
+		r, err := decode[adminKeyRecord](op, s.k.admin(adminByID)+" "+id, data)
 		if err != nil {
 			return err
 		}
 		n, err := deleteAdminKeyScript.Run(ctx, s.rdb, s.adminKeys(), id, r.Hash, r.Name, data).Int()
 		if err != nil {
-			return fail(op, err)
+			return fail(ctx, op, err)
 		}
 		if n == 1 {
 			return nil
 		}
 	}
-	return core.Errorf(core.Conflict, op, "admin key %q is being changed concurrently; try again", id)
+	return core.Errorf(core.Conflict, op, "admin key is being changed concurrently; try again")
 }
 
 // TouchAdminKey records a use of the key at t (kept only if later than the last
 // one). NotFound if there is no such key.
 func (s *Store) TouchAdminKey(ctx context.Context, id string, t time.Time) error {
 	const op = "redisstore.TouchAdminKey"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	n, err := touchAdminKeyScript.Run(ctx, s.rdb, s.adminKeys(), id, t.UnixMicro()).Int()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if n == 0 {
-		return core.Errorf(core.NotFound, op, "admin key %q not found", id)
+		return adminKeyNotFound(op)
 	}
 	return nil
 }
+
+// adminKeyNotFound is the NotFound of an admin key id. It never names the id,
+// which comes from a request path, where an admin key pasted by mistake would
+// be its secret.
+func adminKeyNotFound(op string) error { return core.Errorf(core.NotFound, op, "admin key not found") }
 
 // parseMicros reads a time stored as Unix microseconds; zero if malformed.
 func parseMicros(s string) time.Time {

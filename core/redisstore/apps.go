@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,104 +22,81 @@ func (s *Store) CreateApp(ctx context.Context, a *core.App) error {
 		return core.Errorf(core.Invalid, op, "user %q not found", a.UserID)
 	}
 	uid := a.UserID
-	cr, err := s.begin(ctx, op, uid)
-	if err != nil {
-		return fail(op, err)
-	}
-	if err := cr.claim(ctx, s.appClaim(a.ID)); err != nil {
-		cr.abort(ctx)
-		return fail(op, err)
-	}
-	seq, err := s.rdb.Incr(ctx, s.k.seq("apps")).Result()
-	if err != nil {
-		cr.abort(ctx)
-		return fail(op, err)
-	}
-	na := *a
-	na.Seq = seq
-	data, err := encode(op, toAppRecord(na))
-	if err != nil {
-		cr.abort(ctx)
-		return err
-	}
-	appKey := s.k.app(uid, a.ID)
-	err = s.watch(ctx, op, "app", func(tx *redis.Tx) error {
-		var user, app *redis.IntCmd
-		var name *redis.StringCmd
-		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-			user = p.Exists(ctx, s.k.user(uid))
-			name = p.HGet(ctx, s.k.appNames(uid), a.Name)
-			app = p.Exists(ctx, appKey)
-			return nil
-		}); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		switch {
-		case user.Val() == 0:
-			return core.Errorf(core.Invalid, op, "user %q not found", uid)
-		case name.Val() != "":
-			return core.Errorf(core.Conflict, op, "app name %q is taken for user %s", a.Name, uid)
-		case app.Val() != 0:
-			return core.Errorf(core.Conflict, op, "app id %q is taken", a.ID)
-		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, appKey, data, 0)
-			p.ZAdd(ctx, s.k.apps(uid), redis.Z{Score: float64(seq), Member: a.ID})
-			p.HSet(ctx, s.k.appNames(uid), a.Name, a.ID)
-			return nil
-		})
-		return err
-	}, s.k.user(uid), s.k.appNames(uid), appKey)
-	if err != nil {
-		cr.abort(ctx)
-		return fail(op, err)
-	}
-	if s.interrupted() {
-		return errInterrupted
-	}
+	appKey, names := s.k.app(uid, a.ID), s.k.appNames(uid)
 	ref := appRef(uid, a.ID)
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, s.k.idx("apps"), redis.Z{Score: float64(seq), Member: ref})
-		p.SAdd(ctx, s.k.appName(a.Name), ref)
-		return nil
+	seq, err := s.create(ctx, create{
+		op: op, owner: uid, claims: []claim{s.appClaim(a.ID)}, seq: listApps,
+		write: func(ctx context.Context, seq int64) error {
+			na := *a
+			na.Seq = seq
+			data, err := encode(op, toAppRecord(na))
+			if err != nil {
+				return err
+			}
+			return s.watch(ctx, op, "app", func(ctx context.Context, tx *redis.Tx) error {
+				var user, app *redis.IntCmd
+				var name *redis.StringCmd
+				if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+					user = p.Exists(ctx, s.k.user(uid))
+					name = p.HGet(ctx, names, a.Name)
+					app = p.Exists(ctx, appKey)
+					return nil
+				}); err != nil && !errors.Is(err, redis.Nil) {
+					return err
+				}
+				switch {
+				case user.Val() == 0:
+					return core.Errorf(core.Invalid, op, "user %q not found", uid)
+				case name.Val() != "":
+					return core.Errorf(core.Conflict, op, "app name %q is taken for user %s", a.Name, uid)
+				case app.Val() != 0:
+					return core.Errorf(core.Conflict, op, "app id %q is taken", a.ID)
+				}
+				_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Set(ctx, appKey, data, 0)
+					p.ZAdd(ctx, s.k.apps(uid), redis.Z{Score: float64(seq), Member: a.ID})
+					p.HSet(ctx, names, a.Name, a.ID)
+					return nil
+				})
+				return err
+			}, s.k.user(uid), names, appKey)
+		},
+		index: func(seq int64) []entry {
+			return []entry{
+				{key: s.k.idx(listApps), member: ref, score: float64(seq)},
+				{key: s.k.appName(a.Name), member: ref, set: true},
+			}
+		},
+		undo: func(ctx context.Context) bool {
+			_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Del(ctx, appKey)
+				p.ZRem(ctx, s.k.apps(uid), a.ID)
+				p.HDel(ctx, names, a.Name)
+				return nil
+			})
+			return err == nil
+		},
 	})
-	if err == nil {
-		err = cr.check(ctx)
-	}
 	if err != nil {
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		_, _ = s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
-			p.Del(cctx, appKey)
-			p.ZRem(cctx, s.k.apps(uid), a.ID)
-			p.HDel(cctx, s.k.appNames(uid), a.Name)
-			return nil
-		})
-		_, _ = s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
-			p.ZRem(cctx, s.k.idx("apps"), ref)
-			p.SRem(cctx, s.k.appName(a.Name), ref)
-			return nil
-		})
-		cr.abort(ctx)
-		return fail(op, err)
+		return err
 	}
 	a.Seq = seq
 	return nil
 }
 
 // appOwner returns the owner of the app from its locator, "" if there is none.
-func (s *Store) appOwner(ctx context.Context, appID string) (owner, locator string, err error) {
+func (s *Store) appOwner(ctx context.Context, appID string) (string, error) {
 	if !validID(appID) {
-		return "", "", nil
+		return "", nil
 	}
 	v, err := s.rdb.Get(ctx, s.k.appLocator(appID)).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", "", nil
+		return "", nil
 	}
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	return claimOwner(v), v, nil
+	return claimOwner(v), nil
 }
 
 // appAt names an app by its owner and id.
@@ -160,14 +136,16 @@ func (s *Store) readApps(ctx context.Context, op string, refs []appAt) ([]core.A
 // GetApp returns the app with that id, OwnerActive filled, or NotFound.
 func (s *Store) GetApp(ctx context.Context, id string) (core.App, error) {
 	const op = "redisstore.GetApp"
-	uid, _, err := s.appOwner(ctx, id)
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
+	uid, err := s.appOwner(ctx, id)
 	if err != nil {
-		return core.App{}, fail(op, err)
+		return core.App{}, fail(ctx, op, err)
 	}
 	if uid != "" && validID(uid) {
 		apps, err := s.readApps(ctx, op, []appAt{{uid, id}})
 		if err != nil {
-			return core.App{}, fail(op, err)
+			return core.App{}, fail(ctx, op, err)
 		}
 		if len(apps) == 1 {
 			return apps[0], nil
@@ -179,19 +157,21 @@ func (s *Store) GetApp(ctx context.Context, id string) (core.App, error) {
 // AppsByName returns every app of that exact name, across owners, in Seq order.
 func (s *Store) AppsByName(ctx context.Context, name string) ([]core.App, error) {
 	const op = "redisstore.AppsByName"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	members, err := s.rdb.SMembers(ctx, s.k.appName(name)).Result()
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	var refs []appAt
 	for _, m := range members {
-		if uid, id, ok := strings.Cut(m, "/"); ok && validID(uid) && validID(id) {
-			refs = append(refs, appAt{uid, id})
+		if at, ok := parseAppRef(m); ok {
+			refs = append(refs, at)
 		}
 	}
 	apps, err := s.readApps(ctx, op, refs)
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	apps = slices.DeleteFunc(apps, func(a core.App) bool { return a.Name != name })
 	slices.SortFunc(apps, func(a, b core.App) int { return cmp.Compare(a.Seq, b.Seq) })
@@ -203,16 +183,16 @@ func (s *Store) AppsByName(ctx context.Context, name string) ([]core.App, error)
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) error) (core.App, error) {
 	const op = "redisstore.UpdateApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
-	uid, _, err := s.appOwner(ctx, id)
+	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
 	if err != nil {
-		return core.App{}, fail(op, err)
+		return core.App{}, fail(ctx, op, err)
 	}
 	if uid == "" || !validID(uid) {
 		return core.App{}, notFound
 	}
 	key, names := s.k.app(uid, id), s.k.appNames(uid)
 	var old, next core.App
-	err = s.watch(ctx, op, "app "+id, func(tx *redis.Tx) error {
+	err = s.watch(ctx, op, "app "+id, func(ctx context.Context, tx *redis.Tx) error {
 		var appCmd, userCmd *redis.StringCmd
 		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
 			appCmd = p.Get(ctx, key)
@@ -266,17 +246,20 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 		return err
 	}, key, names)
 	if err != nil {
-		return core.App{}, fail(op, err)
+		return core.App{}, fail(ctx, op, err)
 	}
 	if next.Name != old.Name {
 		ref := appRef(uid, id)
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.SAdd(ctx, s.k.appName(next.Name), ref)
-			p.SRem(ctx, s.k.appName(old.Name), ref)
-			return nil
+		err := s.bounds.step(ctx, func(ctx context.Context) error {
+			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.SAdd(ctx, s.k.appName(next.Name), ref)
+				p.SRem(ctx, s.k.appName(old.Name), ref)
+				return nil
+			})
+			return err
 		})
 		if err != nil {
-			return core.App{}, fail(op, err)
+			return core.App{}, fail(ctx, op, err)
 		}
 	}
 	return next, nil
@@ -287,16 +270,16 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
-	uid, _, err := s.appOwner(ctx, id)
+	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if uid == "" || !validID(uid) {
 		return notFound
 	}
 	key, cc := s.k.app(uid, id), s.k.consumerCreds(uid, id)
 	var after cleanup
-	err = s.watch(ctx, op, "app "+id, func(tx *redis.Tx) error {
+	err = s.watch(ctx, op, "app "+id, func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
 		var appCmd *redis.StringCmd
 		var credsCmd *redis.StringSliceCmd
@@ -322,19 +305,19 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		del := append([]string{key, cc}, tokenKeys...)
 		var members []any
 		for _, m := range credsCmd.Val() {
-			typ, cid, ok := splitCredMember(m)
+			typ, cid, ok := parseCredMember(m)
 			if !ok {
 				continue
 			}
 			del = append(del, s.k.cred(uid, typ, cid))
 			members = append(members, m)
-			after.zrem(s.k.idx("creds"), credRef(uid, typ, cid))
+			after.zrem(s.k.idx(listCreds), credRef(uid, typ, cid))
 			if typ.Keyed() {
 				after.claims = append(after.claims, s.keyIDClaim(typ, cid))
 			}
 		}
 		ref := appRef(uid, id)
-		after.zrem(s.k.idx("apps"), ref)
+		after.zrem(s.k.idx(listApps), ref)
 		after.srem(s.k.appName(r.Name), ref)
 		after.claims = append(after.claims, s.appClaim(id))
 		if err := after.readClaims(ctx, s, uid); err != nil {
@@ -355,18 +338,20 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		return err
 	}, key, cc, s.k.tokens(uid))
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if s.interrupted() {
 		return errInterrupted
 	}
-	return fail(op, after.run(ctx, s))
+	return fail(ctx, op, after.run(ctx, s))
 }
 
 // ListApps returns one page of apps in Seq order, one owner's when opt.UserID is set.
 func (s *Store) ListApps(ctx context.Context, opt core.ListOptions) (core.Page[core.App], error) {
 	const op = "redisstore.ListApps"
-	zkey := s.k.idx("apps")
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
+	zkey := s.k.idx(listApps)
 	if opt.UserID != "" {
 		if !validID(opt.UserID) {
 			return core.Page[core.App]{Items: []core.App{}}, nil
@@ -375,19 +360,19 @@ func (s *Store) ListApps(ctx context.Context, opt core.ListOptions) (core.Page[c
 	}
 	entries, next, total, err := s.page(ctx, zkey, opt)
 	if err != nil {
-		return core.Page[core.App]{}, fail(op, err)
+		return core.Page[core.App]{}, fail(ctx, op, err)
 	}
 	refs := make([]appAt, 0, len(entries))
 	for _, e := range entries {
 		if opt.UserID != "" {
 			refs = append(refs, appAt{opt.UserID, e.member})
-		} else if uid, id, ok := strings.Cut(e.member, "/"); ok && validID(uid) && validID(id) {
-			refs = append(refs, appAt{uid, id})
+		} else if at, ok := parseAppRef(e.member); ok {
+			refs = append(refs, at)
 		}
 	}
 	apps, err := s.readApps(ctx, op, refs)
 	if err != nil {
-		return core.Page[core.App]{}, fail(op, err)
+		return core.Page[core.App]{}, fail(ctx, op, err)
 	}
 	return core.Page[core.App]{Items: apps, NextKey: next, Total: total}, nil
 }

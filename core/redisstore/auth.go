@@ -74,6 +74,8 @@ return out`)
 // as nil, so the caller can locate again).
 func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord, error) {
 	const op = "redisstore.ReadAuth"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	uid := q.UserID
 	if !validID(uid) {
 		return core.AuthRecord{}, userNotFound(op, uid)
@@ -100,7 +102,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		appID = q.AppID
 		keys, parts = append(keys, s.k.app(uid, appID)), append(parts, 'a')
 	}
-	args := []any{s.k.app(uid, ""), string(parts), appID, s.k.cred(uid, core.OAuth2, "")}
+	args := []any{s.k.appPrefix(uid), string(parts), appID, s.k.credPrefix(uid, core.OAuth2)}
 
 	var script *redis.Cmd
 	var reg *redis.MapStringStringCmd
@@ -110,7 +112,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		script = readAuthScript.EvalSha(ctx, p, keys, args...)
 		reg = p.HGetAll(ctx, s.k.scopes())
 		for i, t := range q.Throttles {
-			rl[i] = p.Get(ctx, rateKey(s.k.p, t.Key))
+			rl[i] = p.Get(ctx, s.k.rate(t.Key))
 		}
 		if len(q.Throttles) > 0 {
 			now = p.Time(ctx)
@@ -118,7 +120,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) && !isNoScript(script.Err()) {
-		return core.AuthRecord{}, fail(op, err)
+		return core.AuthRecord{}, fail(ctx, op, err)
 	}
 	if isNoScript(script.Err()) {
 		// First use on this server (or after SCRIPT FLUSH / a failover): send the
@@ -130,19 +132,19 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		return core.AuthRecord{}, userNotFound(op, uid)
 	}
 	if err != nil {
-		return core.AuthRecord{}, fail(op, err)
+		return core.AuthRecord{}, fail(ctx, op, err)
 	}
 	if err := reg.Err(); err != nil {
-		return core.AuthRecord{}, fail(op, err)
+		return core.AuthRecord{}, fail(ctx, op, err)
 	}
 	for _, get := range rl {
 		if err := get.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return core.AuthRecord{}, fail(op, err)
+			return core.AuthRecord{}, fail(ctx, op, err)
 		}
 	}
 	if now != nil {
 		if err := now.Err(); err != nil {
-			return core.AuthRecord{}, fail(op, err)
+			return core.AuthRecord{}, fail(ctx, op, err)
 		}
 	}
 	arr, ok := v.([]any)
@@ -257,7 +259,7 @@ func (s *Store) locate(ctx context.Context, op, key, what string) (string, error
 		return "", core.Errorf(core.NotFound, op, "%s not found", what)
 	}
 	if err != nil {
-		return "", fail(op, err)
+		return "", fail(ctx, op, err)
 	}
 	owner := claimOwner(v)
 	if !validID(owner) {
@@ -272,23 +274,28 @@ func (s *Store) locate(ctx context.Context, op, key, what string) (string, error
 // claim; Invalid for a type without keyIds.
 func (s *Store) LocateCredential(ctx context.Context, typ core.CredentialType, keyID string) (string, error) {
 	const op = "redisstore.LocateCredential"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	if !typ.Valid() || !typ.Keyed() {
 		return "", core.Errorf(core.Invalid, op, "%q credentials have no keyId to locate", typ)
 	}
 	if !validID(keyID) {
-		return "", core.Errorf(core.NotFound, op, "%s credential %q not found", typ, keyID)
+		return "", credNotFound(op, typ)
 	}
-	return s.locate(ctx, op, s.k.claim(string(typ), keyID), string(typ)+" credential "+strconv.Quote(keyID))
+	return s.locate(ctx, op, s.k.claim(string(typ), keyID), string(typ)+" credential")
 }
 
 // LocateApp returns the owner of an app from its locator: one GET. NotFound if
 // there is none.
 func (s *Store) LocateApp(ctx context.Context, appID string) (string, error) {
 	const op = "redisstore.LocateApp"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	if !validID(appID) {
-		return "", core.Errorf(core.NotFound, op, "app %q not found", appID)
+		return "", core.Errorf(core.NotFound, op, "app not found")
 	}
-	return s.locate(ctx, op, s.k.appLocator(appID), "app "+strconv.Quote(appID))
+	// The id is not named: it comes from an Authorization header.
+	return s.locate(ctx, op, s.k.appLocator(appID), "app")
 }
 
 // LocateUser returns the id of the user holding a unique name, from its claim
@@ -297,6 +304,8 @@ func (s *Store) LocateApp(ctx context.Context, appID string) (string, error) {
 // NotFound if there is no claim.
 func (s *Store) LocateUser(ctx context.Context, kind core.NameKind, value string) (string, error) {
 	const op = "redisstore.LocateUser"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "user with %s %q not found", kind, value)
 	var name string
 	switch kind {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,37 +74,12 @@ func (s *Store) identityClaim(provider, subject string) claim {
 	return claim{key: s.k.claim(kindIdentity, name), kind: kindIdentity, name: name, show: fmt.Sprintf("%s identity %q", provider, subject)}
 }
 
-func identityName(provider, subject string) string { return provider + ":" + subject }
-
 func (s *Store) keyIDClaim(typ core.CredentialType, keyID string) claim {
 	return claim{key: s.k.claim(string(typ), keyID), kind: string(typ), name: keyID, show: fmt.Sprintf("%s keyId %q", typ, keyID)}
 }
 
 func (s *Store) appClaim(appID string) claim {
 	return claim{key: s.k.appLocator(appID), kind: kindApp, name: appID, show: fmt.Sprintf("app id %q", appID)}
-}
-
-func claimValue(owner string, t time.Time) string {
-	return owner + "|" + strconv.FormatInt(t.UnixMicro(), 10)
-}
-
-// parseClaim splits a claim value; ok is false for a malformed one.
-func parseClaim(v string) (owner string, at time.Time, ok bool) {
-	i := strings.LastIndexByte(v, '|')
-	if i < 0 {
-		return v, time.Time{}, false
-	}
-	us, err := strconv.ParseInt(v[i+1:], 10, 64)
-	if err != nil {
-		return v[:i], time.Time{}, false
-	}
-	return v[:i], time.UnixMicro(us), true
-}
-
-// claimOwner returns the owner part of a claim or locator value.
-func claimOwner(v string) string {
-	owner, _, _ := parseClaim(v)
-	return owner
 }
 
 // holds reports, for each claim, whether its owner exists and still holds the
@@ -237,14 +210,19 @@ func (s *Store) release(ctx context.Context, hs []held) {
 	if len(hs) == 0 {
 		return
 	}
-	ctx, cancel := cleanupContext(ctx)
+	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, h := range hs {
-			cadScript.Eval(ctx, p, []string{h.key}, h.val)
-		}
+		releaseAll(ctx, p, hs)
 		return nil
 	})
+}
+
+// releaseAll queues the compare-and-delete of each claim on p.
+func releaseAll(ctx context.Context, p redis.Pipeliner, hs []held) {
+	for _, h := range hs {
+		cadScript.Eval(ctx, p, []string{h.key}, h.val)
+	}
 }
 
 // creation tracks the claims of one create, update or rename, for its final check

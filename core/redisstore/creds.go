@@ -3,8 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,13 +23,6 @@ if ok and type(rec) == 'table' and rec['consumerKind'] == 'app' and type(rec['co
 end
 return {c, u, a}`)
 
-// splitCredMember splits "<type>:<id>".
-func splitCredMember(m string) (core.CredentialType, string, bool) {
-	t, id, ok := strings.Cut(m, ":")
-	typ := core.CredentialType(t)
-	return typ, id, ok && typ.Valid() && validID(id)
-}
-
 // credAt names a credential by its owner, type and id.
 type credAt struct {
 	uid string
@@ -41,7 +32,7 @@ type credAt struct {
 
 // readCredArgs returns the keys and arguments of readCredScript for c.
 func (s *Store) readCredArgs(c credAt) ([]string, []any) {
-	return []string{s.k.cred(c.uid, c.typ, c.id), s.k.user(c.uid)}, []any{s.k.app(c.uid, "")}
+	return []string{s.k.cred(c.uid, c.typ, c.id), s.k.user(c.uid)}, []any{s.k.appPrefix(c.uid)}
 }
 
 // credFromScript decodes readCredScript's answer; found is false when the
@@ -155,26 +146,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) error 
 	case nc.ConsumerKind != core.ConsumerUser && nc.ConsumerKind != core.ConsumerApp:
 		return core.Errorf(core.Invalid, op, "unknown consumer kind %q", nc.ConsumerKind)
 	}
-	cr, err := s.begin(ctx, op, uid)
-	if err != nil {
-		return fail(op, err)
-	}
+	var claims []claim
 	if nc.Type.Keyed() {
-		if err := cr.claim(ctx, s.keyIDClaim(nc.Type, nc.ID)); err != nil {
-			cr.abort(ctx)
-			return fail(op, err)
-		}
-	}
-	seq, err := s.rdb.Incr(ctx, s.k.seq("creds")).Result()
-	if err != nil {
-		cr.abort(ctx)
-		return fail(op, err)
-	}
-	nc.Seq = seq
-	data, err := encode(op, toCredRecord(nc))
-	if err != nil {
-		cr.abort(ctx)
-		return err
+		claims = append(claims, s.keyIDClaim(nc.Type, nc.ID))
 	}
 	key := s.k.cred(uid, nc.Type, nc.ID)
 	member := credMember(nc.Type, nc.ID)
@@ -183,67 +157,80 @@ func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) error 
 	if nc.ConsumerKind == core.ConsumerApp {
 		consumerKey = s.k.app(uid, nc.ConsumerID)
 	}
-	err = s.watch(ctx, op, "credential", func(tx *redis.Tx) error {
-		var consumer *redis.IntCmd
-		var existing *redis.StringCmd
-		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-			consumer = p.Exists(ctx, consumerKey)
-			existing = p.Get(ctx, key)
-			return nil
-		}); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		if consumer.Val() == 0 {
-			return core.Errorf(core.Invalid, op, "consumer %q not found", nc.ConsumerID)
-		}
-		if old, err := existing.Result(); err == nil {
-			if nc.Type.Keyed() {
-				return core.Errorf(core.Conflict, op, "%s keyId %q is taken", nc.Type, nc.ID)
-			}
-			r, err := decode[credRecord](op, key, old)
-			if err != nil {
+	var data string // the record written, for undo
+	seq, err := s.create(ctx, create{
+		op: op, owner: uid, claims: claims, seq: listCreds,
+		write: func(ctx context.Context, seq int64) error {
+			nc := nc
+			nc.Seq = seq
+			var err error
+			if data, err = encode(op, toCredRecord(nc)); err != nil {
 				return err
 			}
-			if r.IsActive {
-				return core.Errorf(core.Conflict, op, "consumer %q already has an active %s credential", nc.ConsumerID, nc.Type)
+			return s.watch(ctx, op, "credential", func(ctx context.Context, tx *redis.Tx) error {
+				var consumer *redis.IntCmd
+				var existing *redis.StringCmd
+				if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+					consumer = p.Exists(ctx, consumerKey)
+					existing = p.Get(ctx, key)
+					return nil
+				}); err != nil && !errors.Is(err, redis.Nil) {
+					return err
+				}
+				if consumer.Val() == 0 {
+					return core.Errorf(core.Invalid, op, "consumer %q not found", nc.ConsumerID)
+				}
+				if old, err := existing.Result(); err == nil {
+					if nc.Type.Keyed() {
+						return core.Errorf(core.Conflict, op, "%s keyId %q is taken", nc.Type, nc.ID)
+					}
+					r, err := decode[credRecord](op, key, old)
+					if err != nil {
+						return err
+					}
+					if r.IsActive {
+						return core.Errorf(core.Conflict, op, "consumer %q already has an active %s credential", nc.ConsumerID, nc.Type)
+					}
+				}
+				_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Set(ctx, key, data, 0)
+					p.ZAdd(ctx, s.k.creds(uid), redis.Z{Score: float64(seq), Member: member})
+					p.ZAdd(ctx, cc, redis.Z{Score: float64(seq), Member: member})
+					return nil
+				})
+				return err
+			}, key, consumerKey, s.k.user(uid))
+		},
+		index: func(seq int64) []entry {
+			return []entry{{key: s.k.idx(listCreds), member: credRef(uid, nc.Type, nc.ID), score: float64(seq)}}
+		},
+		// Only while the record is ours: a one-per-consumer credential may
+		// have been replaced meanwhile, and its zset members and index entry
+		// are then the replacement's.
+		undo: func(ctx context.Context) bool {
+			if n, err := cadScript.Run(ctx, s.rdb, []string{key}, data).Int(); err != nil || n != 1 {
+				return false
 			}
-		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, data, 0)
-			p.ZAdd(ctx, s.k.creds(uid), redis.Z{Score: float64(seq), Member: member})
-			p.ZAdd(ctx, cc, redis.Z{Score: float64(seq), Member: member})
-			return nil
-		})
-		return err
-	}, key, consumerKey, s.k.user(uid))
-	if err != nil {
-		cr.abort(ctx)
-		return fail(op, err)
-	}
-	if s.interrupted() {
-		return errInterrupted
-	}
-	ref := credRef(uid, nc.Type, nc.ID)
-	err = s.rdb.ZAdd(ctx, s.k.idx("creds"), redis.Z{Score: float64(seq), Member: ref}).Err()
-	if err == nil {
-		err = cr.check(ctx)
-	}
-	if err != nil {
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		if n, _ := cadScript.Run(cctx, s.rdb, []string{key}, data).Int(); n == 1 {
-			_, _ = s.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
-				p.ZRem(cctx, s.k.creds(uid), member)
-				p.ZRem(cctx, cc, member)
+			_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.ZRem(ctx, s.k.creds(uid), member)
+				p.ZRem(ctx, cc, member)
 				return nil
 			})
-			s.rdb.ZRem(cctx, s.k.idx("creds"), ref)
-		}
-		cr.abort(ctx)
-		return fail(op, err)
+			return err == nil
+		},
+	})
+	if err != nil {
+		return err
 	}
 	c.ID, c.Seq = nc.ID, seq
 	return nil
+}
+
+// credNotFound is the NotFound of a credential. It never names the id, which
+// comes from a request path or an Authorization header, where a mistyped one
+// may carry a secret ("KEYID:SECRET").
+func credNotFound(op string, typ core.CredentialType) error {
+	return core.Errorf(core.NotFound, op, "%s credential not found", typ)
 }
 
 // locateCred finds the user whose slot holds a credential: through the keyId claim
@@ -286,21 +273,23 @@ func (s *Store) locateCred(ctx context.Context, typ core.CredentialType, id stri
 // basic-auth and oauth2, id is the consumer's id (a user id or an app id).
 func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id string) (core.Credential, error) {
 	const op = "redisstore.GetCredential"
-	notFound := core.Errorf(core.NotFound, op, "%s credential %q not found", typ, id)
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
+	notFound := credNotFound(op, typ)
 	if !typ.Valid() || !validID(id) {
 		return core.Credential{}, notFound
 	}
 	if typ.Keyed() {
 		uid, err := s.locateCred(ctx, typ, id)
 		if err != nil {
-			return core.Credential{}, fail(op, err)
+			return core.Credential{}, fail(ctx, op, err)
 		}
 		if !validID(uid) {
 			return core.Credential{}, notFound
 		}
 		c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id})
 		if err != nil {
-			return core.Credential{}, fail(op, err)
+			return core.Credential{}, fail(ctx, op, err)
 		}
 		if !ok {
 			return core.Credential{}, notFound
@@ -318,12 +307,12 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return core.Credential{}, fail(op, err)
+		return core.Credential{}, fail(ctx, op, err)
 	}
 	if v, err := script.Result(); err == nil {
 		c, ok, err := s.credFromScript(op, at, v)
 		if err != nil {
-			return core.Credential{}, fail(op, err)
+			return core.Credential{}, fail(ctx, op, err)
 		}
 		if ok {
 			return c, nil
@@ -339,7 +328,7 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 	}
 	c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id})
 	if err != nil {
-		return core.Credential{}, fail(op, err)
+		return core.Credential{}, fail(ctx, op, err)
 	}
 	if !ok {
 		return core.Credential{}, notFound
@@ -351,20 +340,20 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 // UserID and CreatedAt are undone. Returns the stored credential, OwnerActive filled.
 func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, id string, fn func(*core.Credential) error) (core.Credential, error) {
 	const op = "redisstore.UpdateCredential"
-	notFound := core.Errorf(core.NotFound, op, "%s credential %q not found", typ, id)
+	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
 		return core.Credential{}, notFound
 	}
-	uid, err := s.locateCred(ctx, typ, id)
+	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.locateCred(ctx, typ, id) })
 	if err != nil {
-		return core.Credential{}, fail(op, err)
+		return core.Credential{}, fail(ctx, op, err)
 	}
 	if !validID(uid) {
 		return core.Credential{}, notFound
 	}
 	key := s.k.cred(uid, typ, id)
 	var next core.Credential
-	err = s.watch(ctx, op, fmt.Sprintf("%s credential %q", typ, id), func(tx *redis.Tx) error {
+	err = s.watch(ctx, op, string(typ)+" credential", func(ctx context.Context, tx *redis.Tx) error {
 		data, err := tx.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
 			return notFound
@@ -395,32 +384,36 @@ func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, i
 		return err
 	}, key)
 	if err != nil {
-		return core.Credential{}, fail(op, err)
+		return core.Credential{}, fail(ctx, op, err)
 	}
-	// OwnerActive as of now, read in the owner's slot.
-	if c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id}); err == nil && ok {
-		next.OwnerActive = c.OwnerActive
-	}
+	// OwnerActive as of now, read in the owner's slot (best effort: the write
+	// is done).
+	_ = s.bounds.step(ctx, func(ctx context.Context) error {
+		if c, ok, err := s.readCred(ctx, op, credAt{uid, typ, id}); err == nil && ok {
+			next.OwnerActive = c.OwnerActive
+		}
+		return nil
+	})
 	return next, nil
 }
 
 // DeleteCredential deletes the credential and frees its keyId. NotFound if none.
 func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string) error {
 	const op = "redisstore.DeleteCredential"
-	notFound := core.Errorf(core.NotFound, op, "%s credential %q not found", typ, id)
+	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
 		return notFound
 	}
-	uid, err := s.locateCred(ctx, typ, id)
+	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.locateCred(ctx, typ, id) })
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if !validID(uid) {
 		return notFound
 	}
 	key := s.k.cred(uid, typ, id)
 	var after cleanup
-	err = s.watch(ctx, op, fmt.Sprintf("%s credential %q", typ, id), func(tx *redis.Tx) error {
+	err = s.watch(ctx, op, string(typ)+" credential", func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
 		data, err := tx.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
@@ -433,7 +426,7 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 		if err != nil {
 			return err
 		}
-		after.zrem(s.k.idx("creds"), credRef(uid, typ, id))
+		after.zrem(s.k.idx(listCreds), credRef(uid, typ, id))
 		if typ.Keyed() {
 			after.claims = append(after.claims, s.keyIDClaim(typ, id))
 			if err := after.readClaims(ctx, s, uid); err != nil {
@@ -450,38 +443,40 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 		return err
 	}, key)
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if s.interrupted() {
 		return errInterrupted
 	}
-	return fail(op, after.run(ctx, s))
+	return fail(ctx, op, after.run(ctx, s))
 }
 
 // ConsumerCredentials returns one consumer's own credentials (a user's, not its
 // apps'), in Seq order. An unknown consumer has none.
 func (s *Store) ConsumerCredentials(ctx context.Context, consumerID string) ([]core.Credential, error) {
 	const op = "redisstore.ConsumerCredentials"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	uid, err := s.locateCred(ctx, core.BasicAuth, consumerID) // a consumer's slot, as for basic-auth
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	if !validID(uid) {
 		return []core.Credential{}, nil
 	}
 	members, err := s.rdb.ZRange(ctx, s.k.consumerCreds(uid, consumerID), 0, -1).Result()
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	ats := make([]credAt, 0, len(members))
 	for _, m := range members {
-		if typ, id, ok := splitCredMember(m); ok {
+		if typ, id, ok := parseCredMember(m); ok {
 			ats = append(ats, credAt{uid, typ, id})
 		}
 	}
 	cs, err := s.readCreds(ctx, op, ats)
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	out := cs[:0]
 	for _, c := range cs {
@@ -496,7 +491,9 @@ func (s *Store) ConsumerCredentials(ctx context.Context, consumerID string) ([]c
 // user's and its apps' when opt.UserID is set.
 func (s *Store) ListCredentials(ctx context.Context, opt core.ListOptions) (core.Page[core.Credential], error) {
 	const op = "redisstore.ListCredentials"
-	zkey := s.k.idx("creds")
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
+	zkey := s.k.idx(listCreds)
 	if opt.UserID != "" {
 		if !validID(opt.UserID) {
 			return core.Page[core.Credential]{Items: []core.Credential{}}, nil
@@ -505,25 +502,21 @@ func (s *Store) ListCredentials(ctx context.Context, opt core.ListOptions) (core
 	}
 	entries, next, total, err := s.page(ctx, zkey, opt)
 	if err != nil {
-		return core.Page[core.Credential]{}, fail(op, err)
+		return core.Page[core.Credential]{}, fail(ctx, op, err)
 	}
 	ats := make([]credAt, 0, len(entries))
 	for _, e := range entries {
-		uid, m := opt.UserID, e.member
-		if uid == "" {
-			var ok bool
-			if uid, m, ok = strings.Cut(e.member, "/"); !ok || !validID(uid) {
-				continue
+		if opt.UserID != "" {
+			if typ, id, ok := parseCredMember(e.member); ok {
+				ats = append(ats, credAt{opt.UserID, typ, id})
 			}
-			m = strings.Replace(m, "/", ":", 1)
-		}
-		if typ, id, ok := splitCredMember(m); ok {
-			ats = append(ats, credAt{uid, typ, id})
+		} else if at, ok := parseCredRef(e.member); ok {
+			ats = append(ats, at)
 		}
 	}
 	cs, err := s.readCreds(ctx, op, ats)
 	if err != nil {
-		return core.Page[core.Credential]{}, fail(op, err)
+		return core.Page[core.Credential]{}, fail(ctx, op, err)
 	}
 	return core.Page[core.Credential]{Items: cs, NextKey: next, Total: total}, nil
 }

@@ -56,6 +56,11 @@
 //	P kv:<namespace>:<key>           a plugin's key-value entry (PluginKV), with its
 //	                                 Redis expiry as TTL; namespaces never contain ':'
 //
+// Each shape (and each member shape: "<type>:<id>", "<uid>/<appid>",
+// "<uid>/<type>/<id>", and claim values "<owner>|<micros>") is spelled once, in
+// layout.go, which both builds keys and parses them back: Doctor reads the keys
+// it scans with that parser, and a test checks that every shape round-trips.
+//
 // Records are JSON of this package's own structs, never of core's types, so a
 // domain change never silently changes the stored format.
 //
@@ -65,14 +70,19 @@
 // Options.Clock is set); (2) claims each unique name with SET NX; a claim that
 // exists is taken while its owner still holds the name or while it is younger than
 // Options.ClaimStaleAfter (a create may be in flight), and is otherwise taken over
-// with a compare-and-set script; (3) writes the entity's own keys in one MULTI in
-// its slot, watching only keys of that slot; (4) adds the list-index entries (and
-// the P idx:expiring entry of a user that expires); (5) checks that its claims
-// still hold its value and that less than Options.WriteDeadline has passed since
-// t0, else rolls back and answers Conflict;
-// (6) on any failure after a claim, releases its claims with a compare-and-delete
-// script. Because a create finishes (or rolls back) well within the staleness
-// window, a claim can only be taken over from a create that has given up.
+// with a compare-and-set script; (3) numbers the entity with INCR of its
+// counter; (4) writes the entity's own keys in one MULTI (or SET NX) in its
+// slot, watching only keys of that slot; (5) adds its entries to global keys:
+// the list index, an app's name set, the P idx:expiring entry of a user that
+// expires; (6) checks that its claims still hold its value and that less than
+// Options.WriteDeadline has passed since t0, else answers Conflict. On a
+// failure after (4) it undoes its slot write if that is still as written and
+// then removes its entries; on any failure after a claim it releases its
+// claims with a compare-and-delete script. Because a create finishes (or rolls
+// back) well within the staleness window, a claim can only be taken over from a
+// create that has given up. One function runs this protocol for every kind of
+// entity (create.go): an entity gives its claims, its counter, its slot write,
+// its entries and its undo.
 //
 // An update runs WATCH/GET/fn/MULTI on the entity's own key, retrying on
 // redis.TxFailedErr, then Conflict. A changed email or externalId, or an identity
@@ -89,6 +99,21 @@
 // leftovers never hold up expiry; Doctor repairs the rest. Both fix an entry with
 // a script that compares its score first, having read the entry before the
 // record, so an update's own entry is never overwritten with an older value.
+//
+// # Time limits
+//
+// No call waits on Redis for long. A read (a lookup, a list, ReadAuth, the
+// Limiter, Ping) is bounded as a whole by Options.ReadTimeout (500 ms by
+// default); each step of a write (the claim of one name, the MULTI in the slot,
+// the index entries, the final check, a script, one page of Doctor) by
+// Options.WriteTimeout (2 s), and so is the clean-up after a failed write, which
+// is not cancelled with the request. The bounds are context deadlines under the
+// caller's context; a client from NewClient applies them to the socket
+// (ContextTimeoutEnabled), so the caller is freed when one passes and go-redis
+// drops the connection that waited. The call answers Unavailable, "redis did not
+// answer within 500ms". Nothing else needs restarting when Redis answers again:
+// the next calls dial fresh connections. A write cut short leaves what a crash
+// there would (see above), which readers skip and Doctor repairs.
 //
 // Plugin key-value entries are single keys: Get, Set and Delete are GET, SET (PX)
 // and DEL, CompareAndSet one script on the key.

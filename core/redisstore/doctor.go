@@ -30,24 +30,30 @@ const doctorBatch = 500
 //     removed by rewriting the credential.
 //
 // It scans every key under the prefix (on every master of a cluster), so it is
-// never on a request path.
+// never on a request path. It takes as long as the keyspace needs, but each
+// of its steps (a page of the scan and the few pipelines that check it, one
+// credential's grants) is bounded by Options.WriteTimeout.
 func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, error) {
 	const op = "redisstore.Doctor"
-	now, err := s.now(ctx)
+	var now time.Time
+	err := s.bounds.step(ctx, func(ctx context.Context) (err error) {
+		now, err = s.now(ctx)
+		return err
+	})
 	if err != nil {
-		return core.DoctorReport{}, fail(op, err)
+		return core.DoctorReport{}, fail(ctx, op, err)
 	}
 	d := &doctor{s: s, op: op, repair: repair, now: now}
 	if err := s.scan(ctx, d.keys); err != nil {
-		return core.DoctorReport{}, fail(op, err)
+		return core.DoctorReport{}, fail(ctx, op, err)
 	}
-	for _, idx := range []string{"users", "apps", "creds"} {
+	for _, idx := range []string{listUsers, listApps, listCreds} {
 		if err := d.index(ctx, idx); err != nil {
-			return core.DoctorReport{}, fail(op, err)
+			return core.DoctorReport{}, fail(ctx, op, err)
 		}
 	}
 	if err := d.expiringIndex(ctx); err != nil {
-		return core.DoctorReport{}, fail(op, err)
+		return core.DoctorReport{}, fail(ctx, op, err)
 	}
 	r := core.DoctorReport{
 		StaleClaims:   d.sorted(d.staleClaims),
@@ -59,13 +65,19 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 }
 
 // scan calls fn with every page of keys under the prefix, on each master of a
-// cluster (concurrently) or on the one server.
+// cluster (concurrently) or on the one server. Each SCAN is a step; fn bounds
+// its own.
 func (s *Store) scan(ctx context.Context, fn func(context.Context, []string) error) error {
 	match := escapeGlob(s.k.p) + "*"
 	one := func(ctx context.Context, c redis.Cmdable) error {
 		var cursor uint64
 		for {
-			keys, next, err := c.Scan(ctx, cursor, match, doctorBatch).Result()
+			var keys []string
+			var next uint64
+			err := s.bounds.step(ctx, func(ctx context.Context) (err error) {
+				keys, next, err = c.Scan(ctx, cursor, match, doctorBatch).Result()
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -123,97 +135,61 @@ func (d *doctor) sorted(l []string) []string {
 	return l
 }
 
-// parsed key shapes of the layout.
-type keyShape struct {
-	kind string // "claim", "user", "app", "cred", "appname"
-	c    claim
-	uid  string
-	id   string
-	typ  core.CredentialType
-	name string
+// record is a key Doctor checks one by one, with its parts.
+type record struct {
+	keyParts
 	full string
 }
 
-// shape classifies a key (with prefix) of the layout; ok is false for the keys
-// Doctor does not check one by one.
-func (d *doctor) shape(full string) (keyShape, bool) {
-	k, ok := strings.CutPrefix(full, d.s.k.p)
-	if !ok {
-		return keyShape{}, false
-	}
-	switch {
-	case strings.HasPrefix(k, "claim:"):
-		kind, name, ok := strings.Cut(k[len("claim:"):], ":")
-		if !ok {
-			return keyShape{}, false
-		}
-		switch kind {
-		case kindUsername, kindEmail, kindExternalID, kindIdentity, string(core.KeyAuth), string(core.JWT):
-		default:
-			return keyShape{}, false
-		}
-		return keyShape{kind: "claim", c: claim{key: full, kind: kind, name: name}, full: full}, true
-	case strings.HasPrefix(k, "app:"):
-		id := k[len("app:"):]
-		return keyShape{kind: "claim", c: claim{key: full, kind: kindApp, name: id}, full: full}, true
-	case strings.HasPrefix(k, "appname:"):
-		return keyShape{kind: "appname", name: k[len("appname:"):], full: full}, true
-	case strings.HasPrefix(k, "u:{"):
-		uid, rest, ok := strings.Cut(k[len("u:{"):], "}")
-		if !ok || !validID(uid) {
-			return keyShape{}, false
-		}
-		switch {
-		case rest == "":
-			return keyShape{kind: "user", uid: uid, full: full}, true
-		case strings.HasPrefix(rest, ":app:"):
-			return keyShape{kind: "app", uid: uid, id: rest[len(":app:"):], full: full}, true
-		case strings.HasPrefix(rest, ":cred:"):
-			typ, id, ok := splitCredMember(rest[len(":cred:"):])
-			if !ok {
-				return keyShape{}, false
-			}
-			return keyShape{kind: "cred", uid: uid, typ: typ, id: id, full: full}, true
-		}
-	}
-	return keyShape{}, false
-}
-
-// keys checks one SCAN page.
+// keys checks one SCAN page: claims and locators, app-name sets, and user, app
+// and credential records (then the grants of the credentials), each a step.
 func (d *doctor) keys(ctx context.Context, keys []string) error {
-	var claims, names, records []keyShape
+	var claims []claim
+	var names, records []record
 	for _, full := range keys {
-		sh, ok := d.shape(full)
+		p, ok := d.s.k.parseKey(full)
 		if !ok {
 			continue
 		}
-		switch sh.kind {
-		case "claim":
-			claims = append(claims, sh)
-		case "appname":
-			names = append(names, sh)
-		default:
-			records = append(records, sh)
+		switch p.kind {
+		case keyClaim:
+			claims = append(claims, claim{key: full, kind: p.sub, name: p.name})
+		case keyAppLocator:
+			claims = append(claims, claim{key: full, kind: kindApp, name: p.id})
+		case keyAppName:
+			names = append(names, record{p, full})
+		case keyUser, keyApp, keyCred:
+			records = append(records, record{p, full})
 		}
 	}
-	if err := d.claims(ctx, claims); err != nil {
+	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.claims(ctx, claims) }); err != nil {
 		return err
 	}
-	if err := d.appNames(ctx, names); err != nil {
+	for _, n := range names {
+		if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.appNames(ctx, n) }); err != nil {
+			return err
+		}
+	}
+	var creds []record
+	err := d.s.bounds.step(ctx, func(ctx context.Context) (err error) {
+		creds, err = d.records(ctx, records)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	return d.records(ctx, records)
+	return d.grants(ctx, creds)
 }
 
 // claims reports claims and locators that are free: older than the window and
 // not held by their owner.
-func (d *doctor) claims(ctx context.Context, shs []keyShape) error {
-	if len(shs) == 0 {
+func (d *doctor) claims(ctx context.Context, cs []claim) error {
+	if len(cs) == 0 {
 		return nil
 	}
-	keys := make([]string, len(shs))
-	for i, sh := range shs {
-		keys[i] = sh.full
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.key
 	}
 	vals, oks, err := d.s.getMany(ctx, keys)
 	if err != nil {
@@ -221,7 +197,7 @@ func (d *doctor) claims(ctx context.Context, shs []keyShape) error {
 	}
 	var old []claim
 	var owners, values []string
-	for i, sh := range shs {
+	for i, c := range cs {
 		if !oks[i] {
 			continue
 		}
@@ -229,7 +205,7 @@ func (d *doctor) claims(ctx context.Context, shs []keyShape) error {
 		if ok && d.now.Sub(at) < d.s.staleAfter {
 			continue
 		}
-		old = append(old, sh.c)
+		old = append(old, c)
 		owners = append(owners, owner)
 		values = append(values, vals[i])
 	}
@@ -258,9 +234,7 @@ func (d *doctor) claims(ctx context.Context, shs []keyShape) error {
 	}
 	if d.repair && len(free) > 0 {
 		_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, h := range free {
-				cadScript.Eval(ctx, p, []string{h.key}, h.val)
-			}
+			releaseAll(ctx, p, free)
 			return nil
 		})
 		return err
@@ -268,47 +242,35 @@ func (d *doctor) claims(ctx context.Context, shs []keyShape) error {
 	return nil
 }
 
-// appNames reports app-name entries whose app is gone or has another name.
-func (d *doctor) appNames(ctx context.Context, shs []keyShape) error {
-	for _, sh := range shs {
-		members, err := d.s.rdb.SMembers(ctx, sh.full).Result()
-		if err != nil {
-			return err
+// appNames reports the entries of one app-name set whose app is gone or has
+// another name.
+func (d *doctor) appNames(ctx context.Context, set record) error {
+	members, err := d.s.rdb.SMembers(ctx, set.full).Result()
+	if err != nil {
+		return err
+	}
+	keys := make([]string, len(members)) // "" for a malformed member
+	for i, m := range members {
+		if at, ok := parseAppRef(m); ok {
+			keys[i] = d.s.k.app(at.uid, at.id)
 		}
-		var refs []appAt
-		for _, m := range members {
-			uid, id, ok := strings.Cut(m, "/")
-			if !ok || !validID(uid) || !validID(id) {
-				refs = append(refs, appAt{"", m})
+	}
+	vals, oks, err := d.getSome(ctx, keys)
+	if err != nil {
+		return err
+	}
+	var gone []any
+	for i, m := range members {
+		if oks[i] {
+			if r, err := decode[appRecord](d.op, keys[i], vals[i]); err == nil && r.Name == set.name {
 				continue
 			}
-			refs = append(refs, appAt{uid, id})
 		}
-		keys := make([]string, len(refs))
-		for i, r := range refs {
-			if r.uid != "" {
-				keys[i] = d.s.k.app(r.uid, r.id)
-			}
-		}
-		vals, oks, err := d.getSome(ctx, keys)
-		if err != nil {
-			return err
-		}
-		var gone []any
-		for i, m := range members {
-			if oks[i] {
-				if r, err := decode[appRecord](d.op, keys[i], vals[i]); err == nil && r.Name == sh.name {
-					continue
-				}
-			}
-			d.add(&d.dangling, "appname:%s %s", sh.name, m)
-			gone = append(gone, m)
-		}
-		if d.repair && len(gone) > 0 {
-			if err := d.s.rdb.SRem(ctx, sh.full, gone...).Err(); err != nil {
-				return err
-			}
-		}
+		d.add(&d.dangling, "appname:%s %s", set.name, m)
+		gone = append(gone, m)
+	}
+	if d.repair && len(gone) > 0 {
+		return d.s.rdb.SRem(ctx, set.full, gone...).Err()
 	}
 	return nil
 }
@@ -335,10 +297,11 @@ func (d *doctor) getSome(ctx context.Context, keys []string) ([]string, []bool, 
 }
 
 // records checks that user, app and credential records are in their list index
-// (and apps in their name set), and that credential grants are registered.
-func (d *doctor) records(ctx context.Context, shs []keyShape) error {
+// (and apps in their name set), and returns the credentials with grants, for
+// grants to check.
+func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 	if len(shs) == 0 {
-		return nil
+		return nil, nil
 	}
 	keys := make([]string, len(shs))
 	for i, sh := range shs {
@@ -346,42 +309,42 @@ func (d *doctor) records(ctx context.Context, shs []keyShape) error {
 	}
 	vals, oks, err := d.s.getMany(ctx, keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	type entry struct {
+	type listed struct {
 		idx, member string
 		score       int64
 		name        string // apps: the name set to check
 	}
-	var entries []entry
-	var creds []keyShape
+	var entries []listed
+	var creds []record
 	var expiring []pageEntry // users with an ExpiresAt: uid, Unix microseconds
 	for i, sh := range shs {
 		if !oks[i] {
 			continue
 		}
 		switch sh.kind {
-		case "user":
+		case keyUser:
 			r, err := decode[userRecord](d.op, sh.full, vals[i])
 			if err != nil || r.ID != sh.uid {
 				continue
 			}
-			entries = append(entries, entry{idx: "users", member: sh.uid, score: r.Number})
+			entries = append(entries, listed{idx: listUsers, member: sh.uid, score: r.Number})
 			if !r.ExpiresAt.IsZero() {
 				expiring = append(expiring, pageEntry{member: sh.uid, score: r.ExpiresAt.UnixMicro()})
 			}
-		case "app":
+		case keyApp:
 			r, err := decode[appRecord](d.op, sh.full, vals[i])
 			if err != nil {
 				continue
 			}
-			entries = append(entries, entry{idx: "apps", member: appRef(sh.uid, sh.id), score: r.Seq, name: r.Name})
-		case "cred":
+			entries = append(entries, listed{idx: listApps, member: appRef(sh.uid, sh.id), score: r.Seq, name: r.Name})
+		case keyCred:
 			r, err := decode[credRecord](d.op, sh.full, vals[i])
 			if err != nil {
 				continue
 			}
-			entries = append(entries, entry{idx: "creds", member: credRef(sh.uid, sh.typ, sh.id), score: r.Seq})
+			entries = append(entries, listed{idx: listCreds, member: credRef(sh.uid, sh.typ, sh.id), score: r.Seq})
 			if len(r.Scopes) > 0 {
 				creds = append(creds, sh)
 			}
@@ -399,7 +362,7 @@ func (d *doctor) records(ctx context.Context, shs []keyShape) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return err
+		return nil, err
 	}
 	var fix []func(redis.Pipeliner)
 	for i, e := range entries {
@@ -421,13 +384,13 @@ func (d *doctor) records(ctx context.Context, shs []keyShape) error {
 			}
 			return nil
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := d.expiringRecords(ctx, expiring); err != nil {
-		return err
+		return nil, err
 	}
-	return d.grants(ctx, creds)
+	return creds, nil
 }
 
 // expiringRecords checks that users with an ExpiresAt are in P idx:expiring
@@ -509,12 +472,7 @@ func microTime(us int64) string { return time.UnixMicro(us).UTC().Format(time.RF
 // user expires at another time are the business of expiringRecords.
 func (d *doctor) expiringIndex(ctx context.Context) error {
 	zkey := d.s.k.idx(idxExpiring)
-	var cursor uint64
-	for {
-		kv, next, err := d.s.rdb.ZScan(ctx, zkey, cursor, "", doctorBatch).Result()
-		if err != nil {
-			return err
-		}
+	return d.zscan(ctx, zkey, func(ctx context.Context, kv []string) error {
 		var entries []pageEntry
 		var keys []string
 		var malformed []any
@@ -554,19 +512,16 @@ func (d *doctor) expiringIndex(ctx context.Context) error {
 				return err
 			}
 		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
-	}
+		return nil
+	})
 }
 
 // grants reports and removes credential grants whose registration is gone. The
 // registry is read again under the credential's WATCH, so a scope registered
 // meanwhile is never taken for dead.
-func (d *doctor) grants(ctx context.Context, creds []keyShape) error {
+func (d *doctor) grants(ctx context.Context, creds []record) error {
 	for _, sh := range creds {
-		err := d.s.watch(ctx, d.op, "credential", func(tx *redis.Tx) error {
+		err := d.s.watch(ctx, d.op, "credential", func(ctx context.Context, tx *redis.Tx) error {
 			data, err := tx.Get(ctx, sh.full).Result()
 			if errors.Is(err, redis.Nil) {
 				return nil
@@ -624,16 +579,32 @@ func (d *doctor) grants(ctx context.Context, creds []keyShape) error {
 	return nil
 }
 
+// zscan calls fn with every page of the zset zkey, as member, score pairs; each
+// page (its ZSCAN and fn) is one step.
+func (d *doctor) zscan(ctx context.Context, zkey string, fn func(context.Context, []string) error) error {
+	var cursor uint64
+	for {
+		var next uint64
+		err := d.s.bounds.step(ctx, func(ctx context.Context) error {
+			kv, n, err := d.s.rdb.ZScan(ctx, zkey, cursor, "", doctorBatch).Result()
+			if err != nil {
+				return err
+			}
+			next = n
+			return fn(ctx, kv)
+		})
+		if err != nil || next == 0 {
+			return err
+		}
+		cursor = next
+	}
+}
+
 // index reports entries of a list index whose record is gone, and removes them
 // (re-adding any whose record appeared meanwhile).
 func (d *doctor) index(ctx context.Context, which string) error {
 	zkey := d.s.k.idx(which)
-	var cursor uint64
-	for {
-		kv, next, err := d.s.rdb.ZScan(ctx, zkey, cursor, "", doctorBatch).Result()
-		if err != nil {
-			return err
-		}
+	return d.zscan(ctx, zkey, func(ctx context.Context, kv []string) error {
 		var members []string
 		var scores []string
 		var keys []string
@@ -679,30 +650,24 @@ func (d *doctor) index(ctx context.Context, which string) error {
 				}
 			}
 		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
-	}
+		return nil
+	})
 }
 
 // recordKey returns the record key an index member points to, "" if malformed.
 func (d *doctor) recordKey(which, member string) string {
 	switch which {
-	case "users":
+	case listUsers:
 		if validID(member) {
 			return d.s.k.user(member)
 		}
-	case "apps":
-		if uid, id, ok := strings.Cut(member, "/"); ok && validID(uid) && validID(id) {
-			return d.s.k.app(uid, id)
+	case listApps:
+		if at, ok := parseAppRef(member); ok {
+			return d.s.k.app(at.uid, at.id)
 		}
-	case "creds":
-		parts := strings.SplitN(member, "/", 3)
-		if len(parts) == 3 && validID(parts[0]) {
-			if typ, id, ok := splitCredMember(parts[1] + ":" + parts[2]); ok {
-				return d.s.k.cred(parts[0], typ, id)
-			}
+	case listCreds:
+		if at, ok := parseCredRef(member); ok {
+			return d.s.k.cred(at.uid, at.typ, at.id)
 		}
 	}
 	return ""

@@ -10,10 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// idxExpiring names P idx:expiring, the zset of users with an ExpiresAt, scored
-// by it in Unix microseconds (exact in a float64 until the year 2255).
-const idxExpiring = "expiring"
-
 // expScore is a user's score in P idx:expiring.
 func expScore(t time.Time) float64 { return float64(t.UnixMicro()) }
 
@@ -44,7 +40,7 @@ func (s *Store) syncExpiring(ctx context.Context, id string, old, next time.Time
 	if old.Equal(next) {
 		return
 	}
-	ctx, cancel := cleanupContext(ctx)
+	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	if next.IsZero() {
 		s.rdb.ZRem(ctx, s.k.idx(idxExpiring), id)
@@ -62,6 +58,8 @@ func (s *Store) syncExpiring(ctx context.Context, id string, old, next time.Time
 // caller still re-reads each user before acting on it.
 func (s *Store) ExpiredUsers(ctx context.Context, t time.Time, limit int) ([]string, error) {
 	const op = "redisstore.ExpiredUsers"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	if limit <= 0 {
 		return []string{}, nil
 	}
@@ -69,7 +67,7 @@ func (s *Store) ExpiredUsers(ctx context.Context, t time.Time, limit int) ([]str
 	hi := strconv.FormatInt(t.UnixMicro(), 10)
 	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, zkey, &redis.ZRangeBy{Min: "-inf", Max: hi, Count: int64(limit)}).Result()
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	var entries []pageEntry
 	var keys []string
@@ -85,7 +83,7 @@ func (s *Store) ExpiredUsers(ctx context.Context, t time.Time, limit int) ([]str
 	}
 	vals, oks, err := s.getMany(ctx, keys)
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	var due []pageEntry // id and the record's ExpiresAt
 	var fixes []zfix
@@ -144,7 +142,7 @@ func (s *Store) fixIndex(ctx context.Context, zkey string, fixes []zfix, malform
 	if len(fixes) == 0 && len(malformed) == 0 {
 		return nil
 	}
-	ctx, cancel := cleanupContext(ctx)
+	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, f := range fixes {

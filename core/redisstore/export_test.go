@@ -4,3 +4,10 @@ package redisstore
 // the entity's slot and return an error, leaving claims, locators and index
 // entries as a process that died there would.
 func InterruptNext(s *Store) { s.interrupt.Store(true) }
+
+// HasKeyShape reports whether key, without the store's prefix, has a shape of
+// the layout that the package comment documents.
+func HasKeyShape(s *Store, key string) bool {
+	_, ok := s.k.parseKey(s.k.p + key)
+	return ok
+}

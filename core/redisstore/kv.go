@@ -75,6 +75,8 @@ func ttlMillis(op string, ttl time.Duration) (int64, error) {
 // Get returns the value of key and whether it exists (GET).
 func (kv *pluginKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	const op = "redisstore.KV.Get"
+	ctx, cancel := kv.s.bounds.reading(ctx)
+	defer cancel()
 	k, err := kv.key(op, key)
 	if err != nil {
 		return nil, false, err
@@ -84,7 +86,7 @@ func (kv *pluginKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fail(op, err)
+		return nil, false, fail(ctx, op, err)
 	}
 	return v, true, nil
 }
@@ -93,6 +95,8 @@ func (kv *pluginKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // earlier expiry).
 func (kv *pluginKV) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	const op = "redisstore.KV.Set"
+	ctx, cancel := kv.s.bounds.writing(ctx)
+	defer cancel()
 	k, err := kv.key(op, key)
 	if err != nil {
 		return err
@@ -101,20 +105,22 @@ func (kv *pluginKV) Set(ctx context.Context, key string, value []byte, ttl time.
 	if err != nil {
 		return err
 	}
-	return fail(op, kv.s.rdb.Set(ctx, k, value, time.Duration(ms)*time.Millisecond).Err())
+	return fail(ctx, op, kv.s.rdb.Set(ctx, k, value, time.Duration(ms)*time.Millisecond).Err())
 }
 
 // Delete removes key and reports whether it existed (DEL): of concurrent
 // deletes of one key, exactly one sees true.
 func (kv *pluginKV) Delete(ctx context.Context, key string) (bool, error) {
 	const op = "redisstore.KV.Delete"
+	ctx, cancel := kv.s.bounds.writing(ctx)
+	defer cancel()
 	k, err := kv.key(op, key)
 	if err != nil {
 		return false, err
 	}
 	n, err := kv.s.rdb.Del(ctx, k).Result()
 	if err != nil {
-		return false, fail(op, err)
+		return false, fail(ctx, op, err)
 	}
 	return n == 1, nil
 }
@@ -124,6 +130,8 @@ func (kv *pluginKV) Delete(ctx context.Context, key string) (bool, error) {
 // one script, and reports whether it did. ttl as for Set.
 func (kv *pluginKV) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
 	const op = "redisstore.KV.CompareAndSet"
+	ctx, cancel := kv.s.bounds.writing(ctx)
+	defer cancel()
 	k, err := kv.key(op, key)
 	if err != nil {
 		return false, err
@@ -138,7 +146,7 @@ func (kv *pluginKV) CompareAndSet(ctx context.Context, key string, old, value []
 	}
 	n, err := kvCASScript.Run(ctx, kv.s.rdb, []string{k}, present, old, value, strconv.FormatInt(ms, 10)).Int()
 	if err != nil {
-		return false, fail(op, err)
+		return false, fail(ctx, op, err)
 	}
 	return n == 1, nil
 }

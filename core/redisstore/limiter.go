@@ -21,28 +21,35 @@ import (
 type Limiter struct {
 	rdb    redis.UniversalClient
 	rl     *redis_rate.Limiter
-	prefix string
+	k      keys
+	bounds bounds
 }
 
 var _ core.Limiter = (*Limiter)(nil)
 
 // NewLimiter returns a Limiter on client with the key prefix of the store ("" is
 // DefaultPrefix): ReadAuth's Throttle reads the keys of the Limiter with the
-// store's prefix (Store.Limiter). It does not own client. It panics if prefix
-// fails CheckPrefix.
+// store's prefix. Each call is bounded by DefaultReadTimeout; Store.Limiter
+// returns one with the store's bounds. It does not own client. It panics if
+// prefix fails CheckPrefix.
 func NewLimiter(client redis.UniversalClient, prefix string) *Limiter {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	if err := CheckPrefix(prefix); err != nil {
-		panic(err)
-	}
-	return &Limiter{rdb: client, rl: redis_rate.NewLimiter(rateKeys{client}), prefix: prefix}
+	return newLimiter(client, Options{Prefix: prefix}.withDefaults())
 }
 
-// Limiter returns the Limiter on the store's client and prefix, whose keys
-// ReadAuth's Throttle reads.
-func (s *Store) Limiter() *Limiter { return NewLimiter(s.rdb, s.k.p) }
+func newLimiter(client redis.UniversalClient, opt Options) *Limiter {
+	return &Limiter{
+		rdb: client, rl: redis_rate.NewLimiter(rateKeys{client}), k: keys{p: opt.Prefix},
+		// A Limiter sits on request paths (/verify, logins) and each call is
+		// one round trip: it is bounded as a read, counting included.
+		bounds: bounds{read: opt.ReadTimeout},
+	}
+}
+
+// Limiter returns the Limiter on the store's client, prefix and read timeout,
+// whose keys ReadAuth's Throttle reads.
+func (s *Store) Limiter() *Limiter {
+	return newLimiter(s.rdb, Options{Prefix: s.k.p, ReadTimeout: s.bounds.read}.withDefaults())
+}
 
 // Allow counts n events against key at rate (a burst of rate.Count, refilled
 // evenly over rate.Per) and reports whether they fit; when they do not, nothing
@@ -52,11 +59,13 @@ func (s *Store) Limiter() *Limiter { return NewLimiter(s.rdb, s.k.p) }
 // Redis cannot answer.
 func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) (bool, time.Duration, error) {
 	const op = "redisstore.Limiter.Allow"
+	ctx, cancel := l.bounds.reading(ctx)
+	defer cancel()
 	if rate.Count <= 0 || rate.Per <= 0 || n < 0 {
 		return false, 0, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, rate)
 	}
 	limit := redis_rate.Limit{Rate: rate.Count, Burst: rate.Count, Period: rate.Per}
-	k := rateKey(l.prefix, key)
+	k := l.k.rate(key)
 	if n == 0 {
 		var get *redis.StringCmd
 		var now *redis.TimeCmd
@@ -66,7 +75,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) 
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return false, 0, fail(op, err)
+			return false, 0, fail(ctx, op, err)
 		}
 		if wait := askRate(get, now, rate); wait > 0 {
 			return false, wait, nil
@@ -75,16 +84,13 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) 
 	}
 	res, err := l.rl.AllowN(ctx, k, limit, n)
 	if err != nil {
-		return false, 0, fail(op, err)
+		return false, 0, fail(ctx, op, err)
 	}
 	if res.Allowed > 0 {
 		return true, 0, nil
 	}
 	return false, max(res.RetryAfter, time.Millisecond), nil
 }
-
-// rateKey is the key of a Limiter key under prefix.
-func rateKey(prefix, key string) string { return prefix + "rl:" + key }
 
 // rateEpoch is the epoch of the times redis_rate stores (its Lua's jan_1_2017),
 // in Unix seconds.
@@ -179,6 +185,8 @@ return 0`)
 // Unavailable when Redis cannot answer.
 func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]time.Duration, error) {
 	const op = "redisstore.Limiter.AllowEach"
+	ctx, cancel := l.bounds.reading(ctx)
+	defer cancel()
 	for _, t := range ts {
 		if t.Rate.Count <= 0 || t.Rate.Per <= 0 || n < 1 {
 			return nil, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, t.Rate)
@@ -190,7 +198,7 @@ func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]t
 	cmds := make([]*redis.Cmd, len(ts))
 	_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { // errors are each command's, read below
 		for i, t := range ts {
-			cmds[i] = allowEachScript.EvalSha(ctx, p, []string{rateKey(l.prefix, t.Key)}, args(t)...)
+			cmds[i] = allowEachScript.EvalSha(ctx, p, []string{l.k.rate(t.Key)}, args(t)...)
 		}
 		return nil
 	})
@@ -199,11 +207,11 @@ func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]t
 		if isNoScript(cmds[i].Err()) {
 			// First use on this server: that script did not run, so running it
 			// now counts once.
-			cmds[i] = allowEachScript.Eval(ctx, l.rdb, []string{rateKey(l.prefix, t.Key)}, args(t)...)
+			cmds[i] = allowEachScript.Eval(ctx, l.rdb, []string{l.k.rate(t.Key)}, args(t)...)
 		}
 		us, err := cmds[i].Int64()
 		if err != nil {
-			return nil, fail(op, err)
+			return nil, fail(ctx, op, err)
 		}
 		out[i] = time.Duration(us) * time.Microsecond
 	}

@@ -25,6 +25,8 @@ return {}`)
 // registered. An empty Reg is filled in (in the caller's slice) with a new id.
 func (s *Store) CreateScopes(ctx context.Context, scopes []core.Scope) error {
 	const op = "redisstore.CreateScopes"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	if len(scopes) == 0 {
 		return nil
 	}
@@ -44,7 +46,7 @@ func (s *Store) CreateScopes(ctx context.Context, scopes []core.Scope) error {
 	}
 	taken, err := createScopesScript.Run(ctx, s.rdb, []string{s.k.scopes()}, args...).StringSlice()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if len(taken) > 0 {
 		slices.Sort(taken)
@@ -57,9 +59,11 @@ func (s *Store) CreateScopes(ctx context.Context, scopes []core.Scope) error {
 // Scopes returns the registry sorted by name.
 func (s *Store) Scopes(ctx context.Context) ([]core.Scope, error) {
 	const op = "redisstore.Scopes"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	reg, err := s.registry(ctx, op)
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	out := make([]core.Scope, 0, len(reg))
 	for _, sc := range reg {
@@ -90,9 +94,11 @@ func (s *Store) registry(ctx context.Context, op string) (map[string]core.Scope,
 // stay on credentials, no longer effective, until Doctor removes them.
 func (s *Store) DeleteScope(ctx context.Context, name string) error {
 	const op = "redisstore.DeleteScope"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	n, err := s.rdb.HDel(ctx, s.k.scopes(), name).Result()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if n == 0 {
 		return core.Errorf(core.NotFound, op, "scope %q not found", name)

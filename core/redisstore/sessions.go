@@ -15,7 +15,7 @@ import (
 // pruneBatch is how many of a user's oldest session (or token) zset members a
 // CreateSession checks for expired or vanished records: it bounds the work of one
 // login whatever the size of the set, and covers the whole set up to the global
-// cap of live sessions (SPEC §9: 100).
+// cap of live sessions (100 a user).
 const pruneBatch = 200
 
 // setIfUserScript sets KEYS[2] to ARGV[1] if the user record KEYS[1] exists;
@@ -135,13 +135,15 @@ func userNotFound(op, uid string) error {
 // in the user's slot. NotFound if there is no such user.
 func (s *Store) SetPassword(ctx context.Context, userID, phc string) error {
 	const op = "redisstore.SetPassword"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	if !validID(userID) {
 		return userNotFound(op, userID)
 	}
 	keys := []string{s.k.user(userID), s.k.password(userID), s.k.sessions(userID)}
 	n, err := setPasswordScript.Run(ctx, s.rdb, keys, phc, s.k.sessionPrefix(userID)).Int()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if n == 0 {
 		return userNotFound(op, userID)
@@ -153,12 +155,14 @@ func (s *Store) SetPassword(ctx context.Context, userID, phc string) error {
 // sessions stay. NotFound if there is no such user.
 func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) error {
 	const op = "redisstore.SetUserSecret"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	if !validID(userID) {
 		return userNotFound(op, userID)
 	}
 	n, err := setIfUserScript.Run(ctx, s.rdb, []string{s.k.user(userID), s.k.secret(userID)}, hash).Int()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if n == 0 {
 		return userNotFound(op, userID)
@@ -174,6 +178,8 @@ func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) error {
 // Conflict if a record with that hash exists.
 func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int) error {
 	const op = "redisstore.CreateSession"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	hx, ok := hashHex(sess.Hash)
 	switch {
 	case !validID(sess.UserID):
@@ -196,7 +202,7 @@ func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int)
 	}
 	now, err := s.now(ctx)
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	uid := sess.UserID
 	keys := []string{s.k.user(uid), s.k.session(uid, hx), s.k.zsetOf(sess.Kind, uid)}
@@ -205,7 +211,7 @@ func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int)
 		data, hx, sess.CreatedAt.UnixMicro(), expMs, now.UnixMicro(), limit,
 		s.k.sessionPrefix(uid), pruneBatch).Int()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	switch n {
 	case 0:
@@ -220,6 +226,8 @@ func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int)
 // zset member). NotFound if there is none.
 func (s *Store) DeleteSession(ctx context.Context, userID, hash string) error {
 	const op = "redisstore.DeleteSession"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "session not found")
 	hx, ok := hashHex(hash)
 	if !ok || !validID(userID) {
@@ -228,7 +236,7 @@ func (s *Store) DeleteSession(ctx context.Context, userID, hash string) error {
 	keys := []string{s.k.session(userID, hx), s.k.sessions(userID), s.k.tokens(userID)}
 	n, err := deleteSessionScript.Run(ctx, s.rdb, keys, hx).Int()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if n == 0 {
 		return notFound
@@ -240,13 +248,15 @@ func (s *Store) DeleteSession(ctx context.Context, userID, hash string) error {
 // its slot (force logout). NotFound if there is no such user.
 func (s *Store) DeleteSessions(ctx context.Context, userID string) error {
 	const op = "redisstore.DeleteSessions"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	if !validID(userID) {
 		return userNotFound(op, userID)
 	}
 	keys := []string{s.k.user(userID), s.k.sessions(userID), s.k.tokens(userID)}
 	n, err := deleteSessionsScript.Run(ctx, s.rdb, keys, s.k.sessionPrefix(userID)).Int()
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if n == 0 {
 		return userNotFound(op, userID)
@@ -258,17 +268,19 @@ func (s *Store) DeleteSessions(ctx context.Context, userID string) error {
 // those whose ExpiresAt is after the store's clock. An unknown user has none.
 func (s *Store) Sessions(ctx context.Context, userID string) ([]core.Session, error) {
 	const op = "redisstore.Sessions"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	out := []core.Session{}
 	if !validID(userID) {
 		return out, nil
 	}
 	now, err := s.now(ctx)
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	members, err := s.rdb.ZRevRange(ctx, s.k.sessions(userID), 0, -1).Result()
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	if len(members) == 0 {
 		return out, nil
@@ -284,7 +296,7 @@ func (s *Store) Sessions(ctx context.Context, userID string) ([]core.Session, er
 	}
 	vals, err := s.rdb.MGet(ctx, keys...).Result() // one slot: the user's
 	if err != nil {
-		return nil, fail(op, err)
+		return nil, fail(ctx, op, err)
 	}
 	for i, v := range vals {
 		data, ok := v.(string)
@@ -310,6 +322,8 @@ func (s *Store) Sessions(ctx context.Context, userID string) ([]core.Session, er
 // deleted in the meantime. A session that is gone is not an error.
 func (s *Store) TouchSession(ctx context.Context, userID, hash string, t time.Time) error {
 	const op = "redisstore.TouchSession"
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	hx, ok := hashHex(hash)
 	if !ok || !validID(userID) {
 		return nil
@@ -321,7 +335,7 @@ func (s *Store) TouchSession(ctx context.Context, userID, hash string, t time.Ti
 			return nil
 		}
 		if err != nil {
-			return fail(op, err)
+			return fail(ctx, op, err)
 		}
 		r, err := decode[sessionRecord](op, key, data)
 		if err != nil {
@@ -337,7 +351,7 @@ func (s *Store) TouchSession(ctx context.Context, userID, hash string, t time.Ti
 		}
 		n, err := casKeepTTLScript.Run(ctx, s.rdb, []string{key}, data, out).Int()
 		if err != nil {
-			return fail(op, err)
+			return fail(ctx, op, err)
 		}
 		if n == 1 {
 			return nil

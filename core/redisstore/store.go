@@ -22,17 +22,20 @@ type Options struct {
 	// Clock tells the time for claims and their staleness; nil means Redis TIME.
 	Clock core.Clock
 	// ClaimStaleAfter is the age after which a claim whose owner does not hold the
-	// name is free; 0 means one minute (SPEC §5).
+	// name is free; 0 means one minute.
 	ClaimStaleAfter time.Duration
 	// WriteDeadline is the hard limit between a create's claims and its final check;
 	// it must stay well under ClaimStaleAfter. 0 means 10 s; a value above half of
 	// ClaimStaleAfter is lowered to that half.
 	WriteDeadline time.Duration
-	// ReadTimeout bounds each read on a request path (a /verify, a GET); when it
-	// passes the call answers Unavailable. 0 means DefaultReadTimeout.
+	// ReadTimeout bounds each read (a /verify, a GET, a lookup, the Limiter): the
+	// whole call, whatever its round trips. When it passes the call answers
+	// Unavailable. 0 means DefaultReadTimeout.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds each write step (a claim, a MULTI, a script); 0 means
-	// DefaultWriteTimeout.
+	// WriteTimeout bounds each step of a write (the claim of one name, the
+	// MULTI in the entity's slot, its index entries, a script, one page of
+	// Doctor) and the clean-up after a failed write. When it passes the write
+	// answers Unavailable. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 }
 
@@ -45,6 +48,31 @@ const (
 	DefaultWriteTimeout    = 2 * time.Second
 )
 
+// withDefaults returns opt with its zero values replaced by the defaults. It
+// panics if opt.Prefix fails CheckPrefix.
+func (opt Options) withDefaults() Options {
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	if err := CheckPrefix(opt.Prefix); err != nil {
+		panic(err)
+	}
+	if opt.ClaimStaleAfter <= 0 {
+		opt.ClaimStaleAfter = DefaultClaimStaleAfter
+	}
+	if opt.WriteDeadline <= 0 {
+		opt.WriteDeadline = DefaultWriteDeadline
+	}
+	opt.WriteDeadline = min(opt.WriteDeadline, opt.ClaimStaleAfter/2)
+	if opt.ReadTimeout <= 0 {
+		opt.ReadTimeout = DefaultReadTimeout
+	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
+	return opt
+}
+
 // maxTxRetries bounds the WATCH/MULTI retries of one write before it answers Conflict.
 const maxTxRetries = 10
 
@@ -55,6 +83,7 @@ type Store struct {
 	clock      core.Clock
 	staleAfter time.Duration
 	deadline   time.Duration
+	bounds     bounds
 
 	// interrupt makes the next create or delete stop right after its write in the
 	// entity's slot, as a crash there would (tests only; see export_test.go).
@@ -73,34 +102,29 @@ func CheckPrefix(p string) error {
 
 // New returns a Store on client, which it owns from then on (Close closes it). It
 // panics if opt.Prefix fails CheckPrefix: configuration checks it first.
+//
+// The store bounds its calls with context deadlines (Options.ReadTimeout and
+// WriteTimeout), which cut a call to a stalled Redis short only on a client
+// that honours them: one from NewClient does.
 func New(client redis.UniversalClient, opt Options) *Store {
-	if opt.Prefix == "" {
-		opt.Prefix = DefaultPrefix
-	}
-	if err := CheckPrefix(opt.Prefix); err != nil {
-		panic(err)
-	}
-	if opt.ClaimStaleAfter <= 0 {
-		opt.ClaimStaleAfter = DefaultClaimStaleAfter
-	}
-	if opt.WriteDeadline <= 0 {
-		opt.WriteDeadline = DefaultWriteDeadline
-	}
-	opt.WriteDeadline = min(opt.WriteDeadline, opt.ClaimStaleAfter/2)
+	opt = opt.withDefaults()
 	return &Store{
 		rdb:        client,
 		k:          keys{p: opt.Prefix},
 		clock:      opt.Clock,
 		staleAfter: opt.ClaimStaleAfter,
 		deadline:   opt.WriteDeadline,
+		bounds:     bounds{read: opt.ReadTimeout, write: opt.WriteTimeout},
 	}
 }
 
-// Now returns the store's clock: the injected one, else Redis TIME.
+// Now returns the store's clock: the injected one, else Redis TIME (a read).
 func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	t, err := s.now(ctx)
 	if err != nil {
-		return time.Time{}, fail("redisstore.Now", err)
+		return time.Time{}, fail(ctx, "redisstore.Now", err)
 	}
 	return t, nil
 }
@@ -112,88 +136,15 @@ func (s *Store) now(ctx context.Context) (time.Time, error) {
 	return s.rdb.Time(ctx).Result()
 }
 
-// Ping reports whether Redis answers.
+// Ping reports whether Redis answers within the read timeout.
 func (s *Store) Ping(ctx context.Context) error {
-	return fail("redisstore.Ping", s.rdb.Ping(ctx).Err())
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
+	return fail(ctx, "redisstore.Ping", s.rdb.Ping(ctx).Err())
 }
-
-// Client returns the store's Redis client, to share it (NewLimiter); the store
-// still owns it.
-func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Close closes the Redis client.
 func (s *Store) Close() error { return s.rdb.Close() }
-
-// keys builds the key names of the layout in the package comment.
-type keys struct{ p string }
-
-func (k keys) user(uid string) string       { return k.p + "u:{" + uid + "}" }
-func (k keys) app(uid, appID string) string { return k.user(uid) + ":app:" + appID }
-func (k keys) apps(uid string) string       { return k.user(uid) + ":apps" }
-func (k keys) appNames(uid string) string   { return k.user(uid) + ":appnames" }
-func (k keys) creds(uid string) string      { return k.user(uid) + ":creds" }
-func (k keys) consumerCreds(uid, consumer string) string {
-	return k.user(uid) + ":cc:" + consumer
-}
-func (k keys) cred(uid string, typ core.CredentialType, id string) string {
-	return k.user(uid) + ":cred:" + string(typ) + ":" + id
-}
-func (k keys) password(uid string) string { return k.user(uid) + ":pw" }
-func (k keys) secret(uid string) string   { return k.user(uid) + ":secret" }
-func (k keys) sessions(uid string) string { return k.user(uid) + ":sessions" }
-func (k keys) tokens(uid string) string   { return k.user(uid) + ":tokens" }
-func (k keys) zsetOf(kind core.SessionKind, uid string) string {
-	if kind == core.KindOAuth {
-		return k.tokens(uid)
-	}
-	return k.sessions(uid)
-}
-
-// sessionPrefix starts the keys of a user's session and token records; the rest
-// is the hex of the token's SHA-256.
-func (k keys) sessionPrefix(uid string) string    { return k.user(uid) + ":sess:" }
-func (k keys) session(uid, hexHash string) string { return k.sessionPrefix(uid) + hexHash }
-
-func (k keys) seq(what string) string         { return k.p + "seq:" + what }
-func (k keys) idx(what string) string         { return k.p + "idx:" + what }
-func (k keys) appLocator(appID string) string { return k.p + "app:" + appID }
-func (k keys) appName(name string) string     { return k.p + "appname:" + name }
-func (k keys) claim(kind, name string) string { return k.p + "claim:" + kind + ":" + name }
-func (k keys) scopes() string                 { return k.p + "scopes" }
-func (k keys) kv(namespace string) string     { return k.p + "kv:" + namespace + ":" }
-func (k keys) admin(what string) string       { return k.p + "{adminkeys}:" + what }
-
-// credMember is a credential's member in the user's own zsets.
-func credMember(typ core.CredentialType, id string) string { return string(typ) + ":" + id }
-
-// appRef is an app's member in the global indexes and name sets.
-func appRef(uid, appID string) string { return uid + "/" + appID }
-
-// credRef is a credential's member in idx:creds.
-func credRef(uid string, typ core.CredentialType, id string) string {
-	return uid + "/" + string(typ) + "/" + id
-}
-
-// validID reports whether id can be part of keys and members: not empty, and free
-// of the characters the layout uses as delimiters.
-func validID(id string) bool {
-	return id != "" && !strings.ContainsAny(id, "{}/| \t\r\n")
-}
-
-// fail wraps a Redis (or context) error as Unavailable; *core.Error values pass
-// through unchanged.
-func fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := errors.AsType[*fnError](err); ok {
-		return e.err
-	}
-	if _, ok := errors.AsType[*core.Error](err); ok {
-		return err
-	}
-	return &core.Error{Kind: core.Unavailable, Op: op, Err: err}
-}
 
 // fnError carries an error returned by a caller's update function, so that it is
 // returned to the caller as it is rather than as a Redis failure.
@@ -207,12 +158,6 @@ func corrupt(op, key string, err error) error {
 	return &core.Error{Kind: core.Internal, Op: op, Msg: "stored record " + key + " is corrupt", Err: err}
 }
 
-// cleanupContext returns a context for releasing claims and rolling back after a
-// failure: still bounded, but not cancelled with the request that failed.
-func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-}
-
 // interrupted reports, once, whether a test asked the next write to stop here.
 func (s *Store) interrupted() bool { return s.interrupt.CompareAndSwap(true, false) }
 
@@ -221,9 +166,12 @@ var errInterrupted = errors.New("redisstore: write interrupted by test hook")
 
 // watch runs fn under WATCH keys (all in one slot), retrying when a watched key
 // changed, and answers Conflict after maxTxRetries.
-func (s *Store) watch(ctx context.Context, op, what string, fn func(*redis.Tx) error, keys ...string) error {
+// Each attempt is one write step, and fn runs with that step's context.
+func (s *Store) watch(ctx context.Context, op, what string, fn func(context.Context, *redis.Tx) error, keys ...string) error {
 	for range maxTxRetries {
-		err := s.rdb.Watch(ctx, fn, keys...)
+		err := s.bounds.step(ctx, func(ctx context.Context) error {
+			return s.rdb.Watch(ctx, func(tx *redis.Tx) error { return fn(ctx, tx) }, keys...)
+		})
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}

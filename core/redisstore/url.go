@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ParseURL parses a Redis URL of SPEC §5 into options for NewClient, keeping
+// ParseURL parses a Redis URL into options for NewClient, keeping
 // go-redis' own grammar:
 //
 //	redis://[user:password@]host:port[/db][?options]    one server (go-redis ParseURL;
@@ -173,9 +173,12 @@ const (
 // NewClient returns the client the options describe: a ClusterClient for a cluster
 // URL (even with one address), a Sentinel-backed client with master_name, else a
 // client of one server. Dial timeout, dial attempts and command retries the URL
-// leaves unset get fail-fast defaults (2 s, 1, 1).
+// leaves unset get fail-fast defaults (2 s, 1, 1). Context deadlines are always
+// honoured (ContextTimeoutEnabled, whatever the URL says): they are how a Store
+// bounds its calls, so that a stalled Redis frees its callers.
 func NewClient(opts *redis.UniversalOptions) redis.UniversalClient {
 	o := *opts
+	o.ContextTimeoutEnabled = true
 	if o.DialTimeout == 0 {
 		o.DialTimeout = defaultDialTimeout
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // userClaims lists the unique names u holds.
-func (s *Store) userClaims(op string, u core.User) ([]claim, error) {
+func (s *Store) userClaims(u core.User) ([]claim, error) {
 	ukey, err := core.UsernameKey(u.Username)
 	if err != nil {
 		return nil, err
@@ -61,63 +61,41 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	if err := checkIdentities(op, u.Identities); err != nil {
 		return err
 	}
-	claims, err := s.userClaims(op, *u)
+	claims, err := s.userClaims(*u)
 	if err != nil {
 		return err
 	}
-	cr, err := s.begin(ctx, op, u.ID)
-	if err != nil {
-		return fail(op, err)
-	}
-	for _, c := range claims {
-		if err := cr.claim(ctx, c); err != nil {
-			cr.abort(ctx)
-			return fail(op, err)
-		}
-	}
-	n, err := s.rdb.Incr(ctx, s.k.seq("users")).Result()
-	if err != nil {
-		cr.abort(ctx)
-		return fail(op, err)
-	}
-	nu := *u
-	nu.Number = n
-	data, err := encode(op, toUserRecord(nu))
-	if err != nil {
-		cr.abort(ctx)
-		return err
-	}
-	ok, err := s.rdb.SetNX(ctx, s.k.user(u.ID), data, 0).Result()
-	if err != nil || !ok {
-		cr.abort(ctx)
-		if err != nil {
-			return fail(op, err)
-		}
-		return core.Errorf(core.Conflict, op, "user id %q is taken", u.ID)
-	}
-	if s.interrupted() {
-		return errInterrupted
-	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, s.k.idx("users"), redis.Z{Score: float64(n), Member: u.ID})
-		if !u.ExpiresAt.IsZero() {
-			p.ZAdd(ctx, s.k.idx(idxExpiring), redis.Z{Score: expScore(u.ExpiresAt), Member: u.ID})
-		}
-		return nil
+	key := s.k.user(u.ID)
+	var data string // the record written, for undo
+	n, err := s.create(ctx, create{
+		op: op, owner: u.ID, claims: claims, seq: listUsers,
+		write: func(ctx context.Context, n int64) error {
+			nu := *u
+			nu.Number = n
+			var err error
+			if data, err = encode(op, toUserRecord(nu)); err != nil {
+				return err
+			}
+			ok, err := s.rdb.SetNX(ctx, key, data, 0).Result()
+			if err == nil && !ok {
+				err = core.Errorf(core.Conflict, op, "user id %q is taken", u.ID)
+			}
+			return err
+		},
+		index: func(n int64) []entry {
+			es := []entry{{key: s.k.idx(listUsers), member: u.ID, score: float64(n)}}
+			if !u.ExpiresAt.IsZero() {
+				es = append(es, entry{key: s.k.idx(idxExpiring), member: u.ID, score: expScore(u.ExpiresAt)})
+			}
+			return es
+		},
+		undo: func(ctx context.Context) bool {
+			n, err := cadScript.Run(ctx, s.rdb, []string{key}, data).Int()
+			return err == nil && n == 1
+		},
 	})
-	if err == nil {
-		err = cr.check(ctx)
-	}
 	if err != nil {
-		cctx, cancel := cleanupContext(ctx)
-		defer cancel()
-		cadScript.Run(cctx, s.rdb, []string{s.k.user(u.ID)}, data)
-		s.rdb.ZRem(cctx, s.k.idx("users"), u.ID)
-		if !u.ExpiresAt.IsZero() {
-			s.rdb.ZRem(cctx, s.k.idx(idxExpiring), u.ID)
-		}
-		cr.abort(ctx)
-		return fail(op, err)
+		return err
 	}
 	u.Number = n
 	return nil
@@ -142,9 +120,11 @@ func (s *Store) getUser(ctx context.Context, op, id string) (userRecord, bool, e
 // GetUser returns the user with that id, or NotFound.
 func (s *Store) GetUser(ctx context.Context, id string) (core.User, error) {
 	const op = "redisstore.GetUser"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	r, ok, err := s.getUser(ctx, op, id)
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	if !ok {
 		return core.User{}, core.Errorf(core.NotFound, op, "user %q not found", id)
@@ -158,6 +138,8 @@ func (s *Store) GetUser(ctx context.Context, id string) (core.User, error) {
 // over by a crash.
 func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string) (core.User, error) {
 	const op = "redisstore.UserByName"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "user with %s %q not found", kind, value)
 	var name string
 	switch kind {
@@ -182,11 +164,11 @@ func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string
 		return core.User{}, notFound
 	}
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	r, ok, err := s.getUser(ctx, op, claimOwner(v))
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	if !ok || !userHolds(r, string(kind), name) {
 		return core.User{}, notFound
@@ -199,6 +181,8 @@ func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string
 // guards against a claim left over by a crash. NotFound otherwise.
 func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (core.User, error) {
 	const op = "redisstore.UserByIdentity"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "user with %s identity %q not found", provider, subject)
 	if provider == emailProvider || checkIdentities(op, []core.Identity{{Provider: provider, Subject: subject}}) != nil {
 		return core.User{}, notFound
@@ -209,11 +193,11 @@ func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (c
 		return core.User{}, notFound
 	}
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	r, ok, err := s.getUser(ctx, op, claimOwner(v))
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	if !ok || !userHolds(r, kindIdentity, c.name) {
 		return core.User{}, notFound
@@ -224,21 +208,23 @@ func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (c
 // UserByNumber returns the user with that number, or NotFound.
 func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 	const op = "redisstore.UserByNumber"
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "user %d not found", n)
 	if n <= 0 {
 		return core.User{}, notFound
 	}
 	num := strconv.FormatInt(n, 10)
-	ids, err := s.rdb.ZRangeByScore(ctx, s.k.idx("users"), &redis.ZRangeBy{Min: num, Max: num, Count: 1}).Result()
+	ids, err := s.rdb.ZRangeByScore(ctx, s.k.idx(listUsers), &redis.ZRangeBy{Min: num, Max: num, Count: 1}).Result()
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	if len(ids) == 0 {
 		return core.User{}, notFound
 	}
 	r, ok, err := s.getUser(ctx, op, ids[0])
 	if err != nil {
-		return core.User{}, fail(op, err)
+		return core.User{}, fail(ctx, op, err)
 	}
 	if !ok || r.Number != n {
 		return core.User{}, notFound
@@ -263,74 +249,77 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 			next   core.User
 			toFree []held // the old names' claims, with the values read while held
 		)
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			data, err := tx.Get(ctx, key).Result()
-			if errors.Is(err, redis.Nil) {
-				return core.Errorf(core.NotFound, op, "user %q not found", id)
-			}
-			if err != nil {
-				return err
-			}
-			r, err := decode[userRecord](op, key, data)
-			if err != nil {
-				return err
-			}
-			old = r.user()
-			r2, _ := decode[userRecord](op, key, data) // fn's own copy: maps and pointers not shared
-			next = r2.user()
-			if err := fn(&next); err != nil {
-				return &fnError{err}
-			}
-			next.ID, next.Number, next.Username, next.CreatedAt = old.ID, old.Number, old.Username, old.CreatedAt
-			if err := checkIdentities(op, next.Identities); err != nil {
-				return err
-			}
-			oldClaims, _ := s.userClaims(op, old)
-			newClaims, err := s.userClaims(op, next)
-			if err != nil {
-				return err
-			}
-			gone, added := diffClaims(oldClaims, newClaims)
-			if len(added) > 0 {
-				if cr, err = s.begin(ctx, op, id); err != nil {
-					return err
+		// One attempt is one write step: the claims of new names included.
+		err := s.bounds.step(ctx, func(ctx context.Context) error {
+			return s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+				data, err := tx.Get(ctx, key).Result()
+				if errors.Is(err, redis.Nil) {
+					return core.Errorf(core.NotFound, op, "user %q not found", id)
 				}
-				for _, c := range added {
-					if err := cr.claim(ctx, c); err != nil {
-						return err
-					}
-				}
-			}
-			if len(gone) > 0 {
-				keys := make([]string, len(gone))
-				for i, c := range gone {
-					keys[i] = c.key
-				}
-				vals, oks, err := s.getMany(ctx, keys)
 				if err != nil {
 					return err
 				}
-				for i, c := range gone {
-					if oks[i] && claimOwner(vals[i]) == id {
-						toFree = append(toFree, held{c, vals[i]})
-					}
-				}
-			}
-			if cr != nil {
-				if err := cr.check(ctx); err != nil {
+				r, err := decode[userRecord](op, key, data)
+				if err != nil {
 					return err
 				}
-			}
-			out, err := encode(op, toUserRecord(next))
-			if err != nil {
+				old = r.user()
+				r2, _ := decode[userRecord](op, key, data) // fn's own copy: maps and pointers not shared
+				next = r2.user()
+				if err := fn(&next); err != nil {
+					return &fnError{err}
+				}
+				next.ID, next.Number, next.Username, next.CreatedAt = old.ID, old.Number, old.Username, old.CreatedAt
+				if err := checkIdentities(op, next.Identities); err != nil {
+					return err
+				}
+				oldClaims, _ := s.userClaims(old)
+				newClaims, err := s.userClaims(next)
+				if err != nil {
+					return err
+				}
+				gone, added := diffClaims(oldClaims, newClaims)
+				if len(added) > 0 {
+					if cr, err = s.begin(ctx, op, id); err != nil {
+						return err
+					}
+					for _, c := range added {
+						if err := cr.claim(ctx, c); err != nil {
+							return err
+						}
+					}
+				}
+				if len(gone) > 0 {
+					keys := make([]string, len(gone))
+					for i, c := range gone {
+						keys[i] = c.key
+					}
+					vals, oks, err := s.getMany(ctx, keys)
+					if err != nil {
+						return err
+					}
+					for i, c := range gone {
+						if oks[i] && claimOwner(vals[i]) == id {
+							toFree = append(toFree, held{c, vals[i]})
+						}
+					}
+				}
+				if cr != nil {
+					if err := cr.check(ctx); err != nil {
+						return err
+					}
+				}
+				out, err := encode(op, toUserRecord(next))
+				if err != nil {
+					return err
+				}
+				_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Set(ctx, key, out, 0)
+					return nil
+				})
 				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, out, 0)
-				return nil
-			})
-			return err
-		}, key)
+			}, key)
+		})
 		if errors.Is(err, redis.TxFailedErr) {
 			if cr != nil {
 				cr.abort(ctx)
@@ -341,18 +330,18 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 			if cr != nil {
 				cr.abort(ctx)
 			}
-			return core.User{}, fail(op, err)
+			return core.User{}, fail(ctx, op, err)
 		}
 		// The record is written: the index follows it whatever happens next.
 		s.syncExpiring(ctx, id, old.ExpiresAt, next.ExpiresAt)
 		if cr != nil {
-			if err := cr.check(ctx); err != nil {
+			if err := s.bounds.step(ctx, cr.check); err != nil {
 				// The claim was lost after all (the write overran its deadline):
 				// put the old names back before letting the new ones go.
 				if s.restoreNames(ctx, op, id, old, next) {
 					cr.abort(ctx)
 				}
-				return core.User{}, fail(op, err)
+				return core.User{}, fail(ctx, op, err)
 			}
 		}
 		s.release(ctx, toFree)
@@ -364,10 +353,10 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 // restoreNames undoes the name changes of an update whose new claims were lost,
 // if the record still carries them. It reports whether it did.
 func (s *Store) restoreNames(ctx context.Context, op, id string, old, next core.User) bool {
-	ctx, cancel := cleanupContext(ctx)
+	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	key := s.k.user(id)
-	err := s.watch(ctx, op, "user", func(tx *redis.Tx) error {
+	err := s.watch(ctx, op, "user", func(ctx context.Context, tx *redis.Tx) error {
 		data, err := tx.Get(ctx, key).Result()
 		if err != nil {
 			return err
@@ -434,7 +423,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return core.Errorf(core.NotFound, op, "user %q not found", id)
 	}
 	var after cleanup
-	err := s.watch(ctx, op, "user "+strconv.Quote(id), func(tx *redis.Tx) error {
+	err := s.watch(ctx, op, "user "+strconv.Quote(id), func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
 		data, err := tx.Get(ctx, s.k.user(id)).Result()
 		if errors.Is(err, redis.Nil) {
@@ -465,7 +454,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			s.k.password(id), s.k.secret(id), s.k.sessions(id), s.k.tokens(id),
 		}
 		del = append(del, sessions...)
-		after.zrem(s.k.idx("users"), id)
+		after.zrem(s.k.idx(listUsers), id)
 		after.zrem(s.k.idx(idxExpiring), id)
 		if len(appIDs) > 0 {
 			appKeys := make([]string, len(appIDs))
@@ -483,7 +472,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			}
 			for i, a := range appIDs {
 				del = append(del, appKeys[i], s.k.consumerCreds(id, a))
-				after.zrem(s.k.idx("apps"), appRef(id, a))
+				after.zrem(s.k.idx(listApps), appRef(id, a))
 				after.claims = append(after.claims, s.appClaim(a))
 				if str, ok := recs[i].(string); ok {
 					if ar, err := decode[appRecord](op, appKeys[i], str); err == nil {
@@ -493,17 +482,17 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			}
 		}
 		for _, m := range members {
-			typ, cid, ok := splitCredMember(m)
+			typ, cid, ok := parseCredMember(m)
 			if !ok {
 				continue
 			}
 			del = append(del, s.k.cred(id, typ, cid))
-			after.zrem(s.k.idx("creds"), credRef(id, typ, cid))
+			after.zrem(s.k.idx(listCreds), credRef(id, typ, cid))
 			if typ.Keyed() {
 				after.claims = append(after.claims, s.keyIDClaim(typ, cid))
 			}
 		}
-		if cs, err := s.userClaims(op, r.user()); err == nil {
+		if cs, err := s.userClaims(r.user()); err == nil {
 			after.claims = append(after.claims, cs...)
 		}
 		if err := after.readClaims(ctx, s, id); err != nil {
@@ -516,26 +505,29 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return err
 	}, s.k.user(id), s.k.apps(id), s.k.creds(id), s.k.sessions(id), s.k.tokens(id))
 	if err != nil {
-		return fail(op, err)
+		return fail(ctx, op, err)
 	}
 	if s.interrupted() {
 		return errInterrupted
 	}
-	return fail(op, after.run(ctx, s))
+	return fail(ctx, op, after.run(ctx, s))
 }
 
 // cleanup is the work a delete does outside the entity's slot after its MULTI:
 // index and name-set removals, and the release of the claims it read while the
 // entity still held them.
 type cleanup struct {
-	zrems  [][2]string
-	srems  [][2]string
-	claims []claim
-	held   []held
+	entries []entry
+	claims  []claim
+	held    []held
 }
 
-func (c *cleanup) zrem(key, member string) { c.zrems = append(c.zrems, [2]string{key, member}) }
-func (c *cleanup) srem(key, member string) { c.srems = append(c.srems, [2]string{key, member}) }
+func (c *cleanup) zrem(key, member string) {
+	c.entries = append(c.entries, entry{key: key, member: member})
+}
+func (c *cleanup) srem(key, member string) {
+	c.entries = append(c.entries, entry{key: key, member: member, set: true})
+}
 
 // readClaims reads the current values of c.claims and keeps those owned by owner.
 func (c *cleanup) readClaims(ctx context.Context, s *Store, owner string) error {
@@ -558,29 +550,26 @@ func (c *cleanup) readClaims(ctx context.Context, s *Store, owner string) error 
 
 // run does the cleanup in one pipeline.
 func (c *cleanup) run(ctx context.Context, s *Store) error {
-	ctx, cancel := cleanupContext(ctx)
+	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, z := range c.zrems {
-			p.ZRem(ctx, z[0], z[1])
+		for _, e := range c.entries {
+			e.remove(ctx, p)
 		}
-		for _, m := range c.srems {
-			p.SRem(ctx, m[0], m[1])
-		}
-		for _, h := range c.held {
-			cadScript.Eval(ctx, p, []string{h.key}, h.val)
-		}
+		releaseAll(ctx, p, c.held)
 		return nil
 	})
-	return err
+	return timedOut(ctx, err)
 }
 
 // ListUsers returns one page of users in Number order.
 func (s *Store) ListUsers(ctx context.Context, opt core.ListOptions) (core.Page[core.User], error) {
 	const op = "redisstore.ListUsers"
-	entries, next, total, err := s.page(ctx, s.k.idx("users"), opt)
+	ctx, cancel := s.bounds.reading(ctx)
+	defer cancel()
+	entries, next, total, err := s.page(ctx, s.k.idx(listUsers), opt)
 	if err != nil {
-		return core.Page[core.User]{}, fail(op, err)
+		return core.Page[core.User]{}, fail(ctx, op, err)
 	}
 	keys := make([]string, len(entries))
 	for i, e := range entries {
@@ -588,7 +577,7 @@ func (s *Store) ListUsers(ctx context.Context, opt core.ListOptions) (core.Page[
 	}
 	vals, oks, err := s.getMany(ctx, keys)
 	if err != nil {
-		return core.Page[core.User]{}, fail(op, err)
+		return core.Page[core.User]{}, fail(ctx, op, err)
 	}
 	out := core.Page[core.User]{Items: []core.User{}, NextKey: next, Total: total}
 	for i := range entries {

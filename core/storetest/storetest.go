@@ -15,7 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// StaleAfter is the claim staleness window the suite assumes (SPEC §5): a claim
+// StaleAfter is the claim staleness window the suite assumes: a claim
 // whose owner does not hold the name is free once this old, and blocks before.
 const StaleAfter = time.Minute
 
@@ -173,6 +173,7 @@ func Run(t *testing.T, h Harness) {
 		{"PluginKV/TTL", testKVTTL},
 		{"Clock", testClock},
 		{"Unavailable", testUnavailable},
+		{"Errors/NoEcho", testNoEcho},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,8 +2,13 @@
 // (StartServer) or a 3-master Redis Cluster (StartCluster), each on free loopback
 // ports chosen at run time, in the test's temporary directory, stopped in t.Cleanup.
 //
-// It needs redis-server and redis-cli in PATH. Without them the tests are skipped,
-// except when CI=true, where a missing Redis is a failure (see Require).
+// It needs redis-server (7 or later) and redis-cli in PATH. Without them the tests
+// are skipped, except when CI=true, where a missing Redis is a failure (see
+// Require). Real servers are slow to start, so both Start functions skip the test
+// under go test -short.
+//
+// The servers accept DEBUG from loopback clients (DEBUG SLEEP stalls one, to test
+// how clients bear a Redis that does not answer).
 //
 // Test packages run in parallel, so a port found free may be taken a moment later:
 // every start is retried on a fresh port, and a server only counts as ready once
@@ -46,7 +51,7 @@ type Server struct {
 type Cluster struct {
 	Addrs []string // host:port of every master
 	// URL is redis+cluster://127.0.0.1:p1?addr=127.0.0.1:p2&addr=127.0.0.1:p3, the
-	// configuration syntax of SPEC §5; go-redis' ParseClusterURL wants the scheme
+	// configuration syntax of redis.url; go-redis' ParseClusterURL wants the scheme
 	// rewritten to redis:// first.
 	URL string
 }
@@ -73,17 +78,21 @@ func Require(t testing.TB) {
 	t.Skip(msg)
 }
 
-// StartServer starts a standalone redis-server for the test and stops it in t.Cleanup.
+// StartServer starts a standalone redis-server for the test and stops it in
+// t.Cleanup. It skips the test under -short.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	skipShort(t, "a real redis-server")
 	Require(t)
 	p := startNode(t, freePort)
 	return &Server{Addr: p.addr, URL: "redis://" + p.addr}
 }
 
-// StartCluster starts a 3-master Redis Cluster (no replicas) and stops it in t.Cleanup.
+// StartCluster starts a 3-master Redis Cluster (no replicas) and stops it in
+// t.Cleanup. It skips the test under -short.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	skipShort(t, "a real Redis Cluster")
 	Require(t)
 	var nodes []*process
 	var addrs []string
@@ -117,6 +126,14 @@ func StartCluster(t testing.TB) *Cluster {
 		u, sep = u+sep+"addr="+a, "&"
 	}
 	return &Cluster{Addrs: addrs, URL: u}
+}
+
+// skipShort skips the test under -short: it needs what, which is slow to start.
+func skipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("redistest: -short: not starting %s", what)
+	}
 }
 
 // process is one redis-server started by startNode.
@@ -164,7 +181,7 @@ func start(dir string, port int, extra []string) (*process, error) {
 	args := append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
-		"--logfile", logPath,
+		"--logfile", logPath, "--enable-debug-command", "local",
 	}, extra...)
 	cmd := exec.Command("redis-server", args...)
 	cmd.Dir = dir
@@ -211,14 +228,23 @@ func (p *process) waitReady(ctx context.Context) error {
 }
 
 // stop ends the server with SIGTERM, or SIGKILL if it does not exit in time, and
-// waits for it.
+// waits for it. Signals go only to the child this process started, by its
+// checked, positive pid (a pid of 0 or -1 would reach a whole process group).
 func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	proc := p.cmd.Process
+	if proc == nil || proc.Pid <= 0 {
+		return
+	}
+	_ = proc.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = proc.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(stopTimeout):
+			// Unkillable (stopped by a debugger?): give up rather than hang.
+		}
 	}
 }
 

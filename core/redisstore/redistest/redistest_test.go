@@ -66,7 +66,7 @@ func TestStartCluster(t *testing.T) {
 	if len(cl.Addrs) != 3 {
 		t.Fatalf("Addrs = %v, want 3 masters", cl.Addrs)
 	}
-	// SPEC §5: redisstore rewrites redis+cluster:// to redis:// before ParseClusterURL.
+	// redisstore rewrites redis+cluster:// to redis:// before ParseClusterURL.
 	opt, err := redis.ParseClusterURL("redis://" + strings.TrimPrefix(cl.URL, "redis+cluster://"))
 	if err != nil {
 		t.Fatalf("ParseClusterURL(%q): %v", cl.URL, err)

@@ -1,0 +1,141 @@
+package redisstore
+
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// create describes one create for Store.create: what the entity claims, which
+// counter numbers it, how it is written in its owner's slot, how the global
+// keys list it, and how its write is undone.
+type create struct {
+	op     string
+	owner  string  // the user whose slot holds the entity and whose id the claims carry
+	claims []claim // unique names, taken in order before anything is written
+	seq    string  // the counter that numbers the entity: P seq:<seq>
+	// write stores the entity's own keys, numbered n, in the owner's slot in one
+	// atomic command (SET NX, or a WATCH and MULTI that checks its
+	// preconditions, through Store.watch). A precondition that fails is a
+	// *core.Error (Invalid, Conflict): nothing was written.
+	write func(ctx context.Context, n int64) error
+	// index lists the entries of global keys that list the entity numbered n:
+	// list indexes, name sets, P idx:expiring.
+	index func(n int64) []entry
+	// undo removes what write stored if it is still as written, and reports
+	// whether it did: only then are the index entries removed too, since an
+	// entry that another write now owns must stay.
+	undo func(ctx context.Context) bool
+}
+
+// entry is one member of a global zset or set that lists an entity.
+type entry struct {
+	key    string
+	member string
+	score  float64 // in a zset
+	set    bool    // a member of a set (SADD) rather than of a zset (ZADD)
+}
+
+// add queues the entry's addition on p.
+func (e entry) add(ctx context.Context, p redis.Pipeliner) {
+	if e.set {
+		p.SAdd(ctx, e.key, e.member)
+	} else {
+		p.ZAdd(ctx, e.key, redis.Z{Score: e.score, Member: e.member})
+	}
+}
+
+// remove queues the entry's removal on p.
+func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
+	if e.set {
+		p.SRem(ctx, e.key, e.member)
+	} else {
+		p.ZRem(ctx, e.key, e.member)
+	}
+}
+
+// create runs the create protocol of the package comment ("Writes") and returns
+// the entity's number:
+//
+//  1. t0 from the store's clock;
+//  2. each claim taken (Conflict names the taken name);
+//  3. INCR of the counter: a number burnt by a failure is never reused;
+//  4. the write in the owner's slot;
+//  5. the index entries, in one pipeline;
+//  6. the final check: the claims still hold our value and less than
+//     Options.WriteDeadline has passed since t0, else Conflict.
+//
+// A failure before the write releases the claims; a failure after it undoes
+// the write, removes the entries and releases the claims, under one clean-up
+// bound. Each numbered item is one write step, bounded by Options.WriteTimeout.
+// The test hook (InterruptNext) stops a create right after its write, as a
+// crash there would.
+func (s *Store) create(ctx context.Context, c create) (int64, error) {
+	var cr *creation
+	err := s.bounds.step(ctx, func(ctx context.Context) (err error) {
+		cr, err = s.begin(ctx, c.op, c.owner)
+		return err
+	})
+	if err != nil {
+		return 0, fail(ctx, c.op, err)
+	}
+	for _, cl := range c.claims {
+		if err := s.bounds.step(ctx, func(ctx context.Context) error { return cr.claim(ctx, cl) }); err != nil {
+			cr.abort(ctx)
+			return 0, fail(ctx, c.op, err)
+		}
+	}
+	var n int64
+	err = s.bounds.step(ctx, func(ctx context.Context) (err error) {
+		n, err = s.rdb.Incr(ctx, s.k.seq(c.seq)).Result()
+		return err
+	})
+	if err == nil {
+		err = s.bounds.step(ctx, func(ctx context.Context) error { return c.write(ctx, n) })
+	}
+	if err != nil {
+		cr.abort(ctx)
+		return 0, fail(ctx, c.op, err)
+	}
+	if s.interrupted() {
+		return 0, errInterrupted
+	}
+	entries := c.index(n)
+	err = s.bounds.step(ctx, func(ctx context.Context) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, e := range entries {
+				e.add(ctx, p)
+			}
+			return nil
+		})
+		return err
+	})
+	if err == nil {
+		err = s.bounds.step(ctx, cr.check)
+	}
+	if err != nil {
+		s.rollback(ctx, c, entries, cr)
+		return 0, fail(ctx, c.op, err)
+	}
+	return n, nil
+}
+
+// rollback undoes a create whose write succeeded: the write, then (if undone)
+// its index entries together with the release of its claims, in one pipeline.
+// Errors are ignored: what is left behind is skipped by readers, goes stale
+// (claims) and is removed by Doctor.
+func (s *Store) rollback(ctx context.Context, c create, entries []entry, cr *creation) {
+	ctx, cancel := s.bounds.cleanup(ctx)
+	defer cancel()
+	undone := c.undo(ctx)
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if undone {
+			for _, e := range entries {
+				e.remove(ctx, p)
+			}
+		}
+		releaseAll(ctx, p, cr.held)
+		return nil
+	})
+	cr.held = nil
+}

@@ -1,0 +1,393 @@
+package redisstore
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// The key layout of the package comment, defined once: each shape below is
+// both how a key is built (keys) and how one is read back (parseKey), and the
+// same goes for the members of the zsets and sets and for claim values.
+
+// keyKind names one key shape of the layout.
+type keyKind uint8
+
+const (
+	keyUser          keyKind = iota + 1 // P u:{uid}
+	keyApp                              // P u:{uid}:app:<appid>
+	keyApps                             // P u:{uid}:apps
+	keyAppNames                         // P u:{uid}:appnames
+	keyCred                             // P u:{uid}:cred:<type>:<id>
+	keyCreds                            // P u:{uid}:creds
+	keyConsumerCreds                    // P u:{uid}:cc:<consumerId>
+	keyPassword                         // P u:{uid}:pw
+	keySecret                           // P u:{uid}:secret
+	keySession                          // P u:{uid}:sess:<hex>
+	keySessions                         // P u:{uid}:sessions
+	keyTokens                           // P u:{uid}:tokens
+	keySeq                              // P seq:<list>
+	keyIdx                              // P idx:<list>
+	keyAppLocator                       // P app:<appid>
+	keyAppName                          // P appname:<name>
+	keyClaim                            // P claim:<kind>:<name>
+	keyScopes                           // P scopes
+	keyKV                               // P kv:<namespace>:<key>
+	keyAdmin                            // P {adminkeys}:<hash>
+	keyRate                             // P rl:<key>
+	numKeyKinds
+)
+
+// keyShapes spells each shape after the prefix: literal text, and fields in
+// angle brackets that keyParts holds (see keyParts.set for what each field
+// accepts). A field ends where the literal after it first occurs, which is
+// why user ids never hold '}', and credential types, claim kinds and plugin
+// namespaces never hold ':'; the last field runs to the end of the key.
+var keyShapes = [numKeyKinds]string{
+	keyUser:          "u:{<uid>}",
+	keyApp:           "u:{<uid>}:app:<id>",
+	keyApps:          "u:{<uid>}:apps",
+	keyAppNames:      "u:{<uid>}:appnames",
+	keyCred:          "u:{<uid>}:cred:<type>:<id>",
+	keyCreds:         "u:{<uid>}:creds",
+	keyConsumerCreds: "u:{<uid>}:cc:<id>",
+	keyPassword:      "u:{<uid>}:pw",
+	keySecret:        "u:{<uid>}:secret",
+	keySession:       "u:{<uid>}:sess:<hex>",
+	keySessions:      "u:{<uid>}:sessions",
+	keyTokens:        "u:{<uid>}:tokens",
+	keySeq:           "seq:<seq>",
+	keyIdx:           "idx:<idx>",
+	keyAppLocator:    "app:<id>",
+	keyAppName:       "appname:<name>",
+	keyClaim:         "claim:<claim>:<name>",
+	keyScopes:        "scopes",
+	keyKV:            "kv:<ns>:<name>",
+	keyAdmin:         "{adminkeys}:<admin>",
+	keyRate:          "rl:<name>",
+}
+
+// The lists that have a counter (P seq:<list>) and a list index (P idx:<list>),
+// and idxExpiring, the zset of users with an ExpiresAt, scored by it in Unix
+// microseconds (exact in a float64 until the year 2255), which has no counter.
+const (
+	listUsers   = "users"
+	listApps    = "apps"
+	listCreds   = "creds"
+	idxExpiring = "expiring"
+)
+
+// The hashes of the admin keys, all in the {adminkeys} slot.
+const (
+	adminByID   = "byid"
+	adminByHash = "byhash"
+	adminNames  = "names"
+	adminUsed   = "used"
+)
+
+// Member shapes: an app in P idx:apps and P appname:<name>, a credential in
+// P idx:creds, and a credential in its user's own zsets.
+var (
+	appRefShape     = compileShape("<uid>/<id>")
+	credRefShape    = compileShape("<uid>/<type>/<id>")
+	credMemberShape = compileShape("<type>:<id>")
+)
+
+// keyParts are the fields of a key or member; which are set depends on its
+// shape.
+type keyParts struct {
+	kind keyKind             // the key's shape (zero for a member)
+	uid  string              // <uid>: the user whose slot holds the key
+	id   string              // <id>: an app, credential or consumer id; <hex>: a token's SHA-256
+	typ  core.CredentialType // <type>
+	sub  string              // <seq>, <idx>, <claim>, <ns>, <admin>: which counter, index, claim kind, namespace or hash
+	name string              // <name>: a claim's normalised name, an app name, a plugin's or limiter's key
+}
+
+// set stores v as field f, and reports whether v is valid there.
+func (p *keyParts) set(f, v string) bool {
+	switch f {
+	case "uid":
+		p.uid = v
+		return validID(v)
+	case "id":
+		p.id = v
+		return validID(v)
+	case "hex":
+		p.id = v
+		_, ok := hashHex("sha256:" + v)
+		return ok
+	case "type":
+		p.typ = core.CredentialType(v)
+		return p.typ.Valid()
+	case "seq":
+		p.sub = v
+		return v == listUsers || v == listApps || v == listCreds
+	case "idx":
+		p.sub = v
+		return v == listUsers || v == listApps || v == listCreds || v == idxExpiring
+	case "claim":
+		p.sub = v
+		switch v {
+		case kindUsername, kindEmail, kindExternalID, kindIdentity, string(core.KeyAuth), string(core.JWT):
+			return true
+		}
+		return false
+	case "ns":
+		p.sub = v
+		return v != ""
+	case "admin":
+		p.sub = v
+		return v == adminByID || v == adminByHash || v == adminNames || v == adminUsed
+	case "name":
+		p.name = v
+		return v != ""
+	}
+	return false
+}
+
+// get returns field f.
+func (p keyParts) get(f string) string {
+	switch f {
+	case "uid":
+		return p.uid
+	case "id", "hex":
+		return p.id
+	case "type":
+		return string(p.typ)
+	case "seq", "idx", "claim", "ns", "admin":
+		return p.sub
+	case "name":
+		return p.name
+	}
+	panic("redisstore: unknown key field " + f)
+}
+
+// segment is a literal or a field of a compiled shape.
+type segment struct {
+	lit, field string // exactly one is set
+}
+
+// shape is a compiled key or member shape.
+type shape []segment
+
+// compileShape splits a shape into literals and fields. Two fields never
+// follow each other: the literal between them is what ends the first.
+func compileShape(s string) shape {
+	var out shape
+	for s != "" {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			out = append(out, segment{lit: s})
+			break
+		}
+		if i > 0 {
+			out = append(out, segment{lit: s[:i]})
+		}
+		j := strings.IndexByte(s, '>')
+		if j < i || (len(out) > 0 && out[len(out)-1].field != "") {
+			panic("redisstore: malformed key shape " + s)
+		}
+		out = append(out, segment{field: s[i+1 : j]})
+		s = s[j+1:]
+	}
+	return out
+}
+
+// build writes the shape with p's fields after prefix. Fields are not checked:
+// an empty last field gives the prefix of every key of that shape.
+func (sh shape) build(prefix string, p keyParts) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	for _, seg := range sh {
+		if seg.field == "" {
+			b.WriteString(seg.lit)
+		} else {
+			b.WriteString(p.get(seg.field))
+		}
+	}
+	return b.String()
+}
+
+// parse reads s back into fields; ok is false unless s has the shape and every
+// field is valid.
+func (sh shape) parse(s string) (keyParts, bool) {
+	var p keyParts
+	for i, seg := range sh {
+		if seg.field == "" {
+			rest, ok := strings.CutPrefix(s, seg.lit)
+			if !ok {
+				return keyParts{}, false
+			}
+			s = rest
+			continue
+		}
+		v := s
+		if i+1 < len(sh) {
+			end := strings.Index(s, sh[i+1].lit)
+			if end < 0 {
+				return keyParts{}, false
+			}
+			v = s[:end]
+		}
+		if !p.set(seg.field, v) {
+			return keyParts{}, false
+		}
+		s = s[len(v):]
+	}
+	if s != "" {
+		return keyParts{}, false
+	}
+	return p, true
+}
+
+// compiledKeys are keyShapes compiled.
+var compiledKeys = func() [numKeyKinds]shape {
+	var out [numKeyKinds]shape
+	for k := keyUser; k < numKeyKinds; k++ {
+		out[k] = compileShape(keyShapes[k])
+	}
+	return out
+}()
+
+// keys builds the key names of the layout under prefix p.
+type keys struct{ p string }
+
+// build returns the key of that kind with p's fields.
+func (k keys) build(kind keyKind, p keyParts) string { return compiledKeys[kind].build(k.p, p) }
+
+// parseKey reads a full key (prefix included) back into its kind and fields;
+// ok is false for a key of another prefix or of no shape of the layout.
+func (k keys) parseKey(full string) (keyParts, bool) {
+	rest, ok := strings.CutPrefix(full, k.p)
+	if !ok {
+		return keyParts{}, false
+	}
+	for kind := keyUser; kind < numKeyKinds; kind++ {
+		if p, ok := compiledKeys[kind].parse(rest); ok {
+			p.kind = kind
+			return p, true
+		}
+	}
+	return keyParts{}, false
+}
+
+func (k keys) user(uid string) string { return k.build(keyUser, keyParts{uid: uid}) }
+func (k keys) app(uid, appID string) string {
+	return k.build(keyApp, keyParts{uid: uid, id: appID})
+}
+func (k keys) apps(uid string) string     { return k.build(keyApps, keyParts{uid: uid}) }
+func (k keys) appNames(uid string) string { return k.build(keyAppNames, keyParts{uid: uid}) }
+func (k keys) cred(uid string, typ core.CredentialType, id string) string {
+	return k.build(keyCred, keyParts{uid: uid, typ: typ, id: id})
+}
+func (k keys) creds(uid string) string { return k.build(keyCreds, keyParts{uid: uid}) }
+func (k keys) consumerCreds(uid, consumer string) string {
+	return k.build(keyConsumerCreds, keyParts{uid: uid, id: consumer})
+}
+func (k keys) password(uid string) string { return k.build(keyPassword, keyParts{uid: uid}) }
+func (k keys) secret(uid string) string   { return k.build(keySecret, keyParts{uid: uid}) }
+func (k keys) session(uid, hexHash string) string {
+	return k.build(keySession, keyParts{uid: uid, id: hexHash})
+}
+func (k keys) sessions(uid string) string { return k.build(keySessions, keyParts{uid: uid}) }
+func (k keys) tokens(uid string) string   { return k.build(keyTokens, keyParts{uid: uid}) }
+func (k keys) zsetOf(kind core.SessionKind, uid string) string {
+	if kind == core.KindOAuth {
+		return k.tokens(uid)
+	}
+	return k.sessions(uid)
+}
+
+// appPrefix starts the keys of a user's apps, for scripts that add the app id.
+func (k keys) appPrefix(uid string) string { return k.app(uid, "") }
+
+// credPrefix starts the keys of a user's credentials of one type, for scripts
+// that add the credential id.
+func (k keys) credPrefix(uid string, typ core.CredentialType) string { return k.cred(uid, typ, "") }
+
+// sessionPrefix starts the keys of a user's session and token records; the rest
+// is the hex of the token's SHA-256.
+func (k keys) sessionPrefix(uid string) string { return k.session(uid, "") }
+
+func (k keys) seq(list string) string         { return k.build(keySeq, keyParts{sub: list}) }
+func (k keys) idx(list string) string         { return k.build(keyIdx, keyParts{sub: list}) }
+func (k keys) appLocator(appID string) string { return k.build(keyAppLocator, keyParts{id: appID}) }
+func (k keys) appName(name string) string     { return k.build(keyAppName, keyParts{name: name}) }
+func (k keys) claim(kind, name string) string {
+	return k.build(keyClaim, keyParts{sub: kind, name: name})
+}
+func (k keys) scopes() string { return k.build(keyScopes, keyParts{}) }
+
+// kv is the prefix of a plugin namespace's keys; the rest is the plugin's key.
+func (k keys) kv(namespace string) string { return k.build(keyKV, keyParts{sub: namespace}) }
+func (k keys) admin(hash string) string   { return k.build(keyAdmin, keyParts{sub: hash}) }
+func (k keys) rate(key string) string     { return k.build(keyRate, keyParts{name: key}) }
+
+// credMember is a credential's member in the user's own zsets.
+func credMember(typ core.CredentialType, id string) string {
+	return credMemberShape.build("", keyParts{typ: typ, id: id})
+}
+
+// parseCredMember reads a credMember back.
+func parseCredMember(m string) (core.CredentialType, string, bool) {
+	p, ok := credMemberShape.parse(m)
+	return p.typ, p.id, ok
+}
+
+// appRef is an app's member in the global indexes and name sets.
+func appRef(uid, appID string) string { return appRefShape.build("", keyParts{uid: uid, id: appID}) }
+
+// parseAppRef reads an appRef back.
+func parseAppRef(m string) (appAt, bool) {
+	p, ok := appRefShape.parse(m)
+	return appAt{p.uid, p.id}, ok
+}
+
+// credRef is a credential's member in idx:creds.
+func credRef(uid string, typ core.CredentialType, id string) string {
+	return credRefShape.build("", keyParts{uid: uid, typ: typ, id: id})
+}
+
+// parseCredRef reads a credRef back.
+func parseCredRef(m string) (credAt, bool) {
+	p, ok := credRefShape.parse(m)
+	return credAt{p.uid, p.typ, p.id}, ok
+}
+
+// identityName is the claim name of an identity: "<provider>:<subject>". The
+// provider never contains ':', so the name splits back at its first ':'.
+func identityName(provider, subject string) string { return provider + ":" + subject }
+
+// claimValue is the value of a claim or locator: "<owner>|<Unix µs>".
+func claimValue(owner string, t time.Time) string {
+	return owner + "|" + strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// parseClaim splits a claim value; ok is false for a malformed one, whose
+// owner is then everything before the last '|' (or the whole value).
+func parseClaim(v string) (owner string, at time.Time, ok bool) {
+	i := strings.LastIndexByte(v, '|')
+	if i < 0 {
+		return v, time.Time{}, false
+	}
+	us, err := strconv.ParseInt(v[i+1:], 10, 64)
+	if err != nil {
+		return v[:i], time.Time{}, false
+	}
+	return v[:i], time.UnixMicro(us), true
+}
+
+// claimOwner returns the owner part of a claim or locator value.
+func claimOwner(v string) string {
+	owner, _, _ := parseClaim(v)
+	return owner
+}
+
+// validID reports whether id can be part of keys and members: not empty, and free
+// of the characters the layout uses as delimiters.
+func validID(id string) bool {
+	return id != "" && !strings.ContainsAny(id, "{}/| \t\r\n")
+}

@@ -1,0 +1,132 @@
+package redisstore
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// TestKeyLayoutRoundTrip builds a key of every shape of the layout and parses it
+// back: same kind, same parts, and only that kind matches it.
+func TestKeyLayoutRoundTrip(t *testing.T) {
+	k := keys{p: "gh:"}
+	hex := strings.Repeat("0123456789abcdef", 4)
+	tests := []struct {
+		key  string
+		want keyParts
+	}{
+		{k.user("u1"), keyParts{kind: keyUser, uid: "u1"}},
+		{k.app("u1", "a:1"), keyParts{kind: keyApp, uid: "u1", id: "a:1"}},
+		{k.apps("u1"), keyParts{kind: keyApps, uid: "u1"}},
+		{k.appNames("u1"), keyParts{kind: keyAppNames, uid: "u1"}},
+		{k.cred("u1", core.KeyAuth, "key:1"), keyParts{kind: keyCred, uid: "u1", typ: core.KeyAuth, id: "key:1"}},
+		{k.cred("u1", core.BasicAuth, "u1"), keyParts{kind: keyCred, uid: "u1", typ: core.BasicAuth, id: "u1"}},
+		{k.creds("u1"), keyParts{kind: keyCreds, uid: "u1"}},
+		{k.consumerCreds("u1", "a1"), keyParts{kind: keyConsumerCreds, uid: "u1", id: "a1"}},
+		{k.password("u1"), keyParts{kind: keyPassword, uid: "u1"}},
+		{k.secret("u1"), keyParts{kind: keySecret, uid: "u1"}},
+		{k.session("u1", hex), keyParts{kind: keySession, uid: "u1", id: hex}},
+		{k.sessions("u1"), keyParts{kind: keySessions, uid: "u1"}},
+		{k.tokens("u1"), keyParts{kind: keyTokens, uid: "u1"}},
+		{k.seq(listUsers), keyParts{kind: keySeq, sub: listUsers}},
+		{k.seq(listCreds), keyParts{kind: keySeq, sub: listCreds}},
+		{k.idx(listApps), keyParts{kind: keyIdx, sub: listApps}},
+		{k.idx(idxExpiring), keyParts{kind: keyIdx, sub: idxExpiring}},
+		{k.appLocator("a1"), keyParts{kind: keyAppLocator, id: "a1"}},
+		{k.appName("My App: {x}/y"), keyParts{kind: keyAppName, name: "My App: {x}/y"}},
+		{k.claim(kindUsername, "bob"), keyParts{kind: keyClaim, sub: kindUsername, name: "bob"}},
+		{k.claim(kindEmail, "b@x.example"), keyParts{kind: keyClaim, sub: kindEmail, name: "b@x.example"}},
+		{k.claim(kindExternalID, "e|1"), keyParts{kind: keyClaim, sub: kindExternalID, name: "e|1"}},
+		{k.claim(kindIdentity, identityName("google", "g:1{x}")), keyParts{kind: keyClaim, sub: kindIdentity, name: "google:g:1{x}"}},
+		{k.claim(string(core.JWT), "kid"), keyParts{kind: keyClaim, sub: string(core.JWT), name: "kid"}},
+		{k.scopes(), keyParts{kind: keyScopes}},
+		{k.kv("email") + "tok:1", keyParts{kind: keyKV, sub: "email", name: "tok:1"}},
+		{k.admin(adminByHash), keyParts{kind: keyAdmin, sub: adminByHash}},
+		{k.rate("login:x"), keyParts{kind: keyRate, name: "login:x"}},
+	}
+	covered := map[keyKind]bool{}
+	for _, tc := range tests {
+		got, ok := k.parseKey(tc.key)
+		if !ok {
+			t.Errorf("parseKey(%q) refused a key built by keys", tc.key)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("parseKey(%q) = %+v, want %+v", tc.key, got, tc.want)
+		}
+		if again := k.build(got.kind, got); again != tc.key {
+			t.Errorf("build(parseKey(%q)) = %q", tc.key, again)
+		}
+		for kind := keyUser; kind < numKeyKinds; kind++ {
+			if _, ok := compiledKeys[kind].parse(strings.TrimPrefix(tc.key, k.p)); ok && kind != tc.want.kind {
+				t.Errorf("%q also has the shape of %s", tc.key, keyShapes[kind])
+			}
+		}
+		covered[tc.want.kind] = true
+	}
+	for kind := keyUser; kind < numKeyKinds; kind++ {
+		if !covered[kind] {
+			t.Errorf("no round trip for the shape %s", keyShapes[kind])
+		}
+	}
+}
+
+// TestKeyLayoutRefuses: keys of no shape, or with a part that could not have
+// been written (an invalid id, type, hash, list or claim kind), do not parse.
+func TestKeyLayoutRefuses(t *testing.T) {
+	k := keys{p: "gh:"}
+	for _, key := range []string{
+		"", "gh:", "other:u:{u1}", "u:{u1}", "gh:nothing", "gh:u:{}", "gh:u:{u 1}", "gh:u:{u1",
+		"gh:u:{u1}x", "gh:u:{u1}:", "gh:u:{u1}:apps:x", "gh:u:{u1}:app:", "gh:u:{u1}:app:a/b",
+		"gh:u:{u1}:cred:nope:k", "gh:u:{u1}:cred:key-auth:", "gh:u:{u1}:cred:key-auth",
+		"gh:u:{u1}:sess:abc", "gh:u:{u1}:sess:" + strings.Repeat("A", 64), "gh:u:{a}b}",
+		"gh:seq:expiring", "gh:seq:", "gh:idx:nope", "gh:app:", "gh:app:a|b", "gh:appname:",
+		"gh:claim:app:a1", "gh:claim:nope:x", "gh:claim:username:", "gh:claim:username",
+		"gh:scopes:x", "gh:kv::k", "gh:kv:ns:", "gh:kv:ns", "gh:{adminkeys}:nope", "gh:rl:",
+	} {
+		if p, ok := k.parseKey(key); ok {
+			t.Errorf("parseKey(%q) = %+v, want it refused", key, p)
+		}
+	}
+}
+
+// TestMemberLayout: zset and set members and claim values read back as built,
+// and malformed ones are refused.
+func TestMemberLayout(t *testing.T) {
+	if at, ok := parseAppRef(appRef("u1", "a:1")); !ok || at != (appAt{"u1", "a:1"}) {
+		t.Errorf("parseAppRef(appRef) = %+v, %v", at, ok)
+	}
+	if at, ok := parseCredRef(credRef("u1", core.JWT, "k:1")); !ok || at != (credAt{"u1", core.JWT, "k:1"}) {
+		t.Errorf("parseCredRef(credRef) = %+v, %v", at, ok)
+	}
+	if typ, id, ok := parseCredMember(credMember(core.OAuth2, "a1")); !ok || typ != core.OAuth2 || id != "a1" {
+		t.Errorf("parseCredMember(credMember) = %v, %q, %v", typ, id, ok)
+	}
+	for _, m := range []string{"", "u1", "u1/", "/a1", "u1/a1/x", "u 1/a1"} {
+		if _, ok := parseAppRef(m); ok {
+			t.Errorf("parseAppRef(%q) accepted", m)
+		}
+	}
+	for _, m := range []string{"", "u1/key-auth", "u1/nope/k", "u1/key-auth/", "u1/key-auth/k/x"} {
+		if _, ok := parseCredRef(m); ok {
+			t.Errorf("parseCredRef(%q) accepted", m)
+		}
+	}
+	for _, m := range []string{"", "key-auth", "key-auth:", "nope:k", ":k"} {
+		if _, _, ok := parseCredMember(m); ok {
+			t.Errorf("parseCredMember(%q) accepted", m)
+		}
+	}
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC) // whole microseconds
+	owner, got, ok := parseClaim(claimValue("u1", at))
+	if !ok || owner != "u1" || !got.Equal(at) {
+		t.Errorf("parseClaim(claimValue) = %q, %v, %v", owner, got, ok)
+	}
+	for _, v := range []string{"u1", "u1|", "u1|x"} {
+		if owner, _, ok := parseClaim(v); ok || owner != "u1" {
+			t.Errorf("parseClaim(%q) = %q, ok %v; want owner u1, not ok", v, owner, ok)
+		}
+	}
+}
