@@ -38,6 +38,25 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	e.doKey("GET", "/users?apikey=leaked-in-query-string", "", ak["key"].(string))
 	e.doKey("GET", "/users", "", "wrong-but-secret-looking-key")
 	secrets = append(secrets, "leaked-in-query-string", "wrong-but-secret-looking-key")
+	// Secrets in the paths of credential and token routes, mistyped or not,
+	// at debug level (the env logs everything from debug up).
+	keySecret := "path-secret-path-secret-path-secret-1"
+	token := "gths_0DvKeUuZSh1tyMbwPaVXsKoAb92ai8PMgNfQhjJWY4FRniqHi1L5L5jFdTORCpGhN"
+	for _, p := range []string{
+		"/credentials/key-auth/hal-key:" + keySecret,
+		"/credentials/hal-key:" + keySecret,
+		"/credentials/" + keySecret + "/x",
+		"/credentials/basic-auth/hal:" + keySecret,
+		"/credentials/key-auth/hal-key:" + keySecret + "/scopes",
+		"/tokenz/" + token,
+		"/users/" + token,
+	} {
+		e.do("GET", p, "")
+		e.do("DELETE", p, "")
+	}
+	e.do("DELETE", "/tokens/"+token, "")
+	e.do("DELETE", "/tokens/"+keySecret, "")
+	secrets = append(secrets, keySecret, token)
 	e.must(200, "GET", "/credentials/hal", "")
 	e.must(200, "GET", "/credentials", "")
 	e.must(200, "GET", "/credentials/key-auth/hal-key", "")
@@ -47,6 +66,11 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	for _, s := range secrets {
 		if strings.Contains(logs, s) {
 			t.Errorf("a secret (%.6s…) is in the log", s)
+			for _, l := range strings.Split(logs, "\n") {
+				if strings.Contains(l, s) {
+					t.Log(l)
+				}
+			}
 		}
 	}
 	sc := bufio.NewScanner(strings.NewReader(logs))
@@ -114,6 +138,11 @@ func TestAuthLogsHoldNoSecrets(t *testing.T) {
 	for _, s := range secrets {
 		if strings.Contains(logs, s) {
 			t.Errorf("a secret (%.6s…) is in the log", s)
+			for _, l := range strings.Split(logs, "\n") {
+				if strings.Contains(l, s) {
+					t.Log(l)
+				}
+			}
 		}
 	}
 	for _, route := range []string{`"route":"/verify/*path"`, `"route":"/tokens/:token"`, `"route":"/auth/tokens"`} {
