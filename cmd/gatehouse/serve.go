@@ -67,10 +67,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	client := redisstore.NewClient(opts)
 	store := redisstore.New(client, cfg.Redis.StoreOptions())
 	defer store.Close()
-	pingCtx, cancel := context.WithTimeout(ctx, startupPing)
-	err = store.Ping(pingCtx)
-	cancel()
-	if err != nil {
+	if err := pingUntil(ctx, store, startupPing); err != nil {
 		return fmt.Errorf("redis at %s does not answer: %w", redisstore.RedactURL(redisURL), err)
 	}
 	log.Info().Str("redis", redisstore.RedactURL(redisURL)).Str("prefix", cfg.Redis.Prefix).Msg("store ready")
@@ -285,6 +282,25 @@ func sweepExpiredUsers(ctx context.Context, svc *core.Service, log zerolog.Logge
 			} else if n > 0 {
 				log.Info().Int("deleted", n).Msg("deleted sign-ups never verified within their time")
 			}
+		}
+	}
+}
+
+// pingUntil pings the store until it answers or within passes: each ping is
+// bounded by the store's read timeout, which a first connection (a TLS
+// handshake, a Sentinel lookup) may exceed once.
+func pingUntil(ctx context.Context, store core.Store, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		err := store.Ping(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
