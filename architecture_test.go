@@ -66,6 +66,10 @@ var rules = []rule{
 		r, ok := rel(imp)
 		return ok && under(r, "cmd")
 	}, "nothing imports a command"},
+	{"...", func(imp string) bool {
+		r, ok := rel(imp)
+		return ok && r == "internal/proctest"
+	}, "internal/proctest is for tests only"},
 }
 
 // matches reports whether the relative package path p matches pattern.

@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/proctest"
 	"github.com/gatehouse/gatehouse/plugins/email/smtptest"
 )
 
@@ -128,9 +128,7 @@ func TestEmailSignupEndToEnd(t *testing.T) {
 
 	// Kill the plugin's process: 503 at once, only 503 while it is down, then back.
 	pid, _ := in.pluginPID(t, key)
-	if err := syscall.Kill(childPID(t, pid, os.Getpid()), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	proctest.Signal(t, pid, os.Getpid(), syscall.SIGKILL)
 	deadline := time.Now().Add(30 * time.Second)
 	for wait, tries := 20*time.Millisecond, 1; ; wait, tries = min(2*wait, time.Second), tries+1 {
 		start := time.Now()
@@ -203,10 +201,12 @@ func TestHostKilledTakesPlugins(t *testing.T) {
 	if pid == 0 {
 		t.Fatalf("no plugin pid in the server's log:\n%s", seen.String())
 	}
-	childPID(t, pid, cmd.Process.Pid)
+	if err := proctest.CheckChild(pid, cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
-	for start := time.Now(); running(pid); time.Sleep(10 * time.Millisecond) {
+	for start := time.Now(); proctest.Running(pid); time.Sleep(10 * time.Millisecond) {
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("plugin %d outlived its SIGKILLed host", pid)
 		}
@@ -235,44 +235,4 @@ func TestExternalPluginChecksum(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d and an error about %q naming the plugin:\n%s", c.path, code, exitFail, c.want, stderr)
 		}
 	}
-}
-
-// childPID returns pid after checking that it is a running child of parent:
-// a signal to 0 or a negative pid would reach a whole process group (the
-// test's own), and one to a pid read from elsewhere could reach a stranger.
-func childPID(t *testing.T, pid, parent int) int {
-	t.Helper()
-	if pid <= 0 {
-		t.Fatalf("pid %d: not a process to signal", pid)
-	}
-	ppid, state, err := procStat(pid)
-	if err != nil || ppid != parent || state == "Z" {
-		t.Fatalf("pid %d is not a running child of %d (parent %d, state %q, %v)", pid, parent, ppid, state, err)
-	}
-	return pid
-}
-
-// running reports whether pid is a process that has not exited (a zombie has).
-func running(pid int) bool {
-	_, state, err := procStat(pid)
-	return err == nil && state != "Z"
-}
-
-// procStat returns the parent and state of pid, from /proc/PID/stat.
-func procStat(pid int) (ppid int, state string, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", err
-	}
-	// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	var f []string
-	if i >= 0 {
-		f = strings.Fields(string(b[i+1:]))
-	}
-	if len(f) < 2 {
-		return 0, "", fmt.Errorf("/proc/%d/stat: unexpected %q", pid, b)
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return ppid, f[0], err
 }

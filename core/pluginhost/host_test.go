@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/internal/proctest"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
 )
 
@@ -168,7 +169,7 @@ func TestSecretsAndEnvironment(t *testing.T) {
 // in a new process that serves calls again.
 func TestCrashRestart(t *testing.T) {
 	t.Parallel()
-	needProc(t)
+	proctest.NeedProc(t)
 	// A call timeout far above the bounds below: a call that waited for it
 	// instead of failing at once would show.
 	spec := builtin("echo")
@@ -246,7 +247,7 @@ func TestCrashLoop(t *testing.T) {
 // Unavailable at its deadline, naming the plugin and the timeout.
 func TestFrozenPluginCallTimesOut(t *testing.T) {
 	t.Parallel()
-	needProc(t)
+	proctest.NeedProc(t)
 	spec := builtin("echo")
 	spec.CallTimeout = time.Second
 	h, _, _ := testHost(t, []Spec{spec}, func(o *Options) { o.HealthInterval = time.Hour })
@@ -278,7 +279,7 @@ func TestFrozenPluginCallTimesOut(t *testing.T) {
 // it and starts another, which serves calls.
 func TestFrozenPluginRestarted(t *testing.T) {
 	t.Parallel()
-	needProc(t)
+	proctest.NeedProc(t)
 	spec := builtin("echo")
 	spec.CallTimeout = 2 * time.Second // also the health check's deadline
 	h, _, _ := testHost(t, []Spec{spec}, func(o *Options) { o.HealthInterval = 200 * time.Millisecond })
@@ -436,7 +437,7 @@ func TestCloseCutsAtDeadline(t *testing.T) {
 func TestPluginsDieWithKilledHost(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
-	needProc(t)
+	proctest.NeedProc(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envHost+"=1")
 	cmd.Stderr = os.Stderr
@@ -460,7 +461,7 @@ func TestPluginsDieWithKilledHost(t *testing.T) {
 	if err != nil || !alive(pid) {
 		t.Fatalf("plugin PID %q: %v, alive %v", line, err, alive(pid))
 	}
-	if ppid, err := parentPID(pid); err != nil || ppid != cmd.Process.Pid {
+	if ppid, _, err := proctest.Stat(pid); err != nil || ppid != cmd.Process.Pid {
 		t.Fatalf("process %d is not the test host's plugin: parent %d, %v", pid, ppid, err)
 	}
 	t.Cleanup(func() { killTestPlugin(t, pid, cmd.Process.Pid) })
