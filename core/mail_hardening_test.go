@@ -52,7 +52,7 @@ func (s *gatedStore) UserByName(ctx context.Context, kind core.NameKind, value s
 }
 
 // drain waits for the mails sent off the request path.
-func (e *hardEnv) drain() {
+func (e *svcEnv) drain() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
 	defer cancel()
@@ -83,7 +83,7 @@ func within(t *testing.T, what string, f func() error) error {
 // mail afterwards, and the unknown address none.
 func TestMailAnswersAlike(t *testing.T) {
 	gated := &gatedStore{}
-	e := newHardEnv(t, hardOptions{
+	e := newSvcEnv(t, svcOptions{
 		wrap: func(s core.Store) core.Store { gated.Store = s; return gated },
 		policy: func(p *core.Policy) {
 			p.MailPerAddress = core.Rate{Count: 1000, Per: time.Hour}
@@ -160,7 +160,7 @@ func TestMailAnswersAlike(t *testing.T) {
 // timeout, is reported through Options.ReportError, without a secret, and the
 // answer is the same 202-style nil as ever.
 func TestMailFailuresReported(t *testing.T) {
-	e := newHardEnv(t, hardOptions{mailTimeout: 200 * time.Millisecond})
+	e := newSvcEnv(t, svcOptions{mailTimeout: 200 * time.Millisecond})
 	e.user("tess@example.com")
 	ask := core.MailAsk{Provider: "email", Email: "tess@example.com", ClientAddr: "192.0.2.1"}
 
@@ -199,7 +199,7 @@ func TestMailFailuresReported(t *testing.T) {
 // TestMailRatesCountUnknownAddresses: the mail limits count an address whether
 // or not it has an account, so the 429 comes at the same request for both.
 func TestMailRatesCountUnknownAddresses(t *testing.T) {
-	e := newHardEnv(t, hardOptions{policy: func(p *core.Policy) {
+	e := newSvcEnv(t, svcOptions{policy: func(p *core.Policy) {
 		p.MailPerAddress = core.Rate{Count: 1000, Per: time.Hour}
 		p.MailPerEmail = core.Rate{Count: 3, Per: time.Hour}
 	}})

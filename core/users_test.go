@@ -1,68 +1,13 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
-	"github.com/gatehouse/gatehouse/core/redisstore"
 )
-
-// writePathService is a Service on a real store over miniredis with the
-// default models, and a mail provider that accepts every mail.
-func writePathService(t *testing.T) (*core.Service, core.Store) {
-	t.Helper()
-	mr := miniredis.RunT(t)
-	client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}})
-	store := redisstore.New(client, redisstore.Options{Prefix: "t:"})
-	t.Cleanup(func() { store.Close() })
-	models, err := core.LoadModels(configs.Models)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := core.NewService(store, core.Options{
-		Models: models, Hasher: core.NewHasher(core.TestArgon2, 2),
-		Providers: acceptMail{}, PublicURL: "https://auth.example.test",
-	})
-	return svc, store
-}
-
-// acceptMail is an "email" provider that sends nothing and succeeds.
-type acceptMail struct{}
-
-func (acceptMail) IdentityProvider(name string) (core.IdentityProvider, bool) {
-	return mailer{}, name == core.ProviderEmail
-}
-
-type mailer struct{}
-
-func (mailer) Describe(context.Context) (core.PluginInfo, error) {
-	return core.PluginInfo{Name: "email", Capabilities: []string{core.CapMailVerification, core.CapPasswordReset}}, nil
-}
-func (mailer) SendVerification(context.Context, core.MailRequest) error { return nil }
-func (mailer) ConfirmVerification(context.Context, string) (core.MailSubject, error) {
-	return core.MailSubject{}, core.Errorf(core.NotFound, "test", "no")
-}
-func (mailer) SendPasswordReset(context.Context, core.MailRequest) error { return nil }
-func (mailer) ConfirmPasswordReset(context.Context, string) (core.MailSubject, error) {
-	return core.MailSubject{}, core.Errorf(core.NotFound, "test", "no")
-}
-func (mailer) CheckPassword(context.Context, string, string) (core.Identity, error) {
-	return core.Identity{}, core.Errorf(core.NotFound, "test", "no")
-}
-func (mailer) AuthURL(context.Context, core.AuthURLRequest) (string, error) {
-	return "", core.Errorf(core.NotFound, "test", "no")
-}
-func (mailer) Exchange(context.Context, core.ExchangeRequest) (core.Identity, error) {
-	return core.Identity{}, core.Errorf(core.NotFound, "test", "no")
-}
 
 func fields(t *testing.T, js string) core.Fields {
 	t.Helper()
@@ -91,7 +36,7 @@ func fieldErrors(err error) []string {
 // it may write, whether the model's required list binds and where the username
 // comes from.
 func TestUserPolicies(t *testing.T) {
-	svc, _ := writePathService(t)
+	svc := newSvcEnv(t, svcOptions{}).svc
 	ctx := t.Context()
 	signupLike := core.UserPolicy{Writable: []string{"email", "firstname"}, Require: []string{"email"}, Username: core.UsernameEmail}
 	long := strings.Repeat("x", core.DefaultMaxString+1)
@@ -137,7 +82,7 @@ func TestUserPolicies(t *testing.T) {
 // cannot clear a property the model requires, while a sign-up's user, which
 // never had one, can still be updated.
 func TestUpdateUserPolicy(t *testing.T) {
-	svc, _ := writePathService(t)
+	svc := newSvcEnv(t, svcOptions{}).svc
 	ctx := t.Context()
 	if _, err := svc.CreateUser(ctx, fields(t, `{"username":"ada","firstname":"A","lastname":"L"}`), core.NativeUsers); err != nil {
 		t.Fatal(err)
@@ -170,7 +115,7 @@ func TestUpdateUserPolicy(t *testing.T) {
 // x-signup properties only, none required but email and password, with the
 // tighter string bound; the username is the email.
 func TestSignupThroughWritePath(t *testing.T) {
-	svc, _ := writePathService(t)
+	svc := newSvcEnv(t, svcOptions{}).svc
 	ctx := t.Context()
 	signup := func(body string) (core.User, error) {
 		return svc.Signup(ctx, core.SignupRequest{Provider: core.ProviderEmail, Fields: fields(t, body), ClientAddr: "192.0.2.1"})

@@ -31,7 +31,7 @@ const (
 	appPassword  = "app horse battery staple"
 )
 
-func newVerifyFixture(e *hardEnv) verifyFixture {
+func newVerifyFixture(e *svcEnv) verifyFixture {
 	e.t.Helper()
 	var f verifyFixture
 	f.vic = e.user("vic")
@@ -79,7 +79,7 @@ func outcome(pr core.Principal, err error) string {
 // TestVerifyFailsClosed: every scheme and every way of failing answers an error
 // and an empty Principal; every success names its consumer.
 func TestVerifyFailsClosed(t *testing.T) {
-	e := newHardEnv(t, hardOptions{})
+	e := newSvcEnv(t, svcOptions{})
 	f := newVerifyFixture(e)
 	e.cred("vic", "key-auth", core.Fields{"keyId": "off", "keySecret": vicKeySecret, "isActive": false})
 	bob := e.user("bob")
@@ -197,7 +197,7 @@ func TestVerifyFailsClosedOnOddRecords(t *testing.T) {
 		{"an app's credential without its app", func(r *core.AuthRecord) { r.App = nil }, true},
 	}
 	var shape func(*core.AuthRecord)
-	e := newHardEnv(t, hardOptions{wrap: func(s core.Store) core.Store {
+	e := newSvcEnv(t, svcOptions{wrap: func(s core.Store) core.Store {
 		return shapeStore{s, func(r *core.AuthRecord) {
 			if shape != nil {
 				shape(r)
@@ -241,7 +241,7 @@ func TestVerifyFailsClosedOnOddRecords(t *testing.T) {
 // of Redis round trips: the known one's, plus the owner lookups an unknown name
 // runs beside its read.
 func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
-	e := newHardEnv(t, hardOptions{policy: func(p *core.Policy) {
+	e := newSvcEnv(t, svcOptions{policy: func(p *core.Policy) {
 		p.VerifyFailures = core.Rate{Count: 5, Per: time.Minute}
 		p.VerifyFailuresPerAddress = core.Rate{Count: 1000, Per: time.Minute}
 	}})
@@ -316,7 +316,7 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 // from that address, a right one too, is 401 with Retry-After, and other
 // addresses are not affected. Successes and token failures do not count.
 func TestVerifyPerAddressCap(t *testing.T) {
-	e := newHardEnv(t, hardOptions{policy: func(p *core.Policy) {
+	e := newSvcEnv(t, svcOptions{policy: func(p *core.Policy) {
 		p.VerifyFailures = core.Rate{Count: 20, Per: time.Minute}
 		p.VerifyFailuresPerAddress = core.Rate{Count: 60, Per: time.Minute}
 	}})
@@ -423,7 +423,7 @@ func TestVerifyPerAddressCap(t *testing.T) {
 // not, is refused before any password check, so a right password there fails
 // like a wrong one.
 func TestVerifyBasicThrottledCostsNoHash(t *testing.T) {
-	e := newHardEnv(t, hardOptions{policy: func(p *core.Policy) {
+	e := newSvcEnv(t, svcOptions{policy: func(p *core.Policy) {
 		p.VerifyFailures = core.Rate{Count: 3, Per: time.Minute}
 	}})
 	newVerifyFixture(e)

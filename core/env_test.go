@@ -16,10 +16,10 @@ import (
 	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
-// hardEnv is a core.Service on redisstore over miniredis, for service-level tests
-// of the /verify and mail rules: the round trips its client makes are logged,
+// svcEnv is a core.Service on redisstore over miniredis, for service-level tests
+// of the rules (users, /verify, mail): the round trips its client makes are logged,
 // and the errors of background work collected.
-type hardEnv struct {
+type svcEnv struct {
 	t        *testing.T
 	svc      *core.Service
 	store    core.Store // the real store, under any wrapper the service has
@@ -29,14 +29,14 @@ type hardEnv struct {
 	reported *errorLog
 }
 
-// hardOptions changes what newHardEnv builds.
-type hardOptions struct {
+// svcOptions changes what newSvcEnv builds.
+type svcOptions struct {
 	policy      func(*core.Policy)
 	wrap        func(core.Store) core.Store // the store the service sees
 	mailTimeout time.Duration
 }
 
-func newHardEnv(t *testing.T, o hardOptions) *hardEnv {
+func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	// Redis' clock stands still unless a test moves it, so throttle answers
@@ -74,11 +74,11 @@ func newHardEnv(t *testing.T, o hardOptions) *hardEnv {
 			t.Errorf("Drain: %v", err)
 		}
 	})
-	return &hardEnv{t: t, svc: svc, store: store, mr: mr, trips: trips, mail: mail, reported: reported}
+	return &svcEnv{t: t, svc: svc, store: store, mr: mr, trips: trips, mail: mail, reported: reported}
 }
 
 // user stores an active user with that username (and email, if it has an '@').
-func (e *hardEnv) user(name string) core.User {
+func (e *svcEnv) user(name string) core.User {
 	e.t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	u := core.User{ID: core.NewID(), Username: name, IsActive: true, CreatedAt: now, UpdatedAt: now}
@@ -92,7 +92,7 @@ func (e *hardEnv) user(name string) core.User {
 }
 
 // app stores an active app of owner.
-func (e *hardEnv) app(owner core.User, name string) core.App {
+func (e *svcEnv) app(owner core.User, name string) core.App {
 	e.t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	a := core.App{ID: core.NewID(), Name: name, UserID: owner.ID, IsActive: true, CreatedAt: now, UpdatedAt: now}
@@ -104,7 +104,7 @@ func (e *hardEnv) app(owner core.User, name string) core.App {
 
 // cred creates a credential through the service (fields as the admin API takes
 // them) and returns it with its secret.
-func (e *hardEnv) cred(consumer, typ string, fields core.Fields) core.NewCredential {
+func (e *svcEnv) cred(consumer, typ string, fields core.Fields) core.NewCredential {
 	e.t.Helper()
 	nc, err := e.svc.CreateCredential(e.t.Context(), core.CredentialRequest{ConsumerID: consumer, Type: typ, Credential: fields})
 	if err != nil {
@@ -114,7 +114,7 @@ func (e *hardEnv) cred(consumer, typ string, fields core.Fields) core.NewCredent
 }
 
 // session stores a live login session of u and returns its token.
-func (e *hardEnv) session(u core.User) string {
+func (e *svcEnv) session(u core.User) string {
 	e.t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	token := core.NewToken(core.PrefixSession, u.ID)
