@@ -52,7 +52,7 @@
 //	P {adminkeys}:byhash             hash hash → id                     key hashes share
 //	P {adminkeys}:names              hash name → id                     one slot)
 //	P {adminkeys}:used               hash id → last use, Unix microseconds
-//	P rl:<key>                       rate limiter state (Limiter; redis_rate's GCRA)
+//	P rl:<key>                       rate limiter state (Limiter: GCRA's theoretical arrival time)
 //	P kv:<namespace>:<key>           a plugin's key-value entry (PluginKV), with its
 //	                                 Redis expiry as TTL; namespaces never contain ':'
 //

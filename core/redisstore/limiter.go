@@ -4,23 +4,21 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
 )
 
 // Limiter is a core.Limiter on Redis, shared by every instance on that Redis: the
-// generic cell rate algorithm of github.com/go-redis/redis_rate, one key per
-// limited thing, P rl:<key>, holding its theoretical arrival time and expiring
-// once the key is back to a full burst. Time comes from Redis TIME (miniredis:
+// generic cell rate algorithm (GCRA), one key per limited thing, P rl:<key>,
+// holding its theoretical arrival time and expiring once the key is back to a
+// full burst. One script counts (allowEachScript, for Allow and AllowEach); one
+// Go function reads without counting (askRate, for ReadAuth's throttles). Time comes from Redis TIME (miniredis:
 // its own clock, which the embedded default moves every second).
 type Limiter struct {
 	rdb    redis.UniversalClient
-	rl     *redis_rate.Limiter
 	k      keys
 	bounds bounds
 }
@@ -38,7 +36,7 @@ func NewLimiter(client redis.UniversalClient, prefix string) *Limiter {
 
 func newLimiter(client redis.UniversalClient, opt Options) *Limiter {
 	return &Limiter{
-		rdb: client, rl: redis_rate.NewLimiter(rateKeys{client}), k: keys{p: opt.Prefix},
+		rdb: client, k: keys{p: opt.Prefix},
 		// A Limiter sits on request paths (/verify, logins) and each call is
 		// one round trip: it is bounded as a read, counting included.
 		bounds: bounds{read: opt.ReadTimeout},
@@ -64,7 +62,6 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) 
 	if rate.Count <= 0 || rate.Per <= 0 || n < 0 {
 		return false, 0, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, rate)
 	}
-	limit := redis_rate.Limit{Rate: rate.Count, Burst: rate.Count, Period: rate.Per}
 	k := l.k.rate(key)
 	if n == 0 {
 		var get *redis.StringCmd
@@ -82,23 +79,24 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) 
 		}
 		return true, 0, nil
 	}
-	res, err := l.rl.AllowN(ctx, k, limit, n)
+	waits, err := l.AllowEach(ctx, []core.Throttle{{Key: key, Rate: rate}}, n)
 	if err != nil {
-		return false, 0, fail(ctx, op, err)
+		return false, 0, err
 	}
-	if res.Allowed > 0 {
+	if waits[0] == 0 {
 		return true, 0, nil
 	}
-	return false, max(res.RetryAfter, time.Millisecond), nil
+	return false, max(waits[0], time.Millisecond), nil
 }
 
-// rateEpoch is the epoch of the times redis_rate stores (its Lua's jan_1_2017),
-// in Unix seconds.
+// rateEpoch is the epoch of the stored arrival times, in Unix seconds:
+// 2017-01-01, as github.com/go-redis/redis_rate, which wrote this state
+// before, so that keys written by earlier versions keep their meaning.
 const rateEpoch = 1483228800
 
 // askRate answers how long until one more event fits the rate, 0 if it fits now,
-// from a GET of the key (redis_rate's theoretical arrival time, in seconds since
-// rateEpoch) and Redis TIME: the decision of redis_rate's AllowAtMost with n = 0,
+// from a GET of the key (the theoretical arrival time, in seconds since
+// rateEpoch) and Redis TIME: allowEachScript's decision with n = 0,
 // computed in Go so that it can join a pipeline (ReadAuth's Throttle). A missing
 // or unreadable state fits.
 func askRate(get *redis.StringCmd, now *redis.TimeCmd, rate core.Rate) time.Duration {
@@ -123,45 +121,10 @@ func askRate(get *redis.StringCmd, now *redis.TimeCmd, rate core.Rate) time.Dura
 	return max(time.Duration((interval-diff)*float64(time.Second)), time.Millisecond)
 }
 
-// rateKeys gives redis_rate the client with its fixed "rate:" key prefix removed,
-// so that the limiter's keys are P rl:<key> like every other key of the store
-// (one prefix per deployment; redis_rate v10 has no option for it). redis_rate
-// calls only the methods below with keys.
-type rateKeys struct{ redis.UniversalClient }
-
-func unrate(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = strings.TrimPrefix(k, "rate:")
-	}
-	return out
-}
-
-func (r rateKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return r.UniversalClient.Eval(ctx, script, unrate(keys), args...)
-}
-
-func (r rateKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return r.UniversalClient.EvalSha(ctx, sha1, unrate(keys), args...)
-}
-
-func (r rateKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return r.UniversalClient.EvalRO(ctx, script, unrate(keys), args...)
-}
-
-func (r rateKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return r.UniversalClient.EvalShaRO(ctx, sha1, unrate(keys), args...)
-}
-
-func (r rateKeys) Del(ctx context.Context, keys ...string) *redis.IntCmd {
-	return r.UniversalClient.Del(ctx, unrate(keys)...)
-}
-
 // allowEachScript counts ARGV[3] events against one key, KEYS[1], at ARGV[1]
 // events per ARGV[2] seconds: the same generic cell rate algorithm and the same
-// state as Allow (redis_rate's theoretical arrival time, in seconds since
-// rateEpoch, which askRate reads), written here because redis_rate runs each
-// key in its own round trip and AllowEach pipelines several. It answers 0 when
+// state that askRate reads (the theoretical arrival time, in seconds since
+// rateEpoch), for one key per call so that AllowEach pipelines several. It answers 0 when
 // the events fit (and counts them), else the microseconds until they would fit
 // (and counts nothing).
 var allowEachScript = redis.NewScript(`
