@@ -3,7 +3,6 @@ package adminapi
 import (
 	"maps"
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
@@ -41,9 +40,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 
 // bearer returns the token of an Authorization: Bearer header.
 func bearer(r *http.Request) (string, error) {
-	a := strings.TrimSpace(r.Header.Get("Authorization"))
-	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		return strings.TrimSpace(a[7:]), nil
+	if t, ok := web.Bearer(r); ok {
+		return t, nil
 	}
 	return "", core.Errorf(core.Unauthorized, "adminapi.bearer", "a bearer token is required")
 }

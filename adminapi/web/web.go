@@ -259,8 +259,8 @@ func presentedKey(r *http.Request, more []string) string {
 		return strings.TrimSpace(k)
 	}
 	if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
-		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-			return strings.TrimSpace(a[7:])
+		if t, ok := Bearer(r); ok {
+			return t
 		}
 		return a
 	}
@@ -270,6 +270,16 @@ func presentedKey(r *http.Request, more []string) string {
 		}
 	}
 	return ""
+}
+
+// Bearer returns the token of an Authorization: Bearer header (the scheme in
+// any letter case), and whether there is one.
+func Bearer(r *http.Request) (string, bool) {
+	a := strings.TrimSpace(r.Header.Get("Authorization"))
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:]), true
+	}
+	return "", false
 }
 
 // ClientAddr returns the client's address: the peer's, or the last untrusted

@@ -863,11 +863,22 @@ func isLoopbackHost(host string) bool {
 
 // validPrefix accepts a CIDR prefix or a bare IP address.
 func validPrefix(p string) bool {
-	if _, err := netip.ParsePrefix(p); err == nil {
-		return true
+	_, ok := parsePrefix(p)
+	return ok
+}
+
+// parsePrefix parses a CIDR prefix or a bare address (a single-host prefix),
+// masked; the one reading of security.trustedProxies, for Validate and serve.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return netip.Prefix{}, false
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	_, err := netip.ParseAddr(p)
-	return err == nil
+	return p.Masked(), true
 }
 
 // validAdminKey: at least minAdminKeyLen printable characters (spaces inside

@@ -199,19 +199,15 @@ func newHTTPServer(addr string, h http.Handler, log zerolog.Logger) *http.Server
 	}
 }
 
-// trustedProxies parses CIDR prefixes (a bare address is a single-host prefix).
+// trustedProxies parses the prefixes Validate has checked.
 func trustedProxies(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, fmt.Errorf("security.trustedProxies: %q is not an address or CIDR prefix", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, ok := parsePrefix(s)
+		if !ok {
+			return nil, fmt.Errorf("security.trustedProxies: %q is not an address or CIDR prefix", s)
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
 }
