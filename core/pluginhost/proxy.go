@@ -239,11 +239,11 @@ func identity(id sdk.Identity) core.Identity {
 }
 
 func sdkAuthURLRequest(r core.AuthURLRequest) sdk.AuthURLRequest {
-	return sdk.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectURI, Scopes: r.Scopes}
+	return sdk.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectURI, Scopes: r.Scopes, Nonce: r.Nonce, LoginHint: r.LoginHint}
 }
 
 func sdkExchangeRequest(r core.ExchangeRequest) sdk.ExchangeRequest {
-	return sdk.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectURI}
+	return sdk.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectURI, Nonce: r.Nonce}
 }
 
 func integrationAccount(a sdk.IntegrationAccount) core.IntegrationAccount {

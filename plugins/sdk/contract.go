@@ -69,10 +69,12 @@ type Identity struct {
 
 // AuthURLRequest asks a redirect provider where to send the browser.
 type AuthURLRequest struct {
-	State         string // single-use, kept by the host
-	CodeChallenge string // PKCE S256 challenge; the verifier stays with the host
-	RedirectURI   string // the host's callback URL
-	Scopes        []string
+	State         string   // single-use, kept by the host
+	CodeChallenge string   // PKCE S256 challenge; the verifier stays with the host
+	RedirectURI   string   // the host's callback URL
+	Scopes        []string // empty: the plugin's configured scopes
+	Nonce         string   // OpenID Connect: the ID token must carry it back
+	LoginHint     string   // who is expected to sign in (an email, a login); may be empty
 }
 
 // ExchangeRequest asks a redirect provider to redeem an authorization code.
@@ -80,6 +82,7 @@ type ExchangeRequest struct {
 	Code         string
 	CodeVerifier string
 	RedirectURI  string
+	Nonce        string // the AuthURL request's: an ID token must carry it
 }
 
 // IntegrationAccount is a third-party account linked through an integration.

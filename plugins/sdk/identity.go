@@ -191,19 +191,19 @@ func mailRequest(r *pluginv1.MailRequest) MailRequest {
 }
 
 func toAuthURLRequest(r AuthURLRequest) *pluginv1.AuthURLRequest {
-	return &pluginv1.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectUri: r.RedirectURI, Scopes: r.Scopes}
+	return &pluginv1.AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectUri: r.RedirectURI, Scopes: r.Scopes, Nonce: r.Nonce, LoginHint: r.LoginHint}
 }
 
 func authURLRequest(r *pluginv1.AuthURLRequest) AuthURLRequest {
-	return AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectUri, Scopes: r.Scopes}
+	return AuthURLRequest{State: r.State, CodeChallenge: r.CodeChallenge, RedirectURI: r.RedirectUri, Scopes: r.Scopes, Nonce: r.Nonce, LoginHint: r.LoginHint}
 }
 
 func toExchangeRequest(r ExchangeRequest) *pluginv1.ExchangeRequest {
-	return &pluginv1.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectUri: r.RedirectURI}
+	return &pluginv1.ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectUri: r.RedirectURI, Nonce: r.Nonce}
 }
 
 func exchangeRequest(r *pluginv1.ExchangeRequest) ExchangeRequest {
-	return ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectUri}
+	return ExchangeRequest{Code: r.Code, CodeVerifier: r.CodeVerifier, RedirectURI: r.RedirectUri, Nonce: r.Nonce}
 }
 
 func toIdentity(id Identity) (*pluginv1.Identity, error) {

@@ -662,7 +662,9 @@ type AuthURLRequest struct {
 	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	CodeChallenge string                 `protobuf:"bytes,2,opt,name=code_challenge,json=codeChallenge,proto3" json:"code_challenge,omitempty"` // PKCE S256
 	RedirectUri   string                 `protobuf:"bytes,3,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
-	Scopes        []string               `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	Scopes        []string               `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`                        // empty: the plugin's configured scopes
+	Nonce         string                 `protobuf:"bytes,5,opt,name=nonce,proto3" json:"nonce,omitempty"`                          // OpenID Connect providers put it in the ID token
+	LoginHint     string                 `protobuf:"bytes,6,opt,name=login_hint,json=loginHint,proto3" json:"login_hint,omitempty"` // who is expected to sign in; may be empty
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,6 +727,20 @@ func (x *AuthURLRequest) GetScopes() []string {
 	return nil
 }
 
+func (x *AuthURLRequest) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
+func (x *AuthURLRequest) GetLoginHint() string {
+	if x != nil {
+		return x.LoginHint
+	}
+	return ""
+}
+
 type AuthURLResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
@@ -774,6 +790,7 @@ type ExchangeRequest struct {
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	CodeVerifier  string                 `protobuf:"bytes,2,opt,name=code_verifier,json=codeVerifier,proto3" json:"code_verifier,omitempty"`
 	RedirectUri   string                 `protobuf:"bytes,3,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	Nonce         string                 `protobuf:"bytes,4,opt,name=nonce,proto3" json:"nonce,omitempty"` // the nonce of the AuthURL call: an ID token must carry it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -825,6 +842,13 @@ func (x *ExchangeRequest) GetCodeVerifier() string {
 func (x *ExchangeRequest) GetRedirectUri() string {
 	if x != nil {
 		return x.RedirectUri
+	}
+	return ""
+}
+
+func (x *ExchangeRequest) GetNonce() string {
+	if x != nil {
+		return x.Nonce
 	}
 	return ""
 }
@@ -1545,18 +1569,22 @@ const file_proto_gatehouse_plugin_v1_plugin_proto_rawDesc = "" +
 	"avatar_url\x18\t \x01(\tR\tavatarUrl\x12\x1d\n" +
 	"\n" +
 	"raw_claims\x18\n" +
-	" \x01(\fR\trawClaims\"\x88\x01\n" +
+	" \x01(\fR\trawClaims\"\xbd\x01\n" +
 	"\x0eAuthURLRequest\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12%\n" +
 	"\x0ecode_challenge\x18\x02 \x01(\tR\rcodeChallenge\x12!\n" +
 	"\fredirect_uri\x18\x03 \x01(\tR\vredirectUri\x12\x16\n" +
-	"\x06scopes\x18\x04 \x03(\tR\x06scopes\"#\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12\x14\n" +
+	"\x05nonce\x18\x05 \x01(\tR\x05nonce\x12\x1d\n" +
+	"\n" +
+	"login_hint\x18\x06 \x01(\tR\tloginHint\"#\n" +
 	"\x0fAuthURLResponse\x12\x10\n" +
-	"\x03url\x18\x01 \x01(\tR\x03url\"m\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\"\x83\x01\n" +
 	"\x0fExchangeRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12#\n" +
 	"\rcode_verifier\x18\x02 \x01(\tR\fcodeVerifier\x12!\n" +
-	"\fredirect_uri\x18\x03 \x01(\tR\vredirectUri\"\x96\x01\n" +
+	"\fredirect_uri\x18\x03 \x01(\tR\vredirectUri\x12\x14\n" +
+	"\x05nonce\x18\x04 \x01(\tR\x05nonce\"\x96\x01\n" +
 	"\x12IntegrationAccount\x12\x1c\n" +
 	"\tconnector\x18\x01 \x01(\tR\tconnector\x12'\n" +
 	"\x0fuser_identifier\x18\x02 \x01(\tR\x0euserIdentifier\x12!\n" +
