@@ -29,6 +29,22 @@ type User struct {
 	UpdatedAt time.Time
 }
 
+// LinkedAccount is a user's account at a third-party service, linked through
+// an integration plugin, with its tokens sealed by the Keyring (the store
+// never sees them in clear).
+type LinkedAccount struct {
+	Connector      string   // the integration's name ("google", "github")
+	UserIdentifier string   // the account at that service (an email, a login)
+	DisplayName    string   // for people
+	Scopes         []string // granted
+	// Tokens is the account's IntegrationTokens, JSON sealed by the Keyring
+	// (an "aesgcm:<keyid>:..." blob naming the key that sealed it).
+	Tokens      string
+	ExpiresAt   time.Time // of the access token; zero: unknown
+	ConnectedAt time.Time
+	UpdatedAt   time.Time // the last link or refresh
+}
+
 // App is an application owned by a user.
 type App struct {
 	ID          string // UUID

@@ -77,6 +77,11 @@ type Store interface {
 	// ListApps returns one page of apps in Seq order (one owner's when
 	// opt.UserID is set).
 	ListApps(ctx context.Context, opt ListOptions) (Page[App], error)
+	// AppsByRedirectURI returns every app whose RedirectURI is exactly uri
+	// (byte for byte), across owners, in Seq order; none is not an error. It
+	// reads an index, never scans: redirect providers check a sign-in's
+	// return address against it.
+	AppsByRedirectURI(ctx context.Context, uri string) ([]App, error)
 
 	// CreateCredential stores c, assigning c.Seq. The caller sets every other
 	// field, UserID included. Invalid if the consumer does not exist. Keyed types:
@@ -167,6 +172,21 @@ type Store interface {
 	// NameKind says), from its claim only; callers check the name against the
 	// record they read next. NotFound if none.
 	LocateUser(ctx context.Context, kind NameKind, value string) (userID string, err error)
+
+	// PutLinkedAccount stores a user's integration account, replacing the one
+	// with the same Connector and UserIdentifier (whose ConnectedAt is kept).
+	// NotFound if the user does not exist; Invalid if Connector is empty or
+	// holds ':', or UserIdentifier is empty. Deleting the user deletes its
+	// accounts.
+	PutLinkedAccount(ctx context.Context, userID string, a LinkedAccount) (LinkedAccount, error)
+	// LinkedAccounts lists a user's integration accounts, oldest first. An
+	// unknown user has none.
+	LinkedAccounts(ctx context.Context, userID string) ([]LinkedAccount, error)
+	// LinkedAccount returns one integration account of a user, or NotFound.
+	LinkedAccount(ctx context.Context, userID, connector, userIdentifier string) (LinkedAccount, error)
+	// DeleteLinkedAccount removes one integration account of a user. NotFound
+	// if there is none.
+	DeleteLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) error
 
 	// PluginKV returns a plugin's key-value namespace (the host services);
 	// namespaces never see each other's keys. A namespace must be non-empty and
