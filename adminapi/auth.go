@@ -13,6 +13,7 @@ type loginRequest struct {
 	Provider   string `json:"provider"`
 	Identifier string `json:"identifier"`
 	Secret     string `json:"secret"`
+	Code       string `json:"code"`
 }
 
 // tokenAnswer is a new session's token, shown once.
@@ -21,14 +22,15 @@ type tokenAnswer struct {
 	ExpiresAt string `json:"expiresAt"`
 }
 
-// login handles POST /auth/tokens: {provider, identifier, secret} → {token, expiresAt}.
+// login handles POST /auth/tokens: {provider, identifier, secret} or
+// {provider, code} (a redirect sign-in's) → {token, expiresAt}.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := web.DecodeJSON(w, r, web.PublicBodyLimit, &req); err != nil {
 		return err
 	}
 	ns, err := s.svc.Login(r.Context(), core.LoginRequest{
-		Provider: req.Provider, Identifier: req.Identifier, Secret: req.Secret,
+		Provider: req.Provider, Identifier: req.Identifier, Secret: req.Secret, Code: req.Code,
 		ClientAddr: s.clientAddr(r), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
@@ -75,6 +77,11 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 		v.props = map[string]any{}
 	}
 	v.props["identities"] = mapSlice(u.Identities, newIdentityView)
+	linked, err := s.svc.LinkedAccounts(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	v.props["integrations"] = mapSlice(linked, newLinkedView)
 	return web.WriteJSON(w, http.StatusOK, v)
 }
 

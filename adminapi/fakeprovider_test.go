@@ -16,6 +16,8 @@ func (f fakeProviders) IdentityProvider(name string) (core.IdentityProvider, boo
 	return p, ok
 }
 
+func (f fakeProviders) Integration(string) (core.Integration, bool) { return nil, false }
+
 // fakeProvider is an in-process mail provider: it keeps tokens in a map and
 // "sends" mails by recording their links.
 type fakeProvider struct {

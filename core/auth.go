@@ -44,11 +44,14 @@ func (s *Service) NewUserSecret(ctx context.Context, ref string) (string, error)
 	return secret, nil
 }
 
-// LoginRequest is a login with a password provider (POST /auth/tokens).
+// LoginRequest is a login (POST /auth/tokens): a password, a user secret, a
+// password checked by an identity provider, or the code a redirect sign-in
+// handed to the app.
 type LoginRequest struct {
-	Provider   string // "email" (a password) or "secret" (a user secret)
-	Identifier string // a user id, username or email
+	Provider   string // "email" (a password), "secret" (a user secret), or an identity provider's name
+	Identifier string // a user id, username or email (for "email" and "secret"); the provider's own otherwise
 	Secret     string
+	Code       string // a redirect sign-in's code, instead of Identifier and Secret
 	ClientAddr string
 	UserAgent  string
 }
@@ -70,14 +73,36 @@ func errLogin(op string) error {
 // (a dummy hash). Failed logins count against the identifier and the client
 // address; over either rate the answer is RateLimited with RetryAfter. A user
 // over its sessionsLimit (or the global cap) loses its oldest session.
+//
+// Any other provider is an identity provider: with a Code, a redirect
+// sign-in's code is redeemed once; else the provider checks the password
+// (it must declare the password_check capability) and the identity it
+// answers is the user's, linked or created as a redirect sign-in's is.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (NewSession, error) {
 	const op = "core.Login"
 	var c checker
+	builtin := req.Provider == ProviderEmail || req.Provider == ProviderSecret
 	switch {
 	case req.Provider == "":
 		c.fail("provider", "is required")
-	case req.Provider != ProviderEmail && req.Provider != ProviderSecret:
+	case !builtin && s.providers != nil:
+		if _, ok := s.providers.IdentityProvider(req.Provider); !ok {
+			c.fail("provider", "must be %q, %q or an identity provider's name", ProviderEmail, ProviderSecret)
+		}
+	case !builtin:
 		c.fail("provider", "must be %q or %q", ProviderEmail, ProviderSecret)
+	}
+	if req.Code != "" {
+		if builtin {
+			c.fail("code", "is for identity providers that sign in by redirect")
+		}
+		if req.Identifier != "" || req.Secret != "" {
+			c.fail("code", "goes without identifier and secret")
+		}
+		if err := c.err(op); err != nil {
+			return NewSession{}, err
+		}
+		return s.redeemLoginCode(ctx, op, req)
 	}
 	if req.Identifier == "" {
 		c.fail("identifier", "is required")
@@ -92,6 +117,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (NewSession, erro
 	rates := []Rate{s.policy.LoginPerIdentifier, s.policy.LoginPerAddress}
 	if err := s.checkRates(ctx, op, keys, rates, 0); err != nil {
 		return NewSession{}, err
+	}
+	if !builtin {
+		return s.checkedLogin(ctx, op, req, keys, rates)
 	}
 	rec, found, err := s.readLogin(ctx, req)
 	if err != nil {
@@ -127,6 +155,34 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (NewSession, erro
 		}
 	}
 	return s.openSession(ctx, rec.User, req)
+}
+
+// checkedLogin is a login whose password an identity provider checks (LDAP
+// and the like): its identity is the user's, found, linked or created as a
+// redirect sign-in's. Only a refused password counts as a failure.
+func (s *Service) checkedLogin(ctx context.Context, op string, req LoginRequest, keys []string, rates []Rate) (NewSession, error) {
+	p, err := s.providerWith(ctx, op, req.Provider, CapPasswordCheck, "does not check passwords")
+	if KindOf(err) == NotFound {
+		return NewSession{}, InvalidFields(op, FieldError{Field: "provider", Detail: MessageOf(err)})
+	}
+	if err != nil {
+		return NewSession{}, err
+	}
+	id, err := p.CheckPassword(ctx, req.Identifier, req.Secret)
+	if KindOf(err) == Unauthorized || KindOf(err) == NotFound {
+		if err := s.checkRates(ctx, op, keys, rates, 1); err != nil {
+			return NewSession{}, err
+		}
+		return NewSession{}, errLogin(op)
+	}
+	if err != nil {
+		return NewSession{}, err
+	}
+	u, err := s.userForIdentity(ctx, op, req.Provider, id)
+	if err != nil {
+		return NewSession{}, err
+	}
+	return s.openSession(ctx, u, req)
 }
 
 // readLogin finds the user of a login identifier: id, then username, then email.

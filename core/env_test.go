@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -31,9 +32,14 @@ type svcEnv struct {
 
 // svcOptions changes what newSvcEnv builds.
 type svcOptions struct {
-	policy      func(*core.Policy)
-	wrap        func(core.Store) core.Store // the store the service sees
-	mailTimeout time.Duration
+	policy       func(*core.Policy)
+	wrap         func(core.Store) core.Store // the store the service sees
+	mailTimeout  time.Duration
+	providers    map[string]core.IdentityProvider // besides "email"
+	integrations map[string]core.Integration
+	now          func() time.Time // the service's clock; nil: time.Now
+	redirectURIs []string
+	noEmailLink  []string
 }
 
 func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
@@ -61,10 +67,14 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 	}
 	mail := newMailFake()
 	reported := &errorLog{}
+	providers := testProviders{idp: map[string]core.IdentityProvider{"email": mail}, integ: map[string]core.Integration{}}
+	maps.Copy(providers.idp, o.providers)
+	maps.Copy(providers.integ, o.integrations)
 	svc := core.NewService(seen, core.Options{
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4), Keyring: core.NewEphemeralKeyring(),
-		Limiter: redisstore.NewLimiter(client, "h:"), Policy: policy, Providers: mailProviders{"email": mail},
+		Limiter: redisstore.NewLimiter(client, "h:"), Policy: policy, Providers: providers,
 		PublicURL: "https://auth.example.test", ReportError: reported.add, MailTimeout: o.mailTimeout,
+		Now: o.now, RedirectURIs: o.redirectURIs, NoEmailLink: o.noEmailLink,
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -239,11 +249,19 @@ func (l *errorLog) get() []error {
 	return slices.Clone(l.errs)
 }
 
-// mailProviders is a core.Providers over in-process providers.
-type mailProviders map[string]*mailFake
+// testProviders is a core.Providers over in-process providers.
+type testProviders struct {
+	idp   map[string]core.IdentityProvider
+	integ map[string]core.Integration
+}
 
-func (m mailProviders) IdentityProvider(name string) (core.IdentityProvider, bool) {
-	p, ok := m[name]
+func (m testProviders) IdentityProvider(name string) (core.IdentityProvider, bool) {
+	p, ok := m.idp[name]
+	return p, ok
+}
+
+func (m testProviders) Integration(name string) (core.Integration, bool) {
+	p, ok := m.integ[name]
 	return p, ok
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,10 @@ type Service struct {
 
 	providers Providers
 	publicURL string // the public listener's external URL, for links in mails
+	// redirectURIs are the return addresses of redirect flows allowed besides
+	// the apps' redirectUri (auth.redirectURIs).
+	redirectURIs []string
+	noEmailLink  []string // providers whose sign-ins never link to a user by email
 
 	locators *boundedCache // presented name → the user whose slot holds it
 	passed   *boundedCache // keyed hashes of recent successful argon2 checks
@@ -101,6 +106,13 @@ type Options struct {
 	// PublicURL is the public listener's external URL ("https://auth.example.com"),
 	// the base of the links in mails.
 	PublicURL string
+	// RedirectURIs are the addresses a redirect sign-in or an integration may
+	// send the browser back to, besides the redirectUri of every active app
+	// (auth.redirectURIs); exact matches only.
+	RedirectURIs []string
+	// NoEmailLink names the identity providers whose sign-ins never link to an
+	// existing user by a verified email (linkByEmail: false).
+	NoEmailLink []string
 	// AdminKey is the bootstrap key from GATEHOUSE_ADMIN_KEY, if any.
 	AdminKey string
 	// Now is the clock; nil is time.Now.
@@ -129,6 +141,7 @@ func NewService(store Store, opt Options) *Service {
 		store: store, models: opt.Models, hasher: opt.Hasher, verifyHasher: opt.VerifyHasher,
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
 		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
+		redirectURIs: slices.Clone(opt.RedirectURIs), noEmailLink: slices.Clone(opt.NoEmailLink),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
 		nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
 	}

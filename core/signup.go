@@ -13,26 +13,13 @@ import (
 type Providers interface {
 	// IdentityProvider returns the provider configured under name.
 	IdentityProvider(name string) (IdentityProvider, bool)
+	// Integration returns the integration configured under name.
+	Integration(name string) (Integration, bool)
 }
 
 // mailProvider returns the named provider if it sends verification mails.
 func (s *Service) mailProvider(ctx context.Context, op, name string) (IdentityProvider, error) {
-	var p IdentityProvider
-	ok := false
-	if s.providers != nil {
-		p, ok = s.providers.IdentityProvider(name)
-	}
-	if !ok {
-		return nil, Errorf(NotFound, op, "no identity provider %q", name)
-	}
-	info, err := p.Describe(ctx) // also tells at once whether the plugin is up
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(info.Capabilities, CapMailVerification) {
-		return nil, Errorf(NotFound, op, "identity provider %q does not sign users up by mail", name)
-	}
-	return p, nil
+	return s.providerWith(ctx, op, name, CapMailVerification, "does not sign users up by mail")
 }
 
 // mailLink is the public page a mail links to, up to and including "token=".

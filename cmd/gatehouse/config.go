@@ -65,6 +65,7 @@ type Config struct {
 	// in mails; empty: derived from PublicAddr (http://localhost:PORT).
 	PublicURL string     `json:"publicURL"`
 	CORS      CORSConfig `json:"cors"`
+	Auth      AuthConfig `json:"auth"`
 	// PluginDir holds external plugin binaries; a plugin's path must resolve
 	// inside it.
 	PluginDir string `json:"pluginDir"`
@@ -163,6 +164,14 @@ type SignupConfig struct {
 	UnverifiedTTL Duration `json:"unverifiedTTL"`
 }
 
+// AuthConfig holds the settings of redirect sign-ins and integrations.
+type AuthConfig struct {
+	// RedirectURIs are the addresses a redirect sign-in or an integration may
+	// send the browser back to, besides the redirectUri of every active app;
+	// exact matches only.
+	RedirectURIs []string `json:"redirectURIs"`
+}
+
 // CORSConfig lists the browser origins allowed to call the public API.
 type CORSConfig struct {
 	AllowedOrigins []string `json:"allowedOrigins"`
@@ -183,6 +192,10 @@ type PluginConfig struct {
 	// default, else pluginhost.DefaultCallTimeout.
 	CallTimeout Duration        `json:"callTimeout,omitempty"`
 	Config      json.RawMessage `json:"config,omitempty"`
+	// LinkByEmail lets a sign-in through this identity provider link to the
+	// existing user of the email the provider says is verified; nil means
+	// true. False: such a sign-in makes a user of its own, without the email.
+	LinkByEmail *bool `json:"linkByEmail,omitempty"`
 }
 
 // Argon2Config holds the argon2id parameters for passwords and basic-auth secrets.
@@ -445,6 +458,7 @@ func settings() []setting {
 		{"rateLimits.verifyFailures", "GATEHOUSE_RATE_VERIFY_FAILURES", "rate-verify-failures", "failed /verify key or Basic attempts per key and address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.VerifyFailures }, ""},
 		{"rateLimits.verifyFailuresPerAddress", "GATEHOUSE_RATE_VERIFY_FAILURES_PER_ADDRESS", "rate-verify-failures-per-address", "failed /verify key or Basic attempts per client address, whatever the key, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.VerifyFailuresPerAddress }, ""},
 		{"publicURL", "GATEHOUSE_PUBLIC_URL", "public-url", "the public API's external `URL`, for links in mails", func(c *Config) any { return &c.PublicURL }, "http://localhost:PORT"},
+		{"auth.redirectURIs", "GATEHOUSE_AUTH_REDIRECT_URIS", "auth-redirect-uris", "comma-separated `URIs` a redirect sign-in or integration may return to, besides apps' redirectUri (exact matches)", func(c *Config) any { return &c.Auth.RedirectURIs }, "none"},
 		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API", func(c *Config) any { return &c.CORS.AllowedOrigins }, "none"},
 		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", func(c *Config) any { return &c.PluginDir }, ""},
 		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
@@ -780,6 +794,11 @@ func (c Config) Validate() error {
 	checks = append(checks, c.pluginChecks()...)
 	for i, p := range c.Security.TrustedProxies {
 		checks = append(checks, check{!validPrefix(p), fmt.Sprintf("security.trustedProxies[%d] %q is not an IP address or CIDR prefix", i, p)})
+	}
+	for i, u := range c.Auth.RedirectURIs {
+		pu, err := url.Parse(u)
+		checks = append(checks, check{err != nil || !pu.IsAbs() || pu.Fragment != "" || strings.Contains(u, "#"),
+			fmt.Sprintf("auth.redirectURIs[%d] %q is not an absolute URL without a fragment", i, u)})
 	}
 	var problems []string
 	for _, ch := range checks {

@@ -118,3 +118,14 @@ func runPlugin(args []string, stderr io.Writer) int {
 	sdk.Serve(b.serve())
 	return exitOK
 }
+
+// noEmailLink names the plugins whose entry says linkByEmail: false.
+func (c Config) noEmailLink() []string {
+	var names []string
+	for _, p := range c.Plugins {
+		if p.LinkByEmail != nil && !*p.LinkByEmail {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}

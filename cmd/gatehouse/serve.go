@@ -185,6 +185,7 @@ func newService(cfg Config, store core.Store, limiter core.Limiter, providers co
 	return core.NewService(store, core.Options{
 		Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey,
 		Limiter: limiter, Policy: cfg.Policy(), Providers: providers, PublicURL: cfg.publicURL(),
+		RedirectURIs: cfg.Auth.RedirectURIs, NoEmailLink: cfg.noEmailLink(),
 		ReportError: func(err error) { log.Error().Err(err).Msg("background work failed") },
 	}), nil
 }

@@ -1,0 +1,454 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Redirect sign-ins (Google, GitHub, any OpenID Connect issuer) and the
+// linking of integration accounts share one flow: the host keeps every piece
+// of its state (the OAuth state, the PKCE verifier, the nonce, where the
+// browser goes back), single-use and short-lived, in its own key-value
+// namespace; the plugin only builds the authorization URL and redeems the
+// code. So a plugin restarted between the two halves of a flow is harmless.
+
+// The lifetimes of a flow and of the code a sign-in hands to the app.
+const (
+	FlowTTL      = 10 * time.Minute
+	LoginCodeTTL = 60 * time.Second
+)
+
+// The host's own key-value namespaces in the store. They start with '_',
+// which no plugin name can, so they never meet a plugin's.
+const (
+	kvFlows      = "_flow"
+	kvLoginCodes = "_logincode"
+)
+
+// Flow purposes.
+const (
+	flowSignIn = "signin"
+	flowLink   = "link"
+)
+
+// maxAppState bounds the state an app passes through a sign-in.
+const maxAppState = 512
+
+// flowRecord is a flow in progress, kept under the hash of its state.
+type flowRecord struct {
+	Purpose   string    `json:"purpose"`
+	Provider  string    `json:"provider"`
+	ReturnTo  string    `json:"returnTo"`           // the app's redirect URI or callback URL
+	AppState  string    `json:"appState,omitempty"` // echoed to ReturnTo
+	Verifier  string    `json:"verifier"`           // PKCE; the plugin sees only its challenge
+	Nonce     string    `json:"nonce"`
+	Browser   string    `json:"browser,omitempty"` // SHA-256 of the browser's flow cookie (sign-ins)
+	UserID    string    `json:"userId,omitempty"`  // who links an account (links)
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// loginCode is what a sign-in's single-use code stands for.
+type loginCode struct {
+	UserID    string    `json:"userId"`
+	Provider  string    `json:"provider"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// SignInStart asks for a redirect sign-in (GET /auth/providers/{name}/start).
+type SignInStart struct {
+	Provider    string
+	RedirectURI string // where the browser goes back: an allowed redirect URI
+	AppState    string // the app's own state, returned to RedirectURI as "state"; may be empty
+	LoginHint   string // passed to the provider; may be empty
+	Browser     string // the browser's flow cookie, if it sent one
+}
+
+// FlowStart is where to send the browser, and the flow cookie it must keep.
+type FlowStart struct {
+	URL     string // the provider's authorization URL
+	Browser string // the value of the browser's flow cookie (the one it sent, when usable)
+}
+
+// CallbackRequest is the provider's answer, as the browser brings it back to
+// GET /auth/providers/{name}/callback.
+type CallbackRequest struct {
+	Provider   string
+	State      string
+	Code       string
+	Error      string // the provider's error code (access_denied when consent was refused)
+	Browser    string // the browser's flow cookie
+	ClientAddr string
+}
+
+// redirectCallback is the host's callback URL for provider: the one to
+// register at the provider, for sign-ins and integrations alike.
+func (s *Service) redirectCallback(provider string) string {
+	return s.publicURL + "/auth/providers/" + url.PathEscape(provider) + "/callback"
+}
+
+// CallbackURL returns the callback URL of a redirect provider, to register
+// at the provider.
+func (s *Service) CallbackURL(provider string) string { return s.redirectCallback(provider) }
+
+// PublicURL is the public listener's external URL.
+func (s *Service) PublicURL() string { return s.publicURL }
+
+// redirectProvider returns the named identity provider if it signs users in
+// by redirect.
+func (s *Service) redirectProvider(ctx context.Context, op, name string) (IdentityProvider, error) {
+	return s.providerWith(ctx, op, name, CapRedirect, "does not sign users in by redirect")
+}
+
+// providerWith returns the named identity provider if it has capability cap.
+func (s *Service) providerWith(ctx context.Context, op, name, cap, lacks string) (IdentityProvider, error) {
+	var p IdentityProvider
+	ok := false
+	if s.providers != nil {
+		p, ok = s.providers.IdentityProvider(name)
+	}
+	if !ok {
+		return nil, Errorf(NotFound, op, "no identity provider %q", name)
+	}
+	info, err := p.Describe(ctx) // also tells at once whether the plugin is up
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(info.Capabilities, cap) {
+		return nil, Errorf(NotFound, op, "identity provider %q %s", name, lacks)
+	}
+	return p, nil
+}
+
+// integration returns the named integration.
+func (s *Service) integration(ctx context.Context, op, name string) (Integration, error) {
+	var p Integration
+	ok := false
+	if s.providers != nil {
+		p, ok = s.providers.Integration(name)
+	}
+	if !ok {
+		return nil, Errorf(NotFound, op, "no integration %q", name)
+	}
+	if _, err := p.Describe(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkReturnTo checks that uri may receive a browser coming back from a
+// provider: an absolute URL without a fragment, listed exactly in
+// Options.RedirectURIs or as the redirectUri of an active app. Malformed (a
+// 400: the request names a place it may not), naming field, otherwise: never
+// an open redirect.
+func (s *Service) checkReturnTo(ctx context.Context, op, field, uri string) error {
+	bad := func(detail string) error {
+		return &Error{Kind: Malformed, Op: op, Msg: field + ": " + detail, Fields: []FieldError{{Field: field, Detail: detail}}}
+	}
+	if uri == "" {
+		return bad("is required")
+	}
+	if len(uri) > maxURILen {
+		return bad("is longer than 2048 bytes")
+	}
+	u, err := url.Parse(uri)
+	switch {
+	case err != nil || !u.IsAbs() || u.Opaque != "":
+		return bad("must be an absolute URL")
+	case u.Fragment != "" || strings.Contains(uri, "#"):
+		return bad("must not have a fragment")
+	case !safeScheme(u.Scheme):
+		return bad("has a scheme that is never allowed")
+	}
+	if slices.Contains(s.redirectURIs, uri) {
+		return nil
+	}
+	apps, err := s.store.AppsByRedirectURI(ctx, uri)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(apps, App.Active) {
+		return nil
+	}
+	return bad("is not an allowed redirect URI: register it as an app's redirectUri or in auth.redirectURIs")
+}
+
+// safeScheme refuses the schemes that run code in the browser.
+func safeScheme(scheme string) bool {
+	switch strings.ToLower(scheme) {
+	case "javascript", "data", "vbscript", "file", "blob":
+		return false
+	}
+	return true
+}
+
+// StartSignIn begins a redirect sign-in: it checks the redirect URI against
+// the allow-list, keeps the flow's state for FlowTTL, bound to the browser's
+// flow cookie and to the provider, and returns the provider's authorization
+// URL. NotFound for a provider that does not sign in by redirect; Malformed,
+// naming the field, for a redirect URI not allowed.
+func (s *Service) StartSignIn(ctx context.Context, req SignInStart) (FlowStart, error) {
+	const op = "core.StartSignIn"
+	if len(req.AppState) > maxAppState {
+		return FlowStart{}, InvalidFields(op, FieldError{Field: "state", Detail: "is longer than 512 bytes"})
+	}
+	if len(req.LoginHint) > 256 {
+		return FlowStart{}, InvalidFields(op, FieldError{Field: "login_hint", Detail: "is longer than 256 bytes"})
+	}
+	p, err := s.redirectProvider(ctx, op, req.Provider)
+	if err != nil {
+		return FlowStart{}, err
+	}
+	if err := s.checkReturnTo(ctx, op, "redirect_uri", req.RedirectURI); err != nil {
+		return FlowStart{}, err
+	}
+	browser := req.Browser
+	if !validBrowserCookie(browser) {
+		browser = NewSecret("", 32)
+	}
+	f := flowRecord{Purpose: flowSignIn, Provider: req.Provider, ReturnTo: req.RedirectURI, AppState: req.AppState,
+		Browser: HashSHA256(browser)}
+	u, err := s.startFlow(ctx, op, f, req.LoginHint, p.AuthURL)
+	if err != nil {
+		return FlowStart{}, err
+	}
+	return FlowStart{URL: u, Browser: browser}, nil
+}
+
+// validBrowserCookie reports whether v has the form of a flow cookie this
+// host made (43 base62 characters), so a browser keeps one cookie for
+// several flows.
+func validBrowserCookie(v string) bool {
+	if len(v) != 43 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// startFlow completes f with a fresh state, PKCE verifier and nonce, keeps it
+// for FlowTTL, and asks authURL (the plugin's) where to send the browser.
+func (s *Service) startFlow(ctx context.Context, op string, f flowRecord, loginHint string,
+	authURL func(context.Context, AuthURLRequest) (string, error)) (string, error) {
+	state := NewSecret("", 32)
+	f.Verifier, f.Nonce = NewSecret("", 32), NewSecret("", 24)
+	f.ExpiresAt = s.Now().Add(FlowTTL)
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", E(Internal, op, err)
+	}
+	kv := s.store.PluginKV(kvFlows)
+	key := flowKey(state)
+	if err := kv.Set(ctx, key, b, FlowTTL); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(f.Verifier))
+	u, err := authURL(ctx, AuthURLRequest{
+		State: state, CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]),
+		RedirectURI: s.redirectCallback(f.Provider), Nonce: f.Nonce, LoginHint: loginHint,
+	})
+	if err != nil {
+		_, _ = kv.Delete(context.WithoutCancel(ctx), key)
+		return "", err
+	}
+	if pu, perr := url.Parse(u); perr != nil || !pu.IsAbs() || (pu.Scheme != "https" && pu.Scheme != "http") {
+		_, _ = kv.Delete(context.WithoutCancel(ctx), key)
+		return "", Errorf(Unavailable, op, "identity provider %q answered an authorization URL that is not http(s)", f.Provider)
+	}
+	return u, nil
+}
+
+// flowKey is the key of a flow: the hash of its state, so the store never
+// holds a state a browser could present.
+func flowKey(state string) string { return strings.TrimPrefix(HashSHA256(state), sha256Prefix) }
+
+// errBadState is the one answer to a state that is missing, unknown, used,
+// expired, of another provider or of another browser: nothing tells them apart.
+func errBadState(op string) error {
+	return Errorf(Malformed, op, "this sign-in link is invalid, was already used or has expired: start again")
+}
+
+// takeFlow redeems the flow of state, once: a replay, an expired or unknown
+// state, another provider's flow or, for a sign-in, another browser's is
+// errBadState.
+func (s *Service) takeFlow(ctx context.Context, op, provider, state, browser string) (flowRecord, error) {
+	if state == "" || len(state) > 128 {
+		return flowRecord{}, errBadState(op)
+	}
+	kv := s.store.PluginKV(kvFlows)
+	key := flowKey(state)
+	b, found, err := kv.Get(ctx, key)
+	if err != nil {
+		return flowRecord{}, err
+	}
+	if !found {
+		return flowRecord{}, errBadState(op)
+	}
+	var f flowRecord
+	if json.Unmarshal(b, &f) != nil || f.Provider != provider || !s.Now().Before(f.ExpiresAt) {
+		return flowRecord{}, errBadState(op)
+	}
+	if f.Purpose == flowSignIn && (browser == "" || !MatchesSHA256(f.Browser, browser)) {
+		// Not this browser's: leave the flow to the browser it belongs to.
+		return flowRecord{}, errBadState(op)
+	}
+	took, err := kv.Delete(ctx, key)
+	if err != nil {
+		return flowRecord{}, err
+	}
+	if !took {
+		return flowRecord{}, errBadState(op) // another request redeemed it first
+	}
+	return f, nil
+}
+
+// withQuery returns uri with params added to its query.
+func withQuery(uri string, params url.Values) string {
+	u, err := url.Parse(uri)
+	if err != nil { // checked when the flow started
+		return uri
+	}
+	q := u.Query()
+	for k, vs := range params {
+		for _, v := range vs {
+			q.Add(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// CallbackError is a failure the browser is sent back with: to the flow's
+// return address with ?error=Code, since the flow itself was genuine.
+type CallbackError struct {
+	Location string // where to send the browser
+	Code     string // the OAuth error code sent ("access_denied", "temporarily_unavailable", "server_error")
+	Err      error  // why, for the log
+}
+
+func (e *CallbackError) Error() string { return "redirect callback: " + e.Code + ": " + e.Err.Error() }
+func (e *CallbackError) Unwrap() error { return e.Err }
+
+// failFlow answers a genuine flow that cannot complete: the browser goes
+// back to the app with an OAuth error code chosen from err's kind.
+func failFlow(f flowRecord, err error) error {
+	code := "server_error"
+	switch KindOf(err) {
+	case Unauthorized, Forbidden:
+		code = "access_denied"
+	case Unavailable, RateLimited:
+		code = "temporarily_unavailable"
+	}
+	return &CallbackError{Location: flowReturn(f, url.Values{"error": {code}}), Code: code, Err: err}
+}
+
+// flowReturn is f's return address with params and the app's state.
+func flowReturn(f flowRecord, params url.Values) string {
+	if f.AppState != "" {
+		params.Set("state", f.AppState)
+	}
+	return withQuery(f.ReturnTo, params)
+}
+
+// FinishRedirect completes a flow at the host's callback and returns where
+// to send the browser. A state that is missing, replayed, expired, forged,
+// of another provider, or of a sign-in whose browser lacks the flow cookie is
+// Malformed (a 400: the browser is not sent anywhere). A genuine flow that
+// fails — consent refused at the provider, a deactivated user, a provider
+// that is down — is a *CallbackError carrying the return address with
+// ?error=. A sign-in returns the redirect URI with ?code=, a single-use code
+// that the app exchanges at POST /auth/tokens within LoginCodeTTL; a link
+// stores the account and returns the callback URL with ?connector= and
+// ?user_identifier=.
+func (s *Service) FinishRedirect(ctx context.Context, req CallbackRequest) (string, error) {
+	const op = "core.FinishRedirect"
+	f, err := s.takeFlow(ctx, op, req.Provider, req.State, req.Browser)
+	if err != nil {
+		return "", err
+	}
+	if req.Error != "" || req.Code == "" {
+		return "", failFlow(f, Errorf(Forbidden, op, "the provider did not grant access"))
+	}
+	xr := ExchangeRequest{Code: req.Code, CodeVerifier: f.Verifier, RedirectURI: s.redirectCallback(f.Provider), Nonce: f.Nonce}
+	if f.Purpose == flowLink {
+		a, err := s.finishLink(ctx, op, f, xr)
+		if err != nil {
+			return "", failFlow(f, err)
+		}
+		return flowReturn(f, url.Values{"connector": {a.Connector}, "user_identifier": {a.UserIdentifier}}), nil
+	}
+	p, err := s.redirectProvider(ctx, op, f.Provider)
+	if err != nil {
+		return "", failFlow(f, err)
+	}
+	id, err := p.Exchange(ctx, xr)
+	if err != nil {
+		return "", failFlow(f, err)
+	}
+	u, err := s.userForIdentity(ctx, op, f.Provider, id)
+	if err != nil {
+		return "", failFlow(f, err)
+	}
+	code, err := s.newLoginCode(ctx, op, u.ID, f.Provider)
+	if err != nil {
+		return "", failFlow(f, err)
+	}
+	return flowReturn(f, url.Values{"code": {code}}), nil
+}
+
+// newLoginCode keeps a single-use code for LoginCodeTTL that opens a session
+// of userID.
+func (s *Service) newLoginCode(ctx context.Context, op, userID, provider string) (string, error) {
+	code := NewSecret("", 32)
+	b, err := json.Marshal(loginCode{UserID: userID, Provider: provider, ExpiresAt: s.Now().Add(LoginCodeTTL)})
+	if err != nil {
+		return "", E(Internal, op, err)
+	}
+	if err := s.store.PluginKV(kvLoginCodes).Set(ctx, flowKey(code), b, LoginCodeTTL); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// redeemLoginCode opens the session a sign-in's code stands for, once.
+// Unauthorized for an unknown, used or expired code, or another provider's.
+func (s *Service) redeemLoginCode(ctx context.Context, op string, req LoginRequest) (NewSession, error) {
+	kv := s.store.PluginKV(kvLoginCodes)
+	key := flowKey(req.Code)
+	b, found, err := kv.Get(ctx, key)
+	if err != nil {
+		return NewSession{}, err
+	}
+	var c loginCode
+	if !found || json.Unmarshal(b, &c) != nil || c.Provider != req.Provider || !s.Now().Before(c.ExpiresAt) {
+		return NewSession{}, Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
+	}
+	took, err := kv.Delete(ctx, key)
+	if err != nil {
+		return NewSession{}, err
+	}
+	if !took {
+		return NewSession{}, Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
+	}
+	u, err := s.store.GetUser(ctx, c.UserID)
+	if KindOf(err) == NotFound {
+		return NewSession{}, Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
+	}
+	if err != nil {
+		return NewSession{}, err
+	}
+	if !u.IsActive {
+		return NewSession{}, Errorf(Forbidden, op, "user %q is deactivated", u.Username)
+	}
+	return s.openSession(ctx, u, req)
+}
