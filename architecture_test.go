@@ -62,6 +62,10 @@ var rules = []rule{
 		r, ok := rel(imp)
 		return !ok || !(r == "core" || r == "adminapi/web" || r == "plugins/sdk/errs")
 	}, "a dialect only translates: it may import the standard library, core and adminapi/web"},
+	{"examples/...", func(imp string) bool {
+		r, ok := rel(imp)
+		return ok && !under(r, "plugins/sdk")
+	}, "an example plugin is written as an outside author would: against plugins/sdk only"},
 	{"...", func(imp string) bool {
 		r, ok := rel(imp)
 		return ok && under(r, "cmd")
