@@ -54,4 +54,3 @@ func (bare) Configure(context.Context, Config, Host) error { return nil }
 func (bare) Describe(context.Context) (PluginInfo, error) {
 	return PluginInfo{Name: "m", Kind: KindIdentityProvider}, nil
 }
-
