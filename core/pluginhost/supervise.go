@@ -146,8 +146,8 @@ func (m *managed) run(ctx context.Context) {
 	}
 }
 
-// start starts a process, and configures each service it serves of those
-// the entry asks for and asks what it is.
+// start starts a process, then configures each service it serves among
+// those the entry asks for, and asks what each is.
 func (m *managed) start(ctx context.Context) (*conn, error) {
 	if m.bin != nil {
 		if err := m.bin.verify(); err != nil {
@@ -189,8 +189,6 @@ func (m *managed) start(ctx context.Context) (*conn, error) {
 		return fail(permanentError{fmt.Errorf("the plugin does not speak gRPC (%T)", rpc)})
 	}
 	c.health = grpc_health_v1.NewHealthClient(grpcClient.Conn)
-	ctx, cancel := context.WithTimeout(ctx, m.spec.CallTimeout)
-	defer cancel()
 	asked := allKinds
 	if m.spec.Kind != "" {
 		asked = []string{m.spec.Kind}
@@ -214,9 +212,11 @@ func (m *managed) start(ctx context.Context) (*conn, error) {
 
 // configure dispenses the service of kind, configures it (each service gets
 // its own Configure: a plugin may keep one configuration per service object)
-// and asks what it is. It reports false, and no error, when the process does
-// not serve that service at all.
+// and asks what it is, within the plugin's call timeout. It reports false,
+// and no error, when the process does not serve that service at all.
 func (c *conn) configure(ctx context.Context, m *managed, rpc plugin.ClientProtocol, kind string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.spec.CallTimeout)
+	defer cancel()
 	raw, err := rpc.Dispense(sdkKinds[kind])
 	if err != nil {
 		return false, permanentError{fmt.Errorf("dispense %s: %w", kind, err)}
