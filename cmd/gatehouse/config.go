@@ -449,7 +449,7 @@ func settings() []setting {
 		{"publicURL", "GATEHOUSE_PUBLIC_URL", "public-url", "the public API's external `URL`, for links in mails", func(c *Config) any { return &c.PublicURL }, "http://localhost:PORT"},
 		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API", func(c *Config) any { return &c.CORS.AllowedOrigins }, "none"},
 		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", func(c *Config) any { return &c.PluginDir }, ""},
-		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
+		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind (optional), builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
 		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.SignupPerAddress }, ""},
 		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerAddress }, ""},
 		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerEmail }, ""},
