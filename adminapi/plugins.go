@@ -14,21 +14,25 @@ type PluginStatuser interface {
 
 // pluginView is a plugin as GET /plugins lists it.
 type pluginView struct {
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Builtin   string `json:"builtin,omitempty"`
-	Path      string `json:"path,omitempty"`
-	Version   string `json:"version,omitempty"`
-	State     string `json:"state"`
-	Healthy   bool   `json:"healthy"`
-	PID       int    `json:"pid,omitempty"`
-	Restarts  int    `json:"restarts"`
-	LastError string `json:"lastError,omitempty"`
-	StartedAt string `json:"startedAt,omitempty"`
+	Name      string   `json:"name"`
+	Kinds     []string `json:"kinds"` // never null: [] before the first start of an entry without kind
+	Builtin   string   `json:"builtin,omitempty"`
+	Path      string   `json:"path,omitempty"`
+	Version   string   `json:"version,omitempty"`
+	State     string   `json:"state"`
+	Healthy   bool     `json:"healthy"`
+	PID       int      `json:"pid,omitempty"`
+	Restarts  int      `json:"restarts"`
+	LastError string   `json:"lastError,omitempty"`
+	StartedAt string   `json:"startedAt,omitempty"`
 }
 
 func newPluginView(s core.PluginStatus) pluginView {
-	return pluginView{Name: s.Name, Kind: s.Kind, Builtin: s.Builtin, Path: s.Path, Version: s.Version, State: string(s.State),
+	kinds := s.Kinds
+	if kinds == nil {
+		kinds = []string{}
+	}
+	return pluginView{Name: s.Name, Kinds: kinds, Builtin: s.Builtin, Path: s.Path, Version: s.Version, State: string(s.State),
 		Healthy: s.Healthy, PID: s.PID, Restarts: s.Restarts, LastError: s.LastError, StartedAt: formatTime(s.StartedAt)}
 }
 

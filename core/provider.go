@@ -167,8 +167,11 @@ const (
 
 // PluginStatus is what the admin API shows of a configured plugin.
 type PluginStatus struct {
-	Name     string
-	Kind     string // KindIdentityProvider or KindIntegration
+	Name string
+	// Kinds are the kinds (KindIdentityProvider, KindIntegration) the
+	// running process serves, or the last one; before the first start, the
+	// configured kind if the entry names one.
+	Kinds    []string
 	Builtin  string // the built-in plugin run, or
 	Path     string // the external plugin's path, as configured
 	Version  string // as the plugin last described itself; "" before its first start

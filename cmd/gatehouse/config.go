@@ -183,7 +183,9 @@ type CORSConfig struct {
 // hands them to the plugin, never the variables themselves.
 type PluginConfig struct {
 	Name string `json:"name"`
-	// Kind may be left out for a built-in, which has one.
+	// Kind (identity_provider or integration) makes the entry serve only that
+	// kind of its plugin, which must serve it. Left out, the entry serves
+	// every kind the plugin serves.
 	Kind    string `json:"kind,omitempty"`
 	Builtin string `json:"builtin,omitempty"`
 	Path    string `json:"path,omitempty"`
@@ -461,7 +463,7 @@ func settings() []setting {
 		{"auth.redirectURIs", "GATEHOUSE_AUTH_REDIRECT_URIS", "auth-redirect-uris", "comma-separated `URIs` a redirect sign-in or integration may return to, besides apps' redirectUri (exact matches)", func(c *Config) any { return &c.Auth.RedirectURIs }, "none"},
 		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API", func(c *Config) any { return &c.CORS.AllowedOrigins }, "none"},
 		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", func(c *Config) any { return &c.PluginDir }, ""},
-		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind, builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
+		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind (optional), builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
 		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.SignupPerAddress }, ""},
 		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerAddress }, ""},
 		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerEmail }, ""},
@@ -812,21 +814,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// pluginChecks checks what the configuration knows of each plugin: a
-// built-in exists and has the kind given, a call timeout is positive. The
-// plugin host checks the rest (names, paths, checksums) when it starts them.
+// pluginChecks checks what the configuration knows of each plugin: a kind is
+// known, a built-in exists and serves the kind given, a call timeout is
+// positive. The plugin host checks the rest (names, paths, checksums) when it
+// starts them, and whether an external plugin serves the kind given.
 func (c Config) pluginChecks() []check {
 	var checks []check
 	for i, p := range c.Plugins {
 		key := fmt.Sprintf("plugins[%d]", i)
-		checks = append(checks, check{p.CallTimeout < 0, fmt.Sprintf("%s.callTimeout %s must be positive (or left out for the default)", key, p.CallTimeout)})
+		knownKind := oneOf(p.Kind, "", core.KindIdentityProvider, core.KindIntegration)
+		checks = append(checks,
+			check{p.CallTimeout < 0, fmt.Sprintf("%s.callTimeout %s must be positive (or left out for the default)", key, p.CallTimeout)},
+			check{!knownKind, fmt.Sprintf("%s.kind %q must be %s or %s (or left out: every kind the plugin serves)", key, p.Kind, core.KindIdentityProvider, core.KindIntegration)})
 		if p.Builtin == "" {
 			continue
 		}
 		b, ok := builtinNamed(p.Builtin)
 		checks = append(checks,
 			check{!ok, fmt.Sprintf("%s.builtin %q is not a built-in plugin (built in: %s)", key, p.Builtin, strings.Join(builtinNames(), ", "))},
-			check{ok && p.Kind != "" && p.Kind != b.kind, fmt.Sprintf("%s.kind %q: the built-in %s is an %s", key, p.Kind, b.name, b.kind)})
+			check{ok && knownKind && p.Kind != "" && !slices.Contains(b.kinds, p.Kind),
+				fmt.Sprintf("%s.kind %q: the built-in %s serves %s only (or leave kind out)", key, p.Kind, b.name, strings.Join(b.kinds, " and "))})
 	}
 	return checks
 }

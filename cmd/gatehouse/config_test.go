@@ -539,9 +539,11 @@ func TestRateSyntax(t *testing.T) {
 	}
 }
 
-// TestPluginChecks: a bad callTimeout, an unknown built-in and a kind that is
-// not the built-in's are reported by Validate with the entry's key; a
-// built-in's kind and call timeout default to its row of the table.
+// TestPluginChecks: a bad callTimeout, an unknown built-in, an unknown kind
+// and a kind the built-in does not serve are reported by Validate with the
+// entry's key, the last naming what the built-in serves; a built-in's call
+// timeout defaults to its row of the table, and a kind left out stays out
+// (the host finds what the plugin serves).
 func TestPluginChecks(t *testing.T) {
 	c := DefaultConfig()
 	c.AdminKeyFile = "/state/admin-key"
@@ -549,16 +551,24 @@ func TestPluginChecks(t *testing.T) {
 		{Name: "email", Builtin: "email", CallTimeout: Duration(-time.Second)},
 		{Name: "gh", Kind: "identity_provider", Builtin: "gitlub"},
 		{Name: "mail2", Kind: "integration", Builtin: "email"},
+		{Name: "ext", Kind: "storage", Path: "ext", SHA256: strings.Repeat("0", 64)},
+		{Name: "mail3", Kind: "Integration", Builtin: "email"},
 	}
 	err := c.Validate()
 	for _, w := range []string{"plugins[0].callTimeout -1s must be positive", `plugins[1].builtin "gitlub" is not a built-in plugin (built in: email)`,
-		`plugins[2].kind "integration": the built-in email is an identity_provider`} {
+		`plugins[2].kind "integration": the built-in email serves identity_provider only (or leave kind out)`,
+		`plugins[3].kind "storage" must be identity_provider or integration (or left out: every kind the plugin serves)`,
+		`plugins[4].kind "Integration" must be identity_provider or integration`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
 	}
+	// An unknown kind is reported once, not also as one the built-in lacks.
+	if err != nil && strings.Contains(err.Error(), `plugins[4].kind "Integration": the built-in`) {
+		t.Errorf("an unknown kind reported twice:\n%v", err)
+	}
 
-	c.Plugins = []PluginConfig{{Name: "email", Builtin: "email"}, {Name: "slow", Builtin: "email", CallTimeout: Duration(time.Minute)},
+	c.Plugins = []PluginConfig{{Name: "email", Builtin: "email"}, {Name: "slow", Kind: "identity_provider", Builtin: "email", CallTimeout: Duration(time.Minute)},
 		{Name: "ext", Kind: "integration", Path: "ext", SHA256: strings.Repeat("0", 64)}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -571,7 +581,7 @@ func TestPluginChecks(t *testing.T) {
 	for i, want := range []struct {
 		kind    string
 		timeout time.Duration
-	}{{"identity_provider", email.callTimeout}, {"identity_provider", time.Minute}, {"integration", 0}} {
+	}{{"", email.callTimeout}, {"identity_provider", time.Minute}, {"integration", 0}} {
 		if specs[i].Kind != want.kind || specs[i].CallTimeout != want.timeout {
 			t.Errorf("spec %s: kind %q, call timeout %v; want %q, %v", specs[i].Name, specs[i].Kind, specs[i].CallTimeout, want.kind, want.timeout)
 		}

@@ -20,7 +20,9 @@ import (
 // builtins.
 type builtinPlugin struct {
 	name string
-	kind string // core.KindIdentityProvider or core.KindIntegration
+	// kinds are what serve serves (core.KindIdentityProvider,
+	// core.KindIntegration): an entry may narrow the plugin to one of them.
+	kinds []string
 	// serve returns what `gatehouse plugin NAME` serves.
 	serve func() sdk.Plugins
 	// callTimeout is the deadline of each call when the configuration gives none.
@@ -36,7 +38,7 @@ type builtinPlugin struct {
 // builtins are the built-in plugins, in the order of the default plugins list.
 var builtins = []builtinPlugin{
 	{
-		name: "email", kind: core.KindIdentityProvider,
+		name: "email", kinds: []string{core.KindIdentityProvider},
 		serve: func() sdk.Plugins { return sdk.Plugins{IdentityProvider: email.New()} },
 		// Above the SMTP conversation's own limit, so that a slow mail server is
 		// reported by the plugin, not cut off by the host.
@@ -68,12 +70,13 @@ func builtinNames() []string {
 }
 
 // defaultPlugins is the plugins list when the configuration gives none: each
-// built-in with a default configuration block, named after itself.
+// built-in with a default configuration block, named after itself, serving
+// every kind it serves.
 func defaultPlugins() []PluginConfig {
 	var list []PluginConfig
 	for _, b := range builtins {
 		if b.config != nil {
-			list = append(list, PluginConfig{Name: b.name, Kind: b.kind, Builtin: b.name, Config: b.config})
+			list = append(list, PluginConfig{Name: b.name, Builtin: b.name, Config: b.config})
 		}
 	}
 	return list

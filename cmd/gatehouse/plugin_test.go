@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,21 +29,22 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestBuiltinsTable: every built-in has a kind, a positive call timeout and
-// serves a plugin of its kind; the default plugins list and `gatehouse plugin
-// NAME` come from the table; the email plugin's calls outlast its SMTP timeout.
+// TestBuiltinsTable: every built-in's kinds are exactly the services it
+// serves, its call timeout is positive; the default plugins list (entries
+// without kind) and `gatehouse plugin NAME` come from the table; the email
+// plugin's calls outlast its SMTP timeout.
 func TestBuiltinsTable(t *testing.T) {
 	for _, b := range builtins {
 		p := b.serve()
-		if b.callTimeout <= 0 || (b.kind == core.KindIdentityProvider) != (p.IdentityProvider != nil) ||
-			(b.kind == core.KindIntegration) != (p.Integration != nil) {
-			t.Errorf("built-in %s: kind %q, call timeout %v, serves %+v", b.name, b.kind, b.callTimeout, p)
+		if b.callTimeout <= 0 || len(b.kinds) == 0 || slices.Contains(b.kinds, core.KindIdentityProvider) != (p.IdentityProvider != nil) ||
+			slices.Contains(b.kinds, core.KindIntegration) != (p.Integration != nil) {
+			t.Errorf("built-in %s: kinds %q, call timeout %v, serves %+v", b.name, b.kinds, b.callTimeout, p)
 		}
 	}
 	var want []PluginConfig
 	for _, b := range builtins {
 		if b.config != nil {
-			want = append(want, PluginConfig{Name: b.name, Kind: b.kind, Builtin: b.name, Config: b.config})
+			want = append(want, PluginConfig{Name: b.name, Builtin: b.name, Config: b.config})
 		}
 	}
 	if diff := cmp.Diff(want, DefaultConfig().Plugins); diff != "" || len(want) == 0 {

@@ -241,14 +241,15 @@ func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog
 }
 
 // pluginSpecs turns the plugins list into the host's specs, a built-in taking
-// its kind, call timeout and configuration defaults from its row of builtins.
+// its call timeout and configuration defaults from its row of builtins. The
+// kind stays as configured: without one, the host finds what the plugin
+// serves at each start.
 func pluginSpecs(cfg Config) ([]pluginhost.Spec, error) {
 	specs := make([]pluginhost.Spec, 0, len(cfg.Plugins))
 	for _, p := range cfg.Plugins {
 		spec := pluginhost.Spec{Name: p.Name, Kind: p.Kind, Builtin: p.Builtin, Path: p.Path, SHA256: p.SHA256,
 			CallTimeout: time.Duration(p.CallTimeout), Config: p.Config}
 		if b, ok := builtinNamed(p.Builtin); ok {
-			spec.Kind = cmp.Or(spec.Kind, b.kind)
 			spec.CallTimeout = cmp.Or(spec.CallTimeout, b.callTimeout)
 			if b.prepare != nil {
 				raw, err := b.prepare(p.Config, cfg)

@@ -8,6 +8,14 @@
 // store's core.KV is handed to plugins as the SDK's KV as it is, the two
 // interfaces being the same.
 //
+// A plugin entry serves the kinds of plugin its Spec.Kind names, or, without
+// one, every kind its binary serves (an identity provider, an integration or
+// both), found again at each start of its process: the host dispenses and
+// configures each service, and a service the process answers Unimplemented to
+// is simply not served. The proxies of IdentityProvider and Integration exist
+// for every entry that may serve their kind; while the current process does
+// not, their calls answer NotFound.
+//
 // A plugin is either built in, run as the gatehouse binary itself
 // (`gatehouse plugin NAME`, Options.Launcher + [NAME], the hidden subcommand
 // that calls sdk.Serve), or external: an executable inside Options.Dir whose SHA-256 is
@@ -57,8 +65,11 @@ import (
 
 // Spec is one plugin of the configuration.
 type Spec struct {
-	Name    string // unique, [a-z][a-z0-9_-]*: the KV namespace and the log tag
-	Kind    string // core.KindIdentityProvider or core.KindIntegration
+	Name string // unique, [a-z][a-z0-9_-]*: the KV namespace and the log tag
+	// Kind is core.KindIdentityProvider or core.KindIntegration: the entry
+	// serves only that kind, and a binary that does not serve it fails its
+	// start for good. Empty: every kind the binary serves.
+	Kind    string
 	Builtin string // a built-in plugin ("email"), run as Options.Launcher + [Builtin]
 	Path    string // an external plugin: a file inside Options.Dir (relative to it, or absolute)
 	SHA256  string // the external plugin's SHA-256, hex; required with Path
@@ -122,7 +133,7 @@ var _ core.Providers = (*Host)(nil)
 
 // New checks every spec and returns a Host that has started nothing yet.
 // Each problem is reported, naming the plugin and why: a duplicate or invalid
-// name, an unknown kind, neither or both of Builtin and Path, an external
+// name, a kind that is neither empty nor known, neither or both of Builtin and Path, an external
 // binary outside Dir (after symlinks), world-writable, not executable or
 // whose SHA-256 differs, a malformed config block, an ...Env setting naming
 // an unset variable.
@@ -195,8 +206,8 @@ func (h *Host) newManaged(s Spec) (*managed, error) {
 	switch {
 	case !validName.MatchString(s.Name):
 		return nil, errors.New("a name is a lowercase letter then up to 62 lowercase letters, digits, '-' or '_'")
-	case s.Kind != core.KindIdentityProvider && s.Kind != core.KindIntegration:
-		return nil, fmt.Errorf("kind %q is neither %s nor %s", s.Kind, core.KindIdentityProvider, core.KindIntegration)
+	case s.Kind != "" && !slices.Contains(allKinds, s.Kind):
+		return nil, fmt.Errorf("kind %q is neither %s nor %s (nor left out: every kind the plugin serves)", s.Kind, core.KindIdentityProvider, core.KindIntegration)
 	case (s.Builtin == "") == (s.Path == ""):
 		return nil, errors.New("set either builtin or path")
 	case s.Builtin != "" && !validName.MatchString(s.Builtin):
@@ -216,6 +227,9 @@ func (h *Host) newManaged(s Spec) (*managed, error) {
 		done:      make(chan struct{}),
 	}
 	m.idp.m, m.integ.m = m, m
+	if s.Kind != "" {
+		m.kinds = []string{s.Kind}
+	}
 	if s.Builtin != "" {
 		m.argv = append(slices.Clone(h.opt.Launcher), s.Builtin)
 	} else {
@@ -294,12 +308,15 @@ func socketBase() string {
 
 // IdentityProvider returns the identity provider configured under name: a
 // proxy to whichever process currently serves it, valid for the host's life.
-// Its calls answer Unavailable at once while the plugin is not running, and
-// Unavailable after the plugin's CallTimeout if it does not answer. Describe
-// answers what the plugin said of itself at its start, without a round trip.
+// There is one when the entry's kind is KindIdentityProvider or left out.
+// Its calls answer Unavailable at once while the plugin is not running,
+// Unavailable after the plugin's CallTimeout if it does not answer, and
+// NotFound while the running process serves no identity provider. Describe
+// answers what the plugin said of its identity provider at its start, without
+// a round trip.
 func (h *Host) IdentityProvider(name string) (core.IdentityProvider, bool) {
 	m, ok := h.byName[name]
-	if !ok || m.spec.Kind != core.KindIdentityProvider {
+	if !ok || !m.mayServe(core.KindIdentityProvider) {
 		return nil, false
 	}
 	return &m.idp, true
@@ -309,7 +326,7 @@ func (h *Host) IdentityProvider(name string) (core.IdentityProvider, bool) {
 // IdentityProvider does.
 func (h *Host) Integration(name string) (core.Integration, bool) {
 	m, ok := h.byName[name]
-	if !ok || m.spec.Kind != core.KindIntegration {
+	if !ok || !m.mayServe(core.KindIntegration) {
 		return nil, false
 	}
 	return &m.integ, true

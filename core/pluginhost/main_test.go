@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
@@ -29,6 +31,9 @@ const (
 	envPlugin = "GATEHOUSE_TEST_PLUGIN" // "1": serve the plugin named by the last argument ("echo" without one)
 	envHost   = "GATEHOUSE_TEST_HOST"   // "1": start the echo plugin, print its PID, sleep
 	envOwner  = "GATEHOUSE_TEST_OWNER"  // in a plugin's environment: the PID of the host that started it
+	// envKinds, in the "switch" plugin's environment, names a file that says
+	// what the next process serves: "identity_provider", "integration" or both.
+	envKinds = "GATEHOUSE_TEST_KINDS"
 )
 
 func TestMain(m *testing.M) {
@@ -53,6 +58,30 @@ func servePlugin(name string) {
 		sdk.Logger().Info().Str("args", strings.Join(os.Args[1:], " ")).Msg("echo plugin serving")
 		e := &echo{}
 		sdk.Serve(sdk.Plugins{IdentityProvider: e, Integration: echoIntegration{e}})
+	case "pair": // both kinds, each its own object with its own configuration
+		sdk.Serve(sdk.Plugins{IdentityProvider: &echo{}, Integration: echoIntegration{&echo{}}})
+	case "idponly":
+		sdk.Serve(sdk.Plugins{IdentityProvider: &echo{}})
+	case "switch": // serves what the file named by envKinds says, read at each start
+		b, err := os.ReadFile(os.Getenv(envKinds))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		var p sdk.Plugins
+		if strings.Contains(string(b), core.KindIdentityProvider) {
+			p.IdentityProvider = &echo{}
+		}
+		if strings.Contains(string(b), core.KindIntegration) {
+			p.Integration = echoIntegration{&echo{}}
+		}
+		sdk.Serve(p)
+	case "nothing": // a gRPC plugin server with neither service
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig:  sdk.Handshake,
+			VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {"storage": noService{}}},
+			GRPCServer:       plugin.DefaultGRPCServer,
+		})
 	case "badconfig":
 		sdk.Serve(sdk.Plugins{IdentityProvider: &echo{badConfig: true}})
 	case "crashloop": // dies before its handshake, every time
@@ -75,6 +104,16 @@ func servePlugin(name string) {
 	}
 }
 
+// noService is a gRPC plugin that registers no service: what go-plugin needs
+// to speak gRPC at all.
+type noService struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (noService) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
+
+func (noService) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("noService has no client")
+}
+
 // echo is the test identity provider. Its CheckPassword runs the command
 // named by its identifier with the password as argument:
 //
@@ -86,13 +125,15 @@ func servePlugin(name string) {
 //	sleep D     sleeps D (or until cancelled), then Subject "slept"
 //	crash       exits with status 3
 //	pid         Subject: its process id
+//	configured  Subject: how many times Configure was called
 type echo struct {
 	sdk.Unsupported
 	badConfig bool
 
-	mu   sync.Mutex
-	cfg  sdk.Config
-	host sdk.Host
+	mu         sync.Mutex
+	cfg        sdk.Config
+	host       sdk.Host
+	configured int
 }
 
 func (e *echo) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) error {
@@ -101,6 +142,7 @@ func (e *echo) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) err
 	}
 	e.mu.Lock()
 	e.cfg, e.host = cfg, host
+	e.configured++
 	e.mu.Unlock()
 	host.Log.Log(ctx, "info", "configured", map[string]string{"name": cfg.Name})
 	return nil
@@ -113,7 +155,7 @@ func (e *echo) Describe(context.Context) (sdk.PluginInfo, error) {
 
 func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (sdk.Identity, error) {
 	e.mu.Lock()
-	cfg, host := e.cfg, e.host
+	cfg, host, configured := e.cfg, e.host, e.configured
 	e.mu.Unlock()
 	id := sdk.Identity{Provider: "echo"}
 	switch cmd {
@@ -149,13 +191,16 @@ func (e *echo) CheckPassword(ctx context.Context, cmd, arg string) (sdk.Identity
 		os.Exit(3)
 	case "pid":
 		id.Subject = strconv.Itoa(os.Getpid())
+	case "configured":
+		id.Subject = strconv.Itoa(configured)
 	default:
 		return id, errs.Errorf(errs.Unauthorized, "echo.CheckPassword", "unknown command %q", cmd)
 	}
 	return id, nil
 }
 
-// echoIntegration is echo as an integration.
+// echoIntegration is echo as an integration. Its AuthURL names the
+// configuration's name and how many times Configure was called.
 type echoIntegration struct{ e *echo }
 
 func (i echoIntegration) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) error {
@@ -167,7 +212,10 @@ func (i echoIntegration) Describe(context.Context) (sdk.PluginInfo, error) {
 }
 
 func (i echoIntegration) AuthURL(_ context.Context, r sdk.AuthURLRequest) (string, error) {
-	return "https://echo.example/auth?state=" + r.State, nil
+	i.e.mu.Lock()
+	name, configured := i.e.cfg.Name, i.e.configured
+	i.e.mu.Unlock()
+	return fmt.Sprintf("https://echo.example/auth?name=%s&configured=%d&state=%s", name, configured, r.State), nil
 }
 
 func (i echoIntegration) Exchange(_ context.Context, r sdk.ExchangeRequest) (sdk.IntegrationAccount, sdk.IntegrationTokens, error) {

@@ -12,10 +12,11 @@ import (
 
 // call runs fn on the plugin's serving process with the plugin's call
 // timeout, counting it in flight so that a restart or Close drains it first.
-// It answers Unavailable at once when no process serves the plugin.
-func call[T any](ctx context.Context, m *managed, method string, fn func(context.Context, *conn) (T, error)) (T, error) {
+// It answers Unavailable at once when no process serves the plugin, NotFound
+// when the process does not serve kind.
+func call[T any](ctx context.Context, m *managed, kind, method string, fn func(context.Context, *conn) (T, error)) (T, error) {
 	op := "pluginhost." + method
-	c, err := m.acquire(op)
+	c, err := m.acquire(op, kind)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -51,17 +52,21 @@ func (m *managed) callError(ctx, cctx context.Context, op string, c *conn, err e
 	return e
 }
 
-// describe answers the PluginInfo the process gave at its start: a plugin
-// describes itself the same way for its whole life, and this saves a round
-// trip on every sign-up. It still answers Unavailable while the plugin is
-// down, which is what callers check first.
-func describe(m *managed, op string) (core.PluginInfo, error) {
-	c, err := m.acquire(op)
+// describe answers the PluginInfo the process's service of kind gave at its
+// start: a plugin describes itself the same way for its whole life, and this
+// saves a round trip on every sign-up. It still answers Unavailable while the
+// plugin is down, and NotFound while it does not serve kind, which is what
+// callers check first.
+func describe(m *managed, kind string) (core.PluginInfo, error) {
+	c, err := m.acquire("pluginhost.Describe", kind)
 	if err != nil {
 		return core.PluginInfo{}, err
 	}
 	c.calls.Done()
-	info := c.info
+	info := c.idpInfo
+	if kind == core.KindIntegration {
+		info = c.integInfo
+	}
 	info.Capabilities = slices.Clone(info.Capabilities)
 	return info, nil
 }
@@ -73,12 +78,12 @@ var _ core.IdentityProvider = (*identityProxy)(nil)
 
 // Describe answers what the plugin said of itself at its start.
 func (p *identityProxy) Describe(context.Context) (core.PluginInfo, error) {
-	return describe(p.m, "pluginhost.Describe")
+	return describe(p.m, core.KindIdentityProvider)
 }
 
 // SendVerification calls the plugin.
 func (p *identityProxy) SendVerification(ctx context.Context, req core.MailRequest) error {
-	_, err := call(ctx, p.m, "SendVerification", func(ctx context.Context, c *conn) (struct{}, error) {
+	_, err := call(ctx, p.m, core.KindIdentityProvider, "SendVerification", func(ctx context.Context, c *conn) (struct{}, error) {
 		return struct{}{}, c.idp.SendVerification(ctx, sdkMailRequest(req))
 	})
 	return err
@@ -86,7 +91,7 @@ func (p *identityProxy) SendVerification(ctx context.Context, req core.MailReque
 
 // ConfirmVerification calls the plugin.
 func (p *identityProxy) ConfirmVerification(ctx context.Context, token string) (core.MailSubject, error) {
-	return call(ctx, p.m, "ConfirmVerification", func(ctx context.Context, c *conn) (core.MailSubject, error) {
+	return call(ctx, p.m, core.KindIdentityProvider, "ConfirmVerification", func(ctx context.Context, c *conn) (core.MailSubject, error) {
 		s, err := c.idp.ConfirmVerification(ctx, token)
 		return mailSubject(s), err
 	})
@@ -94,7 +99,7 @@ func (p *identityProxy) ConfirmVerification(ctx context.Context, token string) (
 
 // SendPasswordReset calls the plugin.
 func (p *identityProxy) SendPasswordReset(ctx context.Context, req core.MailRequest) error {
-	_, err := call(ctx, p.m, "SendPasswordReset", func(ctx context.Context, c *conn) (struct{}, error) {
+	_, err := call(ctx, p.m, core.KindIdentityProvider, "SendPasswordReset", func(ctx context.Context, c *conn) (struct{}, error) {
 		return struct{}{}, c.idp.SendPasswordReset(ctx, sdkMailRequest(req))
 	})
 	return err
@@ -102,7 +107,7 @@ func (p *identityProxy) SendPasswordReset(ctx context.Context, req core.MailRequ
 
 // ConfirmPasswordReset calls the plugin.
 func (p *identityProxy) ConfirmPasswordReset(ctx context.Context, token string) (core.MailSubject, error) {
-	return call(ctx, p.m, "ConfirmPasswordReset", func(ctx context.Context, c *conn) (core.MailSubject, error) {
+	return call(ctx, p.m, core.KindIdentityProvider, "ConfirmPasswordReset", func(ctx context.Context, c *conn) (core.MailSubject, error) {
 		s, err := c.idp.ConfirmPasswordReset(ctx, token)
 		return mailSubject(s), err
 	})
@@ -110,7 +115,7 @@ func (p *identityProxy) ConfirmPasswordReset(ctx context.Context, token string) 
 
 // CheckPassword calls the plugin.
 func (p *identityProxy) CheckPassword(ctx context.Context, identifier, password string) (core.Identity, error) {
-	return call(ctx, p.m, "CheckPassword", func(ctx context.Context, c *conn) (core.Identity, error) {
+	return call(ctx, p.m, core.KindIdentityProvider, "CheckPassword", func(ctx context.Context, c *conn) (core.Identity, error) {
 		id, err := c.idp.CheckPassword(ctx, identifier, password)
 		return identity(id), err
 	})
@@ -118,14 +123,14 @@ func (p *identityProxy) CheckPassword(ctx context.Context, identifier, password 
 
 // AuthURL calls the plugin.
 func (p *identityProxy) AuthURL(ctx context.Context, req core.AuthURLRequest) (string, error) {
-	return call(ctx, p.m, "AuthURL", func(ctx context.Context, c *conn) (string, error) {
+	return call(ctx, p.m, core.KindIdentityProvider, "AuthURL", func(ctx context.Context, c *conn) (string, error) {
 		return c.idp.AuthURL(ctx, sdkAuthURLRequest(req))
 	})
 }
 
 // Exchange calls the plugin.
 func (p *identityProxy) Exchange(ctx context.Context, req core.ExchangeRequest) (core.Identity, error) {
-	return call(ctx, p.m, "Exchange", func(ctx context.Context, c *conn) (core.Identity, error) {
+	return call(ctx, p.m, core.KindIdentityProvider, "Exchange", func(ctx context.Context, c *conn) (core.Identity, error) {
 		id, err := c.idp.Exchange(ctx, sdkExchangeRequest(req))
 		return identity(id), err
 	})
@@ -138,12 +143,12 @@ var _ core.Integration = (*integrationProxy)(nil)
 
 // Describe answers what the plugin said of itself at its start.
 func (p *integrationProxy) Describe(context.Context) (core.PluginInfo, error) {
-	return describe(p.m, "pluginhost.Describe")
+	return describe(p.m, core.KindIntegration)
 }
 
 // AuthURL calls the plugin.
 func (p *integrationProxy) AuthURL(ctx context.Context, req core.AuthURLRequest) (string, error) {
-	return call(ctx, p.m, "AuthURL", func(ctx context.Context, c *conn) (string, error) {
+	return call(ctx, p.m, core.KindIntegration, "AuthURL", func(ctx context.Context, c *conn) (string, error) {
 		return c.integ.AuthURL(ctx, sdkAuthURLRequest(req))
 	})
 }
@@ -156,7 +161,7 @@ type accountTokens struct {
 
 // Exchange calls the plugin.
 func (p *integrationProxy) Exchange(ctx context.Context, req core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
-	r, err := call(ctx, p.m, "Exchange", func(ctx context.Context, c *conn) (accountTokens, error) {
+	r, err := call(ctx, p.m, core.KindIntegration, "Exchange", func(ctx context.Context, c *conn) (accountTokens, error) {
 		a, t, err := c.integ.Exchange(ctx, sdkExchangeRequest(req))
 		return accountTokens{integrationAccount(a), integrationTokens(t)}, err
 	})
@@ -165,7 +170,7 @@ func (p *integrationProxy) Exchange(ctx context.Context, req core.ExchangeReques
 
 // Refresh calls the plugin.
 func (p *integrationProxy) Refresh(ctx context.Context, refreshToken string) (core.IntegrationTokens, error) {
-	return call(ctx, p.m, "Refresh", func(ctx context.Context, c *conn) (core.IntegrationTokens, error) {
+	return call(ctx, p.m, core.KindIntegration, "Refresh", func(ctx context.Context, c *conn) (core.IntegrationTokens, error) {
 		t, err := c.integ.Refresh(ctx, refreshToken)
 		return integrationTokens(t), err
 	})
@@ -173,7 +178,7 @@ func (p *integrationProxy) Refresh(ctx context.Context, refreshToken string) (co
 
 // Revoke calls the plugin.
 func (p *integrationProxy) Revoke(ctx context.Context, t core.IntegrationTokens) error {
-	_, err := call(ctx, p.m, "Revoke", func(ctx context.Context, c *conn) (struct{}, error) {
+	_, err := call(ctx, p.m, core.KindIntegration, "Revoke", func(ctx context.Context, c *conn) (struct{}, error) {
 		return struct{}{}, c.integ.Revoke(ctx, sdkIntegrationTokens(t))
 	})
 	return err
@@ -185,6 +190,16 @@ func (p *integrationProxy) Revoke(ctx context.Context, t core.IntegrationTokens)
 
 // The store's KV is handed to plugins as it is.
 var _ sdk.KV = core.KV(nil)
+
+// allKinds are the plugin kinds, in the order the host dispenses them.
+var allKinds = []string{core.KindIdentityProvider, core.KindIntegration}
+
+// kindNouns name the kinds in the NotFound of a proxy whose process does not
+// serve its kind.
+var kindNouns = map[string]string{
+	core.KindIdentityProvider: "an identity provider",
+	core.KindIntegration:      "an integration",
+}
 
 // sdkKinds maps the core's plugin kinds to the SDK's, the names under which
 // go-plugin dispenses them.

@@ -60,9 +60,10 @@ type managed struct {
 
 	mu        sync.Mutex
 	state     core.PluginState
-	cur       *conn // the serving process; nil unless running
-	stopping  bool  // Close has begun
-	info      core.PluginInfo
+	cur       *conn    // the serving process; nil unless running
+	stopping  bool     // Close has begun
+	kinds     []string // served by the current or last process; before: Spec.Kind, if any
+	version   string   // as the current or last process described itself
 	pid       int
 	healthy   bool
 	restarts  int
@@ -76,10 +77,15 @@ type conn struct {
 	client *plugin.Client
 	proc   *procRunner
 	health grpc_health_v1.HealthClient
-	idp    sdk.IdentityProvider // for KindIdentityProvider: an *sdk.IdentityProviderClient
-	integ  sdk.Integration      // for KindIntegration: an *sdk.IntegrationClient
-	info   core.PluginInfo      // as the plugin described itself, in the core's terms
-	calls  sync.WaitGroup       // in flight; Add only while conn is managed.cur
+	// The services the process serves, and what each said of itself at the
+	// start in the core's terms; a service not served is nil. Set by start,
+	// read-only after.
+	idp       sdk.IdentityProvider // an *sdk.IdentityProviderClient
+	idpInfo   core.PluginInfo
+	integ     sdk.Integration // an *sdk.IntegrationClient
+	integInfo core.PluginInfo
+	kinds     []string       // the kinds served, in allKinds' order
+	calls     sync.WaitGroup // in flight; Add only while conn is managed.cur
 }
 
 // permanentError is a start failure that another try cannot fix.
@@ -140,7 +146,8 @@ func (m *managed) run(ctx context.Context) {
 	}
 }
 
-// start starts a process, configures it and asks what it is.
+// start starts a process, then configures each service it serves among
+// those the entry asks for, and asks what each is.
 func (m *managed) start(ctx context.Context) (*conn, error) {
 	if m.bin != nil {
 		if err := m.bin.verify(); err != nil {
@@ -182,38 +189,73 @@ func (m *managed) start(ctx context.Context) (*conn, error) {
 		return fail(permanentError{fmt.Errorf("the plugin does not speak gRPC (%T)", rpc)})
 	}
 	c.health = grpc_health_v1.NewHealthClient(grpcClient.Conn)
-	raw, err := rpc.Dispense(sdkKinds[m.spec.Kind])
-	if err != nil {
-		return fail(permanentError{fmt.Errorf("the plugin does not serve %s: %w", m.spec.Kind, err)})
+	asked := allKinds
+	if m.spec.Kind != "" {
+		asked = []string{m.spec.Kind}
 	}
+	for _, kind := range asked {
+		served, err := c.configure(ctx, m, rpc, kind)
+		switch {
+		case err != nil:
+			return fail(err)
+		case !served && m.spec.Kind != "":
+			return fail(permanentError{fmt.Errorf("the plugin does not serve %s, the kind its entry asks for", kind)})
+		case served:
+			c.kinds = append(c.kinds, kind)
+		}
+	}
+	if len(c.kinds) == 0 {
+		return fail(permanentError{fmt.Errorf("the plugin serves none of %s", strings.Join(allKinds, ", "))})
+	}
+	return c, nil
+}
+
+// configure dispenses the service of kind, configures it (each service gets
+// its own Configure: a plugin may keep one configuration per service object)
+// and asks what it is, within the plugin's call timeout. It reports false,
+// and no error, when the process does not serve that service at all.
+func (c *conn) configure(ctx context.Context, m *managed, rpc plugin.ClientProtocol, kind string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.spec.CallTimeout)
 	defer cancel()
-	cfg := sdk.Config{Name: m.spec.Name, Raw: m.config, Secrets: m.secrets}
-	host := sdk.Host{KV: m.kv, Log: pluginLog{m.log}}
-	var info sdk.PluginInfo
+	raw, err := rpc.Dispense(sdkKinds[kind])
+	if err != nil {
+		return false, permanentError{fmt.Errorf("dispense %s: %w", kind, err)}
+	}
+	var (
+		svc  service
+		keep func(core.PluginInfo) // makes the service the conn's
+	)
 	switch p := raw.(type) {
 	case *sdk.IdentityProviderClient:
-		c.idp = p
-		if err = p.Configure(ctx, cfg, host); err == nil {
-			info, err = p.Describe(ctx)
-		}
+		svc, keep = p, func(info core.PluginInfo) { c.idp, c.idpInfo = p, info }
 	case *sdk.IntegrationClient:
-		c.integ = p
-		if err = p.Configure(ctx, cfg, host); err == nil {
-			info, err = p.Describe(ctx)
-		}
+		svc, keep = p, func(info core.PluginInfo) { c.integ, c.integInfo = p, info }
 	default:
-		err = permanentError{fmt.Errorf("unexpected client %T", raw)}
+		return false, permanentError{fmt.Errorf("unexpected client %T", raw)}
 	}
-	if err != nil {
+	var info sdk.PluginInfo
+	err = svc.Configure(ctx, sdk.Config{Name: m.spec.Name, Raw: m.config, Secrets: m.secrets}, sdk.Host{KV: m.kv, Log: pluginLog{m.log}})
+	if err == nil {
+		info, err = svc.Describe(ctx)
+	}
+	switch {
+	case sdk.NotServed(err):
+		return false, nil
+	case err != nil:
 		err = fmt.Errorf("configure: %w", err)
 		if k := core.KindOf(err); k == core.Invalid || k == core.Malformed {
 			err = permanentError{err} // the configuration is wrong: it stays wrong
 		}
-		return fail(err)
+		return false, err
 	}
-	c.info = pluginInfo(info)
-	return c, nil
+	keep(pluginInfo(info))
+	return true, nil
+}
+
+// service is what the SDK's clients of both services have in common.
+type service interface {
+	Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) error
+	Describe(ctx context.Context) (sdk.PluginInfo, error)
 }
 
 // startError classifies a failed start: an executable that cannot run, a
@@ -328,12 +370,20 @@ func (m *managed) up(c *conn, took time.Duration) bool {
 		return false
 	}
 	m.cur, m.state, m.healthy = c, core.PluginRunning, true
-	m.info, m.pid, m.startedAt = c.info, c.proc.PID(), time.Now()
+	m.kinds, m.version, m.pid, m.startedAt = c.kinds, c.version(), c.proc.PID(), time.Now()
 	restarts := m.restarts
 	m.mu.Unlock()
-	m.log.Info().Str("version", c.info.Version).Int("pid", c.proc.PID()).Int("restarts", restarts).
+	m.log.Info().Str("version", c.version()).Strs("kinds", c.kinds).Int("pid", c.proc.PID()).Int("restarts", restarts).
 		Dur("took", took).Msg("plugin running")
 	return true
+}
+
+// version is the plugin's version as its first service described it.
+func (c *conn) version() string {
+	if c.idp != nil {
+		return c.idpInfo.Version
+	}
+	return c.integInfo.Version
 }
 
 // down takes the serving process out: from now on calls answer Unavailable.
@@ -417,9 +467,16 @@ func (m *managed) shutdown(ctx context.Context, c *conn) bool {
 	return drained
 }
 
+// mayServe reports whether the entry may serve kind: its kind is that one,
+// or left out.
+func (m *managed) mayServe(kind string) bool {
+	return m.spec.Kind == "" || m.spec.Kind == kind
+}
+
 // acquire returns the serving process and counts a call on it, or
-// Unavailable at once when there is none.
-func (m *managed) acquire(op string) (*conn, error) {
+// Unavailable at once when there is none, or NotFound when it does not serve
+// kind.
+func (m *managed) acquire(op, kind string) (*conn, error) {
 	m.mu.Lock()
 	c, state := m.cur, m.state
 	if c != nil {
@@ -433,6 +490,10 @@ func (m *managed) acquire(op string) (*conn, error) {
 		}
 		return nil, e
 	}
+	if !slices.Contains(c.kinds, kind) {
+		c.calls.Done()
+		return nil, &core.Error{Kind: core.NotFound, Op: op, Msg: fmt.Sprintf("plugin %s is not %s", m.spec.Name, kindNouns[kind])}
+	}
 	return c, nil
 }
 
@@ -441,8 +502,8 @@ func (m *managed) status() core.PluginStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return core.PluginStatus{
-		Name: m.spec.Name, Kind: m.spec.Kind, Builtin: m.spec.Builtin, Path: m.spec.Path,
-		Version: m.info.Version, State: m.state, Healthy: m.healthy, PID: m.pid,
+		Name: m.spec.Name, Kinds: slices.Clone(m.kinds), Builtin: m.spec.Builtin, Path: m.spec.Path,
+		Version: m.version, State: m.state, Healthy: m.healthy, PID: m.pid,
 		Restarts: m.restarts, LastError: m.lastErr, StartedAt: m.startedAt,
 	}
 }
