@@ -21,10 +21,9 @@
 //	      clientId: Ov23li...
 //	      clientSecretEnv: GITHUB_CLIENT_SECRET
 //
-// A GitHub App works too (its "Callback URL", with "Request user authorization
-// during installation" off and "Email addresses: read-only" among its account
-// permissions); its user tokens expire after eight hours and come with a refresh
-// token, which Refresh uses. GitHub Enterprise Server: the same registration on
+// A GitHub App works too: register the same callback URL and give it the
+// read-only "Email addresses" account permission. Its user tokens expire
+// (after eight hours) and come with a refresh token, which Refresh uses. GitHub Enterprise Server: the same registration on
 // that server, and the three URLs pointed at it.
 //
 // # Configuration keys

@@ -219,6 +219,12 @@ func TestEmailAndName(t *testing.T) {
 			{Email: "a@example.com"}, {Email: "b@example.com", Verified: true}}}, wantEmail: "b@example.com", wantVerif: true},
 		{name: "no user:email scope", scopes: []string{"read:user"}, user: githubtest.User{Login: "u4",
 			Emails: []githubtest.Email{{Email: "p@example.com", Primary: true, Verified: true}}}, wantEmail: "", wantVerif: false},
+		{name: "no user:email scope: the public address, unverified", scopes: []string{"read:user"}, user: githubtest.User{Login: "u5",
+			PublicEmail: "public@example.com", Emails: []githubtest.Email{{Email: "public@example.com", Primary: true, Verified: true}}},
+			wantEmail: "public@example.com", wantVerif: false},
+		{name: "user:email granted: the public address is not used", user: githubtest.User{Login: "u6",
+			PublicEmail: "public@example.com", Emails: []githubtest.Email{{Email: "p@example.com", Primary: true, Verified: true}}},
+			wantEmail: "p@example.com", wantVerif: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gh := githubtest.New(githubtest.Options{})

@@ -89,6 +89,9 @@ type User struct {
 	Name      string // may be empty, as on GitHub
 	AvatarURL string // default: a URL on the fake
 	Emails    []Email
+	// PublicEmail is the address shown on the profile, the "email" of GET
+	// /user; empty: null, as for most accounts.
+	PublicEmail string
 	// Deny makes the user refuse every authorization (error=access_denied).
 	Deny bool
 }
@@ -635,15 +638,18 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var name any
+	var name, email any
 	if u.Name != "" {
 		name = u.Name
+	}
+	if u.PublicEmail != "" {
+		email = u.PublicEmail
 	}
 	writeJSON(w, map[string]any{
 		"login": u.Login, "id": u.ID, "node_id": fmt.Sprintf("U_fake%d", u.ID),
 		"avatar_url": u.AvatarURL, "html_url": s.URL + "/" + u.Login, "type": "User",
 		"site_admin": false, "name": name, "company": nil, "blog": "", "location": nil,
-		"email": nil, "bio": nil, "public_repos": 0, "followers": 0, "following": 0,
+		"email": email, "bio": nil, "public_repos": 0, "followers": 0, "following": 0,
 		"created_at": "2011-01-25T18:44:36Z", "updated_at": "2026-01-01T00:00:00Z",
 	})
 }
