@@ -555,7 +555,7 @@ func TestPluginChecks(t *testing.T) {
 		{Name: "mail3", Kind: "Integration", Builtin: "email"},
 	}
 	err := c.Validate()
-	for _, w := range []string{"plugins[0].callTimeout -1s must be positive", `plugins[1].builtin "gitlub" is not a built-in plugin (built in: email)`,
+	for _, w := range []string{"plugins[0].callTimeout -1s must be positive", `plugins[1].builtin "gitlub" is not a built-in plugin (built in: email, github`,
 		`plugins[2].kind "integration": the built-in email serves identity_provider only (or leave kind out)`,
 		`plugins[3].kind "storage" must be identity_provider or integration (or left out: every kind the plugin serves)`,
 		`plugins[4].kind "Integration" must be identity_provider or integration`} {

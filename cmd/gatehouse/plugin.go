@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/email"
+	"github.com/gatehouse/gatehouse/plugins/github"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
 )
 
@@ -35,6 +36,11 @@ type builtinPlugin struct {
 	prepare func(raw json.RawMessage, cfg Config) (json.RawMessage, error)
 }
 
+// redirectCallTimeout bounds a call to a redirect provider's plugin: a code
+// exchange makes up to three requests to the provider, which the plugin
+// bounds itself (its "timeout" setting, 4 s by default) below this.
+const redirectCallTimeout = 10 * time.Second
+
 // builtins are the built-in plugins, in the order of the default plugins list.
 var builtins = []builtinPlugin{
 	{
@@ -47,6 +53,13 @@ var builtins = []builtinPlugin{
 		prepare: func(raw json.RawMessage, cfg Config) (json.RawMessage, error) {
 			return withDefaultOutbox(raw, filepath.Join(filepath.Dir(cfg.AdminKeyFile), "outbox"))
 		},
+	},
+	{
+		// Sign-in with GitHub and GitHub integrations; it needs the operator's
+		// OAuth app, so it is in no default list. Its own timeout (4 s for
+		// all the requests of one call) stays below the host's.
+		name: "github", kinds: []string{core.KindIdentityProvider, core.KindIntegration},
+		serve: github.New, callTimeout: redirectCallTimeout,
 	},
 }
 
