@@ -76,10 +76,14 @@ func parseConfig(d Defaults, raw json.RawMessage, secret string) (Config, error)
 			return Config{}, errs.Errorf(errs.Invalid, op, "%s config: cannot be read", d.Name)
 		}
 	}
+	// Validated before the default, so a bad scopes is reported once.
+	if err := cfg.validate(d.Name, secret); err != nil {
+		return Config{}, err
+	}
 	if cfg.IntegrationScopes == nil {
 		cfg.IntegrationScopes = slices.Clone(cfg.Scopes)
 	}
-	return cfg, cfg.validate(d.Name, secret)
+	return cfg, nil
 }
 
 func jsonType(kind string) string {
@@ -118,7 +122,9 @@ func (c Config) validate(name, secret string) error {
 		}
 	}
 	checkScopes("scopes", c.Scopes)
-	checkScopes("integrationScopes", c.IntegrationScopes)
+	if c.IntegrationScopes != nil {
+		checkScopes("integrationScopes", c.IntegrationScopes)
+	}
 	check(strings.ContainsFunc(c.UsernameClaim, isControl), "usernameClaim", "must not contain control characters")
 	check(c.DisplayName == "", "displayName", "must not be empty")
 	check(len(c.DisplayName) > 100 || strings.ContainsFunc(c.DisplayName, isControl), "displayName",
