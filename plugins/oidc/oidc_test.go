@@ -200,6 +200,7 @@ func TestExchangeRefused(t *testing.T) {
 		secret string                                      // the plugin's client secret, if not the fake's
 		req    func(req *sdk.ExchangeRequest, code string) // changes to the exchange
 		replay bool                                        // redeem the code twice
+		msg    string                                      // in the message: the reason
 	}{
 		{name: "wrong verifier", msg: "code was refused", req: func(r *sdk.ExchangeRequest, _ string) { r.CodeVerifier = oauth2.GenerateVerifier() }},
 		{name: "wrong redirect URI", msg: "code was refused", req: func(r *sdk.ExchangeRequest, _ string) { r.RedirectURI = callback + "x" }},
