@@ -40,9 +40,9 @@ import (
 // Issuer is Google's OpenID Connect issuer.
 const Issuer = "https://accounts.google.com"
 
-// Defaults are Google's: its issuer, no username claim, and the parameters
+// defaults are Google's: its issuer, no username claim, and the parameters
 // that make Google return a refresh token (it has no offline_access scope).
-var Defaults = oidc.Defaults{
+var defaults = oidc.Defaults{
 	Name:          "google",
 	DisplayName:   "Google",
 	Issuer:        Issuer,
@@ -50,4 +50,4 @@ var Defaults = oidc.Defaults{
 }
 
 // New returns the Google plugin, both kinds.
-func New() sdk.Plugins { return oidc.NewWith(Defaults) }
+func New() sdk.Plugins { return oidc.NewWith(defaults) }

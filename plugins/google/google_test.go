@@ -113,7 +113,7 @@ func TestDefaultIssuer(t *testing.T) {
 	if err := google.New().Integration.Configure(t.Context(), cfg, sdk.NewTestHost().Host()); err != nil {
 		t.Errorf("Configure without an issuer: %v", err)
 	}
-	if google.Defaults.Issuer != "https://accounts.google.com" {
-		t.Errorf("the default issuer = %q", google.Defaults.Issuer)
+	if google.DefaultIssuer != "https://accounts.google.com" {
+		t.Errorf("the default issuer = %q, want Google's", google.DefaultIssuer)
 	}
 }

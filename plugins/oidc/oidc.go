@@ -113,8 +113,8 @@ type Defaults struct {
 	OfflineParams map[string]string
 }
 
-// Generic are the generic plugin's defaults.
-var Generic = Defaults{
+// generic are the generic plugin's defaults.
+var generic = Defaults{
 	Name:          "oidc",
 	DisplayName:   "OpenID Connect",
 	UsernameClaim: "preferred_username",
@@ -123,7 +123,7 @@ var Generic = Defaults{
 }
 
 // New returns the generic OpenID Connect plugin, both kinds.
-func New() sdk.Plugins { return NewWith(Generic) }
+func New() sdk.Plugins { return NewWith(generic) }
 
 // NewWith returns the plugin, both kinds, with d's defaults.
 func NewWith(d Defaults) sdk.Plugins {

@@ -232,7 +232,7 @@ func TestTokens(t *testing.T) {
 	if err != nil || len(keys.Keys) != 1 {
 		t.Fatalf("JWKS: %v, %d keys", err, len(keys.Keys))
 	}
-	jws, err := jose.ParseSigned(body["id_token"].(string), []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(body["id_token"].(string), []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("parse the ID token: %v", err)
 	}
