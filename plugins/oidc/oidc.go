@@ -139,8 +139,9 @@ type client struct {
 	defaults Defaults
 	http     *http.Client
 	conf     atomic.Pointer[configured]
-	mu       sync.Mutex // guards disc
+	mu       sync.Mutex // guards disc and discFor
 	disc     *discovered
+	discFor  *configured // the configuration disc was read for
 }
 
 // configured is what Configure sets up, replaced as a whole.
@@ -175,9 +176,6 @@ func (c *client) configure(cfg sdk.Config, host sdk.Host) error {
 	if name == "" {
 		name = c.defaults.Name
 	}
-	c.mu.Lock()
-	c.disc = nil // the issuer may have changed
-	c.mu.Unlock()
 	c.conf.Store(&configured{name: name, cfg: conf, secret: cfg.Secrets[SecretClientSecret], log: host.Log})
 	return nil
 }
@@ -205,11 +203,12 @@ func (c *client) start(ctx context.Context, op string) (*configured, context.Con
 }
 
 // discover returns the issuer's endpoints, reading its discovery document
-// the first time. A failure is not kept: the next call asks again.
+// the first time for each configuration (a new one may name another
+// issuer). A failure is not kept: the next call asks again.
 func (c *client) discover(ctx context.Context, op string, conf *configured) (*discovered, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.disc != nil {
+	if c.disc != nil && c.discFor == conf {
 		return c.disc, nil
 	}
 	p, err := oidc.NewProvider(ctx, conf.cfg.Issuer)
@@ -237,7 +236,7 @@ func (c *client) discover(ctx context.Context, op string, conf *configured) (*di
 		slices.Contains(meta.AuthMethods, "client_secret_post") {
 		d.authStyle = oauth2.AuthStyleInParams
 	}
-	c.disc = d
+	c.disc, c.discFor = d, conf
 	if conf.log != nil {
 		conf.log.Log(ctx, "info", conf.name+": read the issuer's discovery document", map[string]string{"issuer": conf.cfg.Issuer})
 	}

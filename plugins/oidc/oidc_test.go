@@ -464,3 +464,19 @@ func TestConfigure(t *testing.T) {
 		t.Errorf("Describe: %v (-want +got):\n%s", err, diff)
 	}
 }
+
+// TestReconfigure: a new configuration's issuer is discovered anew.
+func TestReconfigure(t *testing.T) {
+	a, b := newFake(t, oidctest.Options{}), newFake(t, oidctest.Options{})
+	p, host := provider(t, oidc.New(), config(a, nil))
+	fl := newFlow()
+	if u, err := p.AuthURL(t.Context(), fl.authRequest("")); err != nil || !strings.HasPrefix(u, a.URL) {
+		t.Fatalf("AuthURL = %q, %v; want the first issuer's", u, err)
+	}
+	if err := p.Configure(t.Context(), config(b, nil), host.Host()); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := p.AuthURL(t.Context(), fl.authRequest("")); err != nil || !strings.HasPrefix(u, b.URL) {
+		t.Errorf("AuthURL after Configure = %q, %v; want the new issuer's", u, err)
+	}
+}
