@@ -62,6 +62,10 @@ var rules = []rule{
 		r, ok := rel(imp)
 		return !ok || !(r == "core" || r == "adminapi/web" || r == "plugins/sdk/errs")
 	}, "a dialect only translates: it may import the standard library, core and adminapi/web"},
+	{"cmd/gatehouse-plugin-oidc", func(imp string) bool {
+		r, ok := rel(imp)
+		return ok && !under(r, "plugins")
+	}, "a plugin shipped as its own binary links the plugin and the SDK, nothing of the server"},
 	{"examples/...", func(imp string) bool {
 		r, ok := rel(imp)
 		return ok && !under(r, "plugins/sdk")

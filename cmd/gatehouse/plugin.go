@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/email"
 	"github.com/gatehouse/gatehouse/plugins/github"
+	"github.com/gatehouse/gatehouse/plugins/google"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
 )
 
@@ -60,6 +61,12 @@ var builtins = []builtinPlugin{
 		// all the requests of one call) stays below the host's.
 		name: "github", kinds: []string{core.KindIdentityProvider, core.KindIntegration},
 		serve: github.New, callTimeout: redirectCallTimeout,
+	},
+	{
+		// Sign-in with Google and Google integrations (OpenID Connect), like
+		// github in no default list.
+		name: "google", kinds: []string{core.KindIdentityProvider, core.KindIntegration},
+		serve: google.New, callTimeout: redirectCallTimeout,
 	},
 }
 
