@@ -29,26 +29,6 @@ func emailPlugins(t *testing.T, sink *smtptest.Sink) string {
 	return string(b)
 }
 
-// pluginPID returns the email plugin's process id from GET /plugins.
-func (in *instance) pluginPID(t *testing.T, key string) (int, string) {
-	t.Helper()
-	_, body := in.call(t, key, "GET", "/plugins", "")
-	var ans struct {
-		Plugins []struct {
-			Name, State string
-			PID         int
-		}
-	}
-	_ = json.Unmarshal([]byte(body), &ans)
-	for _, p := range ans.Plugins {
-		if p.Name == "email" {
-			return p.PID, p.State
-		}
-	}
-	t.Fatalf("no email plugin in %s", body)
-	return 0, ""
-}
-
 // tokenOf returns the token of a mail's link.
 func tokenOf(t *testing.T, m smtptest.Message) string {
 	t.Helper()
@@ -127,7 +107,7 @@ func TestEmailSignupEndToEnd(t *testing.T) {
 	}
 
 	// Kill the plugin's process: 503 at once, only 503 while it is down, then back.
-	pid, _ := in.pluginPID(t, key)
+	pid, _ := in.pluginState(t, key, "email")
 	proctest.Signal(t, pid, os.Getpid(), syscall.SIGKILL)
 	deadline := time.Now().Add(30 * time.Second)
 	for wait, tries := 20*time.Millisecond, 1; ; wait, tries = min(2*wait, time.Second), tries+1 {
@@ -149,7 +129,7 @@ func TestEmailSignupEndToEnd(t *testing.T) {
 		}
 		time.Sleep(wait)
 	}
-	if newPID, state := in.pluginPID(t, key); newPID == pid || state != "running" {
+	if newPID, state := in.pluginState(t, key, "email"); newPID == pid || state != "running" {
 		t.Errorf("after the restart: pid %d (was %d), state %s", newPID, pid, state)
 	}
 	sink.WaitFor(t, "bob@example.com", 5*time.Second)
