@@ -46,6 +46,13 @@ const e2eAdminKey = "operator-chosen-key-123"
 
 func newRedirectE2E(t *testing.T) *redirectEnv {
 	t.Helper()
+	return newRedirectE2EWith(t, "", nil)
+}
+
+// newRedirectE2EWith also runs extra plugin entries, external ones from
+// pluginDir.
+func newRedirectE2EWith(t *testing.T, pluginDir string, extra []map[string]any) *redirectEnv {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the google and github plugins as processes against fake providers")
 	}
@@ -54,19 +61,22 @@ func newRedirectE2E(t *testing.T) *redirectEnv {
 	t.Cleanup(google.Close)
 	gh := githubtest.New(githubtest.Options{})
 	t.Cleanup(gh.Close)
-	plugins, err := json.Marshal([]map[string]any{
+	plugins, err := json.Marshal(append([]map[string]any{
 		{"name": "google", "builtin": "google", "config": map[string]any{
 			"clientId": google.ClientID, "clientSecretEnv": "GOOGLE_SECRET", "issuer": google.Issuer}},
 		{"name": "github", "builtin": "github", "config": map[string]any{
 			"clientId": gh.ClientID, "clientSecretEnv": "GITHUB_SECRET",
 			"authURL": gh.AuthURL(), "tokenURL": gh.TokenURL(), "apiURL": gh.APIURL()}},
-	})
+	}, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("GOOGLE_SECRET", google.ClientSecret)
 	t.Setenv("GITHUB_SECRET", gh.ClientSecret)
 	t.Setenv("GATEHOUSE_PLUGINS", string(plugins))
+	if pluginDir != "" {
+		t.Setenv("GATEHOUSE_PLUGIN_DIR", pluginDir)
+	}
 	t.Setenv("GATEHOUSE_ADMIN_KEY", e2eAdminKey)
 	t.Setenv("GATEHOUSE_AUTH_REDIRECT_URIS", appSignedIn+","+appConnected)
 	in := startServe(t, filepath.Join(t.TempDir(), "key"), "--public-url", "http://"+gatehouseHost)
@@ -393,4 +403,34 @@ func (in *instance) pluginState(t *testing.T, key, name string) (int, string) {
 	}
 	t.Fatalf("no plugin %s in %s", name, body)
 	return 0, ""
+}
+
+// TestExternalOIDCPluginSignIn is docs/plugins.md's worked example of an
+// external plugin: gatehouse-plugin-oidc built, checksummed, configured by
+// path against an OpenID Connect issuer (here a fake one), started, and
+// signed in through.
+func TestExternalOIDCPluginSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a plugin binary")
+	}
+	dir := t.TempDir()
+	name, sum := buildPlugin(t, "cmd/gatehouse-plugin-oidc", dir)
+	issuer := oidctest.New(oidctest.Options{ClientID: "gatehouse", ClientSecret: "keycloak-client-secret"})
+	t.Cleanup(issuer.Close)
+	issuer.AddUser(oidctest.User{Subject: "f:1d2c:alan", Email: "alan@corp.test", EmailVerified: true, PreferredUsername: "alan"})
+	t.Setenv("KEYCLOAK_SECRET", issuer.ClientSecret)
+	e := newRedirectE2EWith(t, dir, []map[string]any{{
+		"name": "keycloak", "path": name, "sha256": sum,
+		"config": map[string]any{"clientId": issuer.ClientID, "clientSecretEnv": "KEYCLOAK_SECRET", "issuer": issuer.Issuer},
+	}})
+	q := e.browser().land(e.start("keycloak", appSignedIn))
+	me := e.me(e.exchange("keycloak", q.Get("code")))
+	ids, _ := me["identities"].([]any)
+	if me["username"] != "alan" || me["email"] != "alan@corp.test" || len(ids) != 1 || ids[0].(map[string]any)["provider"] != "keycloak" {
+		t.Errorf("/users/me %v", me)
+	}
+	status, body := e.admin("GET", "/plugins", "")
+	if status != 200 || !strings.Contains(body, `"path":"`+name+`"`) || !strings.Contains(body, `"kinds":["identity_provider","integration"]`) {
+		t.Errorf("GET /plugins: %d %s", status, body)
+	}
 }
