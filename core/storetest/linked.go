@@ -313,6 +313,25 @@ func testLinkedAccountsDeleteRace(t *testing.T, h Harness) {
 			t.Fatalf("round %d: %d linked accounts outlived their user", i, len(list))
 		}
 	}
+	// The same race, in the worst order for a store: the user is deleted while
+	// the put that found it is between its read and its write (a store that
+	// reads its clock there to stamp the account runs the delete then).
+	u := e.createUser("racer-last")
+	var once sync.Once
+	var delErr error
+	e.clock.SetHook(func() { once.Do(func() { delErr = s.DeleteUser(ctx, u.ID) }) })
+	_, err := s.PutLinkedAccount(ctx, u.ID, core.LinkedAccount{Connector: "github", UserIdentifier: "late"})
+	e.clock.SetHook(nil)
+	once.Do(func() { delErr = s.DeleteUser(ctx, u.ID) }) // a store that never read the clock
+	e.must(delErr)
+	if err != nil && core.KindOf(err) != core.NotFound {
+		t.Fatalf("PutLinkedAccount while its user is deleted: %v, want success or NotFound", err)
+	}
+	list, err := s.LinkedAccounts(ctx, u.ID)
+	e.must(err)
+	if len(list) != 0 {
+		t.Fatalf("%d linked accounts outlived their user", len(list))
+	}
 	e.sameKeys(s, func(f core.Store) {
 		// The counter of the users created and deleted is all that is left.
 		w := e.newUser("racer0")
