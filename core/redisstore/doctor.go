@@ -148,7 +148,7 @@ type record struct {
 // credentials), each a step.
 func (d *doctor) keys(ctx context.Context, keys []string) error {
 	var claims []claim
-	var names, records []record
+	var sets, records []record
 	for _, full := range keys {
 		p, ok := d.s.k.parseKey(full)
 		if !ok {
@@ -160,7 +160,7 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 		case keyAppLocator:
 			claims = append(claims, claim{key: full, kind: kindApp, name: p.id})
 		case keyAppName, keyAppRedirect:
-			names = append(names, record{p, full})
+			sets = append(sets, record{p, full})
 		case keyUser, keyApp, keyCred:
 			records = append(records, record{p, full})
 		}
@@ -168,8 +168,8 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.claims(ctx, claims) }); err != nil {
 		return err
 	}
-	for _, n := range names {
-		if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.appNames(ctx, n) }); err != nil {
+	for _, set := range sets {
+		if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.appSet(ctx, set) }); err != nil {
 			return err
 		}
 	}
@@ -245,9 +245,9 @@ func (d *doctor) claims(ctx context.Context, cs []claim) error {
 	return nil
 }
 
-// appNames reports the entries of one app-name or redirect-URI set whose app
+// appSet reports the entries of one app-name or redirect-URI set whose app
 // is gone or has another name or RedirectURI.
-func (d *doctor) appNames(ctx context.Context, set record) error {
+func (d *doctor) appSet(ctx context.Context, set record) error {
 	members, err := d.s.rdb.SMembers(ctx, set.full).Result()
 	if err != nil {
 		return err
