@@ -62,10 +62,14 @@ func (s *Store) CreateApp(ctx context.Context, a *core.App) error {
 			}, s.k.user(uid), names, appKey)
 		},
 		index: func(seq int64) []entry {
-			return []entry{
+			es := []entry{
 				{key: s.k.idx(listApps), member: ref, score: float64(seq)},
 				{key: s.k.appName(a.Name), member: ref, set: true},
 			}
+			if a.RedirectURI != "" {
+				es = append(es, entry{key: s.k.appRedirect(a.RedirectURI), member: ref, set: true})
+			}
+			return es
 		},
 		undo: func(ctx context.Context) bool {
 			_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -156,10 +160,26 @@ func (s *Store) GetApp(ctx context.Context, id string) (core.App, error) {
 
 // AppsByName returns every app of that exact name, across owners, in Seq order.
 func (s *Store) AppsByName(ctx context.Context, name string) ([]core.App, error) {
-	const op = "redisstore.AppsByName"
+	return s.appsInSet(ctx, "redisstore.AppsByName", s.k.appName(name), func(a core.App) bool { return a.Name == name })
+}
+
+// AppsByRedirectURI returns every app whose RedirectURI is exactly uri, across
+// owners, in Seq order, from the set P appredirect:<hex>; no app is indexed
+// under the empty URI.
+func (s *Store) AppsByRedirectURI(ctx context.Context, uri string) ([]core.App, error) {
+	if uri == "" {
+		return []core.App{}, nil
+	}
+	return s.appsInSet(ctx, "redisstore.AppsByRedirectURI", s.k.appRedirect(uri), func(a core.App) bool { return a.RedirectURI == uri })
+}
+
+// appsInSet reads the apps of the set of app refs key that match (an entry
+// whose app is gone or no longer matches is a leftover that Doctor removes),
+// in Seq order.
+func (s *Store) appsInSet(ctx context.Context, op, key string, match func(core.App) bool) ([]core.App, error) {
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
-	members, err := s.rdb.SMembers(ctx, s.k.appName(name)).Result()
+	members, err := s.rdb.SMembers(ctx, key).Result()
 	if err != nil {
 		return nil, fail(ctx, op, err)
 	}
@@ -173,13 +193,15 @@ func (s *Store) AppsByName(ctx context.Context, name string) ([]core.App, error)
 	if err != nil {
 		return nil, fail(ctx, op, err)
 	}
-	apps = slices.DeleteFunc(apps, func(a core.App) bool { return a.Name != name })
+	apps = slices.DeleteFunc(apps, func(a core.App) bool { return !match(a) })
 	slices.SortFunc(apps, func(a, b core.App) int { return cmp.Compare(a.Seq, b.Seq) })
 	return apps, nil
 }
 
 // UpdateApp applies fn atomically; changes to ID, Seq, UserID and CreatedAt are
-// undone. A rename is Conflict when the owner has another app of that name.
+// undone. A rename is Conflict when the owner has another app of that name. A
+// changed name or RedirectURI moves the app's entry between sets after the
+// write.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) error) (core.App, error) {
 	const op = "redisstore.UpdateApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
@@ -248,12 +270,22 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 	if err != nil {
 		return core.App{}, fail(ctx, op, err)
 	}
-	if next.Name != old.Name {
+	if next.Name != old.Name || next.RedirectURI != old.RedirectURI {
 		ref := appRef(uid, id)
 		err := s.bounds.step(ctx, func(ctx context.Context) error {
 			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				p.SAdd(ctx, s.k.appName(next.Name), ref)
-				p.SRem(ctx, s.k.appName(old.Name), ref)
+				if next.Name != old.Name {
+					p.SAdd(ctx, s.k.appName(next.Name), ref)
+					p.SRem(ctx, s.k.appName(old.Name), ref)
+				}
+				if next.RedirectURI != old.RedirectURI {
+					if next.RedirectURI != "" {
+						p.SAdd(ctx, s.k.appRedirect(next.RedirectURI), ref)
+					}
+					if old.RedirectURI != "" {
+						p.SRem(ctx, s.k.appRedirect(old.RedirectURI), ref)
+					}
+				}
 				return nil
 			})
 			return err
@@ -266,7 +298,8 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 }
 
 // DeleteApp deletes the app, its credentials and its OAuth tokens in one MULTI in
-// the owner's slot, then its index entries, name entry, locator and keyId claims.
+// the owner's slot, then its index entries, name and redirect-URI entries,
+// locator and keyId claims.
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
@@ -319,6 +352,9 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		ref := appRef(uid, id)
 		after.zrem(s.k.idx(listApps), ref)
 		after.srem(s.k.appName(r.Name), ref)
+		if r.RedirectURI != "" {
+			after.srem(s.k.appRedirect(r.RedirectURI), ref)
+		}
 		after.claims = append(after.claims, s.appClaim(id))
 		if err := after.readClaims(ctx, s, uid); err != nil {
 			return err

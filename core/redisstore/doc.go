@@ -26,6 +26,9 @@
 //	P u:{uid}:sessions               zset <hex> by CreatedAt (µs): the login sessions
 //	P u:{uid}:tokens                 zset <hex> by CreatedAt (µs): the OAuth tokens of
 //	                                 the user's credentials and of its apps'
+//	P u:{uid}:linked                 hash "<connector>:<userIdentifier>" → JSON of
+//	                                 linkedRecord: the user's integration accounts, their
+//	                                 tokens sealed by the caller; connectors never hold ':'
 //
 // Global keys, each in its own slot:
 //
@@ -39,6 +42,9 @@
 //	P app:<appid>                    app locator, "<uid>|<micros>": claimed with SET NX
 //	                                 before the app is written, deleted after it
 //	P appname:<name>                 set of "<uid>/<appid>" (AppsByName; exact names)
+//	P appredirect:<hex>              set of "<uid>/<appid>" (AppsByRedirectURI), <hex>
+//	                                 the SHA-256 of the exact RedirectURI (a URI may be
+//	                                 long); an empty RedirectURI is never indexed
 //	P claim:username:<UsernameKey>   unique name claims, "<uid>|<micros>" (owner and
 //	P claim:email:<EmailKey>         claim time in Unix microseconds)
 //	P claim:externalId:<value>
@@ -73,8 +79,8 @@
 // with a compare-and-set script; (3) numbers the entity with INCR of its
 // counter; (4) writes the entity's own keys in one MULTI (or SET NX) in its
 // slot, watching only keys of that slot; (5) adds its entries to global keys:
-// the list index, an app's name set, the P idx:expiring entry of a user that
-// expires; (6) checks that its claims still hold its value and that less than
+// the list index, an app's name and redirect-URI sets, the P idx:expiring
+// entry of a user that expires; (6) checks that its claims still hold its value and that less than
 // Options.WriteDeadline has passed since t0, else answers Conflict. On a
 // failure after (4) it undoes its slot write if that is still as written and
 // then removes its entries; on any failure after a claim it releases its
@@ -88,7 +94,10 @@
 // redis.TxFailedErr, then Conflict. A changed email or externalId, or an identity
 // linked or unlinked, is claimed first and the old claim released afterwards by
 // compare-and-delete against the value read while the user still held it; a
-// changed ExpiresAt is written to P idx:expiring after the MULTI. A delete removes
+// changed ExpiresAt is written to P idx:expiring after the MULTI, and an app's
+// changed name or RedirectURI moves its set entries after the MULTI. A linked
+// account is written with WATCH of its user's record and MULTI in the user's
+// slot, so it is never left behind by a DeleteUser racing it. A delete removes
 // the entity and everything it owns in one MULTI in the user's slot, then its
 // index entries, locators and claims.
 //

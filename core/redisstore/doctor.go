@@ -21,9 +21,11 @@ const doctorBatch = 500
 // Doctor finds leftovers of interrupted writes and, with repair, removes them:
 //   - stale claims and app locators (owner gone or no longer holding the name,
 //     older than ClaimStaleAfter), removed by compare-and-delete;
-//   - list-index and app-name entries whose record is gone (or renamed), and
-//     records missing from their list index (a create interrupted after its
-//     write), reported in DanglingIndex and re-indexed; likewise P
+//   - list-index, app-name and app redirect-URI entries whose record is gone
+//     (or renamed, or has another RedirectURI), and records missing from their
+//     list index or sets (a create interrupted after its write, or an app
+//     stored before its set existed), reported in DanglingIndex and
+//     re-indexed; likewise P
 //     idx:expiring entries whose user is gone or has another ExpiresAt (none
 //     included), and users with an ExpiresAt missing from it;
 //   - credential scope grants whose registration is no longer in the registry,
@@ -141,11 +143,12 @@ type record struct {
 	full string
 }
 
-// keys checks one SCAN page: claims and locators, app-name sets, and user, app
-// and credential records (then the grants of the credentials), each a step.
+// keys checks one SCAN page: claims and locators, app-name and redirect-URI
+// sets, and user, app and credential records (then the grants of the
+// credentials), each a step.
 func (d *doctor) keys(ctx context.Context, keys []string) error {
 	var claims []claim
-	var names, records []record
+	var sets, records []record
 	for _, full := range keys {
 		p, ok := d.s.k.parseKey(full)
 		if !ok {
@@ -156,8 +159,8 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 			claims = append(claims, claim{key: full, kind: p.sub, name: p.name})
 		case keyAppLocator:
 			claims = append(claims, claim{key: full, kind: kindApp, name: p.id})
-		case keyAppName:
-			names = append(names, record{p, full})
+		case keyAppName, keyAppRedirect:
+			sets = append(sets, record{p, full})
 		case keyUser, keyApp, keyCred:
 			records = append(records, record{p, full})
 		}
@@ -165,8 +168,8 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.claims(ctx, claims) }); err != nil {
 		return err
 	}
-	for _, n := range names {
-		if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.appNames(ctx, n) }); err != nil {
+	for _, set := range sets {
+		if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.appSet(ctx, set) }); err != nil {
 			return err
 		}
 	}
@@ -242,9 +245,9 @@ func (d *doctor) claims(ctx context.Context, cs []claim) error {
 	return nil
 }
 
-// appNames reports the entries of one app-name set whose app is gone or has
-// another name.
-func (d *doctor) appNames(ctx context.Context, set record) error {
+// appSet reports the entries of one app-name or redirect-URI set whose app
+// is gone or has another name or RedirectURI.
+func (d *doctor) appSet(ctx context.Context, set record) error {
 	members, err := d.s.rdb.SMembers(ctx, set.full).Result()
 	if err != nil {
 		return err
@@ -262,17 +265,29 @@ func (d *doctor) appNames(ctx context.Context, set record) error {
 	var gone []any
 	for i, m := range members {
 		if oks[i] {
-			if r, err := decode[appRecord](d.op, keys[i], vals[i]); err == nil && r.Name == set.name {
+			if r, err := decode[appRecord](d.op, keys[i], vals[i]); err == nil && d.inSet(set, r) {
 				continue
 			}
 		}
-		d.add(&d.dangling, "appname:%s %s", set.name, m)
+		if set.kind == keyAppRedirect {
+			d.add(&d.dangling, "appredirect:%s %s", set.id, m)
+		} else {
+			d.add(&d.dangling, "appname:%s %s", set.name, m)
+		}
 		gone = append(gone, m)
 	}
 	if d.repair && len(gone) > 0 {
 		return d.s.rdb.SRem(ctx, set.full, gone...).Err()
 	}
 	return nil
+}
+
+// inSet reports whether app r belongs in the app-name or redirect-URI set.
+func (d *doctor) inSet(set record, r appRecord) bool {
+	if set.kind == keyAppRedirect {
+		return r.RedirectURI != "" && redirectHash(r.RedirectURI) == set.id
+	}
+	return r.Name == set.name
 }
 
 // getSome is getMany that skips empty keys.
@@ -297,7 +312,7 @@ func (d *doctor) getSome(ctx context.Context, keys []string) ([]string, []bool, 
 }
 
 // records checks that user, app and credential records are in their list index
-// (and apps in their name set), and returns the credentials with grants, for
+// (and apps in their name and redirect-URI sets), and returns the credentials with grants, for
 // grants to check.
 func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 	if len(shs) == 0 {
@@ -315,6 +330,7 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 		idx, member string
 		score       int64
 		name        string // apps: the name set to check
+		redirect    string // apps: the redirect-URI set to check, if any
 	}
 	var entries []listed
 	var creds []record
@@ -338,7 +354,7 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 			if err != nil {
 				continue
 			}
-			entries = append(entries, listed{idx: listApps, member: appRef(sh.uid, sh.id), score: r.Seq, name: r.Name})
+			entries = append(entries, listed{idx: listApps, member: appRef(sh.uid, sh.id), score: r.Seq, name: r.Name, redirect: r.RedirectURI})
 		case keyCred:
 			r, err := decode[credRecord](d.op, sh.full, vals[i])
 			if err != nil {
@@ -352,11 +368,15 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 	}
 	scores := make([]*redis.FloatCmd, len(entries))
 	inSet := make([]*redis.BoolCmd, len(entries))
+	inRedirect := make([]*redis.BoolCmd, len(entries))
 	_, err = d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range entries {
 			scores[i] = p.ZScore(ctx, d.s.k.idx(e.idx), e.member)
 			if e.name != "" {
 				inSet[i] = p.SIsMember(ctx, d.s.k.appName(e.name), e.member)
+			}
+			if e.redirect != "" {
+				inRedirect[i] = p.SIsMember(ctx, d.s.k.appRedirect(e.redirect), e.member)
 			}
 		}
 		return nil
@@ -375,6 +395,10 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 		if inSet[i] != nil && inSet[i].Err() == nil && !inSet[i].Val() {
 			d.add(&d.dangling, "appname:%s missing %s", e.name, e.member)
 			fix = append(fix, func(p redis.Pipeliner) { p.SAdd(ctx, d.s.k.appName(e.name), e.member) })
+		}
+		if inRedirect[i] != nil && inRedirect[i].Err() == nil && !inRedirect[i].Val() {
+			d.add(&d.dangling, "appredirect:%s missing %s (%q)", redirectHash(e.redirect), e.member, e.redirect)
+			fix = append(fix, func(p redis.Pipeliner) { p.SAdd(ctx, d.s.k.appRedirect(e.redirect), e.member) })
 		}
 	}
 	if d.repair && len(fix) > 0 {

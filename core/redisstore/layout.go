@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -28,10 +30,12 @@ const (
 	keySession                          // P u:{uid}:sess:<hex>
 	keySessions                         // P u:{uid}:sessions
 	keyTokens                           // P u:{uid}:tokens
+	keyLinked                           // P u:{uid}:linked
 	keySeq                              // P seq:<list>
 	keyIdx                              // P idx:<list>
 	keyAppLocator                       // P app:<appid>
 	keyAppName                          // P appname:<name>
+	keyAppRedirect                      // P appredirect:<hex>
 	keyClaim                            // P claim:<kind>:<name>
 	keyScopes                           // P scopes
 	keyKV                               // P kv:<namespace>:<key>
@@ -58,10 +62,12 @@ var keyShapes = [numKeyKinds]string{
 	keySession:       "u:{<uid>}:sess:<hex>",
 	keySessions:      "u:{<uid>}:sessions",
 	keyTokens:        "u:{<uid>}:tokens",
+	keyLinked:        "u:{<uid>}:linked",
 	keySeq:           "seq:<seq>",
 	keyIdx:           "idx:<idx>",
 	keyAppLocator:    "app:<id>",
 	keyAppName:       "appname:<name>",
+	keyAppRedirect:   "appredirect:<hex>",
 	keyClaim:         "claim:<claim>:<name>",
 	keyScopes:        "scopes",
 	keyKV:            "kv:<ns>:<name>",
@@ -87,12 +93,14 @@ const (
 	adminUsed   = "used"
 )
 
-// Member shapes: an app in P idx:apps and P appname:<name>, a credential in
-// P idx:creds, and a credential in its user's own zsets.
+// Member shapes: an app in P idx:apps, P appname:<name> and P
+// appredirect:<hex>, a credential in P idx:creds, a credential in its user's
+// own zsets, and a linked account's field in P u:{uid}:linked.
 var (
-	appRefShape     = compileShape("<uid>/<id>")
-	credRefShape    = compileShape("<uid>/<type>/<id>")
-	credMemberShape = compileShape("<type>:<id>")
+	appRefShape      = compileShape("<uid>/<id>")
+	credRefShape     = compileShape("<uid>/<type>/<id>")
+	credMemberShape  = compileShape("<type>:<id>")
+	linkedFieldShape = compileShape("<connector>:<name>")
 )
 
 // keyParts are the fields of a key or member; which are set depends on its
@@ -100,10 +108,10 @@ var (
 type keyParts struct {
 	kind keyKind             // the key's shape (zero for a member)
 	uid  string              // <uid>: the user whose slot holds the key
-	id   string              // <id>: an app, credential or consumer id; <hex>: a token's SHA-256
 	typ  core.CredentialType // <type>
-	sub  string              // <seq>, <idx>, <claim>, <ns>, <admin>: which counter, index, claim kind, namespace or hash
-	name string              // <name>: a claim's normalised name, an app name, a plugin's or limiter's key
+	id   string              // <id>: an app, credential or consumer id; <hex>: a token's or redirect URI's SHA-256
+	sub  string              // <seq>, <idx>, <claim>, <ns>, <admin>, <connector>: which counter, index, claim kind, namespace, hash or integration
+	name string              // <name>: a claim's normalised name, an app name, a plugin's or limiter's key, a linked account's identifier
 }
 
 // set stores v as field f, and reports whether v is valid there.
@@ -135,7 +143,7 @@ func (p *keyParts) set(f, v string) bool {
 			return true
 		}
 		return false
-	case "ns":
+	case "ns", "connector":
 		p.sub = v
 		return v != ""
 	case "admin":
@@ -157,7 +165,7 @@ func (p keyParts) get(f string) string {
 		return p.id
 	case "type":
 		return string(p.typ)
-	case "seq", "idx", "claim", "ns", "admin":
+	case "seq", "idx", "claim", "ns", "admin", "connector":
 		return p.sub
 	case "name":
 		return p.name
@@ -294,6 +302,7 @@ func (k keys) session(uid, hexHash string) string {
 }
 func (k keys) sessions(uid string) string { return k.build(keySessions, keyParts{uid: uid}) }
 func (k keys) tokens(uid string) string   { return k.build(keyTokens, keyParts{uid: uid}) }
+func (k keys) linked(uid string) string   { return k.build(keyLinked, keyParts{uid: uid}) }
 func (k keys) zsetOf(kind core.SessionKind, uid string) string {
 	if kind == core.KindOAuth {
 		return k.tokens(uid)
@@ -316,6 +325,12 @@ func (k keys) seq(list string) string         { return k.build(keySeq, keyParts{
 func (k keys) idx(list string) string         { return k.build(keyIdx, keyParts{sub: list}) }
 func (k keys) appLocator(appID string) string { return k.build(keyAppLocator, keyParts{id: appID}) }
 func (k keys) appName(name string) string     { return k.build(keyAppName, keyParts{name: name}) }
+
+// appRedirect is the set of the apps whose RedirectURI is uri, keyed by the
+// URI's SHA-256 since a URI may be longer than a key should be.
+func (k keys) appRedirect(uri string) string {
+	return k.build(keyAppRedirect, keyParts{id: redirectHash(uri)})
+}
 func (k keys) claim(kind, name string) string {
 	return k.build(keyClaim, keyParts{sub: kind, name: name})
 }
@@ -344,6 +359,24 @@ func appRef(uid, appID string) string { return appRefShape.build("", keyParts{ui
 func parseAppRef(m string) (appAt, bool) {
 	p, ok := appRefShape.parse(m)
 	return appAt{p.uid, p.id}, ok
+}
+
+// redirectHash is the hex SHA-256 of a redirect URI, which names its set.
+func redirectHash(uri string) string {
+	sum := sha256.Sum256([]byte(uri))
+	return hex.EncodeToString(sum[:])
+}
+
+// linkedField is a linked account's field in its user's P u:{uid}:linked hash.
+// The connector never holds ':', so the field splits back at its first ':'.
+func linkedField(connector, userIdentifier string) string {
+	return linkedFieldShape.build("", keyParts{sub: connector, name: userIdentifier})
+}
+
+// parseLinkedField reads a linkedField back.
+func parseLinkedField(f string) (connector, userIdentifier string, ok bool) {
+	p, ok := linkedFieldShape.parse(f)
+	return p.sub, p.name, ok
 }
 
 // credRef is a credential's member in idx:creds.

@@ -30,12 +30,14 @@ func TestKeyLayoutRoundTrip(t *testing.T) {
 		{k.session("u1", hex), keyParts{kind: keySession, uid: "u1", id: hex}},
 		{k.sessions("u1"), keyParts{kind: keySessions, uid: "u1"}},
 		{k.tokens("u1"), keyParts{kind: keyTokens, uid: "u1"}},
+		{k.linked("u1"), keyParts{kind: keyLinked, uid: "u1"}},
 		{k.seq(listUsers), keyParts{kind: keySeq, sub: listUsers}},
 		{k.seq(listCreds), keyParts{kind: keySeq, sub: listCreds}},
 		{k.idx(listApps), keyParts{kind: keyIdx, sub: listApps}},
 		{k.idx(idxExpiring), keyParts{kind: keyIdx, sub: idxExpiring}},
 		{k.appLocator("a1"), keyParts{kind: keyAppLocator, id: "a1"}},
 		{k.appName("My App: {x}/y"), keyParts{kind: keyAppName, name: "My App: {x}/y"}},
+		{k.appRedirect("https://app.example/cb?x={y}"), keyParts{kind: keyAppRedirect, id: redirectHash("https://app.example/cb?x={y}")}},
 		{k.claim(kindUsername, "bob"), keyParts{kind: keyClaim, sub: kindUsername, name: "bob"}},
 		{k.claim(kindEmail, "b@x.example"), keyParts{kind: keyClaim, sub: kindEmail, name: "b@x.example"}},
 		{k.claim(kindExternalID, "e|1"), keyParts{kind: keyClaim, sub: kindExternalID, name: "e|1"}},
@@ -84,6 +86,7 @@ func TestKeyLayoutRefuses(t *testing.T) {
 		"gh:u:{u1}:sess:abc", "gh:u:{u1}:sess:" + strings.Repeat("A", 64), "gh:u:{a}b}",
 		"gh:seq:expiring", "gh:seq:", "gh:idx:nope", "gh:app:", "gh:app:a|b", "gh:appname:",
 		"gh:claim:app:a1", "gh:claim:nope:x", "gh:claim:username:", "gh:claim:username",
+		"gh:u:{u1}:linked:x", "gh:appredirect:", "gh:appredirect:abc", "gh:appredirect:" + strings.Repeat("A", 64),
 		"gh:scopes:x", "gh:kv::k", "gh:kv:ns:", "gh:kv:ns", "gh:{adminkeys}:nope", "gh:rl:",
 	} {
 		if p, ok := k.parseKey(key); ok {
@@ -103,6 +106,17 @@ func TestMemberLayout(t *testing.T) {
 	}
 	if typ, id, ok := parseCredMember(credMember(core.OAuth2, "a1")); !ok || typ != core.OAuth2 || id != "a1" {
 		t.Errorf("parseCredMember(credMember) = %v, %q, %v", typ, id, ok)
+	}
+	if c, id, ok := parseLinkedField(linkedField("github", "octo:cat")); !ok || c != "github" || id != "octo:cat" {
+		t.Errorf("parseLinkedField(linkedField) = %q, %q, %v", c, id, ok)
+	}
+	for _, f := range []string{"", "github", "github:", ":octo"} {
+		if _, _, ok := parseLinkedField(f); ok {
+			t.Errorf("parseLinkedField(%q) accepted", f)
+		}
+	}
+	if a, b := redirectHash("https://a.example/cb"), redirectHash("https://a.example/cb/"); a == b || len(a) != 64 {
+		t.Errorf("redirectHash gives %q and %q for two URIs", a, b)
 	}
 	for _, m := range []string{"", "u1", "u1/", "/a1", "u1/a1/x", "u 1/a1"} {
 		if _, ok := parseAppRef(m); ok {

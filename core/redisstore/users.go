@@ -414,9 +414,10 @@ func diffClaims(old, next []claim) (gone, added []claim) {
 	return gone, added
 }
 
-// DeleteUser deletes the user, its apps, credentials, password, secret, sessions
-// and tokens in one MULTI in its slot, then its index entries (P idx:expiring
-// included), app locators, app name entries and claims (identities included).
+// DeleteUser deletes the user, its apps, credentials, password, secret, sessions,
+// tokens and linked accounts in one MULTI in its slot, then its index entries
+// (P idx:expiring included), app locators, app name and redirect-URI entries
+// and claims (identities included).
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	const op = "redisstore.DeleteUser"
 	if !validID(id) {
@@ -451,7 +452,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		}
 		del := []string{
 			s.k.user(id), s.k.apps(id), s.k.appNames(id), s.k.creds(id), s.k.consumerCreds(id, id),
-			s.k.password(id), s.k.secret(id), s.k.sessions(id), s.k.tokens(id),
+			s.k.password(id), s.k.secret(id), s.k.sessions(id), s.k.tokens(id), s.k.linked(id),
 		}
 		del = append(del, sessions...)
 		after.zrem(s.k.idx(listUsers), id)
@@ -477,6 +478,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				if str, ok := recs[i].(string); ok {
 					if ar, err := decode[appRecord](op, appKeys[i], str); err == nil {
 						after.srem(s.k.appName(ar.Name), appRef(id, a))
+						if ar.RedirectURI != "" {
+							after.srem(s.k.appRedirect(ar.RedirectURI), appRef(id, a))
+						}
 					}
 				}
 			}

@@ -145,6 +145,8 @@ func Run(t *testing.T, h Harness) {
 		{"Users/ConcurrentUpdate", testConcurrentUpdate},
 		{"Users/Paging", testUsersPaging},
 		{"Apps/CRUD", testApps},
+		{"Apps/ByRedirectURI", testAppsByRedirectURI},
+		{"Apps/ByRedirectURIDoctor", testRedirectURIDoctor},
 		{"Concurrent/Names", testConcurrentNames},
 		{"Apps/Paging", testAppsCredsPaging},
 		{"Credentials/CRUD", testCredentials},
@@ -174,6 +176,9 @@ func Run(t *testing.T, h Harness) {
 		{"Clock", testClock},
 		{"Unavailable", testUnavailable},
 		{"Errors/NoEcho", testNoEcho},
+		{"LinkedAccounts", testLinkedAccounts},
+		{"LinkedAccounts/DeleteUserRace", testLinkedAccountsDeleteRace},
+		{"LinkedAccounts/Unavailable", testLinkedUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
