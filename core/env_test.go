@@ -28,6 +28,8 @@ type svcEnv struct {
 	trips    *tripLog
 	mail     *mailFake
 	reported *errorLog
+	// providers are the service's, for a second service on the same store.
+	providers testProviders
 }
 
 // svcOptions changes what newSvcEnv builds.
@@ -40,6 +42,7 @@ type svcOptions struct {
 	now          func() time.Time // the service's clock; nil: time.Now
 	redirectURIs []string
 	noEmailLink  []string
+	keyring      *core.Keyring // nil: an ephemeral one
 }
 
 func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
@@ -68,10 +71,14 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 	mail := newMailFake()
 	reported := &errorLog{}
 	providers := testProviders{idp: map[string]core.IdentityProvider{"email": mail}, integ: map[string]core.Integration{}}
+	keyring := o.keyring
+	if keyring == nil {
+		keyring = core.NewEphemeralKeyring()
+	}
 	maps.Copy(providers.idp, o.providers)
 	maps.Copy(providers.integ, o.integrations)
 	svc := core.NewService(seen, core.Options{
-		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4), Keyring: core.NewEphemeralKeyring(),
+		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4), Keyring: keyring,
 		Limiter: redisstore.NewLimiter(client, "h:"), Policy: policy, Providers: providers,
 		PublicURL: "https://auth.example.test", ReportError: reported.add, MailTimeout: o.mailTimeout,
 		Now: o.now, RedirectURIs: o.redirectURIs, NoEmailLink: o.noEmailLink,
@@ -84,7 +91,7 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 			t.Errorf("Drain: %v", err)
 		}
 	})
-	return &svcEnv{t: t, svc: svc, store: store, mr: mr, trips: trips, mail: mail, reported: reported}
+	return &svcEnv{t: t, svc: svc, store: store, mr: mr, trips: trips, mail: mail, reported: reported, providers: providers}
 }
 
 // user stores an active user with that username (and email, if it has an '@').

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -29,6 +30,7 @@ type redirectFake struct {
 	refresh  int                  // Refresh calls
 	revoked  []string
 	down     bool
+	now      func() time.Time // the service's clock, for token expiries
 }
 
 type fakeGrant struct {
@@ -129,7 +131,7 @@ func (f integrationFake) Exchange(_ context.Context, r core.ExchangeRequest) (co
 		return core.IntegrationAccount{}, core.IntegrationTokens{}, err
 	}
 	return core.IntegrationAccount{UserIdentifier: g.id.Email, DisplayName: g.id.DisplayName, Scopes: []string{"drive"}},
-		core.IntegrationTokens{AccessToken: "at-1-" + g.id.Subject, RefreshToken: "rt-" + g.id.Subject, TokenType: "Bearer", ExpiresAt: time.Now().Add(time.Hour)}, nil
+		core.IntegrationTokens{AccessToken: "at-1-" + g.id.Subject, RefreshToken: "rt-" + g.id.Subject, TokenType: "Bearer", ExpiresAt: f.now().Add(time.Hour)}, nil
 }
 
 func (f integrationFake) Refresh(_ context.Context, refreshToken string) (core.IntegrationTokens, error) {
@@ -139,7 +141,7 @@ func (f integrationFake) Refresh(_ context.Context, refreshToken string) (core.I
 		return core.IntegrationTokens{}, core.Errorf(core.Unauthorized, "fake", "refresh token revoked")
 	}
 	f.refresh++
-	return core.IntegrationTokens{AccessToken: "at-refreshed", TokenType: "Bearer", ExpiresAt: time.Now().Add(time.Hour)}, nil
+	return core.IntegrationTokens{AccessToken: "at-refreshed", TokenType: "Bearer", ExpiresAt: f.now().Add(time.Hour)}, nil
 }
 
 func (f integrationFake) Revoke(_ context.Context, t core.IntegrationTokens) error {
@@ -158,7 +160,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time     { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 const appReturn = "https://app.example.test/signed-in"
@@ -172,6 +174,7 @@ type redirectEnv struct {
 func newRedirectEnv(t *testing.T, o svcOptions) *redirectEnv {
 	idp := newRedirectFake("acme", core.CapRedirect, core.CapPasswordCheck)
 	c := &clock{t: time.Now().UTC()}
+	idp.now = c.now
 	o.providers = map[string]core.IdentityProvider{"acme": idp}
 	o.integrations = map[string]core.Integration{"acme": integrationFake{idp}}
 	o.now = c.now
@@ -487,5 +490,129 @@ func TestPasswordCheckingProviderLogsIn(t *testing.T) {
 	_, err = e.svc.Login(ctx, core.LoginRequest{Provider: "acme", Identifier: "lin", Secret: "correct horse"})
 	if core.KindOf(err) != core.Invalid || !strings.Contains(core.MessageOf(err), "does not check passwords") {
 		t.Errorf("a provider without password_check: %v", err)
+	}
+}
+
+// link runs a whole integration link for u as id and returns where the
+// browser lands.
+func (e *redirectEnv) link(u core.User, id core.Identity) (string, error) {
+	e.t.Helper()
+	e.idp.mu.Lock()
+	e.idp.next = id
+	e.idp.mu.Unlock()
+	authURL, err := e.svc.StartLink(e.t.Context(), core.LinkStart{UserID: u.ID, Connector: "acme", CallbackURL: appReturn})
+	if err != nil {
+		e.t.Fatalf("StartLink: %v", err)
+	}
+	state, code := e.idp.authorize(e.t, authURL)
+	// The browser that follows the URL has no flow cookie: links are bound to the user.
+	return e.svc.FinishRedirect(e.t.Context(), core.CallbackRequest{Provider: "acme", State: state, Code: code})
+}
+
+func TestLinkedAccountLifecycle(t *testing.T) {
+	e := newRedirectEnv(t, svcOptions{})
+	ctx := t.Context()
+	u := e.user("linker")
+	loc, err := e.link(u, core.Identity{Subject: "g-1", Email: "linker@gmail.test", DisplayName: "Linker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc != appReturn+"?connector=acme&user_identifier=linker%40gmail.test" {
+		t.Errorf("landing %q", loc)
+	}
+	as, err := e.svc.LinkedAccounts(ctx, u.ID)
+	if err != nil || len(as) != 1 || as[0].UserIdentifier != "linker@gmail.test" || as[0].DisplayName != "Linker" ||
+		!slices.Equal(as[0].Scopes, []string{"drive"}) || as[0].ConnectedAt.IsZero() {
+		t.Fatalf("accounts %+v, %v", as, err)
+	}
+	if strings.Contains(as[0].Tokens, "at-1-") || !strings.HasPrefix(as[0].Tokens, "aesgcm:") {
+		t.Errorf("tokens stored as %q, want a sealed blob", as[0].Tokens)
+	}
+	at, err := e.svc.LinkedToken(ctx, u.ID, "acme", "linker@gmail.test")
+	if err != nil || at.Token != "at-1-g-1" || e.idp.refresh != 0 {
+		t.Fatalf("LinkedToken: %+v %v (refreshes %d)", at, err, e.idp.refresh)
+	}
+	// An hour later the token has expired: refreshed, and stored again.
+	e.clock.add(time.Hour)
+	if at, err = e.svc.LinkedToken(ctx, u.ID, "acme", "linker@gmail.test"); err != nil || at.Token != "at-refreshed" || e.idp.refresh != 1 {
+		t.Fatalf("after expiry: %+v %v (refreshes %d)", at, err, e.idp.refresh)
+	}
+	if at, err = e.svc.LinkedToken(ctx, u.ID, "acme", "linker@gmail.test"); err != nil || at.Token != "at-refreshed" || e.idp.refresh != 1 {
+		t.Fatalf("the refreshed token is not kept: %+v %v (refreshes %d)", at, err, e.idp.refresh)
+	}
+	// Unlink revokes at the service and removes the account.
+	if err := e.svc.Unlink(ctx, u.ID, "acme", "linker@gmail.test"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(e.idp.revoked, "rt-g-1") {
+		t.Errorf("revoked %v, want the refresh token", e.idp.revoked)
+	}
+	if _, err := e.svc.LinkedToken(ctx, u.ID, "acme", "linker@gmail.test"); core.KindOf(err) != core.NotFound {
+		t.Errorf("token of an unlinked account: %v", err)
+	}
+	// A link flow is the user's: a deleted user's flow links nothing.
+	gone := e.user("gone")
+	authURL, err := e.svc.StartLink(ctx, core.LinkStart{UserID: gone.ID, Connector: "acme", CallbackURL: appReturn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteUser(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	state, code := e.idp.authorize(t, authURL)
+	_, err = e.svc.FinishRedirect(ctx, core.CallbackRequest{Provider: "acme", State: state, Code: code})
+	var ce *core.CallbackError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Location, "error=access_denied") {
+		t.Errorf("a deleted user's link: %v", err)
+	}
+	// Callback URLs follow the allow-list.
+	if _, err := e.svc.StartLink(ctx, core.LinkStart{UserID: u.ID, Connector: "acme", CallbackURL: "https://evil.example/"}); core.KindOf(err) != core.Malformed {
+		t.Errorf("unlisted callback_url: %v", err)
+	}
+}
+
+func TestLinkedTokensSurviveKeyRotation(t *testing.T) {
+	key := func() string {
+		b := make([]byte, 32)
+		rand.Read(b)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	oldKey, newKey := "old:"+key(), "new:"+key()
+	ring := func(spec string) *core.Keyring {
+		k, err := core.ParseKeyring(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	e := newRedirectEnv(t, svcOptions{keyring: ring(oldKey)})
+	ctx := t.Context()
+	u := e.user("rotator")
+	for _, sub := range []string{"r-1", "r-2"} {
+		if _, err := e.link(u, core.Identity{Subject: sub, Email: sub + "@gmail.test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same store under a rotated ring: the new key seals, the old one
+	// still opens.
+	rotated := core.NewService(e.store, core.Options{Keyring: ring(newKey + "," + oldKey), Providers: e.providers, Now: e.clock.now})
+	if at, err := rotated.LinkedToken(ctx, u.ID, "acme", "r-1@gmail.test"); err != nil || at.Token != "at-1-r-1" {
+		t.Fatalf("an old key's blob under the rotated ring: %+v %v", at, err)
+	}
+	e.clock.add(time.Hour) // expired: the refresh re-seals under the new key
+	if _, err := rotated.LinkedToken(ctx, u.ID, "acme", "r-1@gmail.test"); err != nil {
+		t.Fatal(err)
+	}
+	as, _ := rotated.LinkedAccounts(ctx, u.ID)
+	if !strings.HasPrefix(as[0].Tokens, "aesgcm:new:") || !strings.HasPrefix(as[1].Tokens, "aesgcm:old:") {
+		t.Errorf("blobs %q, %q: want the refreshed one under new, the other still under old", as[0].Tokens[:12], as[1].Tokens[:12])
+	}
+	// Once the old key is dropped, what it alone sealed is refused by name.
+	dropped := core.NewService(e.store, core.Options{Keyring: ring(newKey), Providers: e.providers, Now: e.clock.now})
+	if at, err := dropped.LinkedToken(ctx, u.ID, "acme", "r-1@gmail.test"); err != nil || at.Token != "at-refreshed" {
+		t.Errorf("the re-sealed account under the new key only: %+v %v", at, err)
+	}
+	if _, err := dropped.LinkedToken(ctx, u.ID, "acme", "r-2@gmail.test"); core.KindOf(err) != core.Unavailable || !strings.Contains(core.MessageOf(err), `"old"`) {
+		t.Errorf("a blob of a dropped key: %v, want Unavailable naming the key", err)
 	}
 }
