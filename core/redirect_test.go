@@ -316,6 +316,28 @@ func TestRedirectReturnAddressAllowList(t *testing.T) {
 			t.Errorf("redirect_uri %q: %v, want Malformed naming redirect_uri", uri, err)
 		}
 	}
+	// An active app's redirectUri is allowed, exactly; a deactivated app's is not.
+	owner := e.user("owner")
+	app := e.app(owner, "shop")
+	const shop = "https://shop.example.test/auth/done"
+	if _, err := e.svc.StartSignIn(t.Context(), core.SignInStart{Provider: "acme", RedirectURI: shop}); core.KindOf(err) != core.Malformed {
+		t.Errorf("before the app has it: %v", err)
+	}
+	if _, err := e.store.UpdateApp(t.Context(), app.ID, func(a *core.App) error { a.RedirectURI = shop; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.StartSignIn(t.Context(), core.SignInStart{Provider: "acme", RedirectURI: shop}); err != nil {
+		t.Errorf("an app's redirectUri: %v", err)
+	}
+	if _, err := e.svc.StartSignIn(t.Context(), core.SignInStart{Provider: "acme", RedirectURI: shop + "?x=1"}); core.KindOf(err) != core.Malformed {
+		t.Errorf("an app's redirectUri with more: %v", err)
+	}
+	if _, err := e.store.UpdateApp(t.Context(), app.ID, func(a *core.App) error { a.IsActive = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.StartSignIn(t.Context(), core.SignInStart{Provider: "acme", RedirectURI: shop}); core.KindOf(err) != core.Malformed {
+		t.Errorf("a deactivated app's redirectUri: %v", err)
+	}
 	if _, err := e.svc.StartSignIn(t.Context(), core.SignInStart{Provider: "nope", RedirectURI: appReturn}); core.KindOf(err) != core.NotFound {
 		t.Errorf("unknown provider: %v", err)
 	}
