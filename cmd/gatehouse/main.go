@@ -41,6 +41,7 @@ usage:
   gatehouse encryption-key [--id ID]
                                 print a new key for GATEHOUSE_ENCRYPTION_KEYS
                                 (see encryption-key -h for rotation)
+  gatehouse dev fake-providers  run a fake Google and GitHub to try sign-ins locally
   gatehouse version
   gatehouse help
 
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 		return runDoctor(ctx, rest, e)
 	case "encryption-key":
 		return runEncryptionKey(rest, e, time.Now)
+	case "dev":
+		return runDev(ctx, rest, e)
 	case "version":
 		fmt.Fprintf(stdout, "gatehouse %s (%s)\n", buildVersion(), runtime.Version())
 		return exitOK

@@ -57,7 +57,8 @@ func newRedirectE2EWith(t *testing.T, pluginDir string, extra []map[string]any) 
 		t.Skip("runs the google and github plugins as processes against fake providers")
 	}
 	clearEnv(t)
-	google := oidctest.New(oidctest.Options{})
+	// Short-lived access tokens: the admin API's token answer refreshes them.
+	google := oidctest.New(oidctest.Options{TokenTTL: 30 * time.Second})
 	t.Cleanup(google.Close)
 	gh := githubtest.New(githubtest.Options{})
 	t.Cleanup(gh.Close)
@@ -432,5 +433,116 @@ func TestExternalOIDCPluginSignIn(t *testing.T) {
 	status, body := e.admin("GET", "/plugins", "")
 	if status != 200 || !strings.Contains(body, `"path":"`+name+`"`) || !strings.Contains(body, `"kinds":["identity_provider","integration"]`) {
 		t.Errorf("GET /plugins: %d %s", status, body)
+	}
+}
+
+// signedIn signs a GitHub user in through a fresh browser and returns the
+// session token and the user's id.
+func (e *redirectEnv) signedIn(login string) (token, id string) {
+	e.t.Helper()
+	q := e.browser().land(e.start("github", appSignedIn, "login_hint", login))
+	token = e.exchange("github", q.Get("code"))
+	return token, e.me(token)["id"].(string)
+}
+
+// TestIntegrationsEndToEnd: a signed-in user links a Google and a GitHub
+// account; /users/me lists them without tokens; the admin API hands the
+// backend a working access token (Google's refreshed when it expires); an
+// unlink revokes at the provider; deleting the user removes the rest.
+func TestIntegrationsEndToEnd(t *testing.T) {
+	e := newRedirectE2E(t)
+	e.github.AddUser(githubtest.User{ID: 7, Login: "linus", Name: "Linus", Emails: []githubtest.Email{{Email: "linus@example.test", Primary: true, Verified: true}}})
+	e.google.AddUser(oidctest.User{Subject: "g-77", Email: "linus@gmail.test", EmailVerified: true, Name: "Linus T"})
+	token, uid := e.signedIn("linus")
+	auth := []string{"Authorization", "Bearer " + token}
+
+	linkURL := func(connector, callback string) (int, string) {
+		status, body := e.pub("POST", "/users/me/integrations/"+connector, fmt.Sprintf(`{"callback_url":%q}`, callback), auth...)
+		var ans struct{ URL string }
+		_ = json.Unmarshal([]byte(body), &ans)
+		if status == 200 {
+			return status, ans.URL
+		}
+		return status, body
+	}
+	if status, body := linkURL("google", "http://evil.test/x"); status != 400 || !strings.Contains(body, "callback_url") {
+		t.Errorf("an unlisted callback_url: %d %s", status, body)
+	}
+	if status, _ := e.pub("POST", "/users/me/integrations/google", `{"callback_url":"`+appConnected+`"}`); status != 401 {
+		t.Errorf("no bearer token: %d", status)
+	}
+	for connector, want := range map[string]string{"google": "linus@gmail.test", "github": "linus"} {
+		status, u := linkURL(connector, appConnected)
+		if status != 200 {
+			t.Fatalf("%s link: %d %s", connector, status, u)
+		}
+		if connector == "google" && (!strings.Contains(u, "access_type=offline") || !strings.Contains(u, "prompt=consent")) {
+			t.Errorf("Google's link URL asks no offline access: %s", u)
+		}
+		// A browser that has never seen Gatehouse (a CLI opened it) completes it.
+		q := e.browser().land(u)
+		if q.Get("connector") != connector || q.Get("user_identifier") != want {
+			t.Errorf("%s link landed with %v", connector, q)
+		}
+	}
+	me := e.me(token)
+	list, _ := me["integrations"].([]any)
+	if len(list) != 2 {
+		t.Fatalf("/users/me integrations: %v", me["integrations"])
+	}
+	status, body := e.admin("GET", "/users/"+uid+"/integrations", "")
+	if status != 200 || !strings.Contains(body, `"connector":"github"`) || !strings.Contains(body, `"userIdentifier":"linus@gmail.test"`) {
+		t.Errorf("admin list: %d %s", status, body)
+	}
+	for _, leak := range []string{"access", "refresh", "aesgcm"} {
+		if strings.Contains(strings.ToLower(body), leak) {
+			t.Errorf("the admin list shows %q: %s", leak, body)
+		}
+	}
+
+	// The backend's token: Google's is short-lived, so each answer refreshes it.
+	accessToken := func(connector, ident string) string {
+		status, body := e.admin("POST", "/users/"+uid+"/integrations/"+connector+"/"+ident+"/token", "")
+		var ans struct{ AccessToken, TokenType, ExpiresAt string }
+		_ = json.Unmarshal([]byte(body), &ans)
+		if status != 200 || ans.AccessToken == "" {
+			t.Fatalf("%s token: %d %s", connector, status, body)
+		}
+		return ans.AccessToken
+	}
+	calls := e.google.TokenCalls()
+	g1 := accessToken("google", "linus@gmail.test")
+	if e.google.TokenCalls() != calls+1 || !e.google.ValidAccessToken(g1) {
+		t.Errorf("Google's expiring token was not refreshed (token calls %d → %d) or does not work", calls, e.google.TokenCalls())
+	}
+	gh := accessToken("github", "linus")
+	if status, _ := do(t, "GET", e.github.APIURL()+"/user", "", "Authorization", "Bearer "+gh); status != 200 {
+		t.Errorf("GitHub's token does not work at GitHub: %d", status)
+	}
+
+	// Unlink GitHub: revoked there, gone here.
+	if status, body := e.pub("DELETE", "/users/me/integrations/github/linus", "", auth...); status != 204 {
+		t.Fatalf("unlink: %d %s", status, body)
+	}
+	if r := e.github.Revoked(); len(r) != 1 || r[0] != "linus" {
+		t.Errorf("GitHub revocations %v", r)
+	}
+	if status, _ := do(t, "GET", e.github.APIURL()+"/user", "", "Authorization", "Bearer "+gh); status != 401 {
+		t.Errorf("the unlinked token still works at GitHub: %d", status)
+	}
+	if status, _ := e.admin("POST", "/users/"+uid+"/integrations/github/linus/token", ""); status != 404 {
+		t.Errorf("token of an unlinked account: %d", status)
+	}
+	// Deleting the user removes its accounts.
+	if status, _ := e.admin("DELETE", "/users/"+uid, ""); status != 204 {
+		t.Fatalf("delete user: %d", status)
+	}
+	if status, _ := e.admin("GET", "/users/"+uid+"/integrations", ""); status != 404 {
+		t.Errorf("a deleted user's integrations: %d", status)
+	}
+	for _, secret := range []string{g1, gh, e.github.ClientSecret, e.google.ClientSecret} {
+		if strings.Contains(e.in.log(), secret) {
+			t.Error("a token or secret reached the log")
+		}
 	}
 }

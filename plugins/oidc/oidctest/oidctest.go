@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html/template"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -52,6 +53,9 @@ type Options struct {
 	CodeTTL             time.Duration    // default 1 minute
 	TokenTTL            time.Duration    // access and ID tokens; default 1 hour
 	Now                 func() time.Time // default time.Now
+	// Listener, when set, is where the server listens (a fixed address for
+	// people); default a free loopback port.
+	Listener net.Listener
 }
 
 // User is an account at the fake provider.
@@ -166,7 +170,12 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /userinfo", s.userinfo)
 	mux.HandleFunc("POST /userinfo", s.userinfo)
 	mux.HandleFunc("POST /revoke", s.revoke)
-	s.srv = httptest.NewServer(s.whenUp(mux))
+	s.srv = httptest.NewUnstartedServer(s.whenUp(mux))
+	if opts.Listener != nil {
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = opts.Listener
+	}
+	s.srv.Start()
 	s.URL, s.Issuer = s.srv.URL, s.srv.URL
 	return s
 }
