@@ -74,10 +74,10 @@ func runDev(ctx context.Context, args []string, e cliEnv) int {
 		}
 		lns[i] = ln
 	}
-	google := oidctest.New(oidctest.Options{Listener: lns[0], Interactive: *ask})
+	google := oidctest.New(oidctest.Options{Listener: lns[0], Interactive: *ask, ClientID: "fake-google-client", ClientSecret: "fake-google-secret"})
 	defer google.Close()
 	google.AddUser(devGoogleUser)
-	gh := githubtest.New(githubtest.Options{Listener: lns[1], Interactive: *ask})
+	gh := githubtest.New(githubtest.Options{Listener: lns[1], Interactive: *ask, ClientID: "fake-github-client", ClientSecret: "fake-github-secret"})
 	defer gh.Close()
 	gh.AddUser(devGitHubUser)
 	appURL := "http://" + lns[2].Addr().String()
@@ -115,6 +115,9 @@ func devInstructions(google *oidctest.Server, gh *githubtest.Server, appURL, gat
 		start := gatehouse + "/auth/providers/" + p + "/start?" + url.Values{"redirect_uri": {signedIn}, "state": {p}}.Encode()
 		fmt.Fprintf(&b, "  curl -sL -c /tmp/gatehouse-jar -b /tmp/gatehouse-jar '%s'\n", start)
 	}
+	fmt.Fprintf(&b, "\nWith a session's token, link an account (an integration) the same way:\n\n")
+	fmt.Fprintf(&b, "  curl -s -X POST %s/users/me/integrations/github -H \"Authorization: Bearer $TOKEN\" -d '{\"callback_url\":\"%s\"}'\n", gatehouse, signedIn)
+	fmt.Fprint(&b, "  curl -sL URL    # the url it answered\n")
 	fmt.Fprint(&b, "\nStop with Ctrl-C.\n")
 	return b.String()
 }
@@ -150,6 +153,10 @@ func devApp(gatehouse string) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		q := r.URL.Query()
+		if q.Get("connector") != "" {
+			fmt.Fprintf(w, "Linked the %s account %s.\n", q.Get("connector"), q.Get("user_identifier"))
+			return
+		}
 		if q.Get("error") != "" || q.Get("code") == "" {
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprintf(w, "Not signed in: error=%s\n", q.Get("error"))
