@@ -132,11 +132,14 @@ func (st *state) tokenError(ctx context.Context, op string, err error, redirectU
 // timeout, an answer that is not GitHub's.
 func unreachable(ctx context.Context, op string, err error) error {
 	msg := "GitHub cannot be reached"
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var ue *url.Error
+	isURL := errors.As(err, &ue)
+	// The call's deadline and the client's own timeout race: either is a
+	// GitHub too slow to answer.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (isURL && ue.Timeout()) {
 		msg = "GitHub did not answer in time"
 	}
-	var ue *url.Error
-	if !errors.As(err, &ue) && !errors.Is(err, context.DeadlineExceeded) {
+	if !isURL && !errors.Is(err, context.DeadlineExceeded) {
 		msg = "GitHub's answer could not be read"
 	}
 	return &errs.Error{Kind: errs.Unavailable, Op: op, Msg: msg, Err: err}
