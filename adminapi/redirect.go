@@ -55,7 +55,7 @@ func (s *Server) startSignIn(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	fs, err := s.svc.StartSignIn(r.Context(), core.SignInStart{
 		Provider: web.Param(r, "provider"), RedirectURI: q.Get("redirect_uri"), AppState: q.Get("state"),
-		LoginHint: q.Get("login_hint"), Browser: flowCookieOf(r),
+		LoginHint: q.Get("login_hint"), Browser: flowCookieOf(r), ClientAddr: s.clientAddr(r),
 	})
 	if err != nil {
 		return failPage(w, r, "Sign in", err)
@@ -82,7 +82,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	loc, err := s.svc.FinishRedirect(r.Context(), core.CallbackRequest{
 		Provider: web.Param(r, "provider"), State: q.Get("state"), Code: q.Get("code"), Error: q.Get("error"),
-		Browser: flowCookieOf(r), ClientAddr: s.clientAddr(r),
+		Browser: flowCookieOf(r),
 	})
 	var ce *core.CallbackError
 	if errors.As(err, &ce) {
@@ -133,7 +133,7 @@ func (s *Server) startLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	url, err := s.svc.StartLink(r.Context(), core.LinkStart{
-		UserID: u.ID, Connector: web.Param(r, "name"), CallbackURL: req.CallbackURL, AppState: req.State, LoginHint: req.LoginHint,
+		UserID: u.ID, ClientAddr: s.clientAddr(r), Connector: web.Param(r, "name"), CallbackURL: req.CallbackURL, AppState: req.State, LoginHint: req.LoginHint,
 	})
 	if err != nil {
 		return err

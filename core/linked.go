@@ -18,6 +18,7 @@ const refreshAhead = time.Minute
 // LinkStart asks for an account to be linked (POST /users/me/integrations/{name}).
 type LinkStart struct {
 	UserID      string
+	ClientAddr  string
 	Connector   string // the integration's name
 	CallbackURL string // where the browser goes once the account is linked: an allowed redirect URI
 	AppState    string // returned to CallbackURL as "state"; may be empty
@@ -43,6 +44,9 @@ func (s *Service) StartLink(ctx context.Context, req LinkStart) (string, error) 
 		return "", err
 	}
 	if err := s.checkReturnTo(ctx, op, "callback_url", req.CallbackURL); err != nil {
+		return "", err
+	}
+	if err := s.countFlow(ctx, op, req.ClientAddr); err != nil {
 		return "", err
 	}
 	f := flowRecord{Purpose: flowLink, Provider: req.Connector, ReturnTo: req.CallbackURL, AppState: req.AppState, UserID: req.UserID}

@@ -63,6 +63,7 @@ type loginCode struct {
 // SignInStart asks for a redirect sign-in (GET /auth/providers/{name}/start).
 type SignInStart struct {
 	Provider    string
+	ClientAddr  string
 	RedirectURI string // where the browser goes back: an allowed redirect URI
 	AppState    string // the app's own state, returned to RedirectURI as "state"; may be empty
 	LoginHint   string // passed to the provider; may be empty
@@ -78,12 +79,11 @@ type FlowStart struct {
 // CallbackRequest is the provider's answer, as the browser brings it back to
 // GET /auth/providers/{name}/callback.
 type CallbackRequest struct {
-	Provider   string
-	State      string
-	Code       string
-	Error      string // the provider's error code (access_denied when consent was refused)
-	Browser    string // the browser's flow cookie
-	ClientAddr string
+	Provider string
+	State    string
+	Code     string
+	Error    string // the provider's error code (access_denied when consent was refused)
+	Browser  string // the browser's flow cookie
 }
 
 // redirectCallback is the host's callback URL for provider: the one to
@@ -91,10 +91,6 @@ type CallbackRequest struct {
 func (s *Service) redirectCallback(provider string) string {
 	return s.publicURL + "/auth/providers/" + url.PathEscape(provider) + "/callback"
 }
-
-// CallbackURL returns the callback URL of a redirect provider, to register
-// at the provider.
-func (s *Service) CallbackURL(provider string) string { return s.redirectCallback(provider) }
 
 // PublicURL is the public listener's external URL.
 func (s *Service) PublicURL() string { return s.publicURL }
@@ -207,6 +203,9 @@ func (s *Service) StartSignIn(ctx context.Context, req SignInStart) (FlowStart, 
 	if err := s.checkReturnTo(ctx, op, "redirect_uri", req.RedirectURI); err != nil {
 		return FlowStart{}, err
 	}
+	if err := s.countFlow(ctx, op, req.ClientAddr); err != nil {
+		return FlowStart{}, err
+	}
 	browser := req.Browser
 	if !validBrowserCookie(browser) {
 		browser = NewSecret("", 32)
@@ -218,6 +217,13 @@ func (s *Service) StartSignIn(ctx context.Context, req SignInStart) (FlowStart, 
 		return FlowStart{}, err
 	}
 	return FlowStart{URL: u, Browser: browser}, nil
+}
+
+// countFlow counts a flow started from addr against Policy.FlowsPerAddress:
+// each keeps a record for FlowTTL, so a client may not start them without
+// bound.
+func (s *Service) countFlow(ctx context.Context, op, addr string) error {
+	return s.checkRates(ctx, op, []string{"flow:addr:" + addr}, []Rate{s.policy.FlowsPerAddress}, 1)
 }
 
 // validBrowserCookie reports whether v has the form of a flow cookie this

@@ -638,3 +638,26 @@ func TestLinkedTokensSurviveKeyRotation(t *testing.T) {
 		t.Errorf("a blob of a dropped key: %v, want Unavailable naming the key", err)
 	}
 }
+
+func TestFlowsPerAddressAreLimited(t *testing.T) {
+	e := newRedirectEnv(t, svcOptions{policy: func(p *core.Policy) { p.FlowsPerAddress = core.Rate{Count: 3, Per: time.Minute} }})
+	start := func(addr string) error {
+		_, err := e.svc.StartSignIn(t.Context(), core.SignInStart{Provider: "acme", RedirectURI: appReturn, ClientAddr: addr})
+		return err
+	}
+	for i := range 3 {
+		if err := start("198.51.100.7"); err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+	}
+	if err := start("198.51.100.7"); core.KindOf(err) != core.RateLimited || core.RetryAfterOf(err) <= 0 {
+		t.Errorf("a fourth start within the minute: %v, want RateLimited with Retry-After", err)
+	}
+	u := e.user("linker")
+	if _, err := e.svc.StartLink(t.Context(), core.LinkStart{UserID: u.ID, ClientAddr: "198.51.100.7", Connector: "acme", CallbackURL: appReturn}); core.KindOf(err) != core.RateLimited {
+		t.Errorf("a link from the same address: %v, want RateLimited", err)
+	}
+	if err := start("198.51.100.8"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+}

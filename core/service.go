@@ -63,6 +63,9 @@ type Policy struct {
 	RememberSuccess time.Duration
 	// SignupPerAddress counts sign-ups per client address.
 	SignupPerAddress Rate
+	// FlowsPerAddress counts redirect sign-ins and integration links started
+	// per client address (each keeps a record for ten minutes).
+	FlowsPerAddress Rate
 	// MailPerAddress and MailPerEmail count verification and reset mails asked
 	// for (a sign-up's own first mail does not count).
 	MailPerAddress Rate
@@ -80,7 +83,7 @@ func DefaultPolicy() Policy {
 		SessionTTL: 24 * time.Hour, MaxSessions: 100, OAuthTokenTTL: time.Hour,
 		LoginPerIdentifier: Rate{10, time.Minute}, LoginPerAddress: Rate{100, time.Minute},
 		VerifyFailures: Rate{20, time.Minute}, VerifyFailuresPerAddress: Rate{60, time.Minute}, RememberSuccess: time.Minute,
-		SignupPerAddress: Rate{30, time.Minute}, MailPerAddress: Rate{3, time.Hour}, MailPerEmail: Rate{3, time.Hour},
+		SignupPerAddress: Rate{30, time.Minute}, FlowsPerAddress: Rate{60, time.Minute}, MailPerAddress: Rate{3, time.Hour}, MailPerEmail: Rate{3, time.Hour},
 		UnverifiedTTL: 24 * time.Hour, RequireVerifiedEmail: true,
 	}
 }

@@ -149,6 +149,9 @@ type RateLimits struct {
 	VerifyFailuresPerAddress Rate `json:"verifyFailuresPerAddress"`
 	// SignupPerAddress counts sign-ups per client address.
 	SignupPerAddress Rate `json:"signupPerAddress"`
+	// FlowsPerAddress counts redirect sign-ins and integration links started
+	// per client address.
+	FlowsPerAddress Rate `json:"flowsPerAddress"`
 	// MailPerAddress and MailPerEmail count verification and reset mails asked
 	// for (a sign-up's own first mail does not count).
 	MailPerAddress Rate `json:"mailPerAddress"`
@@ -229,7 +232,7 @@ func DefaultConfig() Config {
 		RateLimits: RateLimits{
 			LoginPerIdentifier: Rate(p.LoginPerIdentifier), LoginPerAddress: Rate(p.LoginPerAddress),
 			VerifyFailures: Rate(p.VerifyFailures), VerifyFailuresPerAddress: Rate(p.VerifyFailuresPerAddress),
-			SignupPerAddress: Rate(p.SignupPerAddress), MailPerAddress: Rate(p.MailPerAddress), MailPerEmail: Rate(p.MailPerEmail),
+			SignupPerAddress: Rate(p.SignupPerAddress), FlowsPerAddress: Rate(p.FlowsPerAddress), MailPerAddress: Rate(p.MailPerAddress), MailPerEmail: Rate(p.MailPerEmail),
 		},
 		Signup: SignupConfig{RequireVerifiedEmail: p.RequireVerifiedEmail, UnverifiedTTL: Duration(p.UnverifiedTTL)},
 	}
@@ -317,6 +320,7 @@ func (c Config) Policy() core.Policy {
 	p.VerifyFailures = core.Rate(c.RateLimits.VerifyFailures)
 	p.VerifyFailuresPerAddress = core.Rate(c.RateLimits.VerifyFailuresPerAddress)
 	p.SignupPerAddress = core.Rate(c.RateLimits.SignupPerAddress)
+	p.FlowsPerAddress = core.Rate(c.RateLimits.FlowsPerAddress)
 	p.MailPerAddress = core.Rate(c.RateLimits.MailPerAddress)
 	p.MailPerEmail = core.Rate(c.RateLimits.MailPerEmail)
 	p.UnverifiedTTL = time.Duration(c.Signup.UnverifiedTTL)
@@ -465,6 +469,7 @@ func settings() []setting {
 		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", func(c *Config) any { return &c.PluginDir }, ""},
 		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind (optional), builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
 		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.SignupPerAddress }, ""},
+		{"rateLimits.flowsPerAddress", "GATEHOUSE_RATE_FLOWS_PER_ADDRESS", "rate-flows-per-address", "redirect sign-ins and integration links started per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.FlowsPerAddress }, ""},
 		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerAddress }, ""},
 		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerEmail }, ""},
 		{"signup.requireVerifiedEmail", "GATEHOUSE_SIGNUP_REQUIRE_VERIFIED_EMAIL", "signup-require-verified-email", "refuse password logins of email sign-ups never verified, `true|false`", func(c *Config) any { return &c.Signup.RequireVerifiedEmail }, ""},
