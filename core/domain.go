@@ -22,6 +22,14 @@ type User struct {
 	// Identities are the user's identities at providers; the first is the
 	// sign-up identity. Admin-created users have none.
 	Identities []Identity
+	// ClientID is the client (tenant) the user was created through, and
+	// ClientIdentifier the client's identifier for it (unique within the
+	// client, case-sensitive); both empty for other users.
+	ClientID         string
+	ClientIdentifier string
+	// SecretPreview shows the end of the user's secret ("sk-user-...1a2B3c4D"),
+	// when the surface that made it keeps one; never the secret.
+	SecretPreview string
 	// ExpiresAt, when set, is when an email sign-up that was never verified is
 	// deleted; verification clears it. Zero: never.
 	ExpiresAt time.Time
@@ -33,6 +41,7 @@ type User struct {
 // an integration plugin, with its tokens sealed by the Keyring (the store
 // never sees them in clear).
 type LinkedAccount struct {
+	ID             string   // UUID, kept when the account is linked again
 	Connector      string   // the integration's name ("google", "github")
 	UserIdentifier string   // the account at that service (an email, a login)
 	DisplayName    string   // for people
@@ -43,6 +52,28 @@ type LinkedAccount struct {
 	ExpiresAt   time.Time // of the access token; zero: unknown
 	ConnectedAt time.Time
 	UpdatedAt   time.Time // the last link or refresh
+	// Selected marks the account a user's requests to the connector use by
+	// default: one per connector (filled by the store on read).
+	Selected bool
+}
+
+// Client is a tenant of the GL Connectors surface: its API keys create users
+// that belong to it, and see only those.
+type Client struct {
+	ID        string // UUID
+	Seq       int64  // creation sequence; the clients' paging cursor
+	Name      string // unique, case-insensitively
+	CreatedAt time.Time
+}
+
+// ClientKey is one API key of a client ("sk-client-..."), kept as its
+// SHA-256; the key itself is shown once.
+type ClientKey struct {
+	ID        string // short, random: names the key for revocation
+	ClientID  string
+	Hash      string // "sha256:<hex>"
+	Preview   string // "sk-client-..." and the key's last 4 characters
+	CreatedAt time.Time
 }
 
 // App is an application owned by a user.

@@ -14,7 +14,14 @@ const (
 	NameUsername   NameKind = "username"
 	NameEmail      NameKind = "email"
 	NameExternalID NameKind = "externalId"
+	// NameClientIdentifier is a client's identifier for one of its users,
+	// "<clientID>/<identifier>" (ClientIdentifierName): unique within the
+	// client, case-sensitive, as given.
+	NameClientIdentifier NameKind = "clientIdentifier"
 )
+
+// ClientIdentifierName is the NameClientIdentifier value of a client's user.
+func ClientIdentifierName(clientID, identifier string) string { return clientID + "/" + identifier }
 
 // Store persists Gatehouse's data. redisstore implements it on go-redis'
 // UniversalClient and passes storetest.Run on miniredis, a real redis-server and a
@@ -30,8 +37,9 @@ type Store interface {
 	// Update methods silently undo changes fn makes to immutable fields.
 	//
 	// CreateUser stores u, assigning u.Number. u.ID, the names and the timestamps
-	// are set by the caller. Conflict names the taken username, email or
-	// externalId, or an identity (provider and subject) another user holds;
+	// are set by the caller. Conflict names the taken username, email,
+	// externalId or client identifier (a user with a ClientID claims
+	// NameClientIdentifier), or an identity (provider and subject) another user holds;
 	// Invalid if an identity has no provider or subject, or its provider contains ':'.
 	CreateUser(ctx context.Context, u *User) error
 	// GetUser returns the user with that id, or NotFound.
@@ -174,19 +182,48 @@ type Store interface {
 	LocateUser(ctx context.Context, kind NameKind, value string) (userID string, err error)
 
 	// PutLinkedAccount stores a user's integration account, replacing the one
-	// with the same Connector and UserIdentifier (whose ConnectedAt is kept).
-	// NotFound if the user does not exist; Invalid if Connector is empty or
-	// holds ':', or UserIdentifier is empty. Deleting the user deletes its
-	// accounts.
+	// with the same Connector and UserIdentifier (whose ID and ConnectedAt are
+	// kept; a new account gets a.ID, or a new UUID when empty). The first
+	// account of a connector is its selected one. NotFound if the user does
+	// not exist; Invalid if Connector is empty or holds ':', or
+	// UserIdentifier is empty. Deleting the user deletes its accounts.
 	PutLinkedAccount(ctx context.Context, userID string, a LinkedAccount) (LinkedAccount, error)
-	// LinkedAccounts lists a user's integration accounts, oldest first. An
-	// unknown user has none.
+	// LinkedAccounts lists a user's integration accounts, oldest first, with
+	// Selected filled. An unknown user has none.
 	LinkedAccounts(ctx context.Context, userID string) ([]LinkedAccount, error)
-	// LinkedAccount returns one integration account of a user, or NotFound.
+	// LinkedAccount returns one integration account of a user (Selected
+	// filled), or NotFound.
 	LinkedAccount(ctx context.Context, userID, connector, userIdentifier string) (LinkedAccount, error)
-	// DeleteLinkedAccount removes one integration account of a user. NotFound
-	// if there is none.
+	// DeleteLinkedAccount removes one integration account of a user; when it
+	// was its connector's selected one, the newest remaining account of that
+	// connector (by ConnectedAt) becomes selected. NotFound if there is none.
 	DeleteLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) error
+	// SelectLinkedAccount makes one account its connector's selected one (the
+	// others of that connector are not). NotFound if there is none.
+	SelectLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) error
+
+	// CreateClient stores c, assigning c.Seq; c.ID, c.Name and c.CreatedAt are
+	// set by the caller. Conflict if another client has that name (names are
+	// unique case-insensitively).
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns the client with that id, or NotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns one page of clients in Seq order.
+	ListClients(ctx context.Context, opt ListOptions) (Page[Client], error)
+	// DeleteClient deletes a client and its keys (its users stay). NotFound if
+	// there is none.
+	DeleteClient(ctx context.Context, id string) error
+	// CreateClientKey stores a key of a client. NotFound if the client does
+	// not exist; Conflict if a key with that hash or id exists.
+	CreateClientKey(ctx context.Context, k ClientKey) error
+	// ClientKeys lists a client's keys, oldest first (hashes included: callers
+	// never show them).
+	ClientKeys(ctx context.Context, clientID string) ([]ClientKey, error)
+	// ClientByKeyHash returns the client holding the key of that hash, and
+	// the key. NotFound if none (or its client is gone).
+	ClientByKeyHash(ctx context.Context, hash string) (Client, ClientKey, error)
+	// DeleteClientKey revokes one key of a client. NotFound if none.
+	DeleteClientKey(ctx context.Context, clientID, keyID string) error
 
 	// PluginKV returns a plugin's key-value namespace (the host services);
 	// namespaces never see each other's keys. A namespace must be non-empty and
