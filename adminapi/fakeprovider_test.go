@@ -18,6 +18,8 @@ func (f fakeProviders) IdentityProvider(name string) (core.IdentityProvider, boo
 
 func (f fakeProviders) Integration(string) (core.Integration, bool) { return nil, false }
 
+func (f fakeProviders) IntegrationNames() []string { return nil }
+
 // fakeProvider is an in-process mail provider: it keeps tokens in a map and
 // "sends" mails by recording their links.
 type fakeProvider struct {

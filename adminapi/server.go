@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/gatehouse/gatehouse/adminapi/dialect/glconnectors"
 	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -56,6 +57,7 @@ func New(svc *core.Service, opt Options) *Server {
 	s.public.AllowOrigins(opt.AllowedOrigins)
 	s.adminRoutes()
 	s.publicRoutes()
+	glconnectors.Mount(s.public, svc)
 	return s
 }
 

@@ -272,6 +272,8 @@ func (m testProviders) Integration(name string) (core.Integration, bool) {
 	return p, ok
 }
 
+func (m testProviders) IntegrationNames() []string { return slices.Sorted(maps.Keys(m.integ)) }
+
 // mailFake is an email identity provider that records the mails it is asked to
 // send. While its gate is shut, sends wait for it (or for their context); with
 // fail set, they fail.

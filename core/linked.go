@@ -22,7 +22,10 @@ type LinkStart struct {
 	Connector   string // the integration's name
 	CallbackURL string // where the browser goes once the account is linked: an allowed redirect URI
 	AppState    string // returned to CallbackURL as "state"; may be empty
-	LoginHint   string // passed to the service; may be empty
+	// OwnPage is a callback URL of the surface's own (a page it serves)
+	// that is allowed without being on the allow-list; may be empty.
+	OwnPage   string
+	LoginHint string // passed to the service; may be empty
 }
 
 // StartLink begins linking an account of the user's at the integration's
@@ -43,8 +46,10 @@ func (s *Service) StartLink(ctx context.Context, req LinkStart) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if err := s.checkReturnTo(ctx, op, "callback_url", req.CallbackURL); err != nil {
-		return "", err
+	if req.OwnPage == "" || req.CallbackURL != req.OwnPage {
+		if err := s.checkReturnTo(ctx, op, "callback_url", req.CallbackURL); err != nil {
+			return "", err
+		}
 	}
 	if err := s.countFlow(ctx, op, req.ClientAddr); err != nil {
 		return "", err

@@ -20,6 +20,10 @@ const (
 	CapPasswordReset    = "password_reset"    // SendPasswordReset, ConfirmPasswordReset
 	CapPasswordCheck    = "password_check"    // CheckPassword: passwords verified elsewhere (LDAP)
 	CapRedirect         = "redirect"          // AuthURL, Exchange: OAuth / OIDC redirect logins
+	// CapCustomConfig is an integration's: it takes a configuration of the
+	// user's (an API key, a server address) instead of an OAuth
+	// authorization; the host stores it sealed as the account's credentials.
+	CapCustomConfig = "custom_configuration"
 )
 
 // PluginInfo is what a plugin says of itself.

@@ -15,6 +15,8 @@ type Providers interface {
 	IdentityProvider(name string) (IdentityProvider, bool)
 	// Integration returns the integration configured under name.
 	Integration(name string) (Integration, bool)
+	// IntegrationNames lists the integrations, in configuration order.
+	IntegrationNames() []string
 }
 
 // mailProvider returns the named provider if it sends verification mails.

@@ -107,6 +107,9 @@ func (s *Site) Listener(name string) *Listener {
 	return l
 }
 
+// ClientAddr returns the client's address of a request to l (Site.ClientAddr).
+func (l *Listener) ClientAddr(r *http.Request) string { return l.site.ClientAddr(r) }
+
 // AllowOrigins lets browsers on these origins call the listener (CORS):
 // their requests get Access-Control-Allow-Origin, and their preflights an
 // answer. Other origins get no CORS header, so browsers keep their pages out.

@@ -332,6 +332,19 @@ func (h *Host) Integration(name string) (core.Integration, bool) {
 	return &m.integ, true
 }
 
+// IntegrationNames lists the plugins serving an integration, as their
+// processes last said (an entry without a kind whose binary serves none is
+// left out), in configuration order.
+func (h *Host) IntegrationNames() []string {
+	var names []string
+	for _, m := range h.plugins {
+		if m.mayServe(core.KindIntegration) && slices.Contains(m.status().Kinds, core.KindIntegration) {
+			names = append(names, m.spec.Name)
+		}
+	}
+	return names
+}
+
 // Status returns every plugin's status, in configuration order.
 func (h *Host) Status() []core.PluginStatus {
 	out := make([]core.PluginStatus, len(h.plugins))

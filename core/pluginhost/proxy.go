@@ -214,6 +214,7 @@ var capabilities = map[string]string{
 	sdk.CapPasswordReset:    core.CapPasswordReset,
 	sdk.CapPasswordCheck:    core.CapPasswordCheck,
 	sdk.CapRedirect:         core.CapRedirect,
+	sdk.CapCustomConfig:     core.CapCustomConfig,
 }
 
 // pluginInfo is what a plugin said of itself, in the core's terms. A
