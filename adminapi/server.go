@@ -118,6 +118,13 @@ func (s *Server) adminRoutes() {
 	a.Handle(native, "DELETE", "/users/:id/sessions", s.endSessions)
 	a.Handle(native, "DELETE", "/tokens/:token", s.revokeToken)
 
+	a.Handle(native, "POST", "/clients", s.createClient)
+	a.Handle(native, "GET", "/clients", s.listClients)
+	a.Handle(native, "GET", "/clients/:id", s.getClient)
+	a.Handle(native, "DELETE", "/clients/:id", s.deleteClient)
+	a.Handle(native, "POST", "/clients/:id/keys", s.newClientKey)
+	a.Handle(native, "DELETE", "/clients/:id/keys/:keyId", s.revokeClientKey)
+
 	a.Handle(admin, "POST", "/admin-keys", s.createAdminKey)
 	a.Handle(admin, "GET", "/admin-keys", s.listAdminKeys)
 	a.Handle(admin, "DELETE", "/admin-keys/:id", s.revokeAdminKey)

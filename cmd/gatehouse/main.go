@@ -37,6 +37,8 @@ usage:
   gatehouse admin-keys create --name NAME [--scope admin|read|publicala|gaio|qloud]
   gatehouse admin-keys list
   gatehouse admin-keys revoke ID
+  gatehouse clients create NAME | list | new-key ID | revoke-key ID KEY_ID | delete ID
+                                GL Connectors clients (tenants) and their keys
   gatehouse doctor [--repair]   find (and remove) leftovers in the store
   gatehouse encryption-key [--id ID]
                                 print a new key for GATEHOUSE_ENCRYPTION_KEYS
@@ -85,6 +87,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 		return runServe(ctx, rest, stderr, os.LookupEnv)
 	case "admin-keys":
 		return runAdminKeys(ctx, rest, e)
+	case "clients":
+		return runClients(ctx, rest, e)
 	case "doctor":
 		return runDoctor(ctx, rest, e)
 	case "encryption-key":
