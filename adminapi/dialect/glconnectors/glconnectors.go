@@ -341,6 +341,7 @@ func (a *api) exists(w http.ResponseWriter, r *http.Request) error {
 // integrateRequest is the body of POST /gl/connectors/{name}/integrations.
 type integrateRequest struct {
 	CallbackURL   string         `json:"callback_url"`
+	LoginHint     string         `json:"login_hint"` // Gatehouse's: which account the service should offer
 	AuthType      string         `json:"auth_type"`
 	Configuration map[string]any `json:"configuration"`
 }
@@ -376,7 +377,7 @@ func (a *api) integrate(w http.ResponseWriter, r *http.Request) error {
 		return core.Errorf(core.Malformed, "glconnectors.integrate", "auth_type must be \"custom\" or left out")
 	}
 	authURL, err := a.svc.StartLink(r.Context(), core.LinkStart{
-		UserID: u.ID, ClientAddr: a.l.ClientAddr(r), Connector: name, CallbackURL: req.CallbackURL,
+		UserID: u.ID, ClientAddr: a.l.ClientAddr(r), Connector: name, CallbackURL: req.CallbackURL, LoginHint: req.LoginHint,
 		OwnPage: a.ownPage(r, name, req.CallbackURL),
 	})
 	if err != nil {
