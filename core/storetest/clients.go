@@ -206,9 +206,14 @@ func testLinkedSelection(t *testing.T, h Harness) {
 	put("github", "c", 4)
 	e.must(s.DeleteLinkedAccount(ctx, u.ID, "github", "b"))
 	selected("after deleting the selected b", map[string]bool{"github/a": false, "github/c": true, "google/g": true})
+	// The selection made by the delete stays: a newer account does not take it.
+	put("github", "d", 8)
+	selected("after a newer account", map[string]bool{"github/a": false, "github/c": true, "github/d": false, "google/g": true})
 	e.must(s.DeleteLinkedAccount(ctx, u.ID, "github", "a")) // not selected: nothing moves
-	selected("after deleting a", map[string]bool{"github/c": true, "google/g": true})
+	selected("after deleting a", map[string]bool{"github/c": true, "github/d": false, "google/g": true})
 	e.must(s.DeleteLinkedAccount(ctx, u.ID, "github", "c"))
+	selected("after deleting the selected c", map[string]bool{"github/d": true, "google/g": true})
+	e.must(s.DeleteLinkedAccount(ctx, u.ID, "github", "d"))
 	selected("after deleting the last github account", map[string]bool{"google/g": true})
 
 	// Again from none: the first is selected; a tie on ConnectedAt goes to
