@@ -300,26 +300,16 @@ func (s *Store) LocateApp(ctx context.Context, appID string) (string, error) {
 
 // LocateUser returns the id of the user holding a unique name, from its claim
 // only: one GET. value is normalised as UserByName does (core.UsernameKey for
-// usernames, core.EmailKey for emails), so a normalised value works as well.
+// usernames, core.EmailKey for emails; externalIds and client identifier names
+// as given), so a normalised value works as well.
 // NotFound if there is no claim.
 func (s *Store) LocateUser(ctx context.Context, kind core.NameKind, value string) (string, error) {
 	const op = "redisstore.LocateUser"
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "user with %s %q not found", kind, value)
-	var name string
-	switch kind {
-	case core.NameUsername:
-		k, err := core.UsernameKey(value)
-		if err != nil {
-			return "", notFound
-		}
-		name = k
-	case core.NameEmail:
-		name = core.EmailKey(value)
-	case core.NameExternalID:
-		name = value
-	default:
+	name, known := userNameKey(kind, value)
+	if !known {
 		return "", core.Errorf(core.Invalid, op, "unknown name kind %q", kind)
 	}
 	if name == "" {

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,15 +12,21 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// Claim kinds: the unique user names, the identities at providers (name
-// "<provider>:<subject>"), the keyed credential types, and kindApp for the app
-// locators P app:<appid>.
+// Claim kinds: the unique user names (a client's identifier for its user
+// named "<clientID>/<identifier>"), the identities at providers (name
+// "<provider>:<subject>"), the keyed credential types, kindClientName for
+// client names (lower-cased, owner the client), kindApp for the app locators
+// P app:<appid> and kindClientKey for the client key lookups P
+// clientkey:<hex> (owner "<clientID>/<keyID>").
 const (
-	kindUsername   = string(core.NameUsername)
-	kindEmail      = string(core.NameEmail)
-	kindExternalID = string(core.NameExternalID)
-	kindIdentity   = "identity"
-	kindApp        = "app"
+	kindUsername         = string(core.NameUsername)
+	kindEmail            = string(core.NameEmail)
+	kindExternalID       = string(core.NameExternalID)
+	kindClientIdentifier = string(core.NameClientIdentifier)
+	kindIdentity         = "identity"
+	kindClientName       = "clientName"
+	kindApp              = "app"
+	kindClientKey        = "clientKey"
 )
 
 // emailProvider names the identities that are unique through the user's email
@@ -82,25 +89,82 @@ func (s *Store) appClaim(appID string) claim {
 	return claim{key: s.k.appLocator(appID), kind: kindApp, name: appID, show: fmt.Sprintf("app id %q", appID)}
 }
 
+// clientIdentifierClaim is the claim of a client's identifier for its user,
+// case-sensitive, as given.
+func (s *Store) clientIdentifierClaim(clientID, identifier string) claim {
+	name := core.ClientIdentifierName(clientID, identifier)
+	return claim{key: s.k.claim(kindClientIdentifier, name), kind: kindClientIdentifier, name: name, show: fmt.Sprintf("client identifier %q", identifier)}
+}
+
+// clientNameClaim is the claim of a client's name, unique case-insensitively.
+func (s *Store) clientNameClaim(name string) claim {
+	key := clientNameKey(name)
+	return claim{key: s.k.claim(kindClientName, key), kind: kindClientName, name: key, show: fmt.Sprintf("client name %q", name)}
+}
+
+// clientKeyClaim is the lookup of a client key by its hash ("sha256:<hex>",
+// checked by the caller). Its show never carries the hash.
+func (s *Store) clientKeyClaim(hash string) claim {
+	h, _ := hashHex(hash)
+	return claim{key: s.k.clientKey(h), kind: kindClientKey, name: h, show: "a client key with that hash"}
+}
+
 // holds reports, for each claim, whether its owner exists and still holds the
-// name: the user record carries the username, email or externalId, or the
-// credential or app record exists in the owner's slot. One pipeline.
+// name: the user record carries the username, email, externalId, identity or
+// client identifier, the client record the name, or the credential, app or
+// client key record exists in the owner's slot (a client key's within a
+// client that exists, under that hash). One pipeline.
 func (s *Store) holds(ctx context.Context, cs []claim, owners []string) ([]bool, error) {
 	out := make([]bool, len(cs))
-	cmds := make([]redis.Cmder, len(cs))
+	checks := make([]func() (bool, error), len(cs))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range cs {
 			o := owners[i]
+			if c.kind == kindClientKey {
+				cid, keyID, ok := parseClientKeyRef(o)
+				if !ok {
+					continue
+				}
+				client := p.Exists(ctx, s.k.client(cid))
+				key := p.HGet(ctx, s.k.clientKeys(cid), keyID)
+				checks[i] = func() (bool, error) {
+					data, ok, err := optional(key)
+					if err != nil || !ok || client.Val() != 1 {
+						return false, cmp.Or(err, client.Err())
+					}
+					r, err := decode[clientKeyRecord]("redisstore.holds", s.k.clientKeys(cid), data)
+					return err == nil && r.Hash == "sha256:"+c.name, nil
+				}
+				continue
+			}
 			if !validID(o) {
 				continue
 			}
 			switch c.kind {
-			case kindUsername, kindEmail, kindExternalID, kindIdentity:
-				cmds[i] = p.Get(ctx, s.k.user(o))
+			case kindUsername, kindEmail, kindExternalID, kindIdentity, kindClientIdentifier:
+				user := p.Get(ctx, s.k.user(o))
+				checks[i] = func() (bool, error) {
+					data, ok, err := optional(user)
+					if err != nil || !ok {
+						return false, err
+					}
+					r, err := decode[userRecord]("redisstore.holds", s.k.user(o), data)
+					return err == nil && userHolds(r, c.kind, c.name), nil // a corrupt owner holds nothing
+				}
+			case kindClientName:
+				client := p.Get(ctx, s.k.client(o))
+				checks[i] = func() (bool, error) {
+					data, ok, err := optional(client)
+					if err != nil || !ok {
+						return false, err
+					}
+					r, err := decode[clientRecord]("redisstore.holds", s.k.client(o), data)
+					return err == nil && clientNameKey(r.Name) == c.name, nil
+				}
 			case kindApp:
-				cmds[i] = p.Exists(ctx, s.k.app(o, c.name))
+				checks[i] = exists(p.Exists(ctx, s.k.app(o, c.name)))
 			default:
-				cmds[i] = p.Exists(ctx, s.k.cred(o, core.CredentialType(c.kind), c.name))
+				checks[i] = exists(p.Exists(ctx, s.k.cred(o, core.CredentialType(c.kind), c.name)))
 			}
 		}
 		return nil
@@ -108,29 +172,32 @@ func (s *Store) holds(ctx context.Context, cs []claim, owners []string) ([]bool,
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	for i, cmd := range cmds {
-		switch cmd := cmd.(type) {
-		case *redis.IntCmd:
-			if cmd.Err() != nil {
-				return nil, cmd.Err()
-			}
-			out[i] = cmd.Val() == 1
-		case *redis.StringCmd:
-			data, err := cmd.Result()
-			if errors.Is(err, redis.Nil) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			rec, err := decode[userRecord]("redisstore.holds", s.k.user(owners[i]), data)
-			if err != nil {
-				continue // a corrupt owner holds nothing
-			}
-			out[i] = userHolds(rec, cs[i].kind, cs[i].name)
+	for i, check := range checks {
+		if check == nil {
+			continue
+		}
+		if out[i], err = check(); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// optional reads a string reply that may be missing (ok false).
+func optional(c *redis.StringCmd) (string, bool, error) {
+	v, err := c.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+// exists reads an EXISTS reply of one key.
+func exists(c *redis.IntCmd) func() (bool, error) {
+	return func() (bool, error) {
+		n, err := c.Result()
+		return n == 1, err
+	}
 }
 
 // userHolds reports whether the user record carries the normalised name.
@@ -143,6 +210,8 @@ func userHolds(r userRecord, kind, name string) bool {
 		return r.Email != "" && core.EmailKey(r.Email) == name
 	case kindExternalID:
 		return r.ExternalID != "" && r.ExternalID == name
+	case kindClientIdentifier:
+		return r.ClientID != "" && core.ClientIdentifierName(r.ClientID, r.ClientIdentifier) == name
 	case kindIdentity:
 		for _, id := range r.Identities {
 			if id.Provider != emailProvider && identityName(id.Provider, id.Subject) == name {

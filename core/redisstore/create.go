@@ -11,16 +11,16 @@ import (
 // keys list it, and how its write is undone.
 type create struct {
 	op     string
-	owner  string  // the user whose slot holds the entity and whose id the claims carry
+	owner  string  // the owner the claims carry: the user or client whose slot holds the entity (a client key: "<cid>/<keyID>")
 	claims []claim // unique names, taken in order before anything is written
-	seq    string  // the counter that numbers the entity: P seq:<seq>
+	seq    string  // the counter that numbers the entity, P seq:<seq>; "" for an entity without a number (n is 0)
 	// write stores the entity's own keys, numbered n, in the owner's slot in one
 	// atomic command (SET NX, or a WATCH and MULTI that checks its
 	// preconditions, through Store.watch). A precondition that fails is a
 	// *core.Error (Invalid, Conflict): nothing was written.
 	write func(ctx context.Context, n int64) error
 	// index lists the entries of global keys that list the entity numbered n:
-	// list indexes, name sets, P idx:expiring.
+	// list indexes, name sets, P idx:expiring (nil: none).
 	index func(n int64) []entry
 	// undo removes what write stored if it is still as written, and reports
 	// whether it did: only then are the index entries removed too, since an
@@ -86,10 +86,12 @@ func (s *Store) create(ctx context.Context, c create) (int64, error) {
 		}
 	}
 	var n int64
-	err = s.bounds.step(ctx, func(ctx context.Context) (err error) {
-		n, err = s.rdb.Incr(ctx, s.k.seq(c.seq)).Result()
-		return err
-	})
+	if c.seq != "" {
+		err = s.bounds.step(ctx, func(ctx context.Context) (err error) {
+			n, err = s.rdb.Incr(ctx, s.k.seq(c.seq)).Result()
+			return err
+		})
+	}
 	if err == nil {
 		err = s.bounds.step(ctx, func(ctx context.Context) error { return c.write(ctx, n) })
 	}
@@ -100,7 +102,10 @@ func (s *Store) create(ctx context.Context, c create) (int64, error) {
 	if s.interrupted() {
 		return 0, errInterrupted
 	}
-	entries := c.index(n)
+	var entries []entry
+	if c.index != nil {
+		entries = c.index(n)
+	}
 	err = s.bounds.step(ctx, func(ctx context.Context) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, e := range entries {

@@ -28,13 +28,23 @@
 //	                                 the user's credentials and of its apps'
 //	P u:{uid}:linked                 hash "<connector>:<userIdentifier>" → JSON of
 //	                                 linkedRecord: the user's integration accounts, their
-//	                                 tokens sealed by the caller; connectors never hold ':'
+//	                                 tokens sealed by the caller; connectors never hold ':'.
+//	                                 ":selected:<connector>" → the userIdentifier of the
+//	                                 connector's selected account (a leading ':' never
+//	                                 starts an account's field)
+//
+// A client (tenant) keeps its records in its own slot, tag {<cid>}:
+//
+//	P c:{cid}                        client record (JSON of clientRecord)
+//	P c:{cid}:keys                   hash keyId → JSON of clientKeyRecord: its API keys
 //
 // Global keys, each in its own slot:
 //
-//	P seq:users, P seq:apps, P seq:creds     INCR counters; a number burnt by a failed
-//	                                         create is skipped, never reused
+//	P seq:users, P seq:apps, P seq:creds, P seq:clients
+//	                                 INCR counters; a number burnt by a failed
+//	                                 create is skipped, never reused
 //	P idx:users                      zset uid by Number
+//	P idx:clients                    zset cid by Seq
 //	P idx:apps                       zset "<uid>/<appid>" by seq
 //	P idx:creds                      zset "<uid>/<type>/<id>" by seq
 //	P idx:expiring                   zset uid by ExpiresAt (Unix µs): the users that
@@ -48,11 +58,19 @@
 //	P claim:username:<UsernameKey>   unique name claims, "<uid>|<micros>" (owner and
 //	P claim:email:<EmailKey>         claim time in Unix microseconds)
 //	P claim:externalId:<value>
+//	P claim:clientIdentifier:<cid>/<identifier>   a client's identifier for its user,
+//	                                 case-sensitive, as given; client ids never hold '/'
+//	P claim:clientName:<lower-cased name>   client names, owner the client
 //	P claim:identity:<provider>:<subject>   an identity at a provider other than
 //	                                 "email" (those are unique through the email
 //	                                 claim); providers never contain ':'
 //	P claim:<type>:<keyId>           key-auth and jwt keyIds; the owner is the user whose
 //	                                 slot holds the credential
+//	P clientkey:<hex>                client key lookup, "<cid>/<keyId>|<micros>", <hex> the
+//	                                 SHA-256 of the key: claimed with SET NX before the key
+//	                                 is written, deleted after it; readers check the client
+//	                                 and key records, so a deleted client's or revoked key's
+//	                                 lookup left by a failed clean-up resolves to nothing
 //	P scopes                         hash scope name → JSON {reg, createdAt}
 //	P {adminkeys}:byid               hash id → JSON of adminKeyRecord  (the four admin
 //	P {adminkeys}:byhash             hash hash → id                     key hashes share
@@ -63,7 +81,8 @@
 //	                                 Redis expiry as TTL; namespaces never contain ':'
 //
 // Each shape (and each member shape: "<type>:<id>", "<uid>/<appid>",
-// "<uid>/<type>/<id>", and claim values "<owner>|<micros>") is spelled once, in
+// "<uid>/<type>/<id>", "<cid>/<keyId>", the linked-account fields, and claim
+// values "<owner>|<micros>") is spelled once, in
 // layout.go, which both builds keys and parses them back: Doctor reads the keys
 // it scans with that parser, and a test checks that every shape round-trips.
 //
@@ -97,7 +116,12 @@
 // changed ExpiresAt is written to P idx:expiring after the MULTI, and an app's
 // changed name or RedirectURI moves its set entries after the MULTI. A linked
 // account is written with WATCH of its user's record and MULTI in the user's
-// slot, so it is never left behind by a DeleteUser racing it. A delete removes
+// slot, so it is never left behind by a DeleteUser racing it; the account
+// and its connector's selection field change in that same MULTI (a delete of
+// the selected account selects the newest remaining one). A client is created
+// by the create protocol (its name the claim, P seq:clients its counter); a
+// client key too, its hash lookup the claim, without a counter, its write a
+// WATCH of the client record and MULTI in the client's slot. A delete removes
 // the entity and everything it owns in one MULTI in the user's slot, then its
 // index entries, locators and claims.
 //

@@ -19,8 +19,9 @@ import (
 const doctorBatch = 500
 
 // Doctor finds leftovers of interrupted writes and, with repair, removes them:
-//   - stale claims and app locators (owner gone or no longer holding the name,
-//     older than ClaimStaleAfter), removed by compare-and-delete;
+//   - stale claims, app locators and client key lookups (owner gone or no
+//     longer holding the name, a lookup's key or client gone; older than
+//     ClaimStaleAfter), removed by compare-and-delete;
 //   - list-index, app-name and app redirect-URI entries whose record is gone
 //     (or renamed, or has another RedirectURI), and records missing from their
 //     list index or sets (a create interrupted after its write, or an app
@@ -49,7 +50,7 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 	if err := s.scan(ctx, d.keys); err != nil {
 		return core.DoctorReport{}, fail(ctx, op, err)
 	}
-	for _, idx := range []string{listUsers, listApps, listCreds} {
+	for _, idx := range []string{listUsers, listApps, listCreds, listClients} {
 		if err := d.index(ctx, idx); err != nil {
 			return core.DoctorReport{}, fail(ctx, op, err)
 		}
@@ -145,7 +146,8 @@ type record struct {
 
 // keys checks one SCAN page: claims and locators, app-name and redirect-URI
 // sets, and user, app and credential records (then the grants of the
-// credentials), each a step.
+// credentials), each a step. Client records are checked against their list
+// index, client key lookups as claims.
 func (d *doctor) keys(ctx context.Context, keys []string) error {
 	var claims []claim
 	var sets, records []record
@@ -159,9 +161,11 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 			claims = append(claims, claim{key: full, kind: p.sub, name: p.name})
 		case keyAppLocator:
 			claims = append(claims, claim{key: full, kind: kindApp, name: p.id})
+		case keyClientKey:
+			claims = append(claims, claim{key: full, kind: kindClientKey, name: p.id})
 		case keyAppName, keyAppRedirect:
 			sets = append(sets, record{p, full})
-		case keyUser, keyApp, keyCred:
+		case keyUser, keyApp, keyCred, keyClient:
 			records = append(records, record{p, full})
 		}
 	}
@@ -228,9 +232,13 @@ func (d *doctor) claims(ctx context.Context, cs []claim) error {
 		if _, at, ok := parseClaim(values[i]); ok {
 			age = d.now.Sub(at).Round(time.Second).String() + " old"
 		}
-		if c.kind == kindApp {
+		switch c.kind {
+		case kindApp:
 			d.add(&d.dangling, "app:%s (owner %s, app gone, %s)", c.name, owners[i], age)
-		} else {
+		case kindClientKey:
+			// The hash is shortened: enough to tell lookups apart.
+			d.add(&d.dangling, "clientkey:%s… (key %s, key or client gone, %s)", c.name[:12], owners[i], age)
+		default:
 			d.add(&d.staleClaims, "%s:%s (owner %s, %s)", c.kind, c.name, owners[i], age)
 		}
 		free = append(free, held{c, values[i]})
@@ -355,6 +363,12 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 				continue
 			}
 			entries = append(entries, listed{idx: listApps, member: appRef(sh.uid, sh.id), score: r.Seq, name: r.Name, redirect: r.RedirectURI})
+		case keyClient:
+			r, err := decode[clientRecord](d.op, sh.full, vals[i])
+			if err != nil || r.ID != sh.cid {
+				continue
+			}
+			entries = append(entries, listed{idx: listClients, member: sh.cid, score: r.Seq})
 		case keyCred:
 			r, err := decode[credRecord](d.op, sh.full, vals[i])
 			if err != nil {
@@ -692,6 +706,10 @@ func (d *doctor) recordKey(which, member string) string {
 	case listCreds:
 		if at, ok := parseCredRef(member); ok {
 			return d.s.k.cred(at.uid, at.typ, at.id)
+		}
+	case listClients:
+		if validID(member) {
+			return d.s.k.client(member)
 		}
 	}
 	return ""

@@ -41,13 +41,16 @@ const (
 	keyKV                               // P kv:<namespace>:<key>
 	keyAdmin                            // P {adminkeys}:<hash>
 	keyRate                             // P rl:<key>
+	keyClient                           // P c:{cid}
+	keyClientKeys                       // P c:{cid}:keys
+	keyClientKey                        // P clientkey:<hex>
 	numKeyKinds
 )
 
 // keyShapes spells each shape after the prefix: literal text, and fields in
 // angle brackets that keyParts holds (see keyParts.set for what each field
 // accepts). A field ends where the literal after it first occurs, which is
-// why user ids never hold '}', and credential types, claim kinds and plugin
+// why user and client ids never hold '}', and credential types, claim kinds and plugin
 // namespaces never hold ':'; the last field runs to the end of the key.
 var keyShapes = [numKeyKinds]string{
 	keyUser:          "u:{<uid>}",
@@ -73,6 +76,9 @@ var keyShapes = [numKeyKinds]string{
 	keyKV:            "kv:<ns>:<name>",
 	keyAdmin:         "{adminkeys}:<admin>",
 	keyRate:          "rl:<name>",
+	keyClient:        "c:{<cid>}",
+	keyClientKeys:    "c:{<cid>}:keys",
+	keyClientKey:     "clientkey:<hex>",
 }
 
 // The lists that have a counter (P seq:<list>) and a list index (P idx:<list>),
@@ -82,6 +88,7 @@ const (
 	listUsers   = "users"
 	listApps    = "apps"
 	listCreds   = "creds"
+	listClients = "clients"
 	idxExpiring = "expiring"
 )
 
@@ -95,12 +102,17 @@ const (
 
 // Member shapes: an app in P idx:apps, P appname:<name> and P
 // appredirect:<hex>, a credential in P idx:creds, a credential in its user's
-// own zsets, and a linked account's field in P u:{uid}:linked.
+// own zsets, a linked account's field in P u:{uid}:linked and the field there
+// naming a connector's selected account, and the owner of a client key's
+// lookup P clientkey:<hex>. A selection field starts with ':', which no
+// account field does (a connector is never empty), so the two never clash.
 var (
-	appRefShape      = compileShape("<uid>/<id>")
-	credRefShape     = compileShape("<uid>/<type>/<id>")
-	credMemberShape  = compileShape("<type>:<id>")
-	linkedFieldShape = compileShape("<connector>:<name>")
+	appRefShape       = compileShape("<uid>/<id>")
+	credRefShape      = compileShape("<uid>/<type>/<id>")
+	credMemberShape   = compileShape("<type>:<id>")
+	linkedFieldShape  = compileShape("<connector>:<name>")
+	selectedShape     = compileShape(":selected:<connector>")
+	clientKeyRefShape = compileShape("<cid>/<id>")
 )
 
 // keyParts are the fields of a key or member; which are set depends on its
@@ -108,6 +120,7 @@ var (
 type keyParts struct {
 	kind keyKind             // the key's shape (zero for a member)
 	uid  string              // <uid>: the user whose slot holds the key
+	cid  string              // <cid>: the client whose slot holds the key
 	typ  core.CredentialType // <type>
 	id   string              // <id>: an app, credential or consumer id; <hex>: a token's or redirect URI's SHA-256
 	sub  string              // <seq>, <idx>, <claim>, <ns>, <admin>, <connector>: which counter, index, claim kind, namespace, hash or integration
@@ -119,6 +132,9 @@ func (p *keyParts) set(f, v string) bool {
 	switch f {
 	case "uid":
 		p.uid = v
+		return validID(v)
+	case "cid":
+		p.cid = v
 		return validID(v)
 	case "id":
 		p.id = v
@@ -132,20 +148,24 @@ func (p *keyParts) set(f, v string) bool {
 		return p.typ.Valid()
 	case "seq":
 		p.sub = v
-		return v == listUsers || v == listApps || v == listCreds
+		return v == listUsers || v == listApps || v == listCreds || v == listClients
 	case "idx":
 		p.sub = v
-		return v == listUsers || v == listApps || v == listCreds || v == idxExpiring
+		return v == listUsers || v == listApps || v == listCreds || v == listClients || v == idxExpiring
 	case "claim":
 		p.sub = v
 		switch v {
-		case kindUsername, kindEmail, kindExternalID, kindIdentity, string(core.KeyAuth), string(core.JWT):
+		case kindUsername, kindEmail, kindExternalID, kindIdentity, kindClientIdentifier, kindClientName,
+			string(core.KeyAuth), string(core.JWT):
 			return true
 		}
 		return false
-	case "ns", "connector":
+	case "ns":
 		p.sub = v
 		return v != ""
+	case "connector":
+		p.sub = v
+		return v != "" && !strings.Contains(v, ":")
 	case "admin":
 		p.sub = v
 		return v == adminByID || v == adminByHash || v == adminNames || v == adminUsed
@@ -161,6 +181,8 @@ func (p keyParts) get(f string) string {
 	switch f {
 	case "uid":
 		return p.uid
+	case "cid":
+		return p.cid
 	case "id", "hex":
 		return p.id
 	case "type":
@@ -341,6 +363,15 @@ func (k keys) kv(namespace string) string { return k.build(keyKV, keyParts{sub: 
 func (k keys) admin(hash string) string   { return k.build(keyAdmin, keyParts{sub: hash}) }
 func (k keys) rate(key string) string     { return k.build(keyRate, keyParts{name: key}) }
 
+func (k keys) client(cid string) string     { return k.build(keyClient, keyParts{cid: cid}) }
+func (k keys) clientKeys(cid string) string { return k.build(keyClientKeys, keyParts{cid: cid}) }
+
+// clientKey is the lookup of a client key by hash, keyed by the hex of the
+// key's SHA-256 (hexHash; the "sha256:" prefix dropped).
+func (k keys) clientKey(hexHash string) string {
+	return k.build(keyClientKey, keyParts{id: hexHash})
+}
+
 // credMember is a credential's member in the user's own zsets.
 func credMember(typ core.CredentialType, id string) string {
 	return credMemberShape.build("", keyParts{typ: typ, id: id})
@@ -377,6 +408,30 @@ func linkedField(connector, userIdentifier string) string {
 func parseLinkedField(f string) (connector, userIdentifier string, ok bool) {
 	p, ok := linkedFieldShape.parse(f)
 	return p.sub, p.name, ok
+}
+
+// selectedField is the field of a user's P u:{uid}:linked hash whose value
+// is the userIdentifier of the connector's selected account.
+func selectedField(connector string) string {
+	return selectedShape.build("", keyParts{sub: connector})
+}
+
+// parseSelectedField reads a selectedField back.
+func parseSelectedField(f string) (connector string, ok bool) {
+	p, ok := selectedShape.parse(f)
+	return p.sub, ok
+}
+
+// clientKeyRef names a client key by its client and id: the owner its hash
+// lookup carries.
+func clientKeyRef(cid, keyID string) string {
+	return clientKeyRefShape.build("", keyParts{cid: cid, id: keyID})
+}
+
+// parseClientKeyRef reads a clientKeyRef back.
+func parseClientKeyRef(m string) (cid, keyID string, ok bool) {
+	p, ok := clientKeyRefShape.parse(m)
+	return p.cid, p.id, ok
 }
 
 // credRef is a credential's member in idx:creds.

@@ -47,6 +47,14 @@ func TestKeyLayoutRoundTrip(t *testing.T) {
 		{k.kv("email") + "tok:1", keyParts{kind: keyKV, sub: "email", name: "tok:1"}},
 		{k.admin(adminByHash), keyParts{kind: keyAdmin, sub: adminByHash}},
 		{k.rate("login:x"), keyParts{kind: keyRate, name: "login:x"}},
+		{k.client("c1"), keyParts{kind: keyClient, cid: "c1"}},
+		{k.clientKeys("c1"), keyParts{kind: keyClientKeys, cid: "c1"}},
+		{k.clientKey(hex), keyParts{kind: keyClientKey, id: hex}},
+		{k.seq(listClients), keyParts{kind: keySeq, sub: listClients}},
+		{k.idx(listClients), keyParts{kind: keyIdx, sub: listClients}},
+		{k.claim(kindClientName, "acme: {x}/y"), keyParts{kind: keyClaim, sub: kindClientName, name: "acme: {x}/y"}},
+		{k.claim(kindClientIdentifier, core.ClientIdentifierName("c1", "Alice/{x}|y")),
+			keyParts{kind: keyClaim, sub: kindClientIdentifier, name: "c1/Alice/{x}|y"}},
 	}
 	covered := map[keyKind]bool{}
 	for _, tc := range tests {
@@ -88,6 +96,8 @@ func TestKeyLayoutRefuses(t *testing.T) {
 		"gh:claim:app:a1", "gh:claim:nope:x", "gh:claim:username:", "gh:claim:username",
 		"gh:u:{u1}:linked:x", "gh:appredirect:", "gh:appredirect:abc", "gh:appredirect:" + strings.Repeat("A", 64),
 		"gh:scopes:x", "gh:kv::k", "gh:kv:ns:", "gh:kv:ns", "gh:{adminkeys}:nope", "gh:rl:",
+		"gh:c:{}", "gh:c:{c 1}", "gh:c:{c1}x", "gh:c:{c1}:keys:x", "gh:c:{c1}:nope", "gh:clientkey:",
+		"gh:clientkey:abc", "gh:clientkey:" + strings.Repeat("A", 64), "gh:claim:clientKey:x", "gh:claim:clientName:",
 	} {
 		if p, ok := k.parseKey(key); ok {
 			t.Errorf("parseKey(%q) = %+v, want it refused", key, p)
@@ -114,6 +124,38 @@ func TestMemberLayout(t *testing.T) {
 		if _, _, ok := parseLinkedField(f); ok {
 			t.Errorf("parseLinkedField(%q) accepted", f)
 		}
+	}
+	// A selection field never reads as an account field, nor the reverse,
+	// whatever the connector and identifier.
+	for _, c := range []string{"github", "sel", "selected"} {
+		f := selectedField(c)
+		if got, ok := parseSelectedField(f); !ok || got != c {
+			t.Errorf("parseSelectedField(selectedField(%q)) = %q, %v", c, got, ok)
+		}
+		if _, _, ok := parseLinkedField(f); ok {
+			t.Errorf("selectedField(%q) = %q parses as an account field", c, f)
+		}
+		for _, id := range []string{"selected:" + c, c, ":x"} {
+			if _, ok := parseSelectedField(linkedField(c, id)); ok {
+				t.Errorf("linkedField(%q, %q) parses as a selection field", c, id)
+			}
+		}
+	}
+	for _, f := range []string{"", ":selected:", ":selected:a:b", "selected:github", "::selected:github"} {
+		if c, ok := parseSelectedField(f); ok {
+			t.Errorf("parseSelectedField(%q) = %q, accepted", f, c)
+		}
+	}
+	if cid, id, ok := parseClientKeyRef(clientKeyRef("c1", "k:1")); !ok || cid != "c1" || id != "k:1" {
+		t.Errorf("parseClientKeyRef(clientKeyRef) = %q, %q, %v", cid, id, ok)
+	}
+	for _, m := range []string{"", "c1", "c1/", "/k1", "c1/k1/x", "c 1/k1", "c1/k|1"} {
+		if _, _, ok := parseClientKeyRef(m); ok {
+			t.Errorf("parseClientKeyRef(%q) accepted", m)
+		}
+	}
+	if owner, _, ok := parseClaim(claimValue(clientKeyRef("c1", "k1"), time.Now())); !ok || owner != "c1/k1" {
+		t.Errorf("a client key lookup's value reads back as %q (%v)", owner, ok)
 	}
 	if a, b := redirectHash("https://a.example/cb"), redirectHash("https://a.example/cb/"); a == b || len(a) != 64 {
 		t.Errorf("redirectHash gives %q and %q for two URIs", a, b)

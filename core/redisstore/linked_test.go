@@ -49,8 +49,12 @@ func testLinkedLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Un
 		t.Errorf("%s holds %q, want the app's ref", setOf(uri), got)
 	}
 	fields := admin.HKeys(ctx, prefix+tag+":linked").Val()
-	if !slices.Equal(fields, []string{"github:octo:cat"}) {
-		t.Errorf("linked hash fields %q, want [github:octo:cat]", fields)
+	slices.Sort(fields)
+	if !slices.Equal(fields, []string{":selected:github", "github:octo:cat"}) {
+		t.Errorf("linked hash fields %q, want [:selected:github github:octo:cat]", fields)
+	}
+	if sel := admin.HGet(ctx, prefix+tag+":linked", ":selected:github").Val(); sel != "octo:cat" {
+		t.Errorf("the selection field holds %q, want the account's identifier", sel)
 	}
 
 	// Out of step: the app is missing from its set, and listed in another

@@ -25,8 +25,12 @@ type userRecord struct {
 	// and never.
 	Identities []identityRecord `json:"identities,omitempty"`
 	ExpiresAt  time.Time        `json:"expiresAt,omitzero"`
-	CreatedAt  time.Time        `json:"createdAt"`
-	UpdatedAt  time.Time        `json:"updatedAt"`
+	// The client fields came later still: records without them read as empty.
+	ClientID         string    `json:"clientId,omitempty"`
+	ClientIdentifier string    `json:"clientIdentifier,omitempty"`
+	SecretPreview    string    `json:"secretPreview,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
 // identityRecord is the stored form of a core.Identity, in its user's record.
@@ -95,6 +99,7 @@ func toUserRecord(u core.User) userRecord {
 		EmailVerified: u.EmailVerified, ExternalID: u.ExternalID, RedirectURI: u.RedirectURI,
 		IsActive: u.IsActive, SessionsLimit: limit, Props: u.Props,
 		Identities: toIdentityRecords(u.Identities), ExpiresAt: utcOrZero(u.ExpiresAt),
+		ClientID: u.ClientID, ClientIdentifier: u.ClientIdentifier, SecretPreview: u.SecretPreview,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }
@@ -105,6 +110,7 @@ func (r userRecord) user() core.User {
 		EmailVerified: r.EmailVerified, ExternalID: r.ExternalID, RedirectURI: r.RedirectURI,
 		IsActive: r.IsActive, SessionsLimit: r.SessionsLimit, Props: r.Props,
 		Identities: identities(r.Identities), ExpiresAt: r.ExpiresAt,
+		ClientID: r.ClientID, ClientIdentifier: r.ClientIdentifier, SecretPreview: r.SecretPreview,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
@@ -264,6 +270,40 @@ func toAdminKeyRecord(k core.AdminKey) adminKeyRecord {
 
 func (r adminKeyRecord) adminKey() core.AdminKey {
 	return core.AdminKey{ID: r.ID, Name: r.Name, Scope: core.AdminScope(r.Scope), Prefix: r.Prefix, Hash: r.Hash, CreatedAt: r.CreatedAt}
+}
+
+// clientRecord is the stored form of a core.Client.
+type clientRecord struct {
+	ID        string    `json:"id"`
+	Seq       int64     `json:"seq"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func toClientRecord(c core.Client) clientRecord {
+	return clientRecord{ID: c.ID, Seq: c.Seq, Name: c.Name, CreatedAt: c.CreatedAt.UTC()}
+}
+
+func (r clientRecord) client() core.Client {
+	return core.Client{ID: r.ID, Seq: r.Seq, Name: r.Name, CreatedAt: r.CreatedAt}
+}
+
+// clientKeyRecord is the stored form of a core.ClientKey, a field of its
+// client's P c:{cid}:keys hash.
+type clientKeyRecord struct {
+	ID        string    `json:"id"`
+	ClientID  string    `json:"clientId"`
+	Hash      string    `json:"hash"`
+	Preview   string    `json:"preview"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func toClientKeyRecord(k core.ClientKey) clientKeyRecord {
+	return clientKeyRecord{ID: k.ID, ClientID: k.ClientID, Hash: k.Hash, Preview: k.Preview, CreatedAt: k.CreatedAt.UTC()}
+}
+
+func (r clientKeyRecord) clientKey() core.ClientKey {
+	return core.ClientKey{ID: r.ID, ClientID: r.ClientID, Hash: r.Hash, Preview: r.Preview, CreatedAt: r.CreatedAt}
 }
 
 // encode marshals a record; only Props can make it fail.

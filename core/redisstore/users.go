@@ -25,6 +25,9 @@ func (s *Store) userClaims(u core.User) ([]claim, error) {
 	if u.ExternalID != "" {
 		cs = append(cs, s.externalIDClaim(u.ExternalID))
 	}
+	if u.ClientID != "" {
+		cs = append(cs, s.clientIdentifierClaim(u.ClientID, u.ClientIdentifier))
+	}
 	for _, id := range u.Identities {
 		if id.Provider == emailProvider {
 			continue // unique through the email claim
@@ -51,14 +54,32 @@ func checkIdentities(op string, ids []core.Identity) error {
 	return nil
 }
 
+// checkClientFields refuses a client identifier without a client, or a
+// client without an identifier, and a client id that cannot be part of the
+// claim name "<clientID>/<identifier>" (which splits at its first '/').
+func checkClientFields(op string, u core.User) error {
+	switch {
+	case u.ClientID == "" && u.ClientIdentifier != "":
+		return core.Errorf(core.Invalid, op, "clientIdentifier is set without a clientId")
+	case u.ClientID != "" && !validID(u.ClientID):
+		return core.Errorf(core.Invalid, op, "clientId %q is not valid", u.ClientID)
+	case u.ClientID != "" && u.ClientIdentifier == "":
+		return core.Errorf(core.Invalid, op, "clientIdentifier is empty")
+	}
+	return nil
+}
+
 // CreateUser stores u, assigning u.Number. Conflict names the taken username, email,
-// externalId or identity (or the id).
+// externalId, client identifier or identity (or the id).
 func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	const op = "redisstore.CreateUser"
 	if u == nil || !validID(u.ID) {
 		return core.Errorf(core.Invalid, op, "user id is not valid")
 	}
 	if err := checkIdentities(op, u.Identities); err != nil {
+		return err
+	}
+	if err := checkClientFields(op, *u); err != nil {
 		return err
 	}
 	claims, err := s.userClaims(*u)
@@ -133,27 +154,16 @@ func (s *Store) GetUser(ctx context.Context, id string) (core.User, error) {
 }
 
 // UserByName returns the user holding the name: value is a raw username (keyed
-// with core.UsernameKey), a normalised email (keyed with core.EmailKey) or an
-// external id. The user must still hold the name, which guards against a claim left
+// with core.UsernameKey), a normalised email (keyed with core.EmailKey), an
+// external id or a client identifier name (core.ClientIdentifierName, exact). The user must still hold the name, which guards against a claim left
 // over by a crash.
 func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string) (core.User, error) {
 	const op = "redisstore.UserByName"
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "user with %s %q not found", kind, value)
-	var name string
-	switch kind {
-	case core.NameUsername:
-		k, err := core.UsernameKey(value)
-		if err != nil {
-			return core.User{}, notFound
-		}
-		name = k
-	case core.NameEmail:
-		name = core.EmailKey(value)
-	case core.NameExternalID:
-		name = value
-	default:
+	name, known := userNameKey(kind, value)
+	if !known {
 		return core.User{}, core.Errorf(core.Invalid, op, "unknown name kind %q", kind)
 	}
 	if name == "" {
@@ -174,6 +184,24 @@ func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string
 		return core.User{}, notFound
 	}
 	return r.user(), nil
+}
+
+// userNameKey returns the claim name of a user name of that kind, "" for a
+// value no user can hold; known is false for an unknown kind.
+func userNameKey(kind core.NameKind, value string) (name string, known bool) {
+	switch kind {
+	case core.NameUsername:
+		k, err := core.UsernameKey(value)
+		if err != nil {
+			return "", true
+		}
+		return k, true
+	case core.NameEmail:
+		return core.EmailKey(value), true
+	case core.NameExternalID, core.NameClientIdentifier:
+		return value, true
+	}
+	return "", false
 }
 
 // UserByIdentity returns the user holding an identity at a provider other than
@@ -232,9 +260,9 @@ func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 	return r.user(), nil
 }
 
-// UpdateUser applies fn atomically (fn may run more than once). Changes fn makes to
-// ID, Number, Username or CreatedAt are undone. A new email, externalId or
-// identity is claimed first (Conflict if taken) and the old one released after the
+// UpdateUser applies fn atomically (fn may run more than once). Changes fn makes
+// to ID, Number, Username, ClientID, ClientIdentifier or CreatedAt are undone. A
+// new email, externalId or identity is claimed first (Conflict if taken) and the old one released after the
 // write. A changed ExpiresAt is written to P idx:expiring after the write.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) error) (core.User, error) {
 	const op = "redisstore.UpdateUser"
@@ -270,6 +298,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 					return &fnError{err}
 				}
 				next.ID, next.Number, next.Username, next.CreatedAt = old.ID, old.Number, old.Username, old.CreatedAt
+				next.ClientID, next.ClientIdentifier = old.ClientID, old.ClientIdentifier
 				if err := checkIdentities(op, next.Identities); err != nil {
 					return err
 				}

@@ -154,23 +154,31 @@ func testLinkedAccounts(t *testing.T, h Harness) {
 	}
 	got, err := s.PutLinkedAccount(ctx, u.ID, gh)
 	e.must(err)
+	if got.ID == "" {
+		t.Fatal("PutLinkedAccount of a new account without an ID gave it none")
+	}
+	ghID := got.ID
 	want := gh
+	want.ID = ghID                            // a new UUID
 	want.ConnectedAt, want.UpdatedAt = t1, t1 // from the store's clock
+	want.Selected = true                      // its connector's first
 	diff(t, "PutLinkedAccount of a new account", want, got)
 	got, err = s.LinkedAccount(ctx, u.ID, "github", "octo:cat")
 	e.must(err)
 	diff(t, "LinkedAccount", want, got)
 
-	// A replacement keeps ConnectedAt, whatever the caller sends, and moves
-	// UpdatedAt; the tokens are the new blob.
+	// A replacement keeps ID and ConnectedAt, whatever the caller sends, and
+	// moves UpdatedAt; the tokens are the new blob.
 	t2 := t1.Add(time.Hour)
 	e.clock.Set(t2)
 	again := gh
 	again.Tokens, again.Scopes, again.DisplayName = sealed2, []string{"read:user"}, "Octo"
 	again.ConnectedAt = t2.Add(time.Minute)
+	again.ID = core.NewID()
 	got, err = s.PutLinkedAccount(ctx, u.ID, again)
 	e.must(err)
 	want = again
+	want.ID, want.Selected = ghID, true // not the caller's
 	want.ConnectedAt, want.UpdatedAt = t1, t2
 	diff(t, "PutLinkedAccount replacing an account", want, got)
 	refreshed := again
@@ -181,25 +189,33 @@ func testLinkedAccounts(t *testing.T, h Harness) {
 	diff(t, "PutLinkedAccount with an UpdatedAt", want, got)
 	ghStored := want
 
-	// A new account with a ConnectedAt keeps it; list order is ConnectedAt,
-	// then connector, then identifier.
-	early := core.LinkedAccount{Connector: "google", UserIdentifier: "a@example.com", Tokens: sealed1, ConnectedAt: epoch, UpdatedAt: epoch}
-	tieB := core.LinkedAccount{Connector: "google", UserIdentifier: "b@example.com", ConnectedAt: t1, UpdatedAt: t1}
-	tieA := core.LinkedAccount{Connector: "gitlab", UserIdentifier: "z", ConnectedAt: t1, UpdatedAt: t1}
+	// A new account with a ConnectedAt keeps it, and its ID; list order is
+	// ConnectedAt, then connector, then identifier. The first account of a
+	// connector is selected, the others not.
+	early := core.LinkedAccount{ID: core.NewID(), Connector: "google", UserIdentifier: "a@example.com", Tokens: sealed1, ConnectedAt: epoch, UpdatedAt: epoch}
+	tieB := core.LinkedAccount{ID: core.NewID(), Connector: "google", UserIdentifier: "b@example.com", ConnectedAt: t1, UpdatedAt: t1, Selected: true}
+	tieA := core.LinkedAccount{ID: core.NewID(), Connector: "gitlab", UserIdentifier: "z", ConnectedAt: t1, UpdatedAt: t1, Selected: true}
 	for _, a := range []core.LinkedAccount{tieB, early, tieA} {
-		got, err := s.PutLinkedAccount(ctx, u.ID, a)
+		put := a
+		put.Selected = !a.Selected // the caller's Selected is ignored
+		got, err := s.PutLinkedAccount(ctx, u.ID, put)
 		e.must(err)
 		diff(t, "PutLinkedAccount with its times", a, got)
 	}
-	vs := core.LinkedAccount{Connector: "github", UserIdentifier: "octo:cat", Tokens: sealed2, ConnectedAt: epoch, UpdatedAt: epoch}
+	vs := core.LinkedAccount{ID: core.NewID(), Connector: "github", UserIdentifier: "octo:cat", Tokens: sealed2, ConnectedAt: epoch, UpdatedAt: epoch, Selected: true}
 	_, err = s.PutLinkedAccount(ctx, v.ID, vs) // the same account at another user: its own
 	e.must(err)
 	list, err := s.LinkedAccounts(ctx, u.ID)
 	e.must(err)
 	diff(t, "LinkedAccounts", []core.LinkedAccount{early, ghStored, tieA, tieB}, list)
 
-	// NotFound names the account, never the tokens.
+	// NotFound names the account, never the tokens. Deleting the selected
+	// account selects the remaining one.
 	e.must(s.DeleteLinkedAccount(ctx, u.ID, "google", "b@example.com"))
+	early.Selected = true
+	got, err = s.LinkedAccount(ctx, u.ID, "google", "a@example.com")
+	e.must(err)
+	diff(t, "LinkedAccount left after its connector's selected one was deleted", early, got)
 	lookup := func(uid, connector, ident string) error {
 		_, err := s.LinkedAccount(ctx, uid, connector, ident)
 		return err

@@ -35,7 +35,8 @@ type Harness struct {
 	LeaveClaim func(t *testing.T, s core.Store, c Claim)
 
 	// Interrupt, if set, makes the next CreateUser, CreateApp, CreateCredential,
-	// DeleteUser, DeleteApp or DeleteCredential on s stop right after writing the
+	// CreateClient, CreateClientKey, DeleteUser, DeleteApp, DeleteCredential or
+	// DeleteClient on s stop right after writing the
 	// entity's own keys (its record, or their removal) and return an error, leaving
 	// claims, locators and index entries as a process that died there would.
 	// Without it the crash subtests are skipped.
@@ -54,12 +55,12 @@ type Harness struct {
 
 // Claim describes a unique-name claim for Harness.LeaveClaim.
 type Claim struct {
-	// Kind is a core.NameKind ("username", "email", "externalId"), "identity"
-	// or a keyed credential type ("key-auth", "jwt").
+	// Kind is a core.NameKind ("username", "email", "externalId",
+	// "clientIdentifier"), "identity" or a keyed credential type ("key-auth", "jwt").
 	Kind string
 	// Name is the normalised name: core.UsernameKey of a username, core.EmailKey of
-	// an email, "<provider>:<subject>" of an identity, the externalId or the keyId
-	// as they are.
+	// an email, "<provider>:<subject>" of an identity, core.ClientIdentifierName
+	// of a client identifier, the externalId or the keyId as they are.
 	Name string
 	// Owner is the id of the user the claim names (who may not exist).
 	Owner string
@@ -179,6 +180,11 @@ func Run(t *testing.T, h Harness) {
 		{"LinkedAccounts", testLinkedAccounts},
 		{"LinkedAccounts/DeleteUserRace", testLinkedAccountsDeleteRace},
 		{"LinkedAccounts/Unavailable", testLinkedUnavailable},
+		{"LinkedAccounts/Selection", testLinkedSelection},
+		{"Users/ClientIdentifier", testClientIdentifiers},
+		{"Clients", testClients},
+		{"Clients/Concurrent", testConcurrentClients},
+		{"Clients/Doctor", testClientsDoctor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
