@@ -16,9 +16,37 @@ func (f fakeProviders) IdentityProvider(name string) (core.IdentityProvider, boo
 	return p, ok
 }
 
-func (f fakeProviders) Integration(string) (core.Integration, bool) { return nil, false }
+// Integration answers the one integration of the fakes: "vault", which takes
+// a custom configuration instead of an OAuth authorization.
+func (f fakeProviders) Integration(name string) (core.Integration, bool) {
+	if name != "vault" {
+		return nil, false
+	}
+	return vaultIntegration{}, true
+}
 
-func (f fakeProviders) IntegrationNames() []string { return nil }
+func (f fakeProviders) IntegrationNames() []string { return []string{"vault"} }
+
+// vaultIntegration is an integration that takes a custom configuration.
+type vaultIntegration struct{}
+
+func (vaultIntegration) Describe(context.Context) (core.PluginInfo, error) {
+	return core.PluginInfo{Name: "vault", Kind: core.KindIntegration, Capabilities: []string{core.CapCustomConfig}}, nil
+}
+
+func (vaultIntegration) AuthURL(context.Context, core.AuthURLRequest) (string, error) {
+	return "", core.Errorf(core.NotFound, "vault", "no OAuth here")
+}
+
+func (vaultIntegration) Exchange(context.Context, core.ExchangeRequest) (core.IntegrationAccount, core.IntegrationTokens, error) {
+	return core.IntegrationAccount{}, core.IntegrationTokens{}, core.Errorf(core.NotFound, "vault", "no OAuth here")
+}
+
+func (vaultIntegration) Refresh(context.Context, string) (core.IntegrationTokens, error) {
+	return core.IntegrationTokens{}, core.Errorf(core.NotFound, "vault", "no OAuth here")
+}
+
+func (vaultIntegration) Revoke(context.Context, core.IntegrationTokens) error { return nil }
 
 // fakeProvider is an in-process mail provider: it keeps tokens in a map and
 // "sends" mails by recording their links.
