@@ -314,6 +314,53 @@ func TestGLConnectorsCLIFlow(t *testing.T) {
 	if strings.Contains(e.in.log(), secret) || strings.Contains(e.in.log(), key) {
 		t.Error("a secret reached the log")
 	}
+
+	// The operator's side: gatehouse clients list, new-key, revoke-key, delete.
+	cli := func(args ...string) (int, string) {
+		var out strings.Builder
+		code := run(context.Background(), append(append([]string{"clients"}, args...), "--admin-url", e.in.adminURL), &out, devNull(t))
+		return code, out.String()
+	}
+	code, out := cli("list")
+	if code != exitOK || !strings.Contains(out, "cli-tenant") || !strings.Contains(out, "other-tenant") || strings.Contains(out, "sk-client-") {
+		t.Fatalf("clients list: %d %q", code, out)
+	}
+	var ids = map[string]string{}
+	for _, line := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(line); len(f) >= 2 {
+			ids[f[1]] = f[0]
+		}
+	}
+	code, newKey := cli("new-key", ids["cli-tenant"])
+	newKey = strings.TrimSpace(newKey)
+	if code != exitOK || !strings.HasPrefix(newKey, "sk-client-") {
+		t.Fatalf("clients new-key: %d %q", code, newKey)
+	}
+	if status, m := glCall(t, session, "POST", base+"/users", `{"identifier":"carol"}`, "x-api-key", newKey); status != 200 {
+		t.Errorf("the new key: %d %v", status, m)
+	}
+	status, body := e.admin("GET", "/clients/"+ids["cli-tenant"], "")
+	var cl struct{ Keys []struct{ ID, Preview string } }
+	_ = json.Unmarshal([]byte(body), &cl)
+	if status != 200 || len(cl.Keys) != 2 || strings.Contains(body, newKey) {
+		t.Fatalf("GET /clients/{id}: %d %s", status, body)
+	}
+	revoked := cl.Keys[1]
+	if !strings.HasSuffix(newKey, strings.TrimPrefix(revoked.Preview, "sk-client-...")) {
+		revoked = cl.Keys[0]
+	}
+	if code, out := cli("revoke-key", ids["cli-tenant"], revoked.ID); code != exitOK {
+		t.Fatalf("clients revoke-key: %d %q", code, out)
+	}
+	if status, _ := glCall(t, session, "POST", base+"/users", `{"identifier":"dave"}`, "x-api-key", newKey); status != 401 {
+		t.Errorf("a revoked key: %d", status)
+	}
+	if code, out := cli("delete", ids["other-tenant"]); code != exitOK {
+		t.Fatalf("clients delete: %d %q", code, out)
+	}
+	if status, _ := glCall(t, session, "POST", base+"/users", `{"identifier":"erin"}`, "x-api-key", otherKey); status != 401 {
+		t.Errorf("a deleted client's key: %d", status)
+	}
 }
 
 // str is v as a string ("" when it is not one).
