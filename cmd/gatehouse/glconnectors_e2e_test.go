@@ -340,7 +340,9 @@ func TestGLConnectorsCLIFlow(t *testing.T) {
 		t.Errorf("the new key: %d %v", status, m)
 	}
 	status, body := e.admin("GET", "/clients/"+ids["cli-tenant"], "")
-	var cl struct{ Keys []struct{ ID, Preview string } }
+	var cl struct {
+		Keys []struct{ ID, Preview string }
+	}
 	_ = json.Unmarshal([]byte(body), &cl)
 	if status != 200 || len(cl.Keys) != 2 || strings.Contains(body, newKey) {
 		t.Fatalf("GET /clients/{id}: %d %s", status, body)
