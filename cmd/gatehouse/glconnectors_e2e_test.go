@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/plugins/github/githubtest"
+	"github.com/gatehouse/gatehouse/plugins/oidc/oidctest"
 )
 
 // The GL Connectors dialect replayed as its official clients call it: the
@@ -203,6 +207,16 @@ func TestGLConnectorsSDKFlow(t *testing.T) {
 	if s := selected(); len(s) != 1 || !s["octocat"] {
 		t.Errorf("after removing the selected: %v", s)
 	}
+	// A Google account: its identifier is an email, in the path with a raw '@'.
+	e.google.AddUser(oidctest.User{Subject: "g-9", Email: "fahmi@gmail.test", EmailVerified: true})
+	status, m = glCall(t, sdk(), "POST", base+"/connectors/google/integrations", `{"callback_url": "`+appConnected+`"}`, append(bearer, jsonType...)...)
+	if q := e.browser().land(str(data(t, "link google", status, m)["url"])); q.Get("user_identifier") != "fahmi@gmail.test" {
+		t.Fatalf("the Google link landed with %v", q)
+	}
+	status, m = glCall(t, sdk(), "GET", base+"/connectors/google/integrations/fahmi@gmail.test", "", bearer...)
+	if d := data(t, "get the Google integration", status, m); d["user_identifier"] != "fahmi@gmail.test" || d["selected"] != true || str(d["auth_string"]) == "" {
+		t.Errorf("Google integration %v", d)
+	}
 	// Custom configuration: GitHub takes none → 400 with a top-level message.
 	status, m = glCall(t, sdk(), "POST", base+"/connectors/github/integrations", `{"auth_type": "custom", "configuration": {"token": "x"}}`, append(bearer, jsonType...)...)
 	if status != 400 || str(m["message"]) == "" {
@@ -235,7 +249,14 @@ func TestGLConnectorsCLIFlow(t *testing.T) {
 	key := createClient(t, e.in, "cli-tenant")
 	otherKey := createClient(t, e.in, "other-tenant")
 	base := e.in.publicURL + "/gl"
-	session := &http.Client{} // one requests.Session: connections are reused
+	// One requests.Session: its calls share one keep-alive connection, which
+	// every handler must leave usable (bodies it ignores included).
+	var dials atomic.Int32
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	session := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dialer.DialContext(ctx, network, addr)
+	}}}
 	apiKey := []string{"x-api-key", key}
 	jsonType := []string{"Content-Type", "application/json"}
 
@@ -308,9 +329,13 @@ func TestGLConnectorsCLIFlow(t *testing.T) {
 			t.Errorf("%s: %d %v; want %d with the error object", c.what, status, m, c.status)
 		}
 	}
-	// Trailing slashes and header case, answered directly.
-	status, m = glCall(t, session, "GET", base+"/clients/user/", "", "AUTHORIZATION", "Bearer "+token, "X-Api-Key", key)
+	// Trailing slashes and header case, answered directly; a body where none
+	// is read.
+	status, m = glCall(t, session, "GET", base+"/clients/user/", `{"ignored": true}`, "AUTHORIZATION", "Bearer "+token, "X-Api-Key", key)
 	data(t, "a trailing slash", status, m)
+	if n := dials.Load(); n != 1 {
+		t.Errorf("the session's calls took %d connections, want 1", n)
+	}
 	if strings.Contains(e.in.log(), secret) || strings.Contains(e.in.log(), key) {
 		t.Error("a secret reached the log")
 	}
