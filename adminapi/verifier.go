@@ -63,7 +63,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			web.WriteError(w, r, err, web.Problem)
 			return
 		}
-		r = r.Clone(r.Context()) // the caller's request stays as it was
+		r = r.Clone(r.Context())  // the caller's request stays as it was
 		setConsumer(r.Header, pr) // replaces the client's own values, all four always set
 		next.ServeHTTP(w, r)
 	})
