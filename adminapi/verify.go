@@ -19,35 +19,56 @@ var verifyMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 // 403 for an inactive consumer or a missing required scope, 503 only when the
 // store cannot answer.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
-	p, ok := presented(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		return core.Errorf(core.Unauthorized, "adminapi.verify", "no credentials")
-	}
-	p.ClientAddr = s.clientAddr(r)
-	p.RequiredScopes = strings.Fields(r.Header.Get("X-Required-Scopes"))
-	pr, err := s.svc.Verify(r.Context(), p)
+	pr, err := checkRequest(r, s.svc, s.clientAddr(r), strings.Fields(r.Header.Get("X-Required-Scopes")), w.Header())
 	if err != nil {
-		if core.KindOf(err) == core.Unauthorized {
-			challenge := `Bearer realm="gatehouse"`
-			if p.Scheme == core.SchemeBasic {
-				challenge = `Basic realm="gatehouse", charset="UTF-8"`
-			}
-			w.Header().Set("WWW-Authenticate", challenge)
-		}
 		return err
 	}
 	h := w.Header()
-	h.Set("X-Consumer-Id", pr.ConsumerID)
-	h.Set("X-Consumer-Username", pr.Username)
-	h.Set("X-Consumer-Scopes", strings.Join(pr.Scopes, " "))
-	h.Set("X-Consumer-Groups", strings.Join(pr.Groups, ","))
+	setConsumer(h, pr)
 	h.Set("Cache-Control", "no-store")
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
 	return web.WriteJSON(w, http.StatusOK, verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups})
+}
+
+// checkRequest verifies the credential r presents (see presented) for the
+// client at clientAddr, holding every one of scopes. /verify and
+// Verifier.Middleware share it, so a gateway in Go and one calling /verify get
+// the same answers. On Unauthorized it sets the WWW-Authenticate challenge in
+// answer: Basic for a Basic credential, so a browser asks again, else Bearer.
+func checkRequest(r *http.Request, svc *core.Service, clientAddr string, scopes []string, answer http.Header) (core.Principal, error) {
+	p, ok := presented(r)
+	if !ok {
+		answer.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		return core.Principal{}, core.Errorf(core.Unauthorized, "adminapi.verify", "no credentials")
+	}
+	p.ClientAddr = clientAddr
+	p.RequiredScopes = scopes
+	pr, err := svc.Verify(r.Context(), p)
+	if err != nil {
+		if core.KindOf(err) == core.Unauthorized {
+			challenge := `Bearer realm="gatehouse"`
+			if p.Scheme == core.SchemeBasic {
+				challenge = `Basic realm="gatehouse", charset="UTF-8"`
+			}
+			answer.Set("WWW-Authenticate", challenge)
+		}
+		return core.Principal{}, err
+	}
+	return pr, nil
+}
+
+// setConsumer sets X-Consumer-Id, X-Consumer-Username, X-Consumer-Scopes
+// (space-separated) and X-Consumer-Groups (comma-separated: group names may
+// hold spaces, never commas) from pr, replacing any values h had, all four
+// even when empty.
+func setConsumer(h http.Header, pr core.Principal) {
+	h.Set("X-Consumer-Id", pr.ConsumerID)
+	h.Set("X-Consumer-Username", pr.Username)
+	h.Set("X-Consumer-Scopes", strings.Join(pr.Scopes, " "))
+	h.Set("X-Consumer-Groups", strings.Join(pr.Groups, ","))
 }
 
 // verifyAnswer is /verify's body, for people reading it with curl; gateways use
