@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,9 @@ type Store struct {
 	staleAfter time.Duration
 	deadline   time.Duration
 	bounds     bounds
+
+	sinksMu sync.Mutex
+	sinks   []core.ChangeSink // this process' followers of the change feed (changes.go)
 
 	// interrupt makes the next create or delete stop right after its write in the
 	// entity's slot, as a crash there would (tests only; see export_test.go).
