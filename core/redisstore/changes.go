@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,9 +15,10 @@ import (
 
 // The change feed (core.ChangeFeed). Every write method that can change what a
 // verification answers ends with changed: the sinks of this process are told at
-// once, then the user id ("*" for the scope registry) is published on the
-// channel P changes, which FollowChanges in every process listens to. The
-// channel is not a key: PUBLISH reaches every node of a Cluster.
+// once, then "<origin> <user id>" ("*" for the scope registry) is published
+// on the channel P changes, which FollowChanges in every process listens to;
+// a store skips the messages of its own origin, whose sinks it told already.
+// The channel is not a key: PUBLISH reaches every node of a Cluster.
 
 // allChanged is the message that says any verification may have changed.
 const allChanged = "*"
@@ -51,9 +53,9 @@ func (s *Store) changed(ctx context.Context, userID string, err error) {
 	for _, sink := range sinks {
 		sink.Changed(userID)
 	}
-	msg := userID
-	if msg == "" {
-		msg = allChanged
+	msg := s.origin + " " + userID
+	if userID == "" {
+		msg = s.origin + " " + allChanged
 	}
 	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
@@ -118,10 +120,13 @@ func (s *Store) subscribeOnce(ctx context.Context, sink core.ChangeSink) {
 			}
 			sink.Following(true)
 		case *redis.Message:
-			if m.Payload == allChanged {
+			origin, uid, _ := strings.Cut(m.Payload, " ")
+			switch {
+			case origin == s.origin:
+			case uid == allChanged:
 				sink.Changed("")
-			} else {
-				sink.Changed(m.Payload)
+			default:
+				sink.Changed(uid)
 			}
 		}
 	}

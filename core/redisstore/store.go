@@ -86,6 +86,7 @@ type Store struct {
 	deadline   time.Duration
 	bounds     bounds
 
+	origin  string // this store's name in the change feed, random
 	sinksMu sync.Mutex
 	sinks   []core.ChangeSink // this process' followers of the change feed (changes.go)
 
@@ -119,6 +120,7 @@ func New(client redis.UniversalClient, opt Options) *Store {
 		staleAfter: opt.ClaimStaleAfter,
 		deadline:   opt.WriteDeadline,
 		bounds:     bounds{read: opt.ReadTimeout, write: opt.WriteTimeout},
+		origin:     core.NewID(),
 	}
 }
 
