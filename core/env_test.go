@@ -118,7 +118,7 @@ func follow(t *testing.T, svc *core.Service) {
 			t.Error("FollowChanges did not return after its context ended")
 		}
 	})
-	waitFor(t, "the verification cache in use", func() bool { return core.VerifyCacheLive(svc) })
+	waitFor(t, "the verification cache in use", func() bool { return svc.VerifyCacheLive() })
 }
 
 // waitFor polls cond until it holds, for 5 s at most.

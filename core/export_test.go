@@ -2,16 +2,6 @@ package core
 
 import "fmt"
 
-// VerifyCacheLive reports whether s's verification cache is in use: on, and
-// following the store's changes.
-func VerifyCacheLive(s *Service) bool {
-	if s.vcache == nil {
-		return false
-	}
-	_, live := s.vcache.begin()
-	return live
-}
-
 // VerifyCacheDump prints every entry of s's verification cache, its key and
 // its value, for tests that look for what must not be there.
 func VerifyCacheDump(s *Service) []string {

@@ -241,6 +241,16 @@ func (c *verifyCache) reset() {
 	clear(c.byUser)
 }
 
+// VerifyCacheLive reports whether the verification cache is in use: on, and
+// its change feed subscribed (readiness checks and tests wait for it).
+func (s *Service) VerifyCacheLive() bool {
+	if s.vcache == nil {
+		return false
+	}
+	_, live := s.vcache.begin()
+	return live
+}
+
 // FollowChanges keeps the verification cache in step with the writes of every
 // process until ctx ends: the cache is used only while the store's change feed
 // is subscribed. It returns at once when the cache is off or the store has no

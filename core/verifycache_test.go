@@ -294,7 +294,7 @@ func TestVerifyCacheLostSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mr.Close()
-	waitFor(t, "the cache out of use", func() bool { return !core.VerifyCacheLive(e.svc) })
+	waitFor(t, "the cache out of use", func() bool { return !e.svc.VerifyCacheLive() })
 	if n := len(core.VerifyCacheDump(e.svc)); n != 0 {
 		t.Errorf("%d entries kept after the subscription was lost", n)
 	}
@@ -302,7 +302,7 @@ func TestVerifyCacheLostSubscription(t *testing.T) {
 		t.Errorf("Redis down: %v, want Unavailable (no answer from the cache)", err)
 	}
 	restart(t, e.mr)
-	waitFor(t, "the cache in use again", func() bool { return core.VerifyCacheLive(e.svc) })
+	waitFor(t, "the cache in use again", func() bool { return e.svc.VerifyCacheLive() })
 	if trips := e.trips.during(func() {
 		if _, err := e.svc.Verify(t.Context(), f.key); err != nil {
 			t.Error(err)
