@@ -6,29 +6,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
 	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 // benchEnv is an env on a real redis-server when one is installed (the figures
 // then include a loopback Redis round trip), else on miniredis.
-func benchEnv(b *testing.B) *env {
+func benchEnv(b *testing.B, cache core.VerifyCacheOptions) *env {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		b.Log("redis-server not installed: measuring on miniredis")
-		return newEnv(b)
+		mr := miniredis.RunT(b)
+		client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}})
+		b.Cleanup(func() { client.Close() })
+		return newEnvCached(b, client, mr, cache)
 	}
 	srv := redistest.StartServer(b)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	b.Cleanup(func() { client.Close() })
-	return newEnvOn(b, client, nil)
+	return newEnvCached(b, client, nil, cache)
 }
 
 // BenchmarkVerify measures /verify for a valid credential of each type through
-// the public handler (in process: no client socket, one Redis round trip).
+// the public handler (in process: no client socket): with the verification
+// cache off (miss: one Redis round trip each) and on (hit: none).
 func BenchmarkVerify(b *testing.B) {
-	e := benchEnv(b)
+	b.Run("miss", func(b *testing.B) { benchVerify(b, benchEnv(b, core.VerifyCacheOptions{})) })
+	b.Run("hit", func(b *testing.B) {
+		benchVerify(b, benchEnv(b, core.VerifyCacheOptions{Size: core.DefaultVerifyCacheSize, TTL: core.MaxVerifyCacheTTL}))
+	})
+}
+
+func benchVerify(b *testing.B, e *env) {
 	f := newVerifyFixture(e)
 	e.must(204, "PUT", "/users/vic/password", `{"password":"correct horse"}`)
 	_, session := e.login("email", "vic", "correct horse")

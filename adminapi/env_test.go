@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -95,6 +96,13 @@ func newEnv(t testing.TB) *env {
 // newEnvOn builds an env on any Redis client.
 func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis) *env {
 	t.Helper()
+	return newEnvCached(t, client, mr, core.VerifyCacheOptions{})
+}
+
+// newEnvCached builds an env on any Redis client, with that /verify cache
+// (in use by the time it returns when it is on).
+func newEnvCached(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions) *env {
+	t.Helper()
 	models, err := core.LoadModels(configs.Models)
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +114,26 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 		Providers: fakeProviders{"email": mail}, PublicURL: "https://auth.example.test",
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4),
 		Keyring: core.NewEphemeralKeyring(), AdminKey: testAdminKey,
-		Limiter: redisstore.NewLimiter(client, "t:"), Policy: testPolicy(), Now: clock.Now,
+		Limiter: redisstore.NewLimiter(client, "t:"), Policy: testPolicy(), Now: clock.Now, VerifyCache: cache,
 	})
+	if cache.Size > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); svc.FollowChanges(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("FollowChanges did not return after its context ended")
+			}
+		})
+		for deadline := time.Now().Add(5 * time.Second); !svc.VerifyCacheLive(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the /verify cache not in use after 5 s")
+			}
+		}
+	}
 	logs := &lockedBuffer{}
 	// httptest's requests come from 192.0.2.1: trust it, as a gateway in front.
 	srv := New(svc, Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})

@@ -43,6 +43,9 @@ type svcOptions struct {
 	redirectURIs []string
 	noEmailLink  []string
 	keyring      *core.Keyring // nil: an ephemeral one
+	// verifyCache turns the verification cache on; newSvcEnv then follows the
+	// store's changes and waits until the cache is in use.
+	verifyCache core.VerifyCacheOptions
 }
 
 func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
@@ -81,8 +84,11 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4), Keyring: keyring,
 		Limiter: redisstore.NewLimiter(client, "h:"), Policy: policy, Providers: providers,
 		PublicURL: "https://auth.example.test", ReportError: reported.add, MailTimeout: o.mailTimeout,
-		Now: o.now, RedirectURIs: o.redirectURIs, NoEmailLink: o.noEmailLink,
+		Now: o.now, RedirectURIs: o.redirectURIs, NoEmailLink: o.noEmailLink, VerifyCache: o.verifyCache,
 	})
+	if o.verifyCache.Size > 0 {
+		follow(t, svc)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -92,6 +98,38 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 		}
 	})
 	return &svcEnv{t: t, svc: svc, store: store, mr: mr, trips: trips, mail: mail, reported: reported, providers: providers}
+}
+
+// follow runs svc.FollowChanges until the test ends, and waits until the
+// verification cache is in use.
+func follow(t *testing.T, svc *core.Service) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.FollowChanges(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("FollowChanges did not return after its context ended")
+		}
+	})
+	waitFor(t, "the verification cache in use", func() bool { return svc.VerifyCacheLive() })
+}
+
+// waitFor polls cond until it holds, for 5 s at most.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s, still not %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // user stores an active user with that username (and email, if it has an '@').

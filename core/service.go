@@ -34,6 +34,7 @@ type Service struct {
 	passed   *boundedCache // keyed hashes of recent successful argon2 checks
 	touched  *boundedCache // sessions whose lastSeenAt this process wrote lately
 	passKey  []byte        // the key of those hashes, random per process
+	vcache   *verifyCache  // resolved verifications; nil when off
 	nobody   string        // a user id that exists nowhere, random per process (locateAlike)
 
 	background  sync.WaitGroup // work off the request path: mails, session touches
@@ -127,6 +128,10 @@ type Options struct {
 	// MailTimeout bounds a mail sent off the request path; 0 means
 	// DefaultMailTimeout.
 	MailTimeout time.Duration
+	// VerifyCache sizes /verify's cache of resolved verifications; the zero
+	// value is off. It is used only while FollowChanges runs on a store that
+	// is a ChangeFeed.
+	VerifyCache VerifyCacheOptions
 }
 
 // DefaultMailTimeout bounds a mail that resend or password reset sends off the
@@ -146,7 +151,7 @@ func NewService(store Store, opt Options) *Service {
 		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		redirectURIs: slices.Clone(opt.RedirectURIs), noEmailLink: slices.Clone(opt.NoEmailLink),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
-		nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
+		vcache: newVerifyCache(opt.VerifyCache), nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
 	}
 	rand.Read(s.passKey)
 	if s.hasher == nil {

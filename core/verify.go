@@ -55,47 +55,88 @@ func errVerify(op string) error { return Errorf(Unauthorized, op, "invalid crede
 // or username, or the client address, has had too many failures), Forbidden when
 // it is not effectively active or lacks a required scope, Unavailable when the
 // store cannot answer. The credential's record and its owners' state are read in
-// one round trip (after the first use of a key, whose owner is then remembered).
+// one round trip (after the first use of a key, whose owner is then remembered),
+// or none when the verification cache holds the answer.
 //
 // It fails closed: a Principal is returned only with a consumer, and every other
 // outcome is an error.
 func (s *Service) Verify(ctx context.Context, p Presented) (Principal, error) {
-	pr, err := s.verify(ctx, p)
-	if err != nil {
-		return Principal{}, err
+	var v verdict
+	c := s.vcache
+	if c == nil {
+		s.verify(ctx, p, &v)
+		return answer(&v, p.RequiredScopes)
 	}
-	if pr.ConsumerID == "" {
-		// principal never builds one; this holds whatever is added later (a
-		// verification cache) to that promise.
-		return Principal{}, errVerify("core.Verify")
+	k := c.keyOf(p)
+	now := s.now()
+	if hit, ok := c.get(k, now); ok {
+		if hit.session != "" && now.Sub(hit.lastSeen) >= touchInterval {
+			s.touch(hit.userID, hit.session, now)
+		}
+		return answer(hit, p.RequiredScopes)
 	}
-	return pr, nil
+	gen, live := c.begin()
+	s.verify(ctx, p, &v)
+	if live && v.store {
+		c.put(k, v, now, gen)
+	}
+	return answer(&v, p.RequiredScopes)
 }
 
-// verify dispatches on the scheme.
-func (s *Service) verify(ctx context.Context, p Presented) (Principal, error) {
+// answer is what a verdict answers to a request requiring those scopes.
+func answer(v *verdict, required []string) (Principal, error) {
+	const op = "core.Verify"
+	if v.err != nil {
+		return Principal{}, v.err
+	}
+	if v.pr.ConsumerID == "" {
+		// principal never builds one; this holds the verification cache to
+		// that promise too.
+		return Principal{}, errVerify(op)
+	}
+	for _, want := range required {
+		if !slices.Contains(v.pr.Scopes, want) {
+			return Principal{}, Errorf(Forbidden, op, "scope %q is required", want)
+		}
+	}
+	return v.pr, nil
+}
+
+// verify dispatches on the scheme and fills in the verdict, with store set
+// when the outcome counted no failure and may be kept by the cache.
+func (s *Service) verify(ctx context.Context, p Presented, v *verdict) {
+	var err error
 	switch p.Scheme {
 	case SchemeBearer:
 		switch {
 		case strings.HasPrefix(p.Secret, PrefixSession):
-			return s.verifyToken(ctx, p, PrefixSession, KindSession)
+			v.pr, err = s.verifyToken(ctx, p, PrefixSession, KindSession, v)
 		case strings.HasPrefix(p.Secret, PrefixOAuth):
-			return s.verifyToken(ctx, p, PrefixOAuth, KindOAuth)
+			v.pr, err = s.verifyToken(ctx, p, PrefixOAuth, KindOAuth, v)
 		case strings.Count(p.Secret, ".") == 2:
-			return s.verifyJWT(ctx, p)
+			v.pr, err = s.verifyJWT(ctx, p, v)
+		default:
+			err = errVerify("core.Verify")
 		}
 	case SchemeAPIKey:
-		return s.verifyKey(ctx, p)
+		v.pr, err = s.verifyKey(ctx, p, v)
 	case SchemeBasic:
-		return s.verifyBasic(ctx, p)
+		v.pr, err = s.verifyBasic(ctx, p, v)
+	default:
+		err = errVerify("core.Verify")
 	}
-	return Principal{}, errVerify("core.Verify")
+	if err != nil {
+		v.pr, v.err = Principal{}, err
+		// A refusal is kept only when it says what the records say (no
+		// failure counted, no store error).
+		v.store = v.store && (KindOf(err) == Forbidden || KindOf(err) == Unauthorized) && RetryAfterOf(err) == 0
+	}
 }
 
 // verifyToken checks a session or OAuth access token: the user id it is routed
 // to names the slot, so one read finds the record and its owners' state. Tokens
 // carry 256 random bits: their failures are not counted.
-func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, kind SessionKind) (Principal, error) {
+func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, kind SessionKind, v *verdict) (Principal, error) {
 	const op = "core.verifyToken"
 	uid, ok := TokenUser(prefix, p.Secret)
 	if !ok {
@@ -103,17 +144,21 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 	}
 	hash := HashSHA256(p.Secret)
 	rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: uid, SessionHash: hash})
-	if KindOf(err) == NotFound {
-		return Principal{}, errVerify(op)
-	}
-	if err != nil {
+	if err != nil && KindOf(err) != NotFound {
 		return Principal{}, err
+	}
+	// Whatever follows is what the records say, and counts no failure.
+	v.store, v.userID = true, uid
+	if err != nil {
+		return Principal{}, errVerify(op)
 	}
 	sess := rec.Session
 	now := s.now()
 	if sess == nil || sess.Kind != kind || sess.Hash != hash || !now.Before(sess.ExpiresAt) {
 		return Principal{}, errVerify(op)
 	}
+	v.session, v.lastSeen = sess.Hash, sess.LastSeenAt
+	v.bound(sess.ExpiresAt)
 	if now.Sub(sess.LastSeenAt) >= touchInterval {
 		s.touch(sess.UserID, sess.Hash, now)
 	}
@@ -125,6 +170,7 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 		if c == nil || c.Expired(now) {
 			return Principal{}, errVerify(op)
 		}
+		v.bound(c.ExpiresAt)
 		if !c.Active() {
 			return Principal{}, errInactive(op)
 		}
@@ -134,7 +180,7 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 			}
 		}
 	}
-	return s.principal(op, rec, grant{kind: string(kind), consumerKind: sess.ConsumerKind, consumerID: sess.ConsumerID, scopes: grants, sessionID: sess.ID}, p.RequiredScopes)
+	return s.principal(op, rec, grant{kind: string(kind), consumerKind: sess.ConsumerKind, consumerID: sess.ConsumerID, scopes: grants, sessionID: sess.ID})
 }
 
 // touch records a session's use off the request path, once per touchInterval
@@ -205,7 +251,7 @@ func throttled(op string, retry time.Duration) error {
 func errInactive(op string) error { return Errorf(Forbidden, op, "credential is not active") }
 
 // verifyKey checks a key-auth keyId:keySecret.
-func (s *Service) verifyKey(ctx context.Context, p Presented) (Principal, error) {
+func (s *Service) verifyKey(ctx context.Context, p Presented, v *verdict) (Principal, error) {
 	const op = "core.verifyKey"
 	if !ValidKeyID(p.ID) {
 		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
@@ -218,7 +264,7 @@ func (s *Service) verifyKey(ctx context.Context, p Presented) (Principal, error)
 	if rec.Credential == nil || rec.RetryAfter > 0 || !MatchesSHA256(rec.Credential.Secret, p.Secret) {
 		return Principal{}, s.refuse(ctx, op, ts, rec.RetryAfter)
 	}
-	return s.credentialPrincipal(op, rec, p)
+	return s.credentialPrincipal(op, rec, v)
 }
 
 // readKeyed reads a keyed credential through the locator cache, with the
@@ -283,18 +329,21 @@ func (s *Service) locateAlike(ctx context.Context, query func(uid string) AuthQu
 	return uid, err
 }
 
-// credentialPrincipal checks a verified credential's state and expiry and
-// returns its principal.
-func (s *Service) credentialPrincipal(op string, rec AuthRecord, p Presented) (Principal, error) {
+// credentialPrincipal checks the state and expiry of a credential whose
+// secret was verified, and returns its principal. What it answers counts no
+// failure: the cache may keep it, until the credential's expiry at most.
+func (s *Service) credentialPrincipal(op string, rec AuthRecord, v *verdict) (Principal, error) {
 	c := rec.Credential
+	v.store, v.userID = true, rec.User.ID
 	if c == nil || c.Expired(s.now()) {
 		return Principal{}, errVerify(op)
 	}
+	v.bound(c.ExpiresAt)
 	if !c.IsActive {
 		return Principal{}, errInactive(op)
 	}
 	// principal checks the owners' flags, naming which one is off.
-	return s.principal(op, rec, grant{kind: string(c.Type), consumerKind: c.ConsumerKind, consumerID: c.ConsumerID, scopes: c.Scopes}, p.RequiredScopes)
+	return s.principal(op, rec, grant{kind: string(c.Type), consumerKind: c.ConsumerKind, consumerID: c.ConsumerID, scopes: c.Scopes})
 }
 
 // grant is what a verified credential or token grants, for principal.
@@ -307,10 +356,11 @@ type grant struct {
 }
 
 // principal builds the verified principal, the only place a Principal is made:
-// the consumer (an app's id and name for an app's), the effective scopes, and
-// the required-scope check. A grant whose consumer is not the record's user or
-// app is refused, so a success always names its consumer.
-func (s *Service) principal(op string, rec AuthRecord, g grant, required []string) (Principal, error) {
+// the consumer (an app's id and name for an app's) and the effective scopes
+// (answer checks the required ones, on a cache hit too). A grant whose
+// consumer is not the record's user or app is refused, so a success always
+// names its consumer.
+func (s *Service) principal(op string, rec AuthRecord, g grant) (Principal, error) {
 	if rec.User.ID == "" || g.consumerID == "" {
 		return Principal{}, errVerify(op)
 	}
@@ -339,11 +389,8 @@ func (s *Service) principal(op string, rec AuthRecord, g grant, required []strin
 			pr.Scopes = append(pr.Scopes, g.Name)
 		}
 	}
-	for _, want := range required {
-		if !slices.Contains(pr.Scopes, want) {
-			return Principal{}, Errorf(Forbidden, op, "scope %q is required", want)
-		}
-	}
+	// Clipped: a caller appending to a cached principal's scopes copies them.
+	pr.Scopes = slices.Clip(pr.Scopes)
 	return pr, nil
 }
 
@@ -352,7 +399,7 @@ func (s *Service) principal(op string, rec AuthRecord, g grant, required []strin
 // comparison is remembered for a while under a keyed hash (the records are still
 // read, so a deactivation or a new password takes effect at once). A throttled
 // attempt costs no hash, known name or not.
-func (s *Service) verifyBasic(ctx context.Context, p Presented) (Principal, error) {
+func (s *Service) verifyBasic(ctx context.Context, p Presented, v *verdict) (Principal, error) {
 	const op = "core.verifyBasic"
 	if p.ID == "" {
 		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
@@ -381,7 +428,7 @@ func (s *Service) verifyBasic(ctx context.Context, p Presented) (Principal, erro
 	if !ok {
 		return Principal{}, s.refuse(ctx, op, ts, 0)
 	}
-	return s.credentialPrincipal(op, rec, p)
+	return s.credentialPrincipal(op, rec, v)
 }
 
 // readBasic finds the basic-auth credential of a Basic user part, read with the
@@ -515,7 +562,7 @@ func (s *Service) checkPassword(ctx context.Context, phc, password string) (bool
 // verifyJWT checks a jwt credential's token: HS256 with the credential's
 // decrypted key secret; the keyId is the kid header, else sub (Express Gateway's
 // convention), else iss; exp and nbf are checked with 60 s of leeway.
-func (s *Service) verifyJWT(ctx context.Context, p Presented) (Principal, error) {
+func (s *Service) verifyJWT(ctx context.Context, p Presented, v *verdict) (Principal, error) {
 	const op = "core.verifyJWT"
 	keyID := ""
 	if unverified, _, err := jwt.NewParser().ParseUnverified(p.Secret, jwt.MapClaims{}); err == nil {
@@ -543,8 +590,13 @@ func (s *Service) verifyJWT(ctx context.Context, p Presented) (Principal, error)
 		return Principal{}, err
 	}
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{algHS256}), jwt.WithLeeway(jwtLeeway), jwt.WithTimeFunc(s.now))
-	if _, err := parser.Parse(p.Secret, func(*jwt.Token) (any, error) { return secret, nil }); err != nil {
+	tok, err := parser.Parse(p.Secret, func(*jwt.Token) (any, error) { return secret, nil })
+	if err != nil {
 		return Principal{}, s.refuse(ctx, op, ts, 0)
 	}
-	return s.credentialPrincipal(op, rec, p)
+	// The cache keeps the token's answer no longer than the token is valid.
+	if exp, err := tok.Claims.GetExpirationTime(); err == nil && exp != nil {
+		v.bound(exp.Add(jwtLeeway))
+	}
+	return s.credentialPrincipal(op, rec, v)
 }

@@ -60,6 +60,7 @@ type Config struct {
 	Security     SecurityConfig `json:"security"`
 	Sessions     SessionsConfig `json:"sessions"`
 	RateLimits   RateLimits     `json:"rateLimits"`
+	VerifyCache  VerifyCache    `json:"verifyCache"`
 	Signup       SignupConfig   `json:"signup"`
 	// PublicURL is how browsers reach the public listener, the base of the links
 	// in mails; empty: derived from PublicAddr (http://localhost:PORT).
@@ -134,6 +135,23 @@ type SessionsConfig struct {
 	MaxPerUser int `json:"maxPerUser"`
 	// OAuthTokenTTL is the lifetime of a client-credentials access token.
 	OAuthTokenTTL Duration `json:"oauthTokenTTL"`
+}
+
+// VerifyCache sizes each process' cache of resolved /verify answers,
+// invalidated through Redis pub/sub (docs/verify.md).
+type VerifyCache struct {
+	// Size is how many verifications are kept; 0 turns the cache off.
+	Size int `json:"size"`
+	// TTL is how long a success is kept, at most 5s.
+	TTL Duration `json:"ttl"`
+	// NegativeTTL is how long a refusal that counts no failure (deactivated,
+	// revoked, expired) is kept, at most 1s.
+	NegativeTTL Duration `json:"negativeTTL"`
+}
+
+// Options returns the settings for core.
+func (v VerifyCache) Options() core.VerifyCacheOptions {
+	return core.VerifyCacheOptions{Size: v.Size, TTL: time.Duration(v.TTL), NegativeTTL: time.Duration(v.NegativeTTL)}
 }
 
 // RateLimits are the Redis-backed limits, shared by every instance.
@@ -234,7 +252,8 @@ func DefaultConfig() Config {
 			VerifyFailures: Rate(p.VerifyFailures), VerifyFailuresPerAddress: Rate(p.VerifyFailuresPerAddress),
 			SignupPerAddress: Rate(p.SignupPerAddress), FlowsPerAddress: Rate(p.FlowsPerAddress), MailPerAddress: Rate(p.MailPerAddress), MailPerEmail: Rate(p.MailPerEmail),
 		},
-		Signup: SignupConfig{RequireVerifiedEmail: p.RequireVerifiedEmail, UnverifiedTTL: Duration(p.UnverifiedTTL)},
+		Signup:      SignupConfig{RequireVerifiedEmail: p.RequireVerifiedEmail, UnverifiedTTL: Duration(p.UnverifiedTTL)},
+		VerifyCache: VerifyCache{Size: core.DefaultVerifyCacheSize, TTL: Duration(core.DefaultVerifyCacheTTL), NegativeTTL: Duration(core.MaxVerifyCacheNegativeTTL)},
 	}
 }
 
@@ -474,6 +493,9 @@ func settings() []setting {
 		{"rateLimits.mailPerEmail", "GATEHOUSE_RATE_MAIL_PER_EMAIL", "rate-mail-per-email", "verification and reset mails per address mailed to, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerEmail }, ""},
 		{"signup.requireVerifiedEmail", "GATEHOUSE_SIGNUP_REQUIRE_VERIFIED_EMAIL", "signup-require-verified-email", "refuse password logins of email sign-ups never verified, `true|false`", func(c *Config) any { return &c.Signup.RequireVerifiedEmail }, ""},
 		{"signup.unverifiedTTL", "GATEHOUSE_SIGNUP_UNVERIFIED_TTL", "signup-unverified-ttl", "how long a never-verified email sign-up lives, a `duration`", func(c *Config) any { return &c.Signup.UnverifiedTTL }, ""},
+		{"verifyCache.size", "GATEHOUSE_VERIFY_CACHE_SIZE", "verify-cache-size", "/verify answers kept per process, `n`; 0 turns the cache off", func(c *Config) any { return &c.VerifyCache.Size }, ""},
+		{"verifyCache.ttl", "GATEHOUSE_VERIFY_CACHE_TTL", "verify-cache-ttl", "how long a cached /verify success lives, a `duration` up to 5s", func(c *Config) any { return &c.VerifyCache.TTL }, ""},
+		{"verifyCache.negativeTTL", "GATEHOUSE_VERIFY_CACHE_NEGATIVE_TTL", "verify-cache-negative-ttl", "how long a cached /verify refusal lives, a `duration` up to 1s", func(c *Config) any { return &c.VerifyCache.NegativeTTL }, ""},
 		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted", func(c *Config) any { return &c.Security.TrustedProxies }, ""},
 	}
 }
@@ -797,7 +819,10 @@ func (c Config) Validate() error {
 	}{{"redis.readTimeout", c.Redis.ReadTimeout}, {"redis.writeTimeout", c.Redis.WriteTimeout}} {
 		checks = append(checks, check{d.v < Duration(time.Millisecond) || d.v > Duration(time.Minute), fmt.Sprintf("%s %s must be between 1ms and 1m", d.key, d.v)})
 	}
-	checks = append(checks, check{c.Sessions.MaxPerUser < 1 || c.Sessions.MaxPerUser > 999999, "sessions.maxPerUser must be between 1 and 999999"})
+	checks = append(checks, check{c.Sessions.MaxPerUser < 1 || c.Sessions.MaxPerUser > 999999, "sessions.maxPerUser must be between 1 and 999999"},
+		check{c.VerifyCache.Size < 0 || c.VerifyCache.Size > 10_000_000, "verifyCache.size must be between 0 (off) and 10000000"},
+		check{c.VerifyCache.TTL < Duration(time.Millisecond) || c.VerifyCache.TTL > Duration(core.MaxVerifyCacheTTL), fmt.Sprintf("verifyCache.ttl %s must be between 1ms and %s", c.VerifyCache.TTL, Duration(core.MaxVerifyCacheTTL))},
+		check{c.VerifyCache.NegativeTTL < Duration(time.Millisecond) || c.VerifyCache.NegativeTTL > Duration(core.MaxVerifyCacheNegativeTTL), fmt.Sprintf("verifyCache.negativeTTL %s must be between 1ms and %s", c.VerifyCache.NegativeTTL, Duration(core.MaxVerifyCacheNegativeTTL))})
 	checks = append(checks, c.pluginChecks()...)
 	for i, p := range c.Security.TrustedProxies {
 		checks = append(checks, check{!validPrefix(p), fmt.Sprintf("security.trustedProxies[%d] %q is not an IP address or CIDR prefix", i, p)})

@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 		return err
 	}
 	go sweepExpiredUsers(ctx, svc, log)
+	go svc.FollowChanges(ctx) // the /verify cache is used only while this follows
 	if err := bootstrapAdminKey(ctx, svc, cfg, stderr, log); err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func newService(cfg Config, store core.Store, limiter core.Limiter, providers co
 	return core.NewService(store, core.Options{
 		Models: models, Hasher: hasher, Keyring: keyring, AdminKey: cfg.AdminKey,
 		Limiter: limiter, Policy: cfg.Policy(), Providers: providers, PublicURL: cfg.publicURL(),
-		RedirectURIs: cfg.Auth.RedirectURIs, NoEmailLink: cfg.noEmailLink(),
+		RedirectURIs: cfg.Auth.RedirectURIs, NoEmailLink: cfg.noEmailLink(), VerifyCache: cfg.VerifyCache.Options(),
 		ReportError: func(err error) { log.Error().Err(err).Msg("background work failed") },
 	}), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
@@ -249,19 +250,30 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 			t.Fatalf("session on %s: %d", in.publicURL, code)
 		}
 	}
+	// Each instance caches /verify answers; another's change reaches it
+	// through Redis pub/sub within a second, not synchronously: poll.
+	answers := func(in *instance, want int, headers ...string) int {
+		t.Helper()
+		code, _ := do(t, "GET", in.publicURL+"/verify", "", headers...)
+		for deadline := time.Now().Add(3 * time.Second); code != want && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+			code, _ = do(t, "GET", in.publicURL+"/verify", "", headers...)
+		}
+		return code
+	}
 	a.call(t, key, "PUT", "/users/quinn/status", `{"status":false}`)
-	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "x-api-key", apikey); code != 403 {
+	if code := answers(b, 403, "x-api-key", apikey); code != 403 {
 		t.Errorf("key of a user deactivated on the other instance: %d", code)
 	}
-	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "Authorization", "Bearer "+login.Token); code != 403 {
+	if code := answers(b, 403, "Authorization", "Bearer "+login.Token); code != 403 {
 		t.Errorf("session of a user deactivated on the other instance: %d", code)
 	}
 	b.call(t, key, "PUT", "/users/quinn/status", `{"status":true}`)
-	if code, _ := do(t, "GET", a.publicURL+"/verify", "", "x-api-key", apikey); code != 200 {
+	if code := answers(a, 200, "x-api-key", apikey); code != 200 {
 		t.Errorf("key of a user reactivated on the other instance: %d", code)
 	}
 	do(t, "POST", a.publicURL+"/auth/logout", "", "Authorization", "Bearer "+login.Token)
-	if code, _ := do(t, "GET", b.publicURL+"/verify", "", "Authorization", "Bearer "+login.Token); code != 401 {
+	if code := answers(b, 401, "Authorization", "Bearer "+login.Token); code != 401 {
 		t.Errorf("session logged out on the other instance: %d", code)
 	}
 }
@@ -332,4 +344,136 @@ func TestServeKeepsExistingKeyFile(t *testing.T) {
 	if data, _ := os.ReadFile(kept[0]); string(data) != old {
 		t.Errorf("the old key file now holds %q", data)
 	}
+}
+
+// TestTwoInstancesVerifyCache: two instances on one real redis-server, each
+// with its /verify cache on (the default) and warm: what one writes is
+// refused (or accepted) by the other within a second, through the change
+// feed; with the subscriptions cut (CLIENT KILL TYPE pubsub), the other
+// instance stops trusting its cache and still answers right.
+func TestTwoInstancesVerifyCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	clearEnv(t)
+	srv := redistest.StartServer(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
+	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
+	a := startServe(t, filepath.Join(t.TempDir(), "a"))
+	b := startServe(t, filepath.Join(t.TempDir(), "b"))
+	const key = "operator-chosen-key-123"
+	admin := func(in *instance, want int, method, path, body string) string {
+		t.Helper()
+		code, got := in.call(t, key, method, path, body)
+		if code != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, code, got, want)
+		}
+		return got
+	}
+	admin(a, 200, "POST", "/users", `{"username":"quinn","firstname":"Q","lastname":"N"}`)
+	admin(a, 201, "POST", "/scopes", `{"scopes":["read"]}`)
+	admin(a, 204, "PUT", "/users/quinn/password", `{"password":"correct horse"}`)
+	newKey := func(in *instance) (id, apikey string) {
+		var cred struct{ KeyID, KeySecret string }
+		_ = json.Unmarshal([]byte(admin(in, 200, "POST", "/credentials", `{"consumerId":"quinn","type":"key-auth","credential":{"scopes":["read"]}}`)), &cred)
+		return cred.KeyID, cred.KeyID + ":" + cred.KeySecret
+	}
+	login := func(in *instance) string {
+		_, body := do(t, "POST", in.publicURL+"/auth/tokens", `{"provider":"email","identifier":"quinn","secret":"correct horse"}`)
+		var l struct{ Token string }
+		_ = json.Unmarshal([]byte(body), &l)
+		return l.Token
+	}
+	verify := func(in *instance, headers ...string) int {
+		code, _ := do(t, "GET", in.publicURL+"/verify", "", headers...)
+		return code
+	}
+	// warm answers 200 on in twice (the second from its cache).
+	warm := func(in *instance, headers ...string) {
+		t.Helper()
+		for range 2 {
+			if code := verify(in, headers...); code != 200 {
+				t.Fatalf("before the change: %d", code)
+			}
+		}
+	}
+	// within polls in until it answers want, for 3 s at most, and reports
+	// how long that took: the contract is 1 s; the bound leaves a busy
+	// machine room.
+	within := func(what string, want int, in *instance, headers ...string) {
+		t.Helper()
+		start := time.Now()
+		for code := verify(in, headers...); code != want; code = verify(in, headers...) {
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("%s: still %d after 3 s, want %d", what, code, want)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Logf("%s: %d on the other instance after %v", what, want, time.Since(start).Round(time.Millisecond))
+	}
+
+	keyID, apikey := newKey(a)
+	within("key created on a", 200, b, "x-api-key", apikey)
+	scoped := []string{"x-api-key", apikey, "X-Required-Scopes", "read"}
+
+	warm(b, "x-api-key", apikey)
+	admin(a, 200, "PUT", "/users/quinn/status", `{"status":false}`)
+	within("user deactivated on a", 403, b, "x-api-key", apikey)
+	admin(a, 200, "PUT", "/users/quinn/status", `{"status":true}`)
+	within("user reactivated on a", 200, b, "x-api-key", apikey)
+
+	warm(b, scoped...)
+	admin(a, 204, "DELETE", "/credentials/key-auth/"+keyID+"/scopes/read", "")
+	within("scope removed from the key on a", 403, b, scoped...)
+	admin(a, 204, "PUT", "/credentials/key-auth/"+keyID+"/scopes/read", "")
+	warm(b, scoped...)
+	admin(a, 204, "DELETE", "/scopes/read", "")
+	within("scope unregistered on a", 403, b, scoped...)
+
+	warm(b, "x-api-key", apikey)
+	admin(a, 200, "PUT", "/credentials/key-auth/"+keyID+"/status", `{"status":false}`)
+	within("key deactivated on a", 403, b, "x-api-key", apikey)
+
+	token := login(a)
+	warm(b, "Authorization", "Bearer "+token)
+	admin(a, 204, "DELETE", "/users/quinn/sessions", "")
+	within("force logout on a", 401, b, "Authorization", "Bearer "+token)
+
+	token = login(a)
+	warm(b, "Authorization", "Bearer "+token)
+	admin(a, 204, "DELETE", "/tokens/"+token, "")
+	within("token revoked on a", 401, b, "Authorization", "Bearer "+token)
+
+	token = login(a)
+	warm(b, "Authorization", "Bearer "+token)
+	admin(a, 204, "PUT", "/users/quinn/password", `{"password":"another horse"}`)
+	within("password changed on a", 401, b, "Authorization", "Bearer "+token)
+
+	// The subscriptions cut: the change below is published while b is not
+	// subscribed, so b never hears of it; its cache must not answer. A
+	// cached success would live 3 s: b must refuse well before.
+	admin(a, 201, "PUT", "/scopes/read", "")
+	_, apikey = newKey(a)
+	warm(b, "x-api-key", apikey)
+	filled := time.Now()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	if n, err := rdb.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Result(); err != nil || n < 2 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %d, %v; want both instances' subscriptions cut", n, err)
+	}
+	admin(a, 200, "PUT", "/users/quinn/status", `{"status":false}`)
+	for code := verify(b, "x-api-key", apikey); code != 403; code = verify(b, "x-api-key", apikey) {
+		if time.Since(filled) > 2*time.Second {
+			t.Fatalf("subscription cut: b still answers %d 2 s after caching a success, want 403", code)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("subscription cut: 403 on b %v after it cached the success", time.Since(filled).Round(time.Millisecond))
+	// Subscribed again, the feed works as before.
+	admin(a, 200, "PUT", "/users/quinn/status", `{"status":true}`)
+	within("reactivated on a after the cut", 200, b, "x-api-key", apikey)
+	warm(b, "x-api-key", apikey)
+	admin(a, 200, "PUT", "/users/quinn/status", `{"status":false}`)
+	within("deactivated on a after resubscribing", 403, b, "x-api-key", apikey)
 }

@@ -202,7 +202,7 @@ func (s *Store) appsInSet(ctx context.Context, op, key string, match func(core.A
 // undone. A rename is Conflict when the owner has another app of that name. A
 // changed name or RedirectURI moves the app's entry between sets after the
 // write.
-func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) error) (core.App, error) {
+func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) error) (_ core.App, err error) {
 	const op = "redisstore.UpdateApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
 	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
@@ -212,6 +212,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 	if uid == "" || !validID(uid) {
 		return core.App{}, notFound
 	}
+	defer func() { s.changed(ctx, uid, err) }()
 	key, names := s.k.app(uid, id), s.k.appNames(uid)
 	var old, next core.App
 	err = s.watch(ctx, op, "app "+id, func(ctx context.Context, tx *redis.Tx) error {
@@ -300,7 +301,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 // DeleteApp deletes the app, its credentials and its OAuth tokens in one MULTI in
 // the owner's slot, then its index entries, name and redirect-URI entries,
 // locator and keyId claims.
-func (s *Store) DeleteApp(ctx context.Context, id string) error {
+func (s *Store) DeleteApp(ctx context.Context, id string) (err error) {
 	const op = "redisstore.DeleteApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
 	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
@@ -310,6 +311,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 	if uid == "" || !validID(uid) {
 		return notFound
 	}
+	defer func() { s.changed(ctx, uid, err) }()
 	key, cc := s.k.app(uid, id), s.k.consumerCreds(uid, id)
 	var after cleanup
 	err = s.watch(ctx, op, "app "+id, func(ctx context.Context, tx *redis.Tx) error {

@@ -124,7 +124,7 @@ func (s *Store) readCred(ctx context.Context, op string, at credAt) (core.Creden
 // basic-auth and oauth2 when empty). Invalid if the consumer does not exist;
 // Conflict if the keyId is taken, or if the consumer has an active credential of a
 // one-per-consumer type (an inactive one is replaced).
-func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) error {
+func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) (err error) {
 	const op = "redisstore.CreateCredential"
 	if c == nil || !c.Type.Valid() {
 		return core.Errorf(core.Invalid, op, "unknown credential type")
@@ -134,6 +134,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) error 
 		nc.ID = nc.ConsumerID
 	}
 	uid := nc.UserID
+	defer func() { s.changed(ctx, uid, err) }()
 	switch {
 	case !validID(uid) || !validID(nc.ConsumerID):
 		return core.Errorf(core.Invalid, op, "consumer %q not found", nc.ConsumerID)
@@ -338,7 +339,7 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 
 // UpdateCredential applies fn atomically; changes to Type, ID, Seq, the consumer,
 // UserID and CreatedAt are undone. Returns the stored credential, OwnerActive filled.
-func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, id string, fn func(*core.Credential) error) (core.Credential, error) {
+func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, id string, fn func(*core.Credential) error) (_ core.Credential, err error) {
 	const op = "redisstore.UpdateCredential"
 	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
@@ -351,6 +352,7 @@ func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, i
 	if !validID(uid) {
 		return core.Credential{}, notFound
 	}
+	defer func() { s.changed(ctx, uid, err) }()
 	key := s.k.cred(uid, typ, id)
 	var next core.Credential
 	err = s.watch(ctx, op, string(typ)+" credential", func(ctx context.Context, tx *redis.Tx) error {
@@ -398,7 +400,7 @@ func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, i
 }
 
 // DeleteCredential deletes the credential and frees its keyId. NotFound if none.
-func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string) error {
+func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string) (err error) {
 	const op = "redisstore.DeleteCredential"
 	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
@@ -411,6 +413,7 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 	if !validID(uid) {
 		return notFound
 	}
+	defer func() { s.changed(ctx, uid, err) }()
 	key := s.k.cred(uid, typ, id)
 	var after cleanup
 	err = s.watch(ctx, op, string(typ)+" credential", func(ctx context.Context, tx *redis.Tx) error {

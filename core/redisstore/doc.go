@@ -177,6 +177,15 @@
 // record is missing (or no longer matches) is skipped, and Doctor removes it. No
 // command uses KEYS; only Doctor scans.
 //
+// # Change feed
+//
+// Every write that can change what a verification answers (a user's, its apps',
+// credentials', sessions' and tokens', its password and secret, the scope
+// registry) ends by telling this process' followers at once and publishing
+// "<origin> <uid>" ("<origin> *" for the scope registry) on the pub/sub channel
+// P changes (not a key), which FollowChanges in every process subscribes to
+// (changes.go).
+//
 // Immutable fields (IDs, Number, Seq, owners, Username, CreatedAt) changed by an
 // update's fn are silently restored. Props go through JSON: numbers come back as
 // float64.

@@ -23,8 +23,9 @@ return {}`)
 
 // CreateScopes registers scopes, all or none; Conflict names those already
 // registered. An empty Reg is filled in (in the caller's slice) with a new id.
-func (s *Store) CreateScopes(ctx context.Context, scopes []core.Scope) error {
+func (s *Store) CreateScopes(ctx context.Context, scopes []core.Scope) (err error) {
 	const op = "redisstore.CreateScopes"
+	defer func() { s.changed(ctx, "", err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	if len(scopes) == 0 {
@@ -92,8 +93,9 @@ func (s *Store) registry(ctx context.Context, op string) (map[string]core.Scope,
 
 // DeleteScope unregisters a scope; NotFound if it is not registered. Grants of it
 // stay on credentials, no longer effective, until Doctor removes them.
-func (s *Store) DeleteScope(ctx context.Context, name string) error {
+func (s *Store) DeleteScope(ctx context.Context, name string) (err error) {
 	const op = "redisstore.DeleteScope"
+	defer func() { s.changed(ctx, "", err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	n, err := s.rdb.HDel(ctx, s.k.scopes(), name).Result()

@@ -133,8 +133,9 @@ func userNotFound(op, uid string) error {
 // SetPassword stores the user's password hash (an argon2id PHC string) and
 // deletes every login session of the user (not its OAuth tokens), in one script
 // in the user's slot. NotFound if there is no such user.
-func (s *Store) SetPassword(ctx context.Context, userID, phc string) error {
+func (s *Store) SetPassword(ctx context.Context, userID, phc string) (err error) {
 	const op = "redisstore.SetPassword"
+	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	if !validID(userID) {
@@ -153,8 +154,9 @@ func (s *Store) SetPassword(ctx context.Context, userID, phc string) error {
 
 // SetUserSecret stores the hash of the user's secret, replacing the old one;
 // sessions stay. NotFound if there is no such user.
-func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) error {
+func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) (err error) {
 	const op = "redisstore.SetUserSecret"
+	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	if !validID(userID) {
@@ -176,8 +178,13 @@ func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) error {
 // zset and, for KindSession with limit > 0, deletes the oldest sessions beyond
 // limit. NotFound if the user does not exist; Invalid for a malformed session;
 // Conflict if a record with that hash exists.
-func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int) error {
+func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int) (err error) {
 	const op = "redisstore.CreateSession"
+	defer func() {
+		if limit > 0 { // older sessions may have been evicted
+			s.changed(ctx, sess.UserID, err)
+		}
+	}()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	hx, ok := hashHex(sess.Hash)
@@ -224,8 +231,9 @@ func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int)
 
 // DeleteSession deletes one session or token of the user by its hash (record and
 // zset member). NotFound if there is none.
-func (s *Store) DeleteSession(ctx context.Context, userID, hash string) error {
+func (s *Store) DeleteSession(ctx context.Context, userID, hash string) (err error) {
 	const op = "redisstore.DeleteSession"
+	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	notFound := core.Errorf(core.NotFound, op, "session not found")
@@ -246,8 +254,9 @@ func (s *Store) DeleteSession(ctx context.Context, userID, hash string) error {
 
 // DeleteSessions deletes every session and token of the user in one script in
 // its slot (force logout). NotFound if there is no such user.
-func (s *Store) DeleteSessions(ctx context.Context, userID string) error {
+func (s *Store) DeleteSessions(ctx context.Context, userID string) (err error) {
 	const op = "redisstore.DeleteSessions"
+	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	if !validID(userID) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,10 @@ type Store struct {
 	deadline   time.Duration
 	bounds     bounds
 
+	origin  string // this store's name in the change feed, random
+	sinksMu sync.Mutex
+	sinks   []core.ChangeSink // this process' followers of the change feed (changes.go)
+
 	// interrupt makes the next create or delete stop right after its write in the
 	// entity's slot, as a crash there would (tests only; see export_test.go).
 	interrupt atomic.Bool
@@ -115,6 +120,7 @@ func New(client redis.UniversalClient, opt Options) *Store {
 		staleAfter: opt.ClaimStaleAfter,
 		deadline:   opt.WriteDeadline,
 		bounds:     bounds{read: opt.ReadTimeout, write: opt.WriteTimeout},
+		origin:     core.NewID(),
 	}
 }
 

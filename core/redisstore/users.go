@@ -264,11 +264,12 @@ func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 // to ID, Number, Username, ClientID, ClientIdentifier or CreatedAt are undone. A
 // new email, externalId or identity is claimed first (Conflict if taken) and the old one released after the
 // write. A changed ExpiresAt is written to P idx:expiring after the write.
-func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) error) (core.User, error) {
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) error) (_ core.User, err error) {
 	const op = "redisstore.UpdateUser"
 	if !validID(id) {
 		return core.User{}, core.Errorf(core.NotFound, op, "user %q not found", id)
 	}
+	defer func() { s.changed(ctx, id, err) }()
 	key := s.k.user(id)
 	for range maxTxRetries {
 		var (
@@ -447,13 +448,14 @@ func diffClaims(old, next []claim) (gone, added []claim) {
 // tokens and linked accounts in one MULTI in its slot, then its index entries
 // (P idx:expiring included), app locators, app name and redirect-URI entries
 // and claims (identities included).
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
+func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
 	const op = "redisstore.DeleteUser"
 	if !validID(id) {
 		return core.Errorf(core.NotFound, op, "user %q not found", id)
 	}
+	defer func() { s.changed(ctx, id, err) }()
 	var after cleanup
-	err := s.watch(ctx, op, "user "+strconv.Quote(id), func(ctx context.Context, tx *redis.Tx) error {
+	err = s.watch(ctx, op, "user "+strconv.Quote(id), func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
 		data, err := tx.Get(ctx, s.k.user(id)).Result()
 		if errors.Is(err, redis.Nil) {

@@ -1,0 +1,17 @@
+package core
+
+import "fmt"
+
+// VerifyCacheDump prints every entry of s's verification cache, its key and
+// its value, for tests that look for what must not be there.
+func VerifyCacheDump(s *Service) []string {
+	c := s.vcache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		v := el.Value.(*verdict)
+		out = append(out, fmt.Sprintf("%x %+v", v.key, *v))
+	}
+	return out
+}

@@ -1,0 +1,324 @@
+package core_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+)
+
+// cacheOn is the verification cache as configured by default.
+var cacheOn = core.VerifyCacheOptions{Size: 1000, TTL: 3 * time.Second, NegativeTTL: time.Second}
+
+// verifyNoTrip verifies p and fails unless it was answered without a Redis
+// round trip.
+func (e *svcEnv) verifyNoTrip(p core.Presented) (core.Principal, error) {
+	e.t.Helper()
+	var pr core.Principal
+	var err error
+	if trips := e.trips.during(func() { pr, err = e.svc.Verify(e.t.Context(), p) }); len(trips) != 0 {
+		e.t.Fatalf("a cached verification made round trips %v", trips)
+	}
+	return pr, err
+}
+
+// TestVerifyCacheHit: a verification already answered is answered again
+// without a Redis round trip, for every credential type, required scopes
+// checked on the hit too; with the cache off, each verification reads Redis.
+func TestVerifyCacheHit(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn})
+	f := newVerifyFixture(e)
+	for name, p := range map[string]core.Presented{"key": f.key, "app key": f.appKey, "jwt": f.jwt, "basic": f.basic, "app basic": f.appBasic, "session": f.session} {
+		want, err := e.svc.Verify(t.Context(), p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := e.verifyNoTrip(p)
+		if err != nil || got.ConsumerID != want.ConsumerID || got.Kind != want.Kind {
+			t.Errorf("%s, cached: %+v %v, want %+v", name, got, err, want)
+		}
+		p.RequiredScopes = []string{"admin"}
+		if _, err := e.verifyNoTrip(p); core.KindOf(err) != core.Forbidden {
+			t.Errorf("%s, cached, requiring a scope it lacks: %v, want Forbidden", name, err)
+		}
+	}
+	// A wrong secret is another presented credential: never a hit.
+	wrong := f.key
+	wrong.Secret += "x"
+	if trips := e.trips.during(func() { _, _ = e.svc.Verify(t.Context(), wrong) }); len(trips) == 0 {
+		t.Error("a wrong secret was answered from the cache")
+	}
+
+	off := newSvcEnv(t, svcOptions{})
+	g := newVerifyFixture(off)
+	for range 2 {
+		if trips := off.trips.during(func() { _, _ = off.svc.Verify(t.Context(), g.key) }); len(trips) == 0 {
+			t.Error("with the cache off, a verification made no round trip")
+		}
+	}
+}
+
+// TestVerifyCacheInvalidatedAtOnce: every write that changes a verification's
+// answer is seen by the next verification on the node that wrote it, with no
+// wait, though the answer before it was cached.
+func TestVerifyCacheInvalidatedAtOnce(t *testing.T) {
+	type setup struct {
+		e *svcEnv
+		f verifyFixture
+	}
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		present func(s setup) core.Presented
+		write   func(s setup) error
+		want    core.Kind
+	}{
+		{"user deactivated", func(s setup) core.Presented { return s.f.key },
+			func(s setup) error { _, err := s.e.svc.SetUserStatus(ctx, "vic", false); return err }, core.Forbidden},
+		{"user deleted", func(s setup) core.Presented { return s.f.key },
+			func(s setup) error { return s.e.svc.DeleteUser(ctx, "vic") }, core.Unauthorized},
+		{"force logout", func(s setup) core.Presented { return s.f.session },
+			func(s setup) error { return s.e.svc.EndSessions(ctx, "vic") }, core.Unauthorized},
+		{"session revoked", func(s setup) core.Presented { return s.f.session },
+			func(s setup) error { return s.e.svc.RevokeToken(ctx, s.f.session.Secret) }, core.Unauthorized},
+		{"password changed: sessions end", func(s setup) core.Presented { return s.f.session },
+			func(s setup) error { return s.e.svc.SetPassword(ctx, "vic", "a new password entirely") }, core.Unauthorized},
+		{"credential deactivated", func(s setup) core.Presented { return s.f.key },
+			func(s setup) error {
+				_, err := s.e.svc.SetCredentialStatus(ctx, core.KeyAuth, "vic-key", false)
+				return err
+			}, core.Forbidden},
+		{"credential deleted", func(s setup) core.Presented { return s.f.jwt },
+			func(s setup) error { return s.e.svc.DeleteCredential(ctx, core.JWT, "vic-jwt") }, core.Unauthorized},
+		{"credential loses a scope", func(s setup) core.Presented { p := s.f.key; p.RequiredScopes = []string{"read"}; return p },
+			func(s setup) error {
+				_, err := s.e.svc.SetCredentialScopes(ctx, core.KeyAuth, "vic-key", nil)
+				return err
+			}, core.Forbidden},
+		{"scope unregistered", func(s setup) core.Presented { p := s.f.key; p.RequiredScopes = []string{"read"}; return p },
+			func(s setup) error { return s.e.svc.DeleteScope(ctx, "read") }, core.Forbidden},
+		{"app deactivated", func(s setup) core.Presented { return s.f.appBasic },
+			func(s setup) error { _, err := s.e.svc.SetAppStatus(ctx, s.f.app.ID, false); return err }, core.Forbidden},
+		{"app deleted", func(s setup) core.Presented { return s.f.appKey },
+			func(s setup) error { return s.e.svc.DeleteApp(ctx, s.f.app.ID) }, core.Unauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newSvcEnv(t, svcOptions{verifyCache: cacheOn})
+			s := setup{e, newVerifyFixture(e)}
+			if _, err := e.svc.CreateScopes(ctx, []string{"read"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.SetCredentialScopes(ctx, core.KeyAuth, "vic-key", []string{"read"}); err != nil {
+				t.Fatal(err)
+			}
+			p := c.present(s)
+			if _, err := e.svc.Verify(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.verifyNoTrip(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.write(s); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Verify(ctx, p); core.KindOf(err) != c.want {
+				t.Errorf("right after the write: %v, want %v", err, c.want)
+			}
+		})
+	}
+
+	t.Run("user reactivated after a cached refusal", func(t *testing.T) {
+		e := newSvcEnv(t, svcOptions{verifyCache: cacheOn})
+		f := newVerifyFixture(e)
+		if _, err := e.svc.SetUserStatus(ctx, "vic", false); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, err := e.svc.Verify(ctx, f.key); core.KindOf(err) != core.Forbidden {
+				t.Fatalf("deactivated: %v", err)
+			}
+		}
+		if _, err := e.svc.SetUserStatus(ctx, "vic", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Verify(ctx, f.key); err != nil {
+			t.Errorf("right after reactivation: %v", err)
+		}
+	})
+}
+
+// TestVerifyCacheOtherNode: a write made by another process (another store on
+// the same Redis) reaches this one through the subscription.
+func TestVerifyCacheOtherNode(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn})
+	f := newVerifyFixture(e)
+	other := redisstore.New(redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{e.mr.Addr()}}), redisstore.Options{Prefix: "h:"})
+	t.Cleanup(func() { other.Close() })
+	if _, err := e.svc.Verify(t.Context(), f.key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpdateUser(t.Context(), f.vic.ID, func(u *core.User) error { u.IsActive = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "refused after the other node's deactivation", func() bool {
+		_, err := e.svc.Verify(t.Context(), f.key)
+		return core.KindOf(err) == core.Forbidden
+	})
+}
+
+// TestVerifyCacheTTLs: an answer whose invalidation never came (here, a
+// change written around the store) is kept no longer than its TTL: 1 s for
+// a refusal, 3 s for a success.
+func TestVerifyCacheTTLs(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn, now: clk.now})
+	f := newVerifyFixture(e)
+	setActive := func(active bool) { // behind the store's back: nothing is published
+		t.Helper()
+		key := "h:u:{" + f.vic.ID + "}"
+		v, err := e.mr.Get(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, to := `"isActive":true`, `"isActive":false`
+		if active {
+			from, to = to, from
+		}
+		if !strings.Contains(v, from) {
+			t.Fatalf("user record without %s: %s", from, v)
+		}
+		if err := e.mr.Set(key, strings.Replace(v, from, to, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kind := func() core.Kind {
+		_, err := e.svc.Verify(t.Context(), f.key)
+		if err == nil {
+			return core.Other
+		}
+		return core.KindOf(err)
+	}
+
+	setActive(false)
+	if k := kind(); k != core.Forbidden {
+		t.Fatalf("deactivated: %v", k)
+	}
+	setActive(true)
+	clk.add(999 * time.Millisecond)
+	if k := kind(); k != core.Forbidden {
+		t.Errorf("a refusal 999 ms old: %v, want it still cached (Forbidden)", k)
+	}
+	clk.add(time.Millisecond)
+	if k := kind(); k != core.Other {
+		t.Errorf("a refusal 1 s old: %v, want it gone (success)", k)
+	}
+	setActive(false)
+	clk.add(2999 * time.Millisecond)
+	if k := kind(); k != core.Other {
+		t.Errorf("a success 2.999 s old: %v, want it still cached", k)
+	}
+	clk.add(time.Millisecond)
+	if k := kind(); k != core.Forbidden {
+		t.Errorf("a success 3 s old: %v, want it gone (Forbidden)", k)
+	}
+}
+
+// TestVerifyCacheKeepsNoSecret: the cache holds neither the presented secrets
+// nor anything that is not a hash of them.
+func TestVerifyCacheKeepsNoSecret(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn})
+	f := newVerifyFixture(e)
+	ps := []core.Presented{f.key, f.jwt, f.basic, f.session}
+	for _, p := range ps {
+		if _, err := e.svc.Verify(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dump := core.VerifyCacheDump(e.svc)
+	if len(dump) != len(ps) {
+		t.Fatalf("%d entries, want %d: %q", len(dump), len(ps), dump)
+	}
+	for _, entry := range dump {
+		for _, p := range ps {
+			tokenBody := p.Secret[strings.LastIndex(p.Secret, "_")+1:] // a token's random part
+			if strings.Contains(entry, p.Secret) || strings.Contains(entry, tokenBody) {
+				t.Errorf("a cache entry holds a presented secret: %s", entry)
+			}
+		}
+	}
+}
+
+// TestVerifyCacheWrongSecretCounts: failures are never cached: a wrong secret
+// after a cached success is refused and counted each time, and a throttled
+// key with a wrong secret keeps answering Retry-After.
+func TestVerifyCacheWrongSecretCounts(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn, policy: func(p *core.Policy) {
+		p.VerifyFailures = core.Rate{Count: 3, Per: time.Minute}
+	}})
+	f := newVerifyFixture(e)
+	if _, err := e.svc.Verify(t.Context(), f.key); err != nil {
+		t.Fatal(err)
+	}
+	wrong := f.key
+	wrong.Secret = "not-the-secret"
+	var last error
+	for range 5 {
+		_, last = e.svc.Verify(t.Context(), wrong)
+		if core.KindOf(last) != core.Unauthorized {
+			t.Fatalf("wrong secret: %v", last)
+		}
+	}
+	if core.RetryAfterOf(last) == 0 {
+		t.Errorf("after 5 wrong secrets: %v, want Retry-After", last)
+	}
+}
+
+// TestVerifyCacheLostSubscription: when Redis goes away the subscription is
+// lost, the cache is emptied and bypassed (so /verify answers 503 rather
+// than from memory), and once Redis is back and the subscription confirmed
+// it is used again, starting empty.
+func TestVerifyCacheLostSubscription(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn})
+	f := newVerifyFixture(e)
+	if _, err := e.svc.Verify(t.Context(), f.key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verifyNoTrip(f.key); err != nil {
+		t.Fatal(err)
+	}
+	e.mr.Close()
+	waitFor(t, "the cache out of use", func() bool { return !e.svc.VerifyCacheLive() })
+	if n := len(core.VerifyCacheDump(e.svc)); n != 0 {
+		t.Errorf("%d entries kept after the subscription was lost", n)
+	}
+	if _, err := e.svc.Verify(t.Context(), f.key); core.KindOf(err) != core.Unavailable {
+		t.Errorf("Redis down: %v, want Unavailable (no answer from the cache)", err)
+	}
+	restart(t, e.mr)
+	waitFor(t, "the cache in use again", func() bool { return e.svc.VerifyCacheLive() })
+	if trips := e.trips.during(func() {
+		if _, err := e.svc.Verify(t.Context(), f.key); err != nil {
+			t.Error(err)
+		}
+	}); len(trips) == 0 {
+		t.Error("the first verification after resubscribing made no round trip")
+	}
+	if _, err := e.verifyNoTrip(f.key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restart starts a closed miniredis again on its address, with its data.
+func restart(t *testing.T, mr *miniredis.Miniredis) {
+	t.Helper()
+	if err := mr.Restart(); err != nil {
+		t.Fatal(err)
+	}
+}
