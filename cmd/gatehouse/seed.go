@@ -30,8 +30,9 @@ same claims, numbers, indexes and checks), by W concurrent workers (default
 64), so the data is exactly what the server writes. A user that already
 exists is skipped, so an interrupted seed can be run again.
 
-The keys are not printed: --keys-file FILE writes "USERNAME<TAB>KEYID:SECRET"
-lines to a new file of mode 0600 (an existing file is refused).
+The keys are not printed: --keys-file FILE writes "USERNAME<TAB>USERID<TAB>KEYID:SECRET"
+lines (the last field is what a gateway sends as the apikey) to a new file of
+mode 0600 (an existing file is refused).
 
 seed needs a real Redis (--redis-url or GATEHOUSE_REDIS_URL, with the
 server's --redis-prefix): the embedded default lives inside the server
@@ -46,7 +47,7 @@ type seedOptions struct {
 	users   int
 	prefix  string // usernames are prefix-1 ... prefix-users
 	workers int
-	keys    io.Writer // "username\tkeyId:keySecret" lines; nil: not kept
+	keys    io.Writer // "username\tuserId\tkeyId:keySecret" lines; nil: not kept
 }
 
 // seedResult counts what seedUsers did.
@@ -194,7 +195,7 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 				if o.keys != nil {
 					keysMu.Lock()
 					if keysErr == nil {
-						_, keysErr = fmt.Fprintf(o.keys, "%s\t%s:%s\n", name, nc.ID, nc.KeySecret)
+						_, keysErr = fmt.Fprintf(o.keys, "%s\t%s\t%s:%s\n", name, u.ID, nc.ID, nc.KeySecret)
 						if keysErr != nil {
 							cancel(fmt.Errorf("keys file: %w", keysErr))
 						}
