@@ -97,11 +97,7 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 		fmt.Fprintf(e.stderr, "gatehouse: %v\n", err)
 		return exitFail
 	}
-	flags.apply(&cfg)
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(e.stderr, "gatehouse: %v\n", err)
-		return exitFail
-	}
+	flags.apply(&cfg) // not Validate: it checks serve's settings (listeners, key file), which seed does not use
 	if cfg.Redis.URL == "" {
 		fmt.Fprintln(e.stderr, "gatehouse: seed needs a real Redis: set --redis-url or GATEHOUSE_REDIS_URL (the embedded default lives inside the server process)")
 		return exitUsage
@@ -151,13 +147,42 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 	return exitOK
 }
 
+// seedAttempts bounds the tries of one create that Redis did not answer in
+// time (a busy machine); seedBackoff is the first pause between them, doubled
+// each time.
+const (
+	seedAttempts = 5
+	seedBackoff  = 100 * time.Millisecond
+)
+
+// seedRetry runs f until it succeeds, fails with another kind than
+// Unavailable, or has run seedAttempts times. A create cut short by a timeout
+// has rolled back or left what a crash would (doctor repairs it); its retry
+// then finds the name free, or taken by that leftover (Conflict: the user is
+// counted as existing).
+func seedRetry(ctx context.Context, f func() error) error {
+	wait := seedBackoff
+	for i := 1; ; i++ {
+		err := f()
+		if err == nil || core.KindOf(err) != core.Unavailable || i == seedAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
 // seedProgressEvery is how often seedUsers reports progress.
 const seedProgressEvery = 5 * time.Second
 
 // seedUsers writes o.users users with one key-auth credential each through
 // svc, as the admin API would, from o.workers goroutines. A user whose
 // username is taken is counted as existing and gets no new key. The first
-// other error stops the workers and is returned. progress (if not nil) is
+// other error (after seedRetry's tries) stops the workers and is returned. progress (if not nil) is
 // called every few seconds with the number of users done.
 func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress func(done int64)) (seedResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -177,7 +202,11 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 					return
 				}
 				name := o.prefix + "-" + strconv.FormatInt(i, 10)
-				u, err := svc.CreateUser(ctx, core.Fields{"username": name, "firstname": "Seed", "lastname": name}, core.NativeUsers)
+				var u core.User
+				err := seedRetry(ctx, func() (err error) {
+					u, err = svc.CreateUser(ctx, core.Fields{"username": name, "firstname": "Seed", "lastname": name}, core.NativeUsers)
+					return err
+				})
 				if core.KindOf(err) == core.Conflict {
 					existed.Add(1)
 					continue
@@ -186,7 +215,11 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 					cancel(fmt.Errorf("user %s: %w", name, err))
 					return
 				}
-				nc, err := svc.CreateCredential(ctx, core.CredentialRequest{ConsumerID: u.ID, Type: string(core.KeyAuth)})
+				var nc core.NewCredential
+				err = seedRetry(ctx, func() (err error) {
+					nc, err = svc.CreateCredential(ctx, core.CredentialRequest{ConsumerID: u.ID, Type: string(core.KeyAuth)})
+					return err
+				})
 				if err != nil {
 					cancel(fmt.Errorf("key-auth credential of %s: %w", name, err))
 					return
