@@ -36,7 +36,7 @@ const (
 	scaleRounds       = 15
 	scaleConcurrency  = 8
 	scaleWorkingSet   = 5_000 // the users requests go to, spread over the whole store
-	scaleFlatness     = 0.9 // the large store answers at least 90 % of the small one's rate
+	scaleFlatness     = 0.9   // the large store answers at least 90 % of the small one's rate
 	scaleAdminKey     = "scale-test-admin-key-0123456789"
 )
 
@@ -129,7 +129,7 @@ type scaleUser struct{ id, key string }
 type scaleTarget struct {
 	n              int
 	working        []scaleUser // scaleWorkingSet users picked at random
-	admin, public  string // base URLs
+	admin, public  string      // base URLs
 	client         *http.Client
 	rdb            redis.UniversalClient
 	seeded, memory string // for the report
