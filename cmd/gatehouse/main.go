@@ -43,6 +43,9 @@ usage:
   gatehouse encryption-key [--id ID]
                                 print a new key for GATEHOUSE_ENCRYPTION_KEYS
                                 (see encryption-key -h for rotation)
+  gatehouse seed --users N [--prefix NAME] [--keys-file FILE] --redis-url URL
+                                write N users with a key each into a real Redis
+                                (load tests; see seed -h)
   gatehouse dev fake-providers  run a fake Google and GitHub to try sign-ins locally
   gatehouse version
   gatehouse help
@@ -95,6 +98,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 		return runEncryptionKey(rest, e, time.Now)
 	case "dev":
 		return runDev(ctx, rest, e)
+	case "seed":
+		return runSeed(ctx, rest, e)
 	case "version":
 		fmt.Fprintf(stdout, "gatehouse %s (%s)\n", buildVersion(), runtime.Version())
 		return exitOK

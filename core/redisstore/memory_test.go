@@ -1,0 +1,147 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
+)
+
+// memoryUsers is how many users TestMemoryPerUser writes: enough that the
+// share of the global indexes and the server's own noise average out.
+const memoryUsers = 2000
+
+// maxBytesPerUser bounds the Redis memory of a user with one key-auth
+// credential, everything it costs included (its keys, its claims, its share of
+// the global indexes and of the keyspace's tables). The product's target is
+// under 1 KiB; this bound catches a layout change that makes it worse than
+// today's (docs/scale.md has the breakdown and what reaching 1 KiB would take).
+const maxBytesPerUser = 2048
+
+// TestMemoryPerUser writes users with one key-auth credential each, as the
+// admin API and gatehouse seed do, on a real redis-server, and measures what
+// one costs: used_memory before and after, and MEMORY USAGE of each key of
+// one user. It fails when a user costs more than maxBytesPerUser or owns more
+// keys than the layout gives it.
+func TestMemoryPerUser(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t)
+	opts, err := redisstore.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redisstore.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	s := redisstore.New(client, redisstore.Options{Prefix: "gh:"})
+	ctx := t.Context()
+
+	// One user first, so the global keys exist before the baseline.
+	createSeedUser(t, s, 0)
+	before := usedMemory(t, client)
+	var last core.User
+	var lastKey core.Credential
+	for i := 1; i <= memoryUsers; i++ {
+		last, lastKey = createSeedUser(t, s, i)
+	}
+	after := usedMemory(t, client)
+	perUser := float64(after-before) / memoryUsers
+
+	// The keys one user costs: those of its slot and its claims. The global
+	// indexes are shared, each user holding one member.
+	var own []string
+	it := client.Scan(ctx, 0, "gh:u:{"+last.ID+"}*", 10000).Iterator()
+	for it.Next(ctx) {
+		own = append(own, it.Val())
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(own)
+	uk, err := core.UsernameKey(last.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKeys := append(own, "gh:claim:username:"+uk, "gh:claim:key-auth:"+lastKey.ID)
+	var b strings.Builder
+	total := int64(0)
+	fmt.Fprintf(&b, "%-6s %-9s %-8s %s\n", "bytes", "type", "encoding", "key")
+	for _, k := range userKeys {
+		n, err := client.MemoryUsage(ctx, k, 0).Result()
+		if err != nil {
+			t.Fatalf("MEMORY USAGE %s: %v", k, err)
+		}
+		typ := client.Type(ctx, k).Val()
+		enc := client.ObjectEncoding(ctx, k).Val()
+		total += n
+		fmt.Fprintf(&b, "%-6d %-9s %-8s %s\n", n, typ, enc, strings.ReplaceAll(k, last.ID, "<uid>"))
+	}
+	for _, k := range []string{"gh:idx:users", "gh:idx:creds"} {
+		n, err := client.MemoryUsage(ctx, k, 0).Result()
+		if err != nil {
+			t.Fatalf("MEMORY USAGE %s: %v", k, err)
+		}
+		share := float64(n) / (memoryUsers + 1)
+		fmt.Fprintf(&b, "%-6.0f %-9s %-8s %s (its share: %d bytes / %d users)\n", share, "zset", client.ObjectEncoding(ctx, k).Val(), k, n, memoryUsers+1)
+		total += int64(share)
+	}
+	t.Logf("one user with one key-auth credential: %d keys of its own; MEMORY USAGE %d bytes with its index share; used_memory %.0f bytes per user over %d users\n%s",
+		len(userKeys), total, perUser, memoryUsers, b.String())
+
+	if want := 6; len(userKeys) != want {
+		t.Errorf("a user with one key owns %d keys, want %d: %v", len(userKeys), want, userKeys)
+	}
+	if perUser > maxBytesPerUser {
+		t.Errorf("a user with one key-auth credential costs %.0f bytes of Redis memory (used_memory), more than %d", perUser, maxBytesPerUser)
+	}
+}
+
+// createSeedUser writes user i with one key-auth credential as the admin API
+// would: a username, firstname and lastname, and a generated key.
+func createSeedUser(t *testing.T, s *redisstore.Store, i int) (core.User, core.Credential) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	name := "seed-" + strconv.Itoa(i)
+	u := core.User{ID: core.NewID(), Username: name, IsActive: true, CreatedAt: now, UpdatedAt: now,
+		Props: map[string]any{"firstname": "Seed", "lastname": name}}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	c := core.Credential{Type: core.KeyAuth, ID: core.NewSecret("", 16), ConsumerID: u.ID, ConsumerKind: core.ConsumerUser,
+		UserID: u.ID, IsActive: true, Secret: core.HashSHA256(core.NewSecret("", 32)), CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateCredential(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	return u, c
+}
+
+// usedMemory reads INFO memory's used_memory.
+func usedMemory(t *testing.T, c redis.UniversalClient) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("INFO memory has no used_memory")
+	return 0
+}
