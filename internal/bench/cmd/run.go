@@ -262,7 +262,7 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, adminAddr st
 			body := func(n uint64) []byte {
 				return fmt.Appendf(nil, `{"username":"e%d-%d","firstname":"E","lastname":"G"}`, round, n)
 			}
-			return load(eg.adminAddr, bench.Post(host, "/users", body), 201)(round)
+			return load(eg.adminAddr, bench.Post(host, "/users", body), 200)(round)
 		}}
 		rows = append(rows, egPost,
 			&row{name: "Express Gateway GET /users/{username}", unit: "req/s", load: load(eg.adminAddr, bench.Get(host, "/users/"+eg.user), 200)})
