@@ -37,12 +37,16 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	// The headers' values share one array: one allocation instead of five on
+	// the hot path. Each value is capped so that an Add cannot overwrite the next.
+	v := [...]string{pr.ConsumerID, pr.Username, strings.Join(pr.Scopes, " "), strings.Join(pr.Groups, ","), "no-store"}
+	vals := v[:]
 	h := w.Header()
-	h.Set("X-Consumer-Id", pr.ConsumerID)
-	h.Set("X-Consumer-Username", pr.Username)
-	h.Set("X-Consumer-Scopes", strings.Join(pr.Scopes, " "))
-	h.Set("X-Consumer-Groups", strings.Join(pr.Groups, ","))
-	h.Set("Cache-Control", "no-store")
+	h["X-Consumer-Id"] = vals[0:1:1]
+	h["X-Consumer-Username"] = vals[1:2:2]
+	h["X-Consumer-Scopes"] = vals[2:3:3]
+	h["X-Consumer-Groups"] = vals[3:4:4]
+	h["Cache-Control"] = vals[4:5:5]
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -84,7 +88,9 @@ func presented(r *http.Request) (core.Presented, bool) {
 			return apiKey(rest), true
 		}
 	}
-	for _, h := range []string{"apikey", "x-api-key"} {
+	// Canonical names: Header.Get would allocate to canonicalise "apikey" on
+	// every verification.
+	for _, h := range []string{"Apikey", "X-Api-Key"} {
 		if v := r.Header.Get(h); v != "" {
 			return apiKey(v), true
 		}
@@ -92,7 +98,7 @@ func presented(r *http.Request) (core.Presented, bool) {
 	if v, ok := queryKey(r.URL.RawQuery); ok {
 		return apiKey(v), true
 	}
-	for _, h := range []string{"X-Original-URI", "X-Forwarded-Uri"} {
+	for _, h := range []string{"X-Original-Uri", "X-Forwarded-Uri"} {
 		// The query of a request URI: what follows the first '?' (a path such as
 		// //x:y/ does not parse as a URL, and need not).
 		if _, query, ok := strings.Cut(r.Header.Get(h), "?"); ok {
