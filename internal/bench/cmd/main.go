@@ -32,6 +32,7 @@ type options struct {
 	users, missKeys  int
 	out              string
 	eg               bool
+	listBaseline     float64
 }
 
 func main() {
@@ -44,7 +45,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; each row shows the median")
 	flag.IntVar(&o.conns, "conns", 32, "keep-alive connections of the load generator")
 	flag.IntVar(&o.users, "users", 3000, "users seeded for the list page")
-	flag.IntVar(&o.missKeys, "miss-keys", 3000, "distinct keys the key-auth miss row rotates through")
+	flag.IntVar(&o.missKeys, "miss-keys", 20000, "distinct keys the key-auth miss row presents in turn")
+	flag.Float64Var(&o.listBaseline, "list-baseline", listBaseline, "GET /users?count=100 in pages/s before the speed work, the list row's reference")
 	flag.StringVar(&o.out, "out", "", "folder for logs and the CPU profile (default: a new temporary folder)")
 	flag.BoolVar(&o.eg, "eg", true, "also measure Express Gateway (adminapi/testdata/eg) on the same Redis")
 	flag.Parse()
