@@ -270,7 +270,7 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, adminAddr st
 			compare: func() (string, float64, float64) { return "before this work", o.listBaseline, 3 }},
 		{name: "POST /auth/tokens (argon2id m=19 MiB, t=2)", unit: "req/s", load: func(round int) bench.Load {
 			l := load(publicAddr, bench.Post(host, "/auth/tokens", func(uint64) []byte {
-				return fmt.Appendf(nil, `{"provider":"email","identifier":"bench","secret":%q}`, s.password)
+				return fmt.Appendf(nil, `{"provider":"email","identifier":%q,"secret":%q}`, loginUser, s.password)
 			}), 200)(round)
 			// Hashes run one per CPU at most: more connections only queue.
 			l.Conns = min(l.Conns, 2*runtime.NumCPU())

@@ -49,12 +49,15 @@ func (a admin) do(ctx context.Context, method, path string, body any, want int, 
 	return nil
 }
 
+// loginUser is the user the login row signs in as, with seeded.password.
+const loginUser = "bench-login"
+
 // seeded is what the benchmark presents.
 type seeded struct {
 	userID     string   // the user "bench"
 	key        string   // KEYID:KEYSECRET of bench's key
 	basicPass  string   // bench's basic-auth password
-	password   string   // bench's login password
+	password   string   // the password of bench and loginUser
 	session    string   // a session token of bench
 	missKeys   []string // KEYID:KEYSECRET of distinct keys of the seeded users
 	firstUsers []string // ids of seeded users, for GET /users/{id}
@@ -75,6 +78,14 @@ func seed(ctx context.Context, a admin, publicBase string, nUsers, nKeys int) (s
 	}
 	s.userID = u.ID
 	if err := a.do(ctx, "PUT", "/users/bench/password", map[string]any{"password": s.password}, 204, nil); err != nil {
+		return s, err
+	}
+	// The login row signs in as its own user: its sessions would otherwise push
+	// bench's session out (sessions.maxPerUser) and fail the session row.
+	if err := a.do(ctx, "POST", "/users", map[string]any{"username": loginUser, "firstname": "Login", "lastname": "User", "email": loginUser + "@example.com"}, 200, nil); err != nil {
+		return s, err
+	}
+	if err := a.do(ctx, "PUT", "/users/"+loginUser+"/password", map[string]any{"password": s.password}, 204, nil); err != nil {
 		return s, err
 	}
 	var k struct{ KeyID, KeySecret, Password string }
