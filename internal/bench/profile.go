@@ -31,6 +31,9 @@ var profileParts = []struct{ name, pattern string }{
 	{"write syscalls (syscall.Write)", `^syscall\.Write$`},
 }
 
+// The indexes in profileParts of the outer handler and of what it wraps.
+const outerPart, routerPart = 2, 3
+
 // pprofRow is a row of `go tool pprof -top -cum`: flat, flat%, sum%, cum, cum%, name.
 var pprofRow = regexp.MustCompile(`^\s*\S+\s+\S+%\s+\S+%\s+\S+\s+([\d.]+)%\s+(.+?)(?: \(inline\)| \(partial-inline\))?$`)
 
@@ -54,7 +57,8 @@ func SummariseProfile(top string) []Share {
 		cum[m[2]] = max(cum[m[2]], p)
 	}
 	var out []Share
-	for _, part := range profileParts {
+	var outer, inner float64
+	for i, part := range profileParts {
 		re := regexp.MustCompile(part.pattern)
 		best, found := 0.0, false
 		for _, n := range names {
@@ -62,8 +66,20 @@ func SummariseProfile(top string) []Share {
 				best, found = cum[n], true
 			}
 		}
-		if found {
-			out = append(out, Share{Name: part.name, Percent: best})
+		if !found {
+			continue
+		}
+		out = append(out, Share{Name: part.name, Percent: best})
+		switch i {
+		case outerPart:
+			outer = best
+		case routerPart:
+			inner = best
+			if outer > 0 {
+				// The outer handler's share holds everything below it: its own
+				// cost is what the router and handler do not account for.
+				out = append(out, Share{Name: "    the outer handler's own time (outer − routing and handler)", Percent: outer - inner})
+			}
 		}
 	}
 	return out
