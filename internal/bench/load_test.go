@@ -2,8 +2,8 @@ package bench
 
 import (
 	"bufio"
-	"math"
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
