@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// fixedAnswer is the bare ceiling's body: about the size of /verify's.
+// fixedAnswer is the bare ceiling's body: 188 bytes, about the size of /verify's.
 var fixedAnswer = []byte(`{"kind":"key-auth","consumerId":"0b6f3c52-6a3e-4c8e-9d7e-2f1a9c4b7e10","username":"bench-user","userId":"0b6f3c52-6a3e-4c8e-9d7e-2f1a9c4b7e10","scopes":["read","write"],"groups":["staff"]}`)
 
 // BareCeiling is the fastest a Go httprouter server answers on this machine:
