@@ -2,7 +2,7 @@
 
 FUZZTIME ?= 5s
 
-.PHONY: run test test-short lint build bench fuzz proto
+.PHONY: run test test-short lint build bench bench-go fuzz proto
 
 run: ## the server with the example configuration
 	go run ./cmd/gatehouse --config configs/gatehouse.yaml
@@ -19,7 +19,10 @@ lint: ## no build output in git, formatting, vet and staticcheck
 build: ## the server and plugin binaries, into bin/
 	go build -o bin/ ./cmd/...
 
-bench: ## benchmarks (in process; the /verify load test against the machine's ceilings comes later)
+bench: ## the load benchmark: gatehouse on a real redis-server against the machine's own ceilings, one table (docs/performance.md); BENCHFLAGS="-rounds 1" for a quick look
+	go run ./internal/bench/cmd $(BENCHFLAGS)
+
+bench-go: ## the in-process Go benchmarks, with allocations per operation
 	go test -run '^$$' -bench . -benchmem ./...
 
 fuzz: ## each fuzz target for FUZZTIME (the list lives in .ci/run)

@@ -30,10 +30,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return web.WriteJSON(w, http.StatusOK, struct {
-		Apps    []appView `json:"apps"`
-		NextKey int64     `json:"nextKey"`
-	}{mapSlice(p.Items, newAppView), p.NextKey})
+	return writeList(w, "apps", p.Items, newAppView, p.NextKey)
 }
 
 // getApp handles GET /apps/{id or name}.

@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"os/exec"
 	"testing"
@@ -84,5 +85,24 @@ func benchVerify(b *testing.B, e *env) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkListUsers measures GET /users?count=100, a page of 100 users with
+// their model properties, through the admin handler.
+func BenchmarkListUsers(b *testing.B) {
+	e := benchEnv(b, core.VerifyCacheOptions{})
+	for i := range 150 {
+		e.must(200, "POST", "/users", fmt.Sprintf(`{"username":"u%d","firstname":"F","lastname":"L","email":"u%d@example.com"}`, i, i))
+	}
+	req := httptest.NewRequest("GET", "/users?count=100", nil)
+	req.Header.Set("X-Api-Key", testAdminKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		e.admin.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code, w.Body)
+		}
 	}
 }

@@ -62,10 +62,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return web.WriteJSON(w, http.StatusOK, struct {
-		Users   []userView `json:"users"`
-		NextKey int64      `json:"nextKey"`
-	}{mapSlice(p.Items, newUserView), p.NextKey})
+	return writeList(w, "users", p.Items, newUserView, p.NextKey)
 }
 
 // getUser handles GET /users/{id or username}.

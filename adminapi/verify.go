@@ -25,7 +25,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	h := w.Header()
 	setConsumer(h, pr)
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = noStore
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -65,11 +65,20 @@ func checkRequest(r *http.Request, svc *core.Service, clientAddr string, scopes 
 // hold spaces, never commas) from pr, replacing any values h had, all four
 // even when empty.
 func setConsumer(h http.Header, pr core.Principal) {
-	h.Set("X-Consumer-Id", pr.ConsumerID)
-	h.Set("X-Consumer-Username", pr.Username)
-	h.Set("X-Consumer-Scopes", strings.Join(pr.Scopes, " "))
-	h.Set("X-Consumer-Groups", strings.Join(pr.Groups, ","))
+	// The values share one array: one allocation instead of four on the hot
+	// path, with canonical names set directly. Each value is capped so that an
+	// Add cannot overwrite the next.
+	v := [...]string{pr.ConsumerID, pr.Username, strings.Join(pr.Scopes, " "), strings.Join(pr.Groups, ",")}
+	vals := v[:]
+	h["X-Consumer-Id"] = vals[0:1:1]
+	h["X-Consumer-Username"] = vals[1:2:2]
+	h["X-Consumer-Scopes"] = vals[2:3:3]
+	h["X-Consumer-Groups"] = vals[3:4:4]
 }
+
+// noStore is the Cache-Control value of /verify's answers, shared: headers
+// are written, never modified, once set.
+var noStore = []string{"no-store"}
 
 // verifyAnswer is /verify's body, for people reading it with curl; gateways use
 // the headers.
@@ -105,7 +114,9 @@ func presented(r *http.Request) (core.Presented, bool) {
 			return apiKey(rest), true
 		}
 	}
-	for _, h := range []string{"apikey", "x-api-key"} {
+	// Canonical names: Header.Get would allocate to canonicalise "apikey" on
+	// every verification.
+	for _, h := range []string{"Apikey", "X-Api-Key"} {
 		if v := r.Header.Get(h); v != "" {
 			return apiKey(v), true
 		}
@@ -113,7 +124,7 @@ func presented(r *http.Request) (core.Presented, bool) {
 	if v, ok := queryKey(r.URL.RawQuery); ok {
 		return apiKey(v), true
 	}
-	for _, h := range []string{"X-Original-URI", "X-Forwarded-Uri"} {
+	for _, h := range []string{"X-Original-Uri", "X-Forwarded-Uri"} {
 		// The query of a request URI: what follows the first '?' (a path such as
 		// //x:y/ does not parse as a URL, and need not).
 		if _, query, ok := strings.Cut(r.Header.Get(h), "?"); ok {

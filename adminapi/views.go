@@ -1,8 +1,9 @@
 package adminapi
 
 import (
-	"bytes"
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -31,11 +32,35 @@ func withProps(base any, props map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	buf.Write(b[:len(b)-1])
-	buf.WriteByte(',')
-	buf.Write(p[1:])
-	return buf.Bytes(), nil
+	return append(append(b[:len(b)-1], ','), p[1:]...), nil
+}
+
+// writeList answers a page of a list, {"NAME":[items],"nextKey":N}, as
+// json.Marshal would write it, with each item marshalled once: json.Marshal
+// checks and re-compacts what each item's MarshalJSON returns, a tenth of a
+// page of users' time.
+func writeList[T any, V json.Marshaler](w http.ResponseWriter, name string, items []T, view func(T) V, nextKey int64) error {
+	buf := make([]byte, 0, 256*len(items)+64)
+	buf = append(buf, `{"`...)
+	buf = append(buf, name...)
+	buf = append(buf, `":[`...)
+	for i, it := range items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		b, err := view(it).MarshalJSON()
+		if err != nil {
+			return core.E(core.Internal, "adminapi.writeList", err)
+		}
+		buf = append(buf, b...)
+	}
+	buf = append(buf, `],"nextKey":`...)
+	buf = strconv.AppendInt(buf, nextKey, 10)
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf) // a failed write means the client went away
+	return nil
 }
 
 type userBase struct {

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/rs/zerolog"
-	"github.com/rs/zerolog/hlog"
 
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -90,8 +89,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, shape Shape) 
 	case f.Detail == "":
 		f.Detail = f.Title
 	}
-	if id, ok := hlog.IDFromRequest(r); ok {
-		f.RequestID = id.String()
+	if i, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+		f.RequestID = i.id
 	}
 	LogFailure(r, err)
 	if d := core.RetryAfterOf(err); d > 0 {
@@ -113,7 +112,7 @@ func LogFailure(r *http.Request, err error) {
 	if status >= 500 {
 		level = zerolog.ErrorLevel
 	}
-	hlog.FromRequest(r).WithLevel(level).Err(err).Str("kind", core.KindOf(err).String()).Int("status", status).Msg("request failed")
+	requestLog(r).WithLevel(level).Err(err).Str("kind", core.KindOf(err).String()).Int("status", status).Msg("request failed")
 }
 
 // problem is an RFC 7807 problem document.

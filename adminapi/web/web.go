@@ -23,8 +23,8 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/xid"
 	"github.com/rs/zerolog"
-	"github.com/rs/zerolog/hlog"
 
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -101,7 +101,7 @@ func (s *Site) Listener(name string) *Listener {
 		WriteError(w, r, core.Errorf(core.Malformed, "web", "method %s is not allowed here", r.Method), Problem)
 	})
 	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
-		hlog.FromRequest(r).Error().Interface("panic", v).Msg("handler panicked")
+		requestLog(r).Error().Interface("panic", v).Msg("handler panicked")
 		WriteError(w, r, core.Errorf(core.Internal, "web", "panic"), Problem)
 	}
 	return l
@@ -239,7 +239,7 @@ func (s *Site) authorize(r *http.Request, g Guard, info *reqInfo) error {
 	k, err := s.auth(r.Context(), presentedKey(r, g.headers))
 	if err != nil {
 		if core.KindOf(err) == core.Unauthorized {
-			hlog.FromRequest(r).Warn().Str("client", s.ClientAddr(r)).Str("route", info.route).Msg("admin authentication failed")
+			requestLog(r).Warn().Str("client", s.ClientAddr(r)).Str("route", info.route).Msg("admin authentication failed")
 		}
 		return err
 	}
@@ -288,12 +288,27 @@ func Bearer(r *http.Request) (string, bool) {
 // ClientAddr returns the client's address: the peer's, or the last untrusted
 // hop of X-Forwarded-For when the peer is a trusted proxy.
 func (s *Site) ClientAddr(r *http.Request) string {
+	i, ok := r.Context().Value(infoKey{}).(*reqInfo)
+	if ok && i.client != "" {
+		return i.client // the access log asks again after the handler did
+	}
+	a := s.clientAddr(r)
+	if ok {
+		i.client = a
+	}
+	return a
+}
+
+func (s *Site) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	peer, err := netip.ParseAddr(host)
 	if err != nil || !s.isTrusted(peer) {
+		return host
+	}
+	if len(r.Header["X-Forwarded-For"]) == 0 {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -320,11 +335,15 @@ func (s *Site) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// reqInfo is filled in while a request is handled and read by the access log.
+// reqInfo is one request's state, set by the outer handler and filled in
+// while the request is handled; the access log reads it.
 type reqInfo struct {
-	route   string // the matched pattern, never the raw path
-	keyName string // the admin key that authorised it
+	id      string          // the request id: X-Request-Id and the log lines' req_id
+	log     *zerolog.Logger // the site's logger; requestLog adds the id
+	route   string          // the matched pattern, never the raw path
+	keyName string          // the admin key that authorised it
 	keyID   string
+	client  string // ClientAddr's answer, once asked
 }
 
 type infoKey struct{}
@@ -339,28 +358,109 @@ func infoFrom(ctx context.Context) *reqInfo {
 // Route returns the route pattern r matched ("" before routing or when none did).
 func Route(r *http.Request) string { return infoFrom(r.Context()).route }
 
-// wrap adds the logger, the request id, the access log and metrics around h.
+// requestLog returns the logger of r's lines: the site's, with the request
+// id. It is built only when a line is written off the access log (failures,
+// panics), so a request that succeeds pays nothing for it.
+func requestLog(r *http.Request) *zerolog.Logger {
+	if i, ok := r.Context().Value(infoKey{}).(*reqInfo); ok && i.log != nil {
+		l := i.log.With().Str("req_id", i.id).Logger()
+		return &l
+	}
+	return zerolog.Ctx(r.Context())
+}
+
+// exchange is everything the outer handler allocates for one request, in one
+// allocation: the request's state and the writer that records the status and
+// size for the access log.
+type exchange struct {
+	info reqInfo
+	w    recorder
+}
+
+// recorder is a ResponseWriter that records the status and body size.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	size   int
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 { // 1xx answers are not the final status
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.size += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap adds the request id, the access log and metrics around h. It is one
+// handler rather than a chain of middlewares because it runs on every
+// request, /verify's included: one request copy, one allocation of state,
+// and an access line written without building a per-request logger.
 func (s *Site) wrap(listener string, h http.Handler) http.Handler {
-	access := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
-		info := infoFrom(r.Context())
-		route := info.route
-		if route == "" {
-			route = "unmatched"
-		}
-		s.latency.WithLabelValues(listener, r.Method, route, strconv.Itoa(status)).Observe(d.Seconds())
-		ev := hlog.FromRequest(r).Info()
-		if status >= 500 {
-			ev = hlog.FromRequest(r).Warn()
-		}
-		ev = ev.Str("listener", listener).Str("method", r.Method).Str("route", route).Int("status", status).
-			Int("size", size).Dur("dur", d).Str("client", s.ClientAddr(r))
-		if info.keyName != "" {
-			ev = ev.Str("admin_key", info.keyName).Str("admin_key_id", info.keyID)
-		}
-		ev.Msg("request")
-	})(h)
-	withInfo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		access.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, &reqInfo{})))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		x := &exchange{info: reqInfo{id: xid.NewWithTime(start).String(), log: &s.log}, w: recorder{ResponseWriter: w}}
+		w.Header()["X-Request-Id"] = []string{x.info.id}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &x.info))
+		defer s.access(listener, r, x, start)
+		h.ServeHTTP(&x.w, r)
 	})
-	return hlog.NewHandler(s.log)(hlog.RequestIDHandler("req_id", "X-Request-Id")(withInfo))
+}
+
+// access writes a request's access line (at warn level for 5xx) and records
+// its latency.
+func (s *Site) access(listener string, r *http.Request, x *exchange, start time.Time) {
+	d := time.Since(start)
+	status := x.w.status
+	if status == 0 { // nothing written: net/http answers 200
+		status = http.StatusOK
+	}
+	route := x.info.route
+	if route == "" {
+		route = "unmatched"
+	}
+	s.latency.WithLabelValues(listener, r.Method, route, statusText(status)).Observe(d.Seconds())
+	ev := s.log.Info()
+	if status >= 500 {
+		ev = s.log.Warn()
+	}
+	if ev == nil { // the level is off: build nothing
+		return
+	}
+	ev = ev.Str("req_id", x.info.id).Str("listener", listener).Str("method", r.Method).Str("route", route).Int("status", status).
+		Int("size", x.w.size).Dur("dur", d).Str("client", s.ClientAddr(r))
+	if x.info.keyName != "" {
+		ev = ev.Str("admin_key", x.info.keyName).Str("admin_key_id", x.info.keyID)
+	}
+	ev.Msg("request")
+}
+
+// statusTexts are the metric labels of the usual statuses, made once.
+var statusTexts = func() map[int]string {
+	m := make(map[int]string)
+	for code := 100; code < 600; code++ {
+		if http.StatusText(code) != "" {
+			m[code] = strconv.Itoa(code)
+		}
+	}
+	return m
+}()
+
+// statusText returns status as a metric label.
+func statusText(status int) string {
+	if t, ok := statusTexts[status]; ok {
+		return t
+	}
+	return strconv.Itoa(status)
 }

@@ -171,3 +171,81 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+// logLines decodes the JSON log lines in logs.
+func logLines(t *testing.T, logs *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestAccessLog: each request gets a fresh id in X-Request-Id, and one access
+// line with that id, the listener, method, route pattern (not the raw path),
+// status, size, duration and client; a failure's line, its problem body and the
+// access line share the id, and a 5xx access line is a warning.
+func TestAccessLog(t *testing.T) {
+	var logs bytes.Buffer
+	l := testSite(&logs).Listener("public")
+	rs := l.Routes(Problem)
+	rs.Handle(Open, "GET", "/users/:id", ok)
+	rs.Handle(Open, "GET", "/boom", func(http.ResponseWriter, *http.Request) error {
+		return core.Errorf(core.Unavailable, "test", "store down")
+	})
+	h := l.Handler()
+
+	do := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "127.0.0.1:5555"
+		req.Header.Set("X-Forwarded-For", "198.51.100.9")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	w1, w2 := do("/users/secret-looking-id?x=1"), do("/users/another")
+	id1, id2 := w1.Header().Get("X-Request-Id"), w2.Header().Get("X-Request-Id")
+	if len(id1) != 20 || id1 == id2 {
+		t.Fatalf("request ids %q and %q: want two distinct 20-character ids", id1, id2)
+	}
+	lines := logLines(t, &logs)
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines for two good requests, want 2: %s", len(lines), logs.String())
+	}
+	want := map[string]any{"level": "info", "req_id": id1, "listener": "public", "method": "GET", "route": "/users/:id",
+		"status": float64(200), "size": float64(len(w1.Body.Bytes())), "client": "198.51.100.9", "message": "request"}
+	for k, v := range want {
+		if lines[0][k] != v {
+			t.Errorf("access line %s = %v, want %v (line %v)", k, lines[0][k], v, lines[0])
+		}
+	}
+	if _, ok := lines[0]["dur"].(float64); !ok {
+		t.Errorf("access line without a duration: %v", lines[0])
+	}
+	if strings.Contains(logs.String(), "secret-looking-id") {
+		t.Errorf("the raw path reached the log: %s", logs.String())
+	}
+
+	logs.Reset()
+	w := do("/boom")
+	id := w.Header().Get("X-Request-Id")
+	var body struct{ RequestID string }
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.RequestID != id || w.Code != 503 {
+		t.Fatalf("failure: %d %s, want 503 with requestId %s", w.Code, w.Body, id)
+	}
+	lines = logLines(t, &logs)
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines for a failure, want the failure and the access line: %s", len(lines), logs.String())
+	}
+	if lines[0]["message"] != "request failed" || lines[0]["req_id"] != id || lines[0]["level"] != "error" {
+		t.Errorf("failure line %v: want an error-level line with req_id %s", lines[0], id)
+	}
+	if lines[1]["message"] != "request" || lines[1]["req_id"] != id || lines[1]["level"] != "warn" || lines[1]["status"] != float64(503) {
+		t.Errorf("access line %v: want a warn-level 503 line with req_id %s", lines[1], id)
+	}
+}

@@ -1,0 +1,221 @@
+// Command bench is `make bench`: it builds Gatehouse, starts a real
+// redis-server and `gatehouse serve` on free loopback ports, seeds them
+// through the admin API, runs the two ceiling servers (a bare JSON answer, one
+// HGETALL per request) beside them, loads each endpoint in interleaved rounds
+// and prints one table of rates, latencies and ratios to the ceilings, then
+// takes a CPU profile of /verify under load.
+//
+// Run it from the repository's root: go run ./internal/bench/cmd [flags].
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	duration, warmup time.Duration
+	rounds, conns    int
+	users, missKeys  int
+	out              string
+	eg               bool
+	listBaseline     float64
+}
+
+func main() {
+	var o options
+	mode := flag.String("mode", "", "internal: run as a child server (bare, hgetall, profiled)")
+	addrFlag := flag.String("redis", "", "internal: the Redis address of a child server")
+	profile := flag.String("cpuprofile", "", "internal: where a profiled child writes its profile")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per endpoint and round")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each measurement")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; each row shows the median")
+	flag.IntVar(&o.conns, "conns", 32, "keep-alive connections of the load generator")
+	flag.IntVar(&o.users, "users", 3000, "users seeded for the list page")
+	flag.IntVar(&o.missKeys, "miss-keys", 20000, "distinct keys the key-auth miss row presents in turn")
+	flag.Float64Var(&o.listBaseline, "list-baseline", listBaseline, "GET /users?count=100 in pages/s before the speed work, the list row's reference")
+	flag.StringVar(&o.out, "out", "", "folder for logs and the CPU profile (default: a new temporary folder)")
+	flag.BoolVar(&o.eg, "eg", true, "also measure Express Gateway (adminapi/testdata/eg) on the same Redis")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if *mode != "" {
+		err = child(ctx, *mode, *addrFlag, *profile)
+	} else {
+		err = run(ctx, o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// procs are the child processes of a run, killed when it ends.
+type procs struct{ list []*exec.Cmd }
+
+func (p *procs) start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // none outlives the run
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.list = append(p.list, cmd)
+	return nil
+}
+
+func (p *procs) stopAll() {
+	for i := len(p.list) - 1; i >= 0; i-- {
+		c := p.list[i]
+		if c.Process != nil && c.Process.Pid > 0 && c.ProcessState == nil {
+			c.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { c.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				c.Process.Kill()
+				<-done
+			}
+		}
+	}
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitHTTP waits until url answers 200, for at most d.
+func waitHTTP(ctx context.Context, url string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s did not answer in %s: %v", url, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startRedis runs a redis-server without persistence on a free loopback port.
+func startRedis(ctx context.Context, p *procs, dir string) (string, error) {
+	var last error
+	for range 5 { // a port found free may be taken before redis binds it
+		addr, err := freeAddr()
+		if err != nil {
+			return "", err
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		log, err := os.Create(filepath.Join(dir, "redis-"+port+".log"))
+		if err != nil {
+			return "", err
+		}
+		cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := p.start(cmd); err != nil {
+			return "", fmt.Errorf("redis-server: %w", err)
+		}
+		if last = pingRedis(ctx, addr, 5*time.Second); last == nil {
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("redis-server did not start: %w", last)
+}
+
+// pingRedis waits until addr answers PING with PONG.
+func pingRedis(ctx context.Context, addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			fmt.Fprint(c, "PING\r\n")
+			line, rerr := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if rerr == nil && strings.HasPrefix(line, "+PONG") {
+				return nil
+			}
+			err = errors.Join(rerr, fmt.Errorf("answer %q", line))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// childProc is a child server: its process, its stdin and its address.
+type childProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addr  string
+}
+
+// startChild runs this program again as a child server and returns it once
+// it printed its address (its first line of output).
+func startChild(p *procs, dir, mode, redisAddr string, extra ...string) (*childProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(dir, mode+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, append([]string{"-mode", mode, "-redis", redisAddr}, extra...)...)
+	cmd.Stderr = log
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.start(cmd); err != nil {
+		return nil, err
+	}
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case addr := <-lines:
+		if addr == "" {
+			return nil, fmt.Errorf("%s server did not start (see %s)", mode, log.Name())
+		}
+		return &childProc{cmd: cmd, stdin: in, addr: addr}, nil
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("%s server did not start in 30 s", mode)
+	}
+}

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/internal/bench"
+)
+
+// prefix is the Redis key prefix of the measured Gatehouse (serve's default).
+const prefix = "gh:"
+
+// benchAdminKey is the measured server's GATEHOUSE_ADMIN_KEY: it opens only
+// the throwaway store of this run.
+const benchAdminKey = "bench-admin-key-0123456789"
+
+// Figures of the issue, printed when they cannot be measured in the run.
+const (
+	// egPostRecorded is Express Gateway 1.16.11's POST /users on Redis, on a
+	// 2-core machine of this kind (the middle of 4.0–5.5 k/s).
+	egPostRecorded = 4750.0
+	// listBaseline is GET /users?count=100 in pages/s before this work, measured
+	// by this program on the machine of docs/performance.md.
+	listBaseline = 1200.0
+)
+
+// row is one line of the table: a load, and what its rate is compared with.
+type row struct {
+	name    string
+	load    func(round int) bench.Load
+	unit    string                            // "req/s", or "pages/s" for the list page
+	compare func() (string, float64, float64) // the reference's name, its rate, and the target ratio (0: none)
+	note    func(bench.Result) string         // a line printed under the table, or ""
+	results []bench.Result
+}
+
+func (r *row) median() bench.Result {
+	if len(r.results) == 0 {
+		return bench.Result{}
+	}
+	med := func(get func(bench.Result) float64) float64 {
+		v := make([]float64, len(r.results))
+		for i, x := range r.results {
+			v[i] = get(x)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	rate := med(bench.Result.Rate)
+	return bench.Result{
+		Requests: int(rate * 1000), Elapsed: 1000 * time.Second, // a rate of rate
+		P50:    time.Duration(med(func(x bench.Result) float64 { return float64(x.P50) })),
+		P99:    time.Duration(med(func(x bench.Result) float64 { return float64(x.P99) })),
+		Errors: int(med(func(x bench.Result) float64 { return float64(x.Errors) })),
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	began := time.Now()
+	if o.out == "" {
+		var err error
+		if o.out, err = os.MkdirTemp("", "gatehouse-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	var p procs
+	defer p.stopAll()
+
+	step := func(s string) { fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(began).Seconds(), s) }
+	step("building gatehouse")
+	bin := filepath.Join(o.out, "gatehouse")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gatehouse").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/gatehouse (run from the repository's root): %v\n%s", err, out)
+	}
+	redisAddr, err := startRedis(ctx, &p, o.out)
+	if err != nil {
+		return err
+	}
+	step("redis-server on " + redisAddr)
+
+	adminAddr, publicAddr, err := startGatehouse(ctx, &p, bin, o.out, redisAddr)
+	if err != nil {
+		return err
+	}
+	step("gatehouse serve: admin " + adminAddr + ", public " + publicAddr)
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	if err := rdb.HSet(ctx, bench.CeilingKey, bench.CeilingRecord).Err(); err != nil {
+		return err
+	}
+	a := admin{base: "http://" + adminAddr, key: benchAdminKey, client: &http.Client{Timeout: 30 * time.Second}}
+	step(fmt.Sprintf("seeding %d users and %d keys through the admin API", o.users, o.missKeys))
+	s, err := seed(ctx, a, "http://"+publicAddr, o.users, o.missKeys)
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	bare, err := startChild(&p, o.out, "bare", redisAddr)
+	if err != nil {
+		return err
+	}
+	hget, err := startChild(&p, o.out, "hgetall", redisAddr)
+	if err != nil {
+		return err
+	}
+	var eg *egServer
+	if o.eg {
+		step("starting Express Gateway on the same Redis")
+		if eg, err = startEG(ctx, &p, o.out, redisAddr); err != nil {
+			step("Express Gateway not measured: " + err.Error())
+			eg = nil
+		}
+	}
+
+	rows := buildRows(o, s, bare.addr, hget.addr, publicAddr, adminAddr, eg)
+	for round := range o.rounds {
+		for _, r := range rows {
+			step(fmt.Sprintf("round %d/%d: %s", round+1, o.rounds, r.name))
+			res, err := bench.Run(ctx, r.load(round))
+			if err != nil {
+				return err
+			}
+			if res.Errors > 0 {
+				step(fmt.Sprintf("  %d errors, first: %s", res.Errors, res.FirstError))
+			}
+			r.results = append(r.results, res)
+		}
+	}
+	printTable(os.Stdout, o, rows)
+
+	step("profiling /verify key-auth under load (a copy of the public API on the same Redis)")
+	prof := filepath.Join(o.out, "verify.cpu.pprof")
+	if err := profileVerify(ctx, &p, o, redisAddr, s, prof); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	cumTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", prof).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %v\n%s", err, cumTop)
+	}
+	flatTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", prof).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %v\n%s", err, flatTop)
+	}
+	fmt.Printf("\nCPU profile of /verify key-auth under load (%s): share of the samples in each part and below it\n\n", prof)
+	for _, sh := range bench.SummariseProfile(string(cumTop)) {
+		fmt.Printf("    %-66s %5.1f %%\n", sh.Name, sh.Percent)
+	}
+	fmt.Printf("\nTop functions by their own time:\n\n%s\n", trimPprof(string(flatTop)))
+	fmt.Printf("\nLogs and the profile are in %s. Total time %.0f s.\n", o.out, time.Since(began).Seconds())
+	return nil
+}
+
+// startGatehouse runs `gatehouse serve` on redisAddr with the default
+// settings (argon2id included) on free loopback ports.
+func startGatehouse(ctx context.Context, p *procs, bin, dir, redisAddr string) (string, string, error) {
+	var last error
+	for range 3 { // ports found free may be taken before gatehouse binds them
+		adminAddr, err := freeAddr()
+		if err != nil {
+			return "", "", err
+		}
+		publicAddr, err := freeAddr()
+		if err != nil {
+			return "", "", err
+		}
+		log, err := os.Create(filepath.Join(dir, "gatehouse.log"))
+		if err != nil {
+			return "", "", err
+		}
+		cmd := exec.Command(bin, "serve")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(),
+			"GATEHOUSE_ADMIN_KEY="+benchAdminKey,
+			"GATEHOUSE_REDIS_URL=redis://"+redisAddr+"/0",
+			"GATEHOUSE_REDIS_PREFIX="+prefix,
+			"GATEHOUSE_ADMIN_ADDR="+adminAddr,
+			"GATEHOUSE_PUBLIC_ADDR="+publicAddr,
+			"GATEHOUSE_LOG_FORMAT=json",
+			"GATEHOUSE_ADMIN_KEY_FILE="+filepath.Join(dir, "admin-key"),
+		)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := p.start(cmd); err != nil {
+			return "", "", err
+		}
+		if last = waitHTTP(ctx, "http://"+publicAddr+"/readyz", 20*time.Second); last == nil {
+			return adminAddr, publicAddr, nil
+		}
+		p.stopAll()
+	}
+	return "", "", fmt.Errorf("gatehouse did not start (see %s/gatehouse.log): %w", dir, last)
+}
+
+func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, adminAddr string, eg *egServer) []*row {
+	const host = "bench"
+	load := func(addr string, req bench.Request, status int) func(int) bench.Load {
+		return func(int) bench.Load {
+			return bench.Load{Addr: addr, Conns: o.conns, Warmup: o.warmup, Duration: o.duration, Request: req, Status: status}
+		}
+	}
+	adminHdr := "X-Api-Key: " + benchAdminKey
+	var bare, hget, keyHit, egPost *row
+	rate := func(r **row) func() float64 { return func() float64 { return (*r).median().Rate() } }
+	ref := func(name string, r **row, target float64) func() (string, float64, float64) {
+		return func() (string, float64, float64) { return name, rate(r)(), target }
+	}
+	bare = &row{name: "bare ceiling (fixed JSON)", unit: "req/s", load: load(bareAddr, bench.Get(host, "/verify"), 200)}
+	hget = &row{name: "HGETALL ceiling", unit: "req/s", load: load(hgetAddr, bench.Get(host, "/verify"), 200)}
+	keyHit = &row{name: "/verify key-auth, one key (hit)", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", "x-api-key: "+s.key), 200),
+		compare: ref("bare", &bare, 0.8)}
+	miss := s.missKeys
+	keyMiss := &row{name: fmt.Sprintf("/verify key-auth, %d keys in turn (miss)", len(miss)), unit: "req/s",
+		load: func(round int) bench.Load {
+			// Each round goes on where the last stopped: a key comes back only
+			// after every other key has been presented.
+			start := uint64(round) * 1_000_003
+			heads := make([][]byte, len(miss))
+			for i, k := range miss {
+				heads[i] = []byte("GET /verify HTTP/1.1\r\nHost: " + host + "\r\nx-api-key: " + k + "\r\n\r\n")
+			}
+			req := func(buf []byte, n uint64) []byte { return append(buf, heads[(start+n)%uint64(len(heads))]...) }
+			return load(publicAddr, req, 200)(round)
+		},
+		compare: ref("HGETALL", &hget, 0.8),
+		note: func(m bench.Result) string {
+			if m.Rate() <= 0 {
+				return ""
+			}
+			return fmt.Sprintf("The miss row presents %d distinct keys in turn: each comes back every %.1f s at its rate, so a cache\n"+
+				"entry living longer than that turns its misses into hits (raise -miss-keys).", len(miss), float64(len(miss))/m.Rate())
+		}}
+	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+s.basicPass))
+	ids := s.firstUsers
+	rows := []*row{
+		bare, hget, keyHit, keyMiss,
+		{name: "/verify session bearer", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", "Authorization: Bearer "+s.session), 200),
+			compare: ref("key-auth hit", &keyHit, 0.9)},
+		{name: "/verify Basic (remembered)", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", basic), 200),
+			compare: ref("key-auth hit", &keyHit, 0.9)},
+		{name: "GET /users/{id}", unit: "req/s", load: func(round int) bench.Load {
+			heads := make([][]byte, len(ids))
+			for i, id := range ids {
+				heads[i] = []byte("GET /users/" + id + " HTTP/1.1\r\nHost: " + host + "\r\n" + adminHdr + "\r\n\r\n")
+			}
+			return load(adminAddr, func(buf []byte, n uint64) []byte { return append(buf, heads[n%uint64(len(heads))]...) }, 200)(round)
+		}, compare: ref("HGETALL", &hget, 0.8)},
+		{name: "POST /users", unit: "req/s", load: func(round int) bench.Load {
+			body := func(n uint64) []byte {
+				return fmt.Appendf(nil, `{"username":"p%d-%d","firstname":"P","lastname":"U","email":"p%d-%d@example.com"}`, round, n, round, n)
+			}
+			return load(adminAddr, bench.Post(host, "/users", body, adminHdr), 200)(round)
+		}, compare: func() (string, float64, float64) {
+			if egPost != nil {
+				return "Express Gateway", rate(&egPost)(), 2
+			}
+			return "Express Gateway (issue's figure)", egPostRecorded, 2
+		}},
+		{name: "GET /users?count=100", unit: "pages/s", load: load(adminAddr, bench.Get(host, "/users?count=100", adminHdr), 200),
+			compare: func() (string, float64, float64) { return "before this work", o.listBaseline, 3 }},
+		{name: "POST /auth/tokens (argon2id m=19 MiB, t=2)", unit: "req/s", load: func(round int) bench.Load {
+			l := load(publicAddr, bench.Post(host, "/auth/tokens", func(uint64) []byte {
+				return fmt.Appendf(nil, `{"provider":"email","identifier":%q,"secret":%q}`, loginUser, s.password)
+			}), 200)(round)
+			// Hashes run one per CPU at most: more connections only queue.
+			l.Conns = min(l.Conns, 2*runtime.NumCPU())
+			return l
+		}},
+	}
+	if eg != nil {
+		egPost = &row{name: "Express Gateway POST /users", unit: "req/s", load: func(round int) bench.Load {
+			body := func(n uint64) []byte {
+				return fmt.Appendf(nil, `{"username":"e%d-%d","firstname":"E","lastname":"G"}`, round, n)
+			}
+			return load(eg.adminAddr, bench.Post(host, "/users", body), 200)(round)
+		}}
+		rows = append(rows, egPost,
+			&row{name: "Express Gateway GET /users/{username}", unit: "req/s", load: load(eg.adminAddr, bench.Get(host, "/users/"+eg.user), 200)})
+	}
+	return rows
+}
+
+// printTable writes the run's table: each row's median over the rounds, its
+// reference and the ratio against the issue's target.
+func printTable(w *os.File, o options, rows []*row) {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if name, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%s × %d, %s, %s/%s; %d connections, %s warm-up + %s per endpoint, median of %d interleaved rounds\n\n",
+		cpu, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.conns, o.warmup, o.duration, o.rounds)
+	fmt.Fprintf(w, "| %-44s | %10s | %8s | %8s | %-34s | %6s | %-8s |\n", "endpoint", "rate", "p50", "p99", "reference", "ratio", "target")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 36), strings.Repeat("-", 8), strings.Repeat("-", 10))
+	var bareP99 time.Duration
+	var notes []string
+	for _, r := range rows {
+		m := r.median()
+		if strings.HasPrefix(r.name, "bare") {
+			bareP99 = m.P99
+		}
+		refText, ratio, target := "", "", ""
+		if r.compare != nil {
+			name, refRate, t := r.compare()
+			refText = fmt.Sprintf("%s %s", name, human(refRate))
+			if refRate > 0 {
+				ratio = fmt.Sprintf("%.2f", m.Rate()/refRate)
+				target = fmt.Sprintf("≥ %.1f %s", t, verdict(m.Rate()/refRate >= t))
+			}
+		}
+		unit := ""
+		if r.unit != "req/s" {
+			unit = " " + strings.TrimSuffix(r.unit, "/s") + "/s"
+		}
+		errs := ""
+		if m.Errors > 0 {
+			errs = fmt.Sprintf(" (%d errors)", m.Errors)
+		}
+		fmt.Fprintf(w, "| %-44s | %10s | %8s | %8s | %-34s | %6s | %-8s |\n", r.name+errs, human(m.Rate())+unit, ms(m.P50), ms(m.P99), refText, ratio, target)
+		if r.note != nil {
+			if n := r.note(m); n != "" {
+				notes = append(notes, n)
+			}
+		}
+		if strings.Contains(r.name, "(hit)") && bareP99 > 0 {
+			q := float64(m.P99) / float64(bareP99)
+			fmt.Fprintf(w, "| %-44s | %10s | %8s | %8s | %-34s | %6.2f | %-8s |\n", "  p99 against the bare ceiling's p99", "", "", "", "bare p99 "+ms(bareP99), q, "≤ 1.2 "+verdict(q <= 1.2))
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "\n%s\n", n)
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISS"
+}
+
+// human writes a rate as 12.3k or 68.
+func human(r float64) string {
+	if r >= 1000 {
+		return fmt.Sprintf("%.1fk", r/1000)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+func ms(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
+
+// profileVerify profiles a copy of the public API while key-auth /verify is
+// under load: the parent starts the profile once the warm-up is over.
+func profileVerify(ctx context.Context, p *procs, o options, redisAddr string, s seeded, file string) error {
+	c, err := startChild(p, o.out, "profiled", redisAddr, "-cpuprofile", file)
+	if err != nil {
+		return err
+	}
+	in, addr := c.stdin, c.addr
+	errc := make(chan error, 1)
+	go func() {
+		_, err := bench.Run(ctx, bench.Load{Addr: addr, Conns: o.conns, Warmup: o.warmup, Duration: 2 * o.duration,
+			Request: bench.Get("bench", "/verify", "x-api-key: "+s.key), Status: 200})
+		errc <- err
+	}()
+	select {
+	case <-time.After(o.warmup):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	fmt.Fprintln(in, "start")
+	err = <-errc
+	fmt.Fprintln(in, "stop")
+	waited := make(chan error, 1)
+	go func() { waited <- c.cmd.Wait() }()
+	select {
+	case werr := <-waited:
+		return cmp(err, werr)
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("the profiled server did not write its profile in 10 s")
+	}
+}
+
+func cmp(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// trimPprof keeps pprof's header and its rows.
+func trimPprof(s string) string {
+	var out []string
+	for l := range strings.SplitSeq(strings.TrimSpace(s), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Type:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		out = append(out, "    "+l)
+	}
+	return strings.Join(out, "\n")
+}
