@@ -83,7 +83,7 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, presented string) (Admi
 		return AdminKey{}, Errorf(Unauthorized, op, "admin key required")
 	}
 	hash := HashSHA256(presented)
-	if s.adminKey != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(HashSHA256(s.adminKey))) == 1 {
+	if s.adminKey != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.adminKeyHash)) == 1 {
 		return AdminKey{ID: BootstrapKeyID, Name: "GATEHOUSE_ADMIN_KEY", Scope: ScopeAdmin}, nil
 	}
 	k, err := s.store.AdminKeyByHash(ctx, hash)
@@ -100,4 +100,12 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, presented string) (Admi
 		_ = s.store.TouchAdminKey(ctx, k.ID, now) // best effort: a lost touch only delays lastUsedAt
 	}
 	return k, nil
+}
+
+// hashIfSet is HashSHA256 of a key, or "" when there is none.
+func hashIfSet(key string) string {
+	if key == "" {
+		return ""
+	}
+	return HashSHA256(key)
 }

@@ -22,6 +22,7 @@ type Service struct {
 	policy       Policy
 	now          func() time.Time
 	adminKey     string // GATEHOUSE_ADMIN_KEY, held in memory only
+	adminKeyHash string // its SHA-256, computed once: every admin request compares with it
 
 	providers Providers
 	publicURL string // the public listener's external URL, for links in mails
@@ -148,7 +149,8 @@ func NewService(store Store, opt Options) *Service {
 	s := &Service{
 		store: store, models: opt.Models, hasher: opt.Hasher, verifyHasher: opt.VerifyHasher,
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
-		providers: opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
+		adminKeyHash: hashIfSet(opt.AdminKey),
+		providers:    opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		redirectURIs: slices.Clone(opt.RedirectURIs), noEmailLink: slices.Clone(opt.NoEmailLink),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
 		vcache: newVerifyCache(opt.VerifyCache), nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
