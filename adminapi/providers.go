@@ -3,8 +3,6 @@ package adminapi
 import (
 	"bytes"
 	"context"
-	"embed"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,37 +10,6 @@ import (
 	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
-
-//go:embed pages/page.html
-var pageFS embed.FS
-
-var pageTmpl = template.Must(template.ParseFS(pageFS, "pages/page.html"))
-
-// page is what the one HTML template shows: a message, or a form that POSTs the
-// token of a mail link (so a mail scanner that fetches the link spends nothing).
-type page struct {
-	Title, Message string
-	Error          bool
-	Form           bool
-	Action, Token  string
-	Password       bool // the form asks for a new password
-	Button         string
-}
-
-// writePage answers an HTML page that no cache keeps, no frame holds, and whose
-// URL (holding a token) no Referer carries away.
-func writePage(w http.ResponseWriter, status int, p page) error {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	_ = pageTmpl.Execute(w, p) // a failed write means the client went away
-	return nil
-}
 
 // isForm reports whether r posts an HTML form.
 func isForm(r *http.Request) bool {
@@ -74,9 +41,9 @@ type tokenRequest struct {
 func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) error {
 	token := r.URL.Query().Get("token")
 	if token == "" {
-		return writePage(w, http.StatusBadRequest, page{Title: "Verify your email address", Message: "This link is incomplete.", Error: true})
+		return web.WritePage(w, http.StatusBadRequest, web.Page{Title: "Verify your email address", Message: "This link is incomplete.", Error: true})
 	}
-	return writePage(w, http.StatusOK, page{Title: "Verify your email address", Message: "Confirm that this address is yours.",
+	return web.WritePage(w, http.StatusOK, web.Page{Title: "Verify your email address", Message: "Confirm that this address is yours.",
 		Form: true, Action: r.URL.Path, Token: token, Button: "Verify my address"})
 }
 
@@ -93,7 +60,7 @@ func (s *Server) confirmEmail(w http.ResponseWriter, r *http.Request) error {
 		return s.pageOr(w, r, form, title, err)
 	}
 	if form {
-		return writePage(w, http.StatusOK, page{Title: title, Message: "Your email address is verified. You can now log in."})
+		return web.WritePage(w, http.StatusOK, web.Page{Title: title, Message: "Your email address is verified. You can now log in."})
 	}
 	return web.WriteJSON(w, http.StatusOK, newUserView(u))
 }
@@ -131,17 +98,7 @@ func (s *Server) pageOr(w http.ResponseWriter, r *http.Request, form bool, title
 	if !form {
 		return err
 	}
-	web.WriteError(w, r, err, func(w http.ResponseWriter, _ *http.Request, f web.Failure) {
-		msg := f.Detail
-		if len(f.Fields) > 0 {
-			msg = f.Fields[0].Detail
-		}
-		if f.Kind == core.Internal || msg == "" {
-			msg = "Something went wrong. Please try again later."
-		}
-		_ = writePage(w, f.Status, page{Title: title, Message: msg, Error: true})
-	})
-	return nil
+	return failPage(w, r, title, err)
 }
 
 // mailAskRequest is the body of resend and password-reset.
@@ -173,9 +130,9 @@ func (s *Server) mailAsk(send func(ctx context.Context, req core.MailAsk) error)
 func (s *Server) resetPage(w http.ResponseWriter, r *http.Request) error {
 	token := r.URL.Query().Get("token")
 	if token == "" {
-		return writePage(w, http.StatusBadRequest, page{Title: "Choose a new password", Message: "This link is incomplete.", Error: true})
+		return web.WritePage(w, http.StatusBadRequest, web.Page{Title: "Choose a new password", Message: "This link is incomplete.", Error: true})
 	}
-	return writePage(w, http.StatusOK, page{Title: "Choose a new password", Message: "Between 8 and 256 characters.",
+	return web.WritePage(w, http.StatusOK, web.Page{Title: "Choose a new password", Message: "Between 8 and 256 characters.",
 		Form: true, Action: r.URL.Path + "/confirm", Token: token, Password: true, Button: "Set my password"})
 }
 
@@ -196,7 +153,7 @@ func (s *Server) confirmReset(w http.ResponseWriter, r *http.Request) error {
 				if len(f.Fields) > 0 {
 					msg = f.Fields[0].Detail
 				}
-				_ = writePage(w, f.Status, page{Title: title, Message: "The password " + strings.TrimPrefix(msg, "password: ") + ".", Error: true,
+				_ = web.WritePage(w, f.Status, web.Page{Title: title, Message: "The password " + strings.TrimPrefix(msg, "password: ") + ".", Error: true,
 					Form: true, Action: r.URL.Path, Token: token, Password: true, Button: "Set my password"})
 			})
 			return nil
@@ -204,7 +161,7 @@ func (s *Server) confirmReset(w http.ResponseWriter, r *http.Request) error {
 		return s.pageOr(w, r, form, title, err)
 	}
 	if form {
-		return writePage(w, http.StatusOK, page{Title: title, Message: "Your password is set. You can now log in with it."})
+		return web.WritePage(w, http.StatusOK, web.Page{Title: title, Message: "Your password is set. You can now log in with it."})
 	}
 	return web.NoContent(w)
 }

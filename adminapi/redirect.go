@@ -35,16 +35,9 @@ func flowCookieOf(r *http.Request) string {
 	return c.Value
 }
 
-// failPage answers a browser-facing failure as a small page with the status
-// of err.
+// failPage answers a browser-facing failure as a page with the status of err.
 func failPage(w http.ResponseWriter, r *http.Request, title string, err error) error {
-	web.WriteError(w, r, err, func(w http.ResponseWriter, _ *http.Request, f web.Failure) {
-		msg := f.Detail
-		if f.Kind == core.Internal || msg == "" {
-			msg = "Something went wrong. Please try again later."
-		}
-		_ = writePage(w, f.Status, page{Title: title, Message: msg, Error: true})
-	})
+	web.WriteError(w, r, err, web.PageShape(title))
 	return nil
 }
 

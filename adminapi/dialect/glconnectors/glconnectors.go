@@ -21,7 +21,6 @@ package glconnectors
 
 import (
 	"bytes"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -403,32 +402,16 @@ func (a *api) ownPage(r *http.Request, connector, callback string) string {
 	return ""
 }
 
-// page is the success page a linked account returns to.
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}</style></head>
-<body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
-`))
-
 // successPage handles GET /gl/connectors/{name}/success-authorize-callback,
 // where a link started with the CLI's callback ends.
 func (a *api) successPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	title, msg, status := "Connected", "", http.StatusOK
 	if e := q.Get("error"); e != "" || q.Get("user_identifier") == "" {
-		title, status = "Not connected", http.StatusBadRequest
-		msg = "The " + web.Param(r, "name") + " account was not connected (" + e + "). You may close this window and try again."
-	} else {
-		msg = "Your " + q.Get("connector") + " account " + q.Get("user_identifier") + " is connected. You may close this window."
+		return web.WritePage(w, http.StatusBadRequest, web.Page{Title: "Not connected", Error: true,
+			Message: "The " + web.Param(r, "name") + " account was not connected (" + e + "). You may close this window and try again."})
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	return page.Execute(w, map[string]string{"Title": title, "Message": msg})
+	return web.WritePage(w, http.StatusOK, web.Page{Title: "Connected",
+		Message: "Your " + q.Get("connector") + " account " + q.Get("user_identifier") + " is connected. You may close this window."})
 }
 
 // account authenticates and returns the user and the path's connector and
