@@ -249,34 +249,53 @@ func (s *Service) startFlow(ctx context.Context, op string, f flowRecord, loginH
 	state := NewSecret("", 32)
 	f.Verifier, f.Nonce = NewSecret("", 32), NewSecret("", 24)
 	f.ExpiresAt = s.Now().Add(FlowTTL)
-	b, err := json.Marshal(f)
-	if err != nil {
-		return "", E(Internal, op, err)
-	}
-	kv := s.store.PluginKV(kvFlows)
-	key := flowKey(state)
-	if err := kv.Set(ctx, key, b, FlowTTL); err != nil {
+	if err := s.keepOnce(ctx, op, kvFlows, state, f, FlowTTL); err != nil {
 		return "", err
 	}
+	drop := func() { _, _ = s.store.PluginKV(kvFlows).Delete(context.WithoutCancel(ctx), onceKey(state)) }
 	sum := sha256.Sum256([]byte(f.Verifier))
 	u, err := authURL(ctx, AuthURLRequest{
 		State: state, CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]),
 		RedirectURI: s.redirectCallback(f.Provider), Nonce: f.Nonce, LoginHint: loginHint,
 	})
 	if err != nil {
-		_, _ = kv.Delete(context.WithoutCancel(ctx), key)
+		drop()
 		return "", err
 	}
 	if pu, perr := url.Parse(u); perr != nil || !pu.IsAbs() || (pu.Scheme != "https" && pu.Scheme != "http") {
-		_, _ = kv.Delete(context.WithoutCancel(ctx), key)
+		drop()
 		return "", Errorf(Unavailable, op, "identity provider %q answered an authorization URL that is not http(s)", f.Provider)
 	}
 	return u, nil
 }
 
-// flowKey is the key of a flow: the hash of its state, so the store never
-// holds a state a browser could present.
-func flowKey(state string) string { return strings.TrimPrefix(HashSHA256(state), sha256Prefix) }
+// onceKey is the key of a single-use record (a flow, a login code): the hash
+// of its secret, so the store never holds a secret a browser could present.
+func onceKey(secret string) string { return strings.TrimPrefix(HashSHA256(secret), sha256Prefix) }
+
+// keepOnce keeps v, JSON, under the hash of secret in the host's namespace
+// ns for ttl; the record carries its own expiry too.
+func (s *Service) keepOnce(ctx context.Context, op, ns, secret string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return E(Internal, op, err)
+	}
+	return s.store.PluginKV(ns).Set(ctx, onceKey(secret), b, ttl)
+}
+
+// takeOnce redeems the record kept under secret in ns, once: it decodes it
+// into v and, when valid (which reads v) accepts it, deletes it. It reports
+// false for no record, one valid refuses (left for its rightful owner), or
+// one another caller took first.
+func (s *Service) takeOnce(ctx context.Context, ns, secret string, v any, valid func() bool) (bool, error) {
+	kv := s.store.PluginKV(ns)
+	key := onceKey(secret)
+	b, found, err := kv.Get(ctx, key)
+	if err != nil || !found || json.Unmarshal(b, v) != nil || !valid() {
+		return false, err
+	}
+	return kv.Delete(ctx, key)
+}
 
 // errBadState is the one answer to a state that is missing, unknown, used,
 // expired, of another provider or of another browser: nothing tells them apart.
@@ -291,29 +310,17 @@ func (s *Service) takeFlow(ctx context.Context, op, provider, state, browser str
 	if state == "" || len(state) > 128 {
 		return flowRecord{}, errBadState(op)
 	}
-	kv := s.store.PluginKV(kvFlows)
-	key := flowKey(state)
-	b, found, err := kv.Get(ctx, key)
-	if err != nil {
-		return flowRecord{}, err
-	}
-	if !found {
-		return flowRecord{}, errBadState(op)
-	}
 	var f flowRecord
-	if json.Unmarshal(b, &f) != nil || f.Provider != provider || !s.Now().Before(f.ExpiresAt) {
-		return flowRecord{}, errBadState(op)
-	}
-	if f.Purpose == flowSignIn && (browser == "" || !MatchesSHA256(f.Browser, browser)) {
-		// Not this browser's: leave the flow to the browser it belongs to.
-		return flowRecord{}, errBadState(op)
-	}
-	took, err := kv.Delete(ctx, key)
+	took, err := s.takeOnce(ctx, kvFlows, state, &f, func() bool {
+		// A sign-in of another browser is left to the browser it belongs to.
+		return f.Provider == provider && s.Now().Before(f.ExpiresAt) &&
+			(f.Purpose != flowSignIn || browser != "" && MatchesSHA256(f.Browser, browser))
+	})
 	if err != nil {
 		return flowRecord{}, err
 	}
 	if !took {
-		return flowRecord{}, errBadState(op) // another request redeemed it first
+		return flowRecord{}, errBadState(op)
 	}
 	return f, nil
 }
@@ -416,11 +423,8 @@ func (s *Service) FinishRedirect(ctx context.Context, req CallbackRequest) (stri
 // of userID.
 func (s *Service) newLoginCode(ctx context.Context, op, userID, provider string) (string, error) {
 	code := NewSecret("", 32)
-	b, err := json.Marshal(loginCode{UserID: userID, Provider: provider, ExpiresAt: s.Now().Add(LoginCodeTTL)})
-	if err != nil {
-		return "", E(Internal, op, err)
-	}
-	if err := s.store.PluginKV(kvLoginCodes).Set(ctx, flowKey(code), b, LoginCodeTTL); err != nil {
+	c := loginCode{UserID: userID, Provider: provider, ExpiresAt: s.Now().Add(LoginCodeTTL)}
+	if err := s.keepOnce(ctx, op, kvLoginCodes, code, c, LoginCodeTTL); err != nil {
 		return "", err
 	}
 	return code, nil
@@ -429,26 +433,20 @@ func (s *Service) newLoginCode(ctx context.Context, op, userID, provider string)
 // redeemLoginCode opens the session a sign-in's code stands for, once.
 // Unauthorized for an unknown, used or expired code, or another provider's.
 func (s *Service) redeemLoginCode(ctx context.Context, op string, req LoginRequest) (NewSession, error) {
-	kv := s.store.PluginKV(kvLoginCodes)
-	key := flowKey(req.Code)
-	b, found, err := kv.Get(ctx, key)
-	if err != nil {
-		return NewSession{}, err
-	}
+	bad := Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
 	var c loginCode
-	if !found || json.Unmarshal(b, &c) != nil || c.Provider != req.Provider || !s.Now().Before(c.ExpiresAt) {
-		return NewSession{}, Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
-	}
-	took, err := kv.Delete(ctx, key)
+	took, err := s.takeOnce(ctx, kvLoginCodes, req.Code, &c, func() bool {
+		return c.Provider == req.Provider && s.Now().Before(c.ExpiresAt)
+	})
 	if err != nil {
 		return NewSession{}, err
 	}
 	if !took {
-		return NewSession{}, Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
+		return NewSession{}, bad
 	}
 	u, err := s.store.GetUser(ctx, c.UserID)
 	if KindOf(err) == NotFound {
-		return NewSession{}, Errorf(Unauthorized, op, "the code is invalid, was already used or has expired")
+		return NewSession{}, bad
 	}
 	if err != nil {
 		return NewSession{}, err
