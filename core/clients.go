@@ -300,11 +300,6 @@ func (s *Service) SelectLinked(ctx context.Context, userID, connector, userIdent
 	return s.store.SelectLinkedAccount(ctx, userID, connector, userIdentifier)
 }
 
-// LinkedAccount returns one of a user's integration accounts (tokens sealed).
-func (s *Service) LinkedAccount(ctx context.Context, userID, connector, userIdentifier string) (LinkedAccount, error) {
-	return s.store.LinkedAccount(ctx, userID, connector, userIdentifier)
-}
-
 // CustomConfigTokenType marks a linked account whose credentials are a
 // configuration of the user's (LinkedAccessToken.Token is its JSON).
 const CustomConfigTokenType = "custom"

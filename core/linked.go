@@ -185,6 +185,7 @@ type LinkedAccessToken struct {
 	Type      string
 	ExpiresAt time.Time // zero: unknown
 	Scopes    []string
+	Selected  bool // the account is its connector's selected one
 }
 
 // LinkedToken returns a usable access token of a user's integration
@@ -229,10 +230,11 @@ func (s *Service) LinkedToken(ctx context.Context, ref, connector, userIdentifie
 		if nt.RefreshToken == "" {
 			nt.RefreshToken = t.RefreshToken
 		}
+		selected := a.Selected // a refresh does not change it
 		if a, err = s.storeLinked(ctx, op, u.ID, a, nt); err != nil {
 			return LinkedAccessToken{}, err
 		}
-		t = nt
+		t, a.Selected = nt, selected
 	}
-	return LinkedAccessToken{Token: t.AccessToken, Type: strings.TrimSpace(t.TokenType), ExpiresAt: t.ExpiresAt, Scopes: a.Scopes}, nil
+	return LinkedAccessToken{Token: t.AccessToken, Type: strings.TrimSpace(t.TokenType), ExpiresAt: t.ExpiresAt, Scopes: a.Scopes, Selected: a.Selected}, nil
 }

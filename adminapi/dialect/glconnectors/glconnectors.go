@@ -446,10 +446,6 @@ func (a *api) integration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acct, err := a.svc.LinkedAccount(r.Context(), u.ID, name, ident)
-	if err != nil {
-		return err
-	}
 	t, err := a.svc.LinkedToken(r.Context(), u.ID, name, ident)
 	if err != nil {
 		return err
@@ -459,7 +455,7 @@ func (a *api) integration(w http.ResponseWriter, r *http.Request) error {
 		scopes = []string{}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return ok(w, integrationDetail{Connector: name, UserIdentifier: ident, AuthString: t.Token, AuthScopes: scopes, Selected: acct.Selected})
+	return ok(w, integrationDetail{Connector: name, UserIdentifier: ident, AuthString: t.Token, AuthScopes: scopes, Selected: t.Selected})
 }
 
 // success is the data of a select or remove that worked.
