@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // Clients are the tenants of the GL Connectors surface: a client's API keys
@@ -20,30 +18,6 @@ const (
 	PrefixClientUser = "sk-user-"
 )
 
-// maxClientName and maxIdentifier bound a client's name and its identifiers.
-const (
-	maxClientName = 128
-	maxIdentifier = 128
-)
-
-// validateText checks a name or identifier: 1 to max characters of valid
-// UTF-8, no control characters, no leading or trailing space.
-func validateText(v string, max int) string {
-	switch {
-	case v == "":
-		return "is required"
-	case !utf8.ValidString(v):
-		return "is not valid UTF-8"
-	case utf8.RuneCountInString(v) > max:
-		return "is longer than " + strconv.Itoa(max) + " characters"
-	case strings.TrimSpace(v) != v:
-		return "has leading or trailing space"
-	case strings.IndexFunc(v, unicode.IsControl) >= 0:
-		return "holds a control character"
-	}
-	return ""
-}
-
 // NewClientKey is a client key just made, shown once.
 type NewClientKey struct {
 	Key string
@@ -54,8 +28,8 @@ type NewClientKey struct {
 // Conflict when the name is taken.
 func (s *Service) CreateClient(ctx context.Context, name string) (Client, NewClientKey, error) {
 	const op = "core.CreateClient"
-	if d := validateText(name, maxClientName); d != "" {
-		return Client{}, NewClientKey{}, InvalidFields(op, FieldError{Field: "name", Detail: d})
+	if err := validateLabel(op, "name", name, ""); err != nil {
+		return Client{}, NewClientKey{}, err
 	}
 	c := Client{ID: NewID(), Name: name, CreatedAt: s.Now()}
 	if err := s.store.CreateClient(ctx, &c); err != nil {
@@ -139,25 +113,22 @@ var clientUserPolicy = UserPolicy{Writable: []string{"username"}, Username: User
 
 // RegisterClientUser creates a user of client c with c's identifier for it
 // and a secret (sk-user-…, kept as its SHA-256, shown once). The username is
-// the identifier when it is a valid, free username, else the identifier and
-// a short suffix. Invalid for a bad identifier, Conflict when the client
-// already has a user of that identifier.
+// the identifier when it is a valid, free username, else the identifier's
+// plain characters and a random suffix. Invalid for a bad identifier,
+// Conflict when the client already has a user of that identifier.
 func (s *Service) RegisterClientUser(ctx context.Context, c Client, identifier string) (ClientUser, error) {
 	const op = "core.RegisterClientUser"
-	if d := validateText(identifier, maxIdentifier); d != "" {
-		return ClientUser{}, InvalidFields(op, FieldError{Field: "identifier", Detail: d})
-	}
-	if _, err := s.store.LocateUser(ctx, NameClientIdentifier, ClientIdentifierName(c.ID, identifier)); err == nil {
-		return ClientUser{}, Errorf(Conflict, op, "identifier %q is taken", identifier)
-	} else if KindOf(err) != NotFound {
+	if err := validateLabel(op, "identifier", identifier, ""); err != nil {
 		return ClientUser{}, err
 	}
 	secret := NewSecret(PrefixClientUser, 32)
 	var u User
-	for attempt := range 3 {
-		name := identifier
-		if attempt > 0 || ValidateUsername(name) != nil || s.usernameTaken(ctx, name) {
-			name = usernameBase(identifier) + "-" + NewSecret("", 4)
+	// A Conflict is the identifier's (taken: the answer) or the username's (a
+	// race with another create: pick again).
+	for range 3 {
+		name, err := s.freeUsername(ctx, []string{identifier}, usernameBase(identifier))
+		if err != nil {
+			return ClientUser{}, err
 		}
 		var chk checker
 		u = s.buildUser(&chk, Fields{"username": name}, clientUserPolicy)
@@ -166,32 +137,25 @@ func (s *Service) RegisterClientUser(ctx context.Context, c Client, identifier s
 		}
 		u.ClientID, u.ClientIdentifier = c.ID, identifier
 		u.SecretPreview = PrefixClientUser + "..." + secret[len(secret)-8:]
-		err := s.store.CreateUser(ctx, &u)
-		if err == nil {
+		if err = s.store.CreateUser(ctx, &u); KindOf(err) != Conflict {
+			if err != nil {
+				return ClientUser{}, err
+			}
 			break
 		}
-		if KindOf(err) != Conflict || strings.Contains(MessageOf(err), "identifier") {
-			if KindOf(err) == Conflict {
-				return ClientUser{}, Errorf(Conflict, op, "identifier %q is taken", identifier)
-			}
-			return ClientUser{}, err
+		if _, lerr := s.store.LocateUser(ctx, NameClientIdentifier, ClientIdentifierName(c.ID, identifier)); lerr == nil {
+			return ClientUser{}, Errorf(Conflict, op, "identifier %q is taken", identifier)
 		}
-		if attempt == 2 {
-			return ClientUser{}, err
-		}
+		u.ID = ""
+	}
+	if u.ID == "" {
+		return ClientUser{}, Errorf(Conflict, op, "could not find a free username for identifier %q: try again", identifier)
 	}
 	if err := s.store.SetUserSecret(ctx, u.ID, HashSHA256(secret)); err != nil {
 		_ = s.store.DeleteUser(context.WithoutCancel(ctx), u.ID)
 		return ClientUser{}, err
 	}
 	return ClientUser{User: u, Secret: secret}, nil
-}
-
-// usernameTaken reports whether a username is held (errors read as taken:
-// the caller then picks a name with a suffix).
-func (s *Service) usernameTaken(ctx context.Context, name string) bool {
-	_, err := s.store.LocateUser(ctx, NameUsername, name)
-	return KindOf(err) != NotFound
 }
 
 // usernameBase is the part of an identifier kept in a derived username: its
@@ -336,7 +300,7 @@ func (s *Service) ConfigureIntegration(ctx context.Context, userID, connector st
 	}
 	ident := "default"
 	for _, k := range []string{"user_identifier", "identifier", "username", "email"} {
-		if v, ok := configuration[k].(string); ok && v != "" && validateText(v, 255) == "" {
+		if v, ok := configuration[k].(string); ok && validateLabel(op, "configuration."+k, v, "") == nil {
 			ident = v
 			break
 		}

@@ -149,7 +149,11 @@ func (s *Service) createForIdentity(ctx context.Context, op string, id Identity,
 			}
 		}
 	}
-	name, err := s.freeUsername(ctx, id, withEmail)
+	candidates := []string{id.Username}
+	if withEmail {
+		candidates = append(candidates, id.Email)
+	}
+	name, err := s.freeUsername(ctx, append(candidates, id.Provider+"-"+id.Subject), id.Provider)
 	if err != nil {
 		return User{}, err
 	}
@@ -173,20 +177,11 @@ func (s *Service) createForIdentity(ctx context.Context, op string, id Identity,
 	return u, nil
 }
 
-// freeUsername picks a new user's username: the provider's login if valid and
-// free, else the email (when the user gets it), else "<provider>-<subject>".
-func (s *Service) freeUsername(ctx context.Context, id Identity, withEmail bool) (string, error) {
-	var candidates []string
-	if id.Username != "" {
-		candidates = append(candidates, id.Username)
-	}
-	if withEmail {
-		candidates = append(candidates, id.Email)
-	}
-	fallback := id.Provider + "-" + id.Subject
-	candidates = append(candidates, fallback)
+// freeUsername picks a new user's username: the first of candidates that is
+// a valid username no one holds, else base and a random suffix.
+func (s *Service) freeUsername(ctx context.Context, candidates []string, base string) (string, error) {
 	for _, name := range candidates {
-		if ValidateUsername(name) != nil {
+		if name == "" || ValidateUsername(name) != nil {
 			continue
 		}
 		_, err := s.store.LocateUser(ctx, NameUsername, name)
@@ -197,6 +192,6 @@ func (s *Service) freeUsername(ctx context.Context, id Identity, withEmail bool)
 			return "", err
 		}
 	}
-	// Even the fallback is taken, or invalid (an odd subject): a random one.
-	return id.Provider + "-" + NewSecret("", 8), nil
+	// Every candidate is taken or invalid: a random one.
+	return base + "-" + NewSecret("", 8), nil
 }

@@ -345,14 +345,20 @@ func ValidateGroupName(s string) error {
 // control characters, no leading or trailing whitespace ("My App" is valid). The
 // field is "name".
 func ValidateAppName(s string) error {
-	const op = "core.ValidateAppName"
-	if err := validateName(op, "name", s, "/", false); err != nil {
+	return validateLabel("core.ValidateAppName", "name", s, "/")
+}
+
+// validateLabel checks a name people write in full ("My App", a client's name,
+// its identifier for a user): validateName's rules with inner spaces allowed,
+// but no leading or trailing whitespace.
+func validateLabel(op, field, s, chars string) error {
+	if err := validateName(op, field, s, chars, false); err != nil {
 		return err
 	}
 	first, _ := utf8.DecodeRuneInString(s)
 	last, _ := utf8.DecodeLastRuneInString(s)
 	if unicode.IsSpace(first) || unicode.IsSpace(last) {
-		return InvalidFields(op, FieldError{Field: "name", Detail: "must not start or end with whitespace"})
+		return InvalidFields(op, FieldError{Field: field, Detail: "must not start or end with whitespace"})
 	}
 	return nil
 }
