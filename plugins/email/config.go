@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/plugins/sdk"
 	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
@@ -43,44 +44,22 @@ const (
 //
 // Mail goes through SMTP when smtp.host is set, else into the outbox folder.
 type Config struct {
-	From            string     `json:"from"`        // required, one RFC 5322 mailbox
-	ProductName     string     `json:"productName"` // in subjects and bodies
-	SMTP            SMTPConfig `json:"smtp"`
-	Outbox          string     `json:"outbox"` // folder for .eml files when smtp.host is empty
-	VerificationTTL Duration   `json:"verificationTTL"`
-	ResetTTL        Duration   `json:"resetTTL"`
+	From            string       `json:"from"`        // required, one RFC 5322 mailbox
+	ProductName     string       `json:"productName"` // in subjects and bodies
+	SMTP            SMTPConfig   `json:"smtp"`
+	Outbox          string       `json:"outbox"` // folder for .eml files when smtp.host is empty
+	VerificationTTL sdk.Duration `json:"verificationTTL"`
+	ResetTTL        sdk.Duration `json:"resetTTL"`
 }
 
 // SMTPConfig says how to reach the mail server.
 type SMTPConfig struct {
-	Host        string   `json:"host"`
-	Port        int      `json:"port"`        // 0: 587 (starttls), 465 (implicit) or 25 (none)
-	Username    string   `json:"username"`    // AUTH PLAIN when set
-	PasswordEnv string   `json:"passwordEnv"` // resolved by the host into Secrets["smtp.password"]
-	TLS         string   `json:"tls"`         // starttls (default), implicit or none
-	Timeout     Duration `json:"timeout"`     // whole SMTP conversation; default 10s
-}
-
-// Duration is a time.Duration written as a Go duration string ("24h", "90m").
-type Duration time.Duration
-
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"1h\" or \"30m\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"1h\" or \"30m\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration string.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
+	Host        string       `json:"host"`
+	Port        int          `json:"port"`        // 0: 587 (starttls), 465 (implicit) or 25 (none)
+	Username    string       `json:"username"`    // AUTH PLAIN when set
+	PasswordEnv string       `json:"passwordEnv"` // resolved by the host into Secrets["smtp.password"]
+	TLS         string       `json:"tls"`         // starttls (default), implicit or none
+	Timeout     sdk.Duration `json:"timeout"`     // whole SMTP conversation; default 10s
 }
 
 // DefaultConfig returns the configuration that an empty block means, outbox
@@ -88,9 +67,9 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 func DefaultConfig() Config {
 	return Config{
 		ProductName:     DefaultProductName,
-		SMTP:            SMTPConfig{TLS: TLSStartTLS, Timeout: Duration(DefaultSMTPTimeout)},
-		VerificationTTL: Duration(DefaultVerificationTTL),
-		ResetTTL:        Duration(DefaultResetTTL),
+		SMTP:            SMTPConfig{TLS: TLSStartTLS, Timeout: sdk.Duration(DefaultSMTPTimeout)},
+		VerificationTTL: sdk.Duration(DefaultVerificationTTL),
+		ResetTTL:        sdk.Duration(DefaultResetTTL),
 	}
 }
 

@@ -683,8 +683,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := email.Config{From: "a@example.com", ProductName: "Gatehouse",
-		SMTP:            email.SMTPConfig{Host: "mail.example.com", Port: 587, TLS: "starttls", Timeout: email.Duration(10 * time.Second)},
-		VerificationTTL: email.Duration(24 * time.Hour), ResetTTL: email.Duration(time.Hour)}
+		SMTP:            email.SMTPConfig{Host: "mail.example.com", Port: 587, TLS: "starttls", Timeout: sdk.Duration(10 * time.Second)},
+		VerificationTTL: sdk.Duration(24 * time.Hour), ResetTTL: sdk.Duration(time.Hour)}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("ParseConfig (-want +got):\n%s", diff)
 	}

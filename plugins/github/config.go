@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/plugins/sdk"
 	"github.com/gatehouse/gatehouse/plugins/sdk/errs"
 )
 
@@ -36,39 +37,22 @@ var DefaultScopes = []string{"read:user", "user:email"}
 // Config is the GitHub plugin's configuration block, as JSON (see the package
 // documentation for each key).
 type Config struct {
-	ClientID          string   `json:"clientId"`
-	AuthURL           string   `json:"authURL"`
-	TokenURL          string   `json:"tokenURL"`
-	APIURL            string   `json:"apiURL"`
-	Scopes            []string `json:"scopes"`
-	IntegrationScopes []string `json:"integrationScopes"` // nil: Scopes
-	AllowSignup       *bool    `json:"allowSignup"`       // nil: true
-	Prompt            string   `json:"prompt"`            // "" or "select_account"
-	Timeout           Duration `json:"timeout"`
-}
-
-// Duration is a time.Duration written as a Go duration string ("4s").
-type Duration time.Duration
-
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"4s\"")
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"4s\"", s)
-	}
-	*d = Duration(v)
-	return nil
+	ClientID          string       `json:"clientId"`
+	AuthURL           string       `json:"authURL"`
+	TokenURL          string       `json:"tokenURL"`
+	APIURL            string       `json:"apiURL"`
+	Scopes            []string     `json:"scopes"`
+	IntegrationScopes []string     `json:"integrationScopes"` // nil: Scopes
+	AllowSignup       *bool        `json:"allowSignup"`       // nil: true
+	Prompt            string       `json:"prompt"`            // "" or "select_account"
+	Timeout           sdk.Duration `json:"timeout"`
 }
 
 // DefaultConfig returns what an empty block means, clientId aside.
 func DefaultConfig() Config {
 	return Config{
 		AuthURL: DefaultAuthURL, TokenURL: DefaultTokenURL, APIURL: DefaultAPIURL,
-		Scopes: slices.Clone(DefaultScopes), Timeout: Duration(DefaultTimeout),
+		Scopes: slices.Clone(DefaultScopes), Timeout: sdk.Duration(DefaultTimeout),
 	}
 }
 

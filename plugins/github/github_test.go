@@ -617,7 +617,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := github.Config{ClientID: "abc", AuthURL: "https://github.com/login/oauth/authorize",
 		TokenURL: "https://github.com/login/oauth/access_token", APIURL: "https://api.github.com",
-		Scopes: []string{"read:user", "user:email"}, Timeout: github.Duration(4 * time.Second)}
+		Scopes: []string{"read:user", "user:email"}, Timeout: sdk.Duration(4 * time.Second)}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
