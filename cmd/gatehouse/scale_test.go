@@ -163,7 +163,7 @@ func startScaleTarget(t *testing.T, n int) *scaleTarget {
 		t.Fatal(err)
 	}
 
-	before := scaleUsedMemory(t, client)
+	before := redistest.UsedMemory(t, client)
 	var keys bytes.Buffer
 	res, err := seedUsers(t.Context(), svc, seedOptions{users: n, prefix: "scale", workers: seedDefaultWorkers, keys: &keys}, nil)
 	if err != nil {
@@ -172,7 +172,7 @@ func startScaleTarget(t *testing.T, n int) *scaleTarget {
 	if res.created != int64(n) {
 		t.Fatalf("seeded %d users of %d", res.created, n)
 	}
-	after := scaleUsedMemory(t, client)
+	after := redistest.UsedMemory(t, client)
 	st := &scaleTarget{
 		n:      n,
 		rdb:    client,
@@ -321,24 +321,4 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// scaleUsedMemory reads INFO memory's used_memory.
-func scaleUsedMemory(t *testing.T, c redis.UniversalClient) int64 {
-	t.Helper()
-	info, err := c.Info(t.Context(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("INFO memory has no used_memory")
-	return 0
 }

@@ -1,15 +1,12 @@
 package redisstore_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
@@ -46,13 +43,13 @@ func TestMemoryPerUser(t *testing.T) {
 
 	// One user first, so the global keys exist before the baseline.
 	createSeedUser(t, s, 0)
-	before := usedMemory(t, client)
+	before := redistest.UsedMemory(t, client)
 	var last core.User
 	var lastKey core.Credential
 	for i := 1; i <= memoryUsers; i++ {
 		last, lastKey = createSeedUser(t, s, i)
 	}
-	after := usedMemory(t, client)
+	after := redistest.UsedMemory(t, client)
 	perUser := float64(after-before) / memoryUsers
 
 	// The keys one user costs: those of its slot and its claims. The global
@@ -122,26 +119,4 @@ func createSeedUser(t *testing.T, s *redisstore.Store, i int) (core.User, core.C
 		t.Fatal(err)
 	}
 	return u, c
-}
-
-// usedMemory reads INFO memory's used_memory.
-func usedMemory(t *testing.T, c redis.UniversalClient) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	info, err := c.Info(ctx, "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("INFO memory has no used_memory")
-	return 0
 }
