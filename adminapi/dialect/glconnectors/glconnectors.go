@@ -161,6 +161,17 @@ type identifierRequest struct {
 	Secret     string `json:"secret"`
 }
 
+// identified authenticates the client key and reads the {identifier[,
+// secret]} body of register and token.
+func (a *api) identified(w http.ResponseWriter, r *http.Request) (core.Client, identifierRequest, error) {
+	var req identifierRequest
+	c, err := a.client(r)
+	if err == nil {
+		err = decode(w, r, &req)
+	}
+	return c, req, err
+}
+
 // decode reads a JSON body leniently (the clients may send more than the
 // fields used); an empty body reads as {}.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
@@ -208,12 +219,8 @@ func newUserView(u core.User, accounts []core.LinkedAccount) userView {
 // register handles POST /gl/users and /gl/clients/register-user:
 // {identifier} → the user with its secret, shown once.
 func (a *api) register(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.client(r)
+	c, req, err := a.identified(w, r)
 	if err != nil {
-		return err
-	}
-	var req identifierRequest
-	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	cu, err := a.svc.RegisterClientUser(r.Context(), c, req.Identifier)
@@ -239,12 +246,8 @@ type tokenView struct {
 // token handles POST /gl/auth/tokens and /gl/clients/oauth-token:
 // {identifier, secret} → a session token; older ones stay alive.
 func (a *api) token(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.client(r)
+	c, req, err := a.identified(w, r)
 	if err != nil {
-		return err
-	}
-	var req identifierRequest
-	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	ns, err := a.svc.ClientLogin(r.Context(), c, core.LoginRequest{
