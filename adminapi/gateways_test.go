@@ -2,10 +2,8 @@ package adminapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -92,12 +90,7 @@ func (k proxyKind) require(t *testing.T) string {
 }
 
 // proxyGateway is a running gateway in front of the echo application.
-type proxyGateway struct {
-	name    string
-	url     string
-	client  *http.Client
-	appHits *atomic.Int64
-}
+type proxyGateway struct{ gatewayClient }
 
 // startProxy writes k's templates into a temporary directory and runs the
 // gateway on them until the test ends, on a free port (another one when
@@ -152,7 +145,7 @@ func startProxy(t *testing.T, k proxyKind, bin, gatehouse, app string, appHits *
 			_ = cmd.Process.Kill() // cmd.Process is our own child, started above
 			<-done
 		}
-		g := &proxyGateway{name: k.name, url: "http://" + cfg.Listen, client: client, appHits: appHits}
+		g := &proxyGateway{gatewayClient{name: k.name, url: "http://" + cfg.Listen, client: client, appHits: appHits}}
 		err := g.waitReady(done, 10*time.Second)
 		if err == nil {
 			t.Logf("%s on %s answering after %v (attempt %d)", k.name, cfg.Listen, time.Since(started).Round(time.Millisecond), attempt)
@@ -218,38 +211,6 @@ func (g *proxyGateway) waitReady(done <-chan struct{}, timeout time.Duration) er
 	}
 }
 
-// do sends a request through the gateway, with headers as pairs of name, value.
-func (g *proxyGateway) do(t *testing.T, method, path string, headers ...string) gatewayAnswer {
-	t.Helper()
-	req, err := http.NewRequest(method, g.url+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	hits := g.appHits.Load()
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s through %s: %v", method, path, g.name, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s through %s: reading the body: %v", method, path, g.name, err)
-	}
-	a := gatewayAnswer{status: resp.StatusCode, header: resp.Header, body: string(b)}
-	if resp.Header.Get("X-Echo") != "" {
-		a.app = &echoed{}
-		if err := json.Unmarshal(b, a.app); err != nil {
-			t.Fatalf("%s %s: the application's answer: %v: %s", method, path, err, b)
-		}
-	} else if g.appHits.Load() != hits {
-		t.Fatalf("%s %s: the application was called but %s answered %d itself", method, path, g.name, resp.StatusCode)
-	}
-	return a
-}
-
 // reached asserts that the request reached the application, at path, as the
 // consumer id (username, scopes) and in no group: each consumer header once,
 // X-Consumer-Groups absent or empty (gateways differ on forwarding an empty
@@ -304,43 +265,43 @@ func testProxyGateway(t *testing.T, k proxyKind) {
 	key := f.keyID + ":" + f.keySecret // vic's, scope read
 
 	t.Run("good credentials reach the application as the consumer", func(t *testing.T) {
-		g.do(t, "GET", "/orders/1", "x-api-key", key).reached(t, "x-api-key", "/orders/1", f.userID, "vic", "read")
-		g.do(t, "GET", "/orders", "Authorization", "apikey "+key).reached(t, "Authorization: apikey", "/orders", f.userID, "vic", "read")
+		g.do(t, "GET", "/orders/1", "", "x-api-key", key).reached(t, "x-api-key", "/orders/1", f.userID, "vic", "read")
+		g.do(t, "GET", "/orders", "", "Authorization", "apikey "+key).reached(t, "Authorization: apikey", "/orders", f.userID, "vic", "read")
 		p := "/orders?page=2&apikey=" + url.QueryEscape(key)
-		g.do(t, "GET", p).reached(t, "?apikey= of the original URL", p, f.userID, "vic", "read")
-		g.do(t, "GET", "/orders", "Authorization", basicAuth("vic", f.basicPass)).reached(t, "basic", "/orders", f.userID, "vic", "")
-		g.do(t, "GET", "/orders", "x-api-key", f.appKeyID+":"+f.appKeySecret).reached(t, "app key", "/orders", f.appID, "vic-app", "")
+		g.do(t, "GET", p, "").reached(t, "?apikey= of the original URL", p, f.userID, "vic", "read")
+		g.do(t, "GET", "/orders", "", "Authorization", basicAuth("vic", f.basicPass)).reached(t, "basic", "/orders", f.userID, "vic", "")
+		g.do(t, "GET", "/orders", "", "x-api-key", f.appKeyID+":"+f.appKeySecret).reached(t, "app key", "/orders", f.appID, "vic-app", "")
 	})
 
 	t.Run("consumer headers come from Gatehouse, never the client", func(t *testing.T) {
 		spoof := []string{"X-Consumer-Id", "evil", "X-Consumer-Username", "root", "X-Consumer-Scopes", "write admin", "X-Consumer-Groups", "admins"}
-		g.do(t, "GET", "/orders", append([]string{"x-api-key", key}, spoof...)...).reached(t, "spoofed, with a key", "/orders", f.userID, "vic", "read")
-		g.do(t, "GET", "/orders", spoof...).denied(t, "spoofed, without a key", 401, bearerChallenge)
+		g.do(t, "GET", "/orders", "", append([]string{"x-api-key", key}, spoof...)...).reached(t, "spoofed, with a key", "/orders", f.userID, "vic", "read")
+		g.do(t, "GET", "/orders", "", spoof...).denied(t, "spoofed, without a key", 401, bearerChallenge)
 	})
 
 	t.Run("no or wrong credential is 401 with a challenge", func(t *testing.T) {
-		g.do(t, "GET", "/orders").denied(t, "no credential", 401, bearerChallenge)
-		g.do(t, "GET", "/orders", "x-api-key", f.keyID+":"+strings.Repeat("x", 43)).denied(t, "wrong key secret", 401, bearerChallenge)
-		g.do(t, "GET", "/orders?apikey=nope:"+f.keySecret).denied(t, "unknown ?apikey=", 401, bearerChallenge)
-		g.do(t, "GET", "/orders", "Authorization", basicAuth("vic", "wrong password")).denied(t, "wrong basic password", 401, basicChallenge)
+		g.do(t, "GET", "/orders", "").denied(t, "no credential", 401, bearerChallenge)
+		g.do(t, "GET", "/orders", "", "x-api-key", f.keyID+":"+strings.Repeat("x", 43)).denied(t, "wrong key secret", 401, bearerChallenge)
+		g.do(t, "GET", "/orders?apikey=nope:"+f.keySecret, "").denied(t, "unknown ?apikey=", 401, bearerChallenge)
+		g.do(t, "GET", "/orders", "", "Authorization", basicAuth("vic", "wrong password")).denied(t, "wrong basic password", 401, basicChallenge)
 	})
 
 	if k.scoped {
 		t.Run("required scope", func(t *testing.T) {
-			g.do(t, "GET", "/admin/users", "x-api-key", key).denied(t, "/admin/ without write", 403, "")
-			g.do(t, "GET", "/admin/users", "x-api-key", key, "X-Required-Scopes", "read").denied(t, "client's own X-Required-Scopes", 403, "")
+			g.do(t, "GET", "/admin/users", "", "x-api-key", key).denied(t, "/admin/ without write", 403, "")
+			g.do(t, "GET", "/admin/users", "", "x-api-key", key, "X-Required-Scopes", "read").denied(t, "client's own X-Required-Scopes", 403, "")
 			tok := signJWT(t, f.jwtSecret, map[string]any{"kid": f.jwtKeyID}, jwt.MapClaims{})
-			g.do(t, "GET", "/admin/users", "Authorization", "Bearer "+tok).reached(t, "/admin/ with write (jwt)", "/admin/users", f.userID, "vic", "write")
-			g.do(t, "GET", "/orders", "x-api-key", key, "X-Required-Scopes", "write").reached(t, "client's X-Required-Scopes elsewhere", "/orders", f.userID, "vic", "read")
+			g.do(t, "GET", "/admin/users", "", "Authorization", "Bearer "+tok).reached(t, "/admin/ with write (jwt)", "/admin/users", f.userID, "vic", "write")
+			g.do(t, "GET", "/orders", "", "x-api-key", key, "X-Required-Scopes", "write").reached(t, "client's X-Required-Scopes elsewhere", "/orders", f.userID, "vic", "read")
 		})
 	}
 
 	t.Run("deactivated user is 403", func(t *testing.T) {
 		e.must(200, "PUT", "/users/vic/status", `{"status":false}`)
-		g.do(t, "GET", "/orders", "x-api-key", key).denied(t, "deactivated user's key", 403, "")
-		g.do(t, "GET", "/orders", "Authorization", basicAuth("vic", f.basicPass)).denied(t, "deactivated user's basic", 403, "")
+		g.do(t, "GET", "/orders", "", "x-api-key", key).denied(t, "deactivated user's key", 403, "")
+		g.do(t, "GET", "/orders", "", "Authorization", basicAuth("vic", f.basicPass)).denied(t, "deactivated user's basic", 403, "")
 		e.must(200, "PUT", "/users/vic/status", `{"status":true}`)
-		g.do(t, "GET", "/orders", "x-api-key", key).reached(t, "reactivated user's key", "/orders", f.userID, "vic", "read")
+		g.do(t, "GET", "/orders", "", "x-api-key", key).reached(t, "reactivated user's key", "/orders", f.userID, "vic", "read")
 	})
 
 	// Last: this poisons a key for a minute from the gateway's client address.
@@ -348,7 +309,7 @@ func testProxyGateway(t *testing.T, k proxyKind) {
 		k := e.must(200, "POST", "/credentials", `{"consumerId":"vic","type":"key-auth"}`)
 		bad := k["keyId"].(string) + ":" + strings.Repeat("y", 43)
 		for i := 1; i <= 10; i++ {
-			a := g.do(t, "GET", "/orders", "x-api-key", bad)
+			a := g.do(t, "GET", "/orders", "", "x-api-key", bad)
 			a.denied(t, fmt.Sprintf("wrong key, failure %d", i), 401, bearerChallenge)
 			if ra := a.header.Get("Retry-After"); ra != "" {
 				if n, err := strconv.Atoi(ra); err != nil || n < 1 || n > 60 {

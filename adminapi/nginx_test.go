@@ -62,8 +62,15 @@ func echoApp(t *testing.T, hits *atomic.Int64) *httptest.Server {
 
 // nginxGateway is a running nginx in front of the echo application.
 type nginxGateway struct {
+	gatewayClient
+	dir string
+}
+
+// gatewayClient sends requests through a gateway (nginx, Caddy, …) in front of
+// the echo application.
+type gatewayClient struct {
+	name    string
 	url     string // http://127.0.0.1:PORT
-	dir     string
 	client  *http.Client
 	appHits *atomic.Int64
 }
@@ -168,7 +175,7 @@ func startNginx(t *testing.T, bin string, cfg nginxConfig, appHits *atomic.Int64
 			_ = cmd.Process.Kill()
 			<-done
 		}
-		g := &nginxGateway{url: "http://" + cfg.Listen, dir: cfg.Dir, client: client, appHits: appHits}
+		g := &nginxGateway{gatewayClient: gatewayClient{name: "nginx", url: "http://" + cfg.Listen, client: client, appHits: appHits}, dir: cfg.Dir}
 		err := g.waitReady(done, 5*time.Second)
 		if err == nil {
 			t.Logf("nginx on %s answering after %v (attempt %d)", cfg.Listen, time.Since(started).Round(time.Millisecond), attempt)
@@ -241,8 +248,9 @@ func (g *nginxGateway) readLog(name string) string {
 	return string(b)
 }
 
-// do sends a request through nginx, with headers as pairs of name, value.
-func (g *nginxGateway) do(t *testing.T, method, path, body string, headers ...string) gatewayAnswer {
+// do sends a request through the gateway, with headers as pairs of name,
+// value, and tells the application's answer from the gateway's own.
+func (g *gatewayClient) do(t *testing.T, method, path, body string, headers ...string) gatewayAnswer {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -258,12 +266,12 @@ func (g *nginxGateway) do(t *testing.T, method, path, body string, headers ...st
 	hits := g.appHits.Load()
 	resp, err := g.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s through nginx: %v", method, path, err)
+		t.Fatalf("%s %s through %s: %v", method, path, g.name, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s through nginx: reading the body: %v", method, path, err)
+		t.Fatalf("%s %s through %s: reading the body: %v", method, path, g.name, err)
 	}
 	a := gatewayAnswer{status: resp.StatusCode, header: resp.Header, body: string(b)}
 	if resp.Header.Get("X-Echo") != "" {
@@ -272,7 +280,7 @@ func (g *nginxGateway) do(t *testing.T, method, path, body string, headers ...st
 			t.Fatalf("%s %s: the application's answer: %v: %s", method, path, err, b)
 		}
 	} else if g.appHits.Load() != hits {
-		t.Fatalf("%s %s: the application was called but nginx answered %d itself", method, path, resp.StatusCode)
+		t.Fatalf("%s %s: the application was called but %s answered %d itself", method, path, g.name, resp.StatusCode)
 	}
 	return a
 }
