@@ -208,7 +208,24 @@ type ListOptions struct {
 	Start  int64  // cursor: 0 is the beginning, else a NextKey returned earlier
 	Count  int    // page size, 1..MaxPageSize
 	UserID string // apps and credentials: only those owned by this user, when set
+	// Users narrows a users page; ignored for other collections.
+	Users UserFilter
 }
+
+// UserFilter narrows a users page. Zero fields do not filter; set fields
+// combine (AND). Each is served by an index, so a page costs O(page), not
+// O(users), and Page.Total counts the filtered set.
+type UserFilter struct {
+	Email      string // exact, compared as EmailKey normalises it
+	Username   string // prefix of the username, compared as UsernameKey normalises it
+	ExternalID string // exact
+	Active     *bool  // the user's own active flag
+	Group      string // member of the group with this id
+	Tag        string // holds this permission tag (its effective tags: own or a group's)
+}
+
+// IsZero reports whether f filters nothing.
+func (f UserFilter) IsZero() bool { return f == UserFilter{} }
 
 // Paging limits.
 const (
