@@ -12,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -127,7 +130,24 @@ func (tr *transcript) check(name string) {
 // do (trailing slashes, usernames and app names as ids, status answers) and
 // records every answer in testdata/eg_flow.golden.
 func TestExpressGatewayFlow(t *testing.T) {
-	e := newEnv(t)
+	expressGatewayFlow(t, newEnv(t))
+}
+
+// TestExpressGatewayFlowSentinel walks the same flow, to the same golden
+// transcript, on a Sentinel-managed primary with one replica.
+func TestExpressGatewayFlowSentinel(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t) // skips under -short
+	opts, err := redisstore.ParseURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redisstore.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	expressGatewayFlow(t, newEnvOn(t, client, nil))
+}
+
+func expressGatewayFlow(t *testing.T, e *env) {
 	tr := newTranscript(e)
 	bob := tr.step(200, "POST", "/users/", `{"username":"bob","firstname":"Bob","lastname":"Brown","email":"Bob@Example.COM","redirectUri":"https://example.com/cb"}`)
 	bobID := bob["id"].(string)

@@ -97,6 +97,34 @@ type RedisConfig struct {
 	ReadTimeout Duration `json:"readTimeout"`
 	// WriteTimeout bounds each write step (a claim, a transaction, a script).
 	WriteTimeout Duration `json:"writeTimeout"`
+	// Sentinel names a Sentinel-managed primary, the alternative to a URL
+	// with master_name (docs/redis.md).
+	Sentinel SentinelConfig `json:"sentinel"`
+}
+
+// SentinelConfig names a primary that Redis Sentinel manages: Gatehouse asks
+// the Sentinels where the primary is and follows it through failovers
+// (go-redis' failover client).
+type SentinelConfig struct {
+	// MasterName is the name the Sentinels monitor the primary under.
+	MasterName string `json:"masterName"`
+	// Addrs are host:port of some of the Sentinels (one is enough, more ride
+	// out a Sentinel that is down).
+	Addrs []string `json:"addrs"`
+}
+
+// Target returns the Redis URL to use: URL, or with Sentinel set the
+// equivalent redis://SENTINEL?master_name=NAME&addr=... URL; "" means the
+// embedded store.
+func (r RedisConfig) Target() string {
+	if r.Sentinel.MasterName == "" || len(r.Sentinel.Addrs) == 0 || r.URL != "" {
+		return r.URL
+	}
+	q := url.Values{"master_name": {r.Sentinel.MasterName}}
+	for _, a := range r.Sentinel.Addrs[1:] {
+		q.Add("addr", a)
+	}
+	return (&url.URL{Scheme: "redis", Host: r.Sentinel.Addrs[0], RawQuery: q.Encode()}).String()
 }
 
 // LogConfig shapes the zerolog output.
@@ -239,7 +267,8 @@ func DefaultConfig() Config {
 		AdminAddr:  "127.0.0.1:9876",
 		PublicAddr: ":8080",
 		Redis: RedisConfig{Prefix: redisstore.DefaultPrefix,
-			ReadTimeout: Duration(redisstore.DefaultReadTimeout), WriteTimeout: Duration(redisstore.DefaultWriteTimeout)},
+			ReadTimeout: Duration(redisstore.DefaultReadTimeout), WriteTimeout: Duration(redisstore.DefaultWriteTimeout),
+			Sentinel: SentinelConfig{Addrs: []string{}}},
 		Log: LogConfig{Level: "info", Format: "auto"},
 		Security: SecurityConfig{
 			Argon2:         Argon2Config{MemoryKiB: int(a.Memory), Iterations: int(a.Iterations), Parallelism: int(a.Parallelism)},
@@ -467,6 +496,8 @@ func settings() []setting {
 		{"redis.prefix", "GATEHOUSE_REDIS_PREFIX", "redis-prefix", "`prefix` of every Redis key", func(c *Config) any { return &c.Redis.Prefix }, ""},
 		{"redis.readTimeout", "GATEHOUSE_REDIS_READ_TIMEOUT", "redis-read-timeout", "bound on each Redis read of a request (/verify, GET), a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.ReadTimeout }, ""},
 		{"redis.writeTimeout", "GATEHOUSE_REDIS_WRITE_TIMEOUT", "redis-write-timeout", "bound on each Redis write step, a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.WriteTimeout }, ""},
+		{"redis.sentinel.masterName", "GATEHOUSE_REDIS_SENTINEL_MASTER_NAME", "redis-sentinel-master-name", "`name` of the Sentinel-managed primary (with redis.sentinel.addrs, instead of redis.url)", func(c *Config) any { return &c.Redis.Sentinel.MasterName }, ""},
+		{"redis.sentinel.addrs", "GATEHOUSE_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "comma-separated host:port `list` of Sentinels", func(c *Config) any { return &c.Redis.Sentinel.Addrs }, ""},
 		{"log.level", "GATEHOUSE_LOG_LEVEL", "log-level", "`level`: trace, debug, info, warn or error", func(c *Config) any { return &c.Log.Level }, ""},
 		{"log.format", "GATEHOUSE_LOG_FORMAT", "log-format", "`format`: auto (pretty on a terminal, else json), json or pretty", func(c *Config) any { return &c.Log.Format }, ""},
 		{"adminKeyFile", "GATEHOUSE_ADMIN_KEY_FILE", "admin-key-file", "`file` receiving a generated admin key when stderr is not a terminal; an existing file is kept beside it, renamed", func(c *Config) any { return &c.AdminKeyFile }, "$XDG_STATE_HOME/gatehouse/admin-key"},
@@ -807,6 +838,7 @@ func (c Config) Validate() error {
 	if msg := redisURLProblem(c.Redis.URL); msg != "" {
 		checks = append(checks, check{true, msg})
 	}
+	checks = append(checks, c.Redis.Sentinel.checks(c.Redis.URL != "")...)
 	for _, d := range []struct {
 		key string
 		v   Duration
@@ -949,6 +981,23 @@ func validAdminKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// checks are the problems of a Sentinel setting; withURL says redis.url is set too.
+func (s SentinelConfig) checks(withURL bool) []check {
+	on := s.MasterName != "" || len(s.Addrs) > 0
+	out := []check{
+		{on && withURL, "redis.url and redis.sentinel are both set: use one (a URL with ?master_name= is the other way to name a Sentinel)"},
+		{len(s.Addrs) > 0 && s.MasterName == "", "redis.sentinel.addrs is set without redis.sentinel.masterName"},
+		{s.MasterName != "" && len(s.Addrs) == 0, "redis.sentinel.masterName is set without redis.sentinel.addrs (host:port of the Sentinels)"},
+	}
+	for i, a := range s.Addrs {
+		host, port, err := net.SplitHostPort(a)
+		n, perr := strconv.Atoi(port)
+		out = append(out, check{err != nil || host == "" || perr != nil || n < 1 || n > 65535,
+			fmt.Sprintf("redis.sentinel.addrs[%d] %q is not host:port", i, a)})
+	}
+	return out
 }
 
 // redisURLProblem checks the scheme only (redisstore parses the rest) and never

@@ -601,3 +601,48 @@ func collectJSONLeaves(t reflect.Type, prefix string, out *[]string) {
 		*out = append(*out, prefix+name)
 	}
 }
+
+// TestRedisSentinel: redis.sentinel names a Sentinel-managed primary from the
+// file, the variables or the flags, and gives the same Redis URL as the
+// master_name form; half a setting, or one beside redis.url, is refused.
+func TestRedisSentinel(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "g.yaml", "redis:\n  sentinel:\n    masterName: mymaster\n    addrs: [\"10.0.0.1:26379\", \"10.0.0.2:26379\"]\n")
+	c, err := loadWithFlags(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "redis://10.0.0.1:26379?addr=10.0.0.2%3A26379&master_name=mymaster"
+	if got := c.Redis.Target(); got != want {
+		t.Errorf("from the file: Target() = %q, want %q", got, want)
+	}
+	c, err = loadWithFlags(t, []string{"--redis-sentinel-master-name", "mymaster"},
+		map[string]string{"GATEHOUSE_REDIS_SENTINEL_ADDRS": "10.0.0.1:26379, 10.0.0.2:26379"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Redis.Target(); got != want {
+		t.Errorf("from the variable and the flag: Target() = %q, want %q", got, want)
+	}
+	opts, err := redisstore.ParseURL(c.Redis.Target())
+	if err != nil || opts.MasterName != "mymaster" || !slices.Equal(opts.Addrs, []string{"10.0.0.1:26379", "10.0.0.2:26379"}) {
+		t.Errorf("ParseURL(Target()) = %+v, %v; want master mymaster on both Sentinels", opts, err)
+	}
+	for _, tc := range []struct {
+		name     string
+		sentinel SentinelConfig
+		url      string
+		want     string
+	}{
+		{"no addrs", SentinelConfig{MasterName: "m"}, "", "redis.sentinel.masterName is set without redis.sentinel.addrs"},
+		{"no name", SentinelConfig{Addrs: []string{"h:1"}}, "", "redis.sentinel.addrs is set without redis.sentinel.masterName"},
+		{"bad addr", SentinelConfig{MasterName: "m", Addrs: []string{"h"}}, "", `redis.sentinel.addrs[0] "h" is not host:port`},
+		{"with url", SentinelConfig{MasterName: "m", Addrs: []string{"h:1"}}, "redis://h:2", "redis.url and redis.sentinel are both set"},
+	} {
+		c := DefaultConfig()
+		c.AdminKeyFile = "/state/admin-key"
+		c.Redis.Sentinel, c.Redis.URL = tc.sentinel, tc.url
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -98,12 +98,12 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 		return exitFail
 	}
 	flags.apply(&cfg) // not Validate: it checks serve's settings (listeners, key file), which seed does not use
-	if cfg.Redis.URL == "" {
+	if cfg.Redis.Target() == "" {
 		fmt.Fprintln(e.stderr, "gatehouse: seed needs a real Redis: set --redis-url or GATEHOUSE_REDIS_URL (the embedded default lives inside the server process)")
 		return exitUsage
 	}
 
-	opts, err := redisstore.ParseURL(cfg.Redis.URL)
+	opts, err := redisstore.ParseURL(cfg.Redis.Target())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "gatehouse: redis.url: %v\n", err)
 		return exitFail
@@ -112,7 +112,7 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 	store := redisstore.New(redisstore.NewClient(opts), cfg.Redis.StoreOptions())
 	defer store.Close()
 	if err := pingUntil(ctx, store, startupPing); err != nil {
-		fmt.Fprintf(e.stderr, "gatehouse: redis at %s does not answer: %v\n", redisstore.RedactURL(cfg.Redis.URL), err)
+		fmt.Fprintf(e.stderr, "gatehouse: redis at %s does not answer: %v\n", redisstore.RedactURL(cfg.Redis.Target()), err)
 		return exitFail
 	}
 	svc, err := newService(cfg, store, store.Limiter(), nil, false, zerolog.Nop())

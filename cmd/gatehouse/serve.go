@@ -50,8 +50,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 		}
 	}()
 
-	embedded := cfg.Redis.URL == ""
-	redisURL := cfg.Redis.URL
+	redisURL := cfg.Redis.Target()
+	embedded := redisURL == ""
 	if embedded {
 		url, stop, err := startEmbeddedRedis(ctx, log)
 		if err != nil {

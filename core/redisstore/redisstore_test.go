@@ -36,6 +36,21 @@ func TestRedisServer(t *testing.T) {
 	run(t, opts, nil)
 }
 
+// TestRedisSentinel runs the suite on a Sentinel-managed primary with one
+// replica, through the failover client a master_name URL gives.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t)
+	opts, err := redisstore.ParseURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.MasterName != s.MasterName {
+		t.Fatalf("ParseURL(%s).MasterName = %q", s.URL, opts.MasterName)
+	}
+	run(t, opts, nil)
+}
+
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t)

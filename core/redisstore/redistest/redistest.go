@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,11 +50,13 @@ type Server struct {
 
 // Cluster is a running Redis Cluster.
 type Cluster struct {
-	Addrs []string // host:port of every master
+	Addrs []string // host:port of every master, as started
 	// URL is redis+cluster://127.0.0.1:p1?addr=127.0.0.1:p2&addr=127.0.0.1:p3, the
 	// configuration syntax of redis.url; go-redis' ParseClusterURL wants the scheme
 	// rewritten to redis:// first.
 	URL string
+	// Nodes are every server of the cluster, masters and replicas, as started.
+	Nodes []*Node
 }
 
 // Require reports whether redis-server and redis-cli are available; when they are
@@ -92,15 +95,30 @@ func StartServer(t testing.TB) *Server {
 // t.Cleanup. It skips the test under -short.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return startCluster(t, 0, 5000)
+}
+
+// StartClusterReplicas starts a Redis Cluster of 3 masters with one replica
+// each, with the extra arguments on every node (Persistence, say), and stops it
+// in t.Cleanup. A master that stops answering for 2 s is replaced by its
+// replica. It skips the test under -short.
+func StartClusterReplicas(t testing.TB, extra ...string) *Cluster {
+	t.Helper()
+	return startCluster(t, 1, 2000, extra...)
+}
+
+// startCluster starts 3 masters with replicas replicas each.
+func startCluster(t testing.TB, replicas, nodeTimeoutMs int, extra ...string) *Cluster {
+	t.Helper()
 	skipShort(t, "a real Redis Cluster")
 	Require(t)
 	var nodes []*process
 	var addrs []string
-	for range 3 {
-		p := startNode(t, freeClusterPort,
+	for range 3 * (1 + replicas) {
+		p := startNode(t, freeClusterPort, append([]string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000")
+			"--cluster-node-timeout", strconv.Itoa(nodeTimeoutMs)}, extra...)...)
 		nodes = append(nodes, p)
 		addrs = append(addrs, p.addr)
 	}
@@ -108,7 +126,7 @@ func StartCluster(t testing.TB) *Cluster {
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
 	defer cancel()
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	cli := exec.CommandContext(ctx, "redis-cli", args...)
 	setPdeathsig(cli)
 	if out, err := cli.CombinedOutput(); err != nil {
@@ -120,12 +138,16 @@ func StartCluster(t testing.TB) *Cluster {
 	if err := waitClusterServes(ctx, addrs); err != nil {
 		t.Fatalf("redistest: cluster on %v does not serve keys after %v: %v\n%s", addrs, clusterWait, err, logs(nodes))
 	}
-
-	u, sep := "redis+cluster://"+addrs[0], "?"
-	for _, a := range addrs[1:] {
+	masters := addrs[:3] // redis-cli makes the first nodes masters
+	u, sep := "redis+cluster://"+masters[0], "?"
+	for _, a := range masters[1:] {
 		u, sep = u+sep+"addr="+a, "&"
 	}
-	return &Cluster{Addrs: addrs, URL: u}
+	c := &Cluster{Addrs: masters, URL: u}
+	for _, p := range nodes {
+		c.Nodes = append(c.Nodes, newNode(t, p))
+	}
+	return c
 }
 
 // skipShort skips the test under -short: it needs what, which is slow to start.
@@ -138,10 +160,13 @@ func skipShort(t testing.TB, what string) {
 
 // process is one redis-server started by startNode.
 type process struct {
-	addr string
-	log  string // path of the server's log file (its stdout and stderr go there too)
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd.Wait returns
+	addr  string
+	dir   string   // its working directory: data, AOF, nodes.conf
+	port  int      // its port, kept across a restart
+	extra []string // its extra arguments, kept across a restart
+	log   string   // path of the server's log file (its stdout and stderr go there too)
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when cmd.Wait returns
 }
 
 // startNode starts a redis-server on a port from pick, retrying on a new port and a
@@ -149,14 +174,30 @@ type process struct {
 // its stop with t.Cleanup.
 func startNode(t testing.TB, pick func() (int, error), extra ...string) *process {
 	t.Helper()
+	return startNodeConf(t, pick, "", extra...)
+}
+
+// startNodeConf is startNode with a configuration file first on the command
+// line (Sentinel needs one it can rewrite): conf is its content, written as
+// node.conf in the server's directory; "" means none.
+func startNodeConf(t testing.TB, pick func() (int, error), conf string, extra ...string) *process {
+	t.Helper()
 	var err error
 	for range attempts {
 		var port int
 		if port, err = pick(); err != nil {
 			continue
 		}
+		dir, args := t.TempDir(), extra
+		if conf != "" {
+			path := filepath.Join(dir, "node.conf")
+			if err = os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				continue
+			}
+			args = append([]string{path}, extra...)
+		}
 		var p *process
-		if p, err = start(t.TempDir(), port, extra); err != nil {
+		if p, err = start(dir, port, args); err != nil {
 			continue
 		}
 		if err = p.waitReady(t.Context()); err != nil {
@@ -173,16 +214,20 @@ func startNode(t testing.TB, pick func() (int, error), extra ...string) *process
 // start launches redis-server in dir without waiting for it.
 func start(dir string, port int, extra []string) (*process, error) {
 	logPath := filepath.Join(dir, "redis.log")
+	var conf []string // a configuration file must come first
+	if len(extra) > 0 && !strings.HasPrefix(extra[0], "--") {
+		conf, extra = extra[:1], extra[1:]
+	}
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own copy
-	args := append([]string{
+	args := append(slices.Clone(conf),
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
-		"--logfile", logPath, "--enable-debug-command", "local",
-	}, extra...)
+		"--logfile", logPath, "--enable-debug-command", "local")
+	args = append(args, extra...)
 	cmd := exec.Command("redis-server", args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile // errors before the log file is open
@@ -190,7 +235,8 @@ func start(dir string, port int, extra []string) (*process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &process{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &process{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, port: port,
+		extra: append(slices.Clip(conf), extra...), log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	return p, nil
 }

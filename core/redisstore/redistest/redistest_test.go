@@ -148,3 +148,48 @@ func twoSlotsOneMaster(t *testing.T, c *redis.ClusterClient) (string, string, *r
 	t.Fatalf("no key shares a master with %q in another slot", first)
 	return "", "", nil
 }
+
+func TestStartSentinel(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	s := redistest.StartSentinel(t)
+	t.Logf("sentinel %s started in %v", s.URL, time.Since(start))
+	ctx := t.Context()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.Addrs})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	before, err := s.Master(ctx)
+	if err != nil || before != s.Nodes[0].Addr {
+		t.Fatalf("Master = %q, %v; want the first node %s", before, err, s.Nodes[0].Addr)
+	}
+	start = time.Now()
+	after := s.Failover(t)
+	t.Logf("failover from %s to %s in %v", before, after, time.Since(start))
+	if after != s.Nodes[1].Addr {
+		t.Errorf("new primary %s, want the replica %s", after, s.Nodes[1].Addr)
+	}
+	if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Errorf("GET k after the failover = %q, %v; want \"v\"", got, err)
+	}
+}
+
+func TestNodeKillRestart(t *testing.T) {
+	t.Parallel()
+	n := redistest.StartNode(t, redistest.Persistence...)
+	c := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
+	defer c.Close()
+	ctx := t.Context()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n.Kill()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING answered after Kill")
+	}
+	n.Restart()
+	if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+		t.Errorf("GET k after kill -9 and restart = %q, %v; want \"v\" (appendfsync always)", got, err)
+	}
+}
