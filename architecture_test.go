@@ -47,6 +47,10 @@ var rules = []rule{
 		return ok && (under(r, "adminapi") || under(r, "core/redisstore") || under(r, "core/pluginhost") ||
 			under(r, "proto") || under(r, "cmd") || (under(r, "plugins") && r != "plugins/sdk/errs"))
 	}, "the domain knows nothing of HTTP, Redis, plugin processes or the wire: it may use only the SDK's error-kind leaf"},
+	{"core/backup", func(imp string) bool {
+		r, ok := rel(imp)
+		return ok && r != "core"
+	}, "export and import go through core's services, never around them to a store"},
 	{"plugins/...", func(imp string) bool {
 		r, ok := rel(imp)
 		return ok && (under(r, "core") || under(r, "adminapi") || under(r, "cmd"))

@@ -36,8 +36,10 @@ func ClientIdentifierName(clientID, identifier string) string { return clientID 
 type Store interface {
 	// Update methods silently undo changes fn makes to immutable fields.
 	//
-	// CreateUser stores u, assigning u.Number. u.ID, the names and the timestamps
-	// are set by the caller. Conflict names the taken username, email,
+	// CreateUser stores u, assigning u.Number (a u.Number set by the caller, as an
+	// import sets it, is kept: Conflict if another user has it; the counter is
+	// raised to at least it, so numbers are still never reused). u.ID, the names
+	// and the timestamps are set by the caller. Conflict names the taken username, email,
 	// externalId or client identifier (a user with a ClientID claims
 	// NameClientIdentifier), or an identity (provider and subject) another user holds;
 	// Invalid if an identity has no provider or subject, or its provider contains ':'.
@@ -67,7 +69,7 @@ type Store interface {
 	// ListUsers returns one page of users in Number order.
 	ListUsers(ctx context.Context, opt ListOptions) (Page[User], error)
 
-	// CreateApp stores a, assigning a.Seq; a.ID, a.UserID, a.Name and timestamps are
+	// CreateApp stores a, assigning a.Seq (kept when set, like a user's Number); a.ID, a.UserID, a.Name and timestamps are
 	// set by the caller. Invalid if the owner does not exist; Conflict if the owner
 	// already has an app of that name.
 	CreateApp(ctx context.Context, a *App) error
@@ -91,7 +93,8 @@ type Store interface {
 	// return address against it.
 	AppsByRedirectURI(ctx context.Context, uri string) ([]App, error)
 
-	// CreateCredential stores c, assigning c.Seq. The caller sets every other
+	// CreateCredential stores c, assigning c.Seq (kept when set, like a user's
+	// Number). The caller sets every other
 	// field, UserID included. Invalid if the consumer does not exist. Keyed types:
 	// Conflict if the keyId is taken for that type. basic-auth and oauth2: Conflict
 	// if the consumer has one whose own flag is active; an inactive one is replaced.
@@ -202,7 +205,8 @@ type Store interface {
 	// others of that connector are not). NotFound if there is none.
 	SelectLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) error
 
-	// CreateClient stores c, assigning c.Seq; c.ID, c.Name and c.CreatedAt are
+	// CreateClient stores c, assigning c.Seq (kept when set, like a user's
+	// Number); c.ID, c.Name and c.CreatedAt are
 	// set by the caller. Conflict if another client has that name (names are
 	// unique case-insensitively).
 	CreateClient(ctx context.Context, c *Client) error

@@ -46,6 +46,13 @@ usage:
   gatehouse seed --users N [--prefix NAME] [--keys-file FILE] --redis-url URL
                                 write N users with a key each into a real Redis
                                 (load tests; see seed -h)
+  gatehouse export [--sessions] [--output FILE] --redis-url URL
+                                write the store's data as JSON lines (backups,
+                                moves; see export -h and docs/backup.md)
+  gatehouse import [FILE] --redis-url URL
+  gatehouse import --from express-gateway --redis URL [--namespace EG] --redis-url URL
+                                restore an export, or move an Express Gateway
+                                database over (see import -h)
   gatehouse dev fake-providers  run a fake Google and GitHub to try sign-ins locally
   gatehouse version
   gatehouse help
@@ -100,6 +107,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 		return runDev(ctx, rest, e)
 	case "seed":
 		return runSeed(ctx, rest, e)
+	case "export":
+		return runExport(ctx, rest, e)
+	case "import":
+		return runImport(ctx, rest, e)
 	case "version":
 		fmt.Fprintf(stdout, "gatehouse %s (%s)\n", buildVersion(), runtime.Version())
 		return exitOK

@@ -92,34 +92,11 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 	if err := core.ValidateUsername(*prefix + "-1"); err != nil {
 		return usageError(fs, fmt.Sprintf("--prefix %q does not make valid usernames: %v", *prefix, err))
 	}
-	cfg, err := load(flags.configPath(fs, e.env), e.env)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "gatehouse: %v\n", err)
-		return exitFail
+	svc, done, code := openCLIService(ctx, "seed", flags, fs, e, *workers)
+	if code >= 0 {
+		return code
 	}
-	flags.apply(&cfg) // not Validate: it checks serve's settings (listeners, key file), which seed does not use
-	if cfg.Redis.Target() == "" {
-		fmt.Fprintln(e.stderr, "gatehouse: seed needs a real Redis: set --redis-url or GATEHOUSE_REDIS_URL (the embedded default lives inside the server process)")
-		return exitUsage
-	}
-
-	opts, err := redisstore.ParseURL(cfg.Redis.Target())
-	if err != nil {
-		fmt.Fprintf(e.stderr, "gatehouse: redis.url: %v\n", err)
-		return exitFail
-	}
-	opts.PoolSize = max(opts.PoolSize, *workers)
-	store := redisstore.New(redisstore.NewClient(opts), cfg.Redis.StoreOptions())
-	defer store.Close()
-	if err := pingUntil(ctx, store, startupPing); err != nil {
-		fmt.Fprintf(e.stderr, "gatehouse: redis at %s does not answer: %v\n", redisstore.RedactURL(cfg.Redis.Target()), err)
-		return exitFail
-	}
-	svc, err := newService(cfg, store, store.Limiter(), nil, false, zerolog.Nop())
-	if err != nil {
-		fmt.Fprintf(e.stderr, "gatehouse: %v\n", err)
-		return exitFail
-	}
+	defer done()
 
 	o := seedOptions{users: *users, prefix: *prefix, workers: *workers}
 	if *keysFile != "" {
@@ -262,4 +239,41 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 		return res, fmt.Errorf("seeding stopped: %w", err)
 	}
 	return res, nil
+}
+
+// openCLIService opens the store a CLI verb (seed, export, import) works on
+// directly, with a connection pool of at least workers, and the service over
+// it, as serve builds it (models, hasher, keyring). code is -1 when they are
+// usable, else the exit status after a message on stderr; done closes the
+// store.
+func openCLIService(ctx context.Context, verb string, flags *configFlags, fs *flag.FlagSet, e cliEnv, workers int) (svc *core.Service, done func(), code int) {
+	cfg, err := load(flags.configPath(fs, e.env), e.env)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "gatehouse: %v\n", err)
+		return nil, nil, exitFail
+	}
+	flags.apply(&cfg) // not Validate: it checks serve's settings (listeners, key file), which these verbs do not use
+	if cfg.Redis.Target() == "" {
+		fmt.Fprintf(e.stderr, "gatehouse: %s needs a real Redis: set --redis-url or GATEHOUSE_REDIS_URL (the embedded default lives inside the server process)\n", verb)
+		return nil, nil, exitUsage
+	}
+	opts, err := redisstore.ParseURL(cfg.Redis.Target())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "gatehouse: redis.url: %v\n", err)
+		return nil, nil, exitFail
+	}
+	opts.PoolSize = max(opts.PoolSize, workers)
+	store := redisstore.New(redisstore.NewClient(opts), cfg.Redis.StoreOptions())
+	if err := pingUntil(ctx, store, startupPing); err != nil {
+		store.Close()
+		fmt.Fprintf(e.stderr, "gatehouse: redis at %s does not answer: %v\n", redisstore.RedactURL(cfg.Redis.Target()), err)
+		return nil, nil, exitFail
+	}
+	svc, err = newService(cfg, store, store.Limiter(), nil, false, zerolog.Nop())
+	if err != nil {
+		store.Close()
+		fmt.Fprintf(e.stderr, "gatehouse: %v\n", err)
+		return nil, nil, exitFail
+	}
+	return svc, func() { store.Close() }, -1
 }

@@ -25,7 +25,7 @@ func (s *Store) CreateApp(ctx context.Context, a *core.App) error {
 	appKey, names := s.k.app(uid, a.ID), s.k.appNames(uid)
 	ref := appRef(uid, a.ID)
 	seq, err := s.create(ctx, create{
-		op: op, owner: uid, claims: []claim{s.appClaim(a.ID)}, seq: listApps,
+		op: op, owner: uid, claims: []claim{s.appClaim(a.ID)}, seq: listApps, number: a.Seq,
 		write: func(ctx context.Context, seq int64) error {
 			na := *a
 			na.Seq = seq

@@ -43,7 +43,7 @@ func (s *Store) CreateClient(ctx context.Context, c *core.Client) error {
 	key := s.k.client(c.ID)
 	var data string // the record written, for undo
 	n, err := s.create(ctx, create{
-		op: op, owner: c.ID, claims: []claim{s.clientNameClaim(c.Name)}, seq: listClients,
+		op: op, owner: c.ID, claims: []claim{s.clientNameClaim(c.Name)}, seq: listClients, number: c.Seq,
 		write: func(ctx context.Context, n int64) error {
 			nc := *c
 			nc.Seq = n

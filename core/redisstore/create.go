@@ -2,8 +2,12 @@ package redisstore
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
 )
 
 // create describes one create for Store.create: what the entity claims, which
@@ -14,6 +18,11 @@ type create struct {
 	owner  string  // the owner the claims carry: the user or client whose slot holds the entity (a client key: "<cid>/<keyID>")
 	claims []claim // unique names, taken in order before anything is written
 	seq    string  // the counter that numbers the entity, P seq:<seq>; "" for an entity without a number (n is 0)
+	// number, when > 0, is the entity's number as the caller gave it (an
+	// import): it is kept instead of taking the next one, refused (Conflict)
+	// when P idx:<seq> lists another entity under it, and the counter is
+	// raised to at least it, so later creates number above it.
+	number int64
 	// write stores the entity's own keys, numbered n, in the owner's slot in one
 	// atomic command (SET NX, or a WATCH and MULTI that checks its
 	// preconditions, through Store.watch). A precondition that fails is a
@@ -86,7 +95,11 @@ func (s *Store) create(ctx context.Context, c create) (int64, error) {
 		}
 	}
 	var n int64
-	if c.seq != "" {
+	switch {
+	case c.seq != "" && c.number > 0:
+		n = c.number
+		err = s.bounds.step(ctx, func(ctx context.Context) error { return s.keepNumber(ctx, c.op, c.seq, n) })
+	case c.seq != "":
 		err = s.bounds.step(ctx, func(ctx context.Context) (err error) {
 			n, err = s.rdb.Incr(ctx, s.k.seq(c.seq)).Result()
 			return err
@@ -143,4 +156,29 @@ func (s *Store) rollback(ctx context.Context, c create, entries []entry, cr *cre
 		return nil
 	})
 	cr.held = nil
+}
+
+// raiseScript sets the counter KEYS[1] to ARGV[1] unless it is already at
+// least that.
+var raiseScript = redis.NewScript(`
+local n = tonumber(ARGV[1])
+if (tonumber(redis.call('GET', KEYS[1]) or '0') or 0) < n then
+  redis.call('SET', KEYS[1], n)
+end
+return 1`)
+
+// keepNumber makes n, a number the caller chose, the entity's: Conflict when
+// the list index of seq already holds an entity under n, else the counter is
+// raised to at least n. Two imports racing for one number are not told apart
+// (imports run one at a time); a number burnt by a failed create is free.
+func (s *Store) keepNumber(ctx context.Context, op, seq string, n int64) error {
+	score := strconv.FormatInt(n, 10)
+	taken, err := s.rdb.ZRangeByScore(ctx, s.k.idx(seq), &redis.ZRangeBy{Min: score, Max: score, Count: 1}).Result()
+	if err != nil {
+		return err
+	}
+	if len(taken) > 0 {
+		return core.Errorf(core.Conflict, op, "%s number %d is taken", strings.TrimSuffix(seq, "s"), n)
+	}
+	return raiseScript.Run(ctx, s.rdb, []string{s.k.seq(seq)}, n).Err()
 }

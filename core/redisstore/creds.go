@@ -160,7 +160,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) (err e
 	}
 	var data string // the record written, for undo
 	seq, err := s.create(ctx, create{
-		op: op, owner: uid, claims: claims, seq: listCreds,
+		op: op, owner: uid, claims: claims, seq: listCreds, number: nc.Seq,
 		write: func(ctx context.Context, seq int64) error {
 			nc := nc
 			nc.Seq = seq

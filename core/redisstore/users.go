@@ -69,8 +69,9 @@ func checkClientFields(op string, u core.User) error {
 	return nil
 }
 
-// CreateUser stores u, assigning u.Number. Conflict names the taken username, email,
-// externalId, client identifier or identity (or the id).
+// CreateUser stores u, assigning u.Number unless it is set (an import: then it
+// is kept). Conflict names the taken username, email, externalId, client
+// identifier, identity or number (or the id).
 func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	const op = "redisstore.CreateUser"
 	if u == nil || !validID(u.ID) {
@@ -89,7 +90,7 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	key := s.k.user(u.ID)
 	var data string // the record written, for undo
 	n, err := s.create(ctx, create{
-		op: op, owner: u.ID, claims: claims, seq: listUsers,
+		op: op, owner: u.ID, claims: claims, seq: listUsers, number: u.Number,
 		write: func(ctx context.Context, n int64) error {
 			nu := *u
 			nu.Number = n

@@ -145,6 +145,7 @@ func Run(t *testing.T, h Harness) {
 		{"Users/NameChange", testNameChange},
 		{"Users/ConcurrentUpdate", testConcurrentUpdate},
 		{"Users/Paging", testUsersPaging},
+		{"Numbers/Kept", testKeptNumbers},
 		{"Apps/CRUD", testApps},
 		{"Apps/ByRedirectURI", testAppsByRedirectURI},
 		{"Apps/ByRedirectURIDoctor", testRedirectURIDoctor},
