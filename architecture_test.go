@@ -153,7 +153,8 @@ func modulePackages(t *testing.T) map[string][]string {
 // surfaces free of the store and the plugin host; dialects only translate).
 func TestArchitecture(t *testing.T) {
 	pkgs := modulePackages(t)
-	for _, must := range []string{"core", "adminapi", "adminapi/web", "plugins/sdk", "plugins/sdk/errs", "plugins/email"} {
+	for _, must := range []string{"core", "adminapi", "adminapi/web", "plugins/sdk", "plugins/sdk/errs", "plugins/email",
+		"adminapi/dialect/glconnectors", "adminapi/dialect/qloud"} {
 		if _, ok := pkgs[must]; !ok {
 			t.Errorf("package %s not found: the test walks the wrong tree", must)
 		}

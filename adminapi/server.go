@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gatehouse/gatehouse/adminapi/dialect/glconnectors"
+	"github.com/gatehouse/gatehouse/adminapi/dialect/qloud"
 	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -58,6 +59,7 @@ func New(svc *core.Service, opt Options) *Server {
 	s.adminRoutes()
 	s.publicRoutes()
 	glconnectors.Mount(s.public, svc)
+	qloud.Mount(s.admin, svc)
 	return s
 }
 

@@ -195,3 +195,29 @@ func (s *Service) freeUsername(ctx context.Context, candidates []string, base st
 	// Every candidate is taken or invalid: a random one.
 	return base + "-" + NewSecret("", 8), nil
 }
+
+// SignupIdentity returns the identity u signed up with: its first identity;
+// for a user created without one (by an admin or a client), the email
+// provider with its email as subject, or its username when it has none.
+func (u User) SignupIdentity() Identity {
+	if len(u.Identities) > 0 {
+		return u.Identities[0]
+	}
+	subject := u.Email
+	if subject == "" {
+		subject = u.Username
+	}
+	return Identity{Provider: ProviderEmail, Subject: subject, Email: u.Email, EmailVerified: u.EmailVerified, LinkedAt: u.CreatedAt}
+}
+
+// DisplayName returns how u is named to people: its first and last names,
+// else its sign-up identity's display name, else its username.
+func (u User) DisplayName() string {
+	if n := displayName(u); n != "" {
+		return n
+	}
+	if n := u.SignupIdentity().DisplayName; n != "" {
+		return n
+	}
+	return u.Username
+}

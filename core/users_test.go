@@ -141,3 +141,24 @@ func TestSignupThroughWritePath(t *testing.T) {
 		t.Errorf("a refused sign-up was stored: %v", err)
 	}
 }
+
+// TestSignupIdentity: the first identity is the sign-up one; a user made
+// without one signed up by email, with its email (or its username) as
+// subject; the display name falls back from the names to the identity's to
+// the username.
+func TestSignupIdentity(t *testing.T) {
+	gh := core.User{Username: "octo", Identities: []core.Identity{
+		{Provider: "github", Subject: "583231", DisplayName: "The Octocat"}, {Provider: "google", Subject: "g-1"},
+	}}
+	if id := gh.SignupIdentity(); id.Provider != "github" || id.Subject != "583231" || gh.DisplayName() != "The Octocat" {
+		t.Errorf("github user: %+v, %q", id, gh.DisplayName())
+	}
+	admin := core.User{Username: "ada", Email: "ada@example.com", EmailVerified: true, Props: map[string]any{"firstname": "Ada", "lastname": "Lovelace"}}
+	if id := admin.SignupIdentity(); id.Provider != core.ProviderEmail || id.Subject != "ada@example.com" || !id.EmailVerified || admin.DisplayName() != "Ada Lovelace" {
+		t.Errorf("admin-created user: %+v, %q", id, admin.DisplayName())
+	}
+	bare := core.User{Username: "svc"}
+	if id := bare.SignupIdentity(); id.Subject != "svc" || bare.DisplayName() != "svc" {
+		t.Errorf("user without email: %+v, %q", id, bare.DisplayName())
+	}
+}
