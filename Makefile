@@ -2,7 +2,17 @@
 
 FUZZTIME ?= 5s
 
-.PHONY: run test test-short lint build bench bench-go fuzz proto
+# What `gatehouse version` prints: the nearest tag (or the commit), -dirty for
+# uncommitted changes. Stamped with -ldflags because go's own VCS stamping
+# misses git worktrees and builds without .git (the image's).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# podman where it is installed, else docker; CONTAINER=buildah works for image.
+CONTAINER ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+IMAGE ?= localhost/gatehouse
+
+.PHONY: run test test-short lint build image bench bench-go fuzz proto
 
 run: ## the server with the example configuration
 	go run ./cmd/gatehouse --config configs/gatehouse.yaml
@@ -16,8 +26,11 @@ test-short: ## the fast suite, in seconds: no real Redis clusters, plugin proces
 lint: ## no build output in git, formatting, vet and staticcheck
 	.ci/check-tracked && test -z "$$(gofmt -l .)" && go vet ./... && go tool staticcheck ./...
 
-build: ## the server and plugin binaries, into bin/
-	go build -o bin/ ./cmd/...
+build: ## the server and plugin binaries, into bin/, stamped with VERSION and COMMIT
+	go build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+image: ## the container image (Dockerfile) as $(IMAGE):$(VERSION) and :latest, with $(CONTAINER)
+	$(CONTAINER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
 bench: ## the load benchmark: gatehouse on a real redis-server against the machine's own ceilings, one table (docs/performance.md); BENCHFLAGS="-rounds 1" for a quick look
 	go run ./internal/bench/cmd $(BENCHFLAGS)

@@ -12,8 +12,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -25,9 +23,6 @@ const (
 	exitFail  = 1
 	exitUsage = 2
 )
-
-// version is set at link time: go build -ldflags "-X main.version=v1.2.3".
-var version string
 
 // usage is the top-level help.
 const usage = `Gatehouse: users, applications and credentials for an API gateway.
@@ -54,7 +49,7 @@ usage:
                                 restore an export, or move an Express Gateway
                                 database over (see import -h)
   gatehouse dev fake-providers  run a fake Google and GitHub to try sign-ins locally
-  gatehouse version
+  gatehouse version | --version  the version, commit and Go toolchain of this binary
   gatehouse help
 
 serve reads configs/gatehouse.yaml when present (or --config FILE /
@@ -88,6 +83,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 	case len(args) == 0:
 	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
 		cmd = "help"
+	case args[0] == "-version" || args[0] == "--version":
+		cmd = "version"
 	case !strings.HasPrefix(args[0], "-"):
 		cmd, rest = args[0], args[1:]
 	}
@@ -112,7 +109,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, stderr *os.File) 
 	case "import":
 		return runImport(ctx, rest, e)
 	case "version":
-		fmt.Fprintf(stdout, "gatehouse %s (%s)\n", buildVersion(), runtime.Version())
+		printVersion(stdout, currentBuild())
 		return exitOK
 	case "help":
 		fmt.Fprint(stdout, usage)
@@ -176,15 +173,4 @@ func serveConfig(args []string, stderr io.Writer, env lookupEnv) (Config, int) {
 		return Config{}, exitFail
 	}
 	return cfg, -1
-}
-
-// buildVersion is the linked-in version, else the module version, else "devel".
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
