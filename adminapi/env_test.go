@@ -103,12 +103,24 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 // (in use by the time it returns when it is on).
 func newEnvCached(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions) *env {
 	t.Helper()
+	return newEnvClocked(t, client, mr, cache, false)
+}
+
+// newEnvClocked is newEnvCached; with storeClock the store tells the time of
+// its claims by the env's clock rather than Redis TIME, so that a test can
+// move claims past their grace.
+func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions, storeClock bool) *env {
+	t.Helper()
 	models, err := core.LoadModels(configs.Models)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := redisstore.New(client, redisstore.Options{Prefix: "t:"})
 	clock := &testClock{}
+	opt := redisstore.Options{Prefix: "t:"}
+	if storeClock {
+		opt.Clock = clock
+	}
+	store := redisstore.New(client, opt)
 	mail := newFakeProvider()
 	svc := core.NewService(store, core.Options{
 		Providers: fakeProviders{"email": mail}, PublicURL: "https://auth.example.test",

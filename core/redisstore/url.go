@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -188,7 +189,60 @@ func NewClient(opts *redis.UniversalOptions) redis.UniversalClient {
 	if o.MaxRetries == 0 {
 		o.MaxRetries = defaultMaxRetries
 	}
-	return redis.NewUniversalClient(&o)
+	c := redis.NewUniversalClient(&o)
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		cc.AddHook(slotMapReload{cc})
+	}
+	return c
+}
+
+// slotMapReload is a go-redis hook that reloads a ClusterClient's slot map as
+// soon as a node answers that it no longer serves what the map says: after a
+// replica took over a failed master, a node that was down and came back, or a
+// resharding. go-redis follows MOVED by itself, but CLUSTERDOWN, READONLY and
+// MASTERDOWN only make it retry the same node, and it reloads the map on its
+// own only every 10 s: so long a Gatehouse would answer 503 for the slots of a
+// master that was replaced. The reload is lazy (in the background, one at a
+// time), so a burst of errors costs one CLUSTER SLOTS.
+type slotMapReload struct{ c *redis.ClusterClient }
+
+func (h slotMapReload) check(ctx context.Context, cmds ...redis.Cmder) {
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil && staleSlotMap(err) {
+			h.c.ReloadState(ctx)
+			return
+		}
+	}
+}
+
+// staleSlotMap reports whether err says that the node asked does not serve the
+// slot as a master (any more).
+func staleSlotMap(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"CLUSTERDOWN", "READONLY", "MASTERDOWN"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h slotMapReload) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h slotMapReload) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, cmd)
+		return err
+	}
+}
+
+func (h slotMapReload) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, cmds...)
+		return err
+	}
 }
 
 func fromSimple(o *redis.Options) *redis.UniversalOptions {

@@ -112,12 +112,12 @@ func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	skipShort(t, "a Redis Sentinel")
 	Require(t)
-	guard := []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"}
+	guard := []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "10", "--repl-diskless-sync-delay", "0"}
 	primary := startNode(t, freePort, guard...)
 	replica := startNode(t, freePort, append(slices.Clone(guard), "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))...)
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
 	defer cancel()
-	if err := waitReplicaLink(ctx, replica.addr); err != nil {
+	if err := waitStreaming(ctx, primary.addr, replica.addr); err != nil {
 		t.Fatalf("redistest: replica %s of %s: %v\n%s", replica.addr, primary.addr, err, logs([]*process{primary, replica}))
 	}
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
@@ -200,29 +200,59 @@ func (s *Sentinel) Failover(t testing.TB) string {
 		if now == old {
 			return fmt.Errorf("the primary is still %s", old)
 		}
-		return waitReplicaLink(ctx, old)
+		return nil
 	})
+	if err == nil {
+		err = waitStreaming(ctx, now, old)
+	}
 	if err != nil {
 		t.Fatalf("redistest: failover from %s: %v\n%s\n%s", old, err, s.Nodes[0].Log(), s.Nodes[1].Log())
 	}
 	return now
 }
 
+// waitStreaming waits until the server at replica is a replica with its link
+// up and the primary streams its writes to it: after a full sync without a
+// disk, a primary holds the stream back until the replica's first REPLCONF
+// ACK (up to a second later), and a failover in that second would lose the
+// writes it acknowledged meanwhile. WAIT 1 answers 1 once the stream flows.
+func waitStreaming(ctx context.Context, primary, replica string) error {
+	if err := waitReplicaLink(ctx, replica); err != nil {
+		return err
+	}
+	c := redis.NewClient(&redis.Options{Addr: primary, DialerRetries: 1, MaxRetries: -1})
+	defer c.Close()
+	return poll(ctx, func() error {
+		if err := c.Set(ctx, "redistest:streaming", 1, 0).Err(); err != nil {
+			return err
+		}
+		n, err := c.Do(ctx, "WAIT", 1, 1000).Int()
+		if err == nil && n < 1 {
+			err = fmt.Errorf("WAIT 1 on %s: no replica acknowledged", primary)
+		}
+		return err
+	})
+}
+
 // waitReplicaLink waits until the server at addr is a replica whose link to its
 // primary is up.
 func waitReplicaLink(ctx context.Context, addr string) error {
+	return poll(ctx, func() error { return replicaLinkUp(ctx, addr) })
+}
+
+// replicaLinkUp says why the server at addr is not a replica with its link to
+// its primary up, or returns nil.
+func replicaLinkUp(ctx context.Context, addr string) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1, MaxRetries: -1})
 	defer c.Close()
-	return poll(ctx, func() error {
-		info, err := c.Info(ctx, "replication").Result()
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(info, "role:slave\r\n") || !strings.Contains(info, "master_link_status:up\r\n") {
-			return fmt.Errorf("%s is not a replica with its link up yet", addr)
-		}
-		return nil
-	})
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "role:slave\r\n") || !strings.Contains(info, "master_link_status:up\r\n") {
+		return fmt.Errorf("%s is not a replica with its link up yet", addr)
+	}
+	return nil
 }
 
 // Node returns the node of the cluster at addr, or nil.
@@ -271,5 +301,47 @@ func (c *Cluster) WaitPromoted(t testing.TB, dead string) {
 		if err != nil {
 			t.Fatalf("redistest: no replica promoted in place of %s after %v: %v", dead, failoverWait, err)
 		}
+	}
+}
+
+// waitReplicas waits until n of the servers at addrs are replicas with their
+// link to their master up.
+func waitReplicas(ctx context.Context, addrs []string, n int) error {
+	return poll(ctx, func() error {
+		up := 0
+		for _, a := range addrs {
+			if replicaLinkUp(ctx, a) == nil {
+				up++
+			}
+		}
+		if up < n {
+			return fmt.Errorf("%d replicas in sync, want %d", up, n)
+		}
+		return nil
+	})
+}
+
+// WaitReplicas waits until every master of the cluster has a replica in sync
+// again (after a killed master was restarted, say) and every node reports the
+// cluster's state ok.
+func (c *Cluster) WaitReplicas(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), failoverWait)
+	defer cancel()
+	var addrs []string
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.Addr)
+	}
+	if err := waitReplicas(ctx, addrs, len(addrs)-3); err != nil {
+		t.Fatalf("redistest: cluster replicas: %v", err)
+	}
+	var ps []*process
+	for _, n := range c.Nodes {
+		n.mu.Lock()
+		ps = append(ps, n.p)
+		n.mu.Unlock()
+	}
+	if err := waitClusterOK(ctx, ps); err != nil {
+		t.Fatalf("redistest: cluster state: %v", err)
 	}
 }

@@ -116,7 +116,7 @@ func startCluster(t testing.TB, replicas, nodeTimeoutMs int, extra ...string) *C
 	var addrs []string
 	for range 3 * (1 + replicas) {
 		p := startNode(t, freeClusterPort, append([]string{
-			"--cluster-enabled", "yes",
+			"--cluster-enabled", "yes", "--repl-diskless-sync-delay", "0",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", strconv.Itoa(nodeTimeoutMs)}, extra...)...)
 		nodes = append(nodes, p)
@@ -137,6 +137,12 @@ func startCluster(t testing.TB, replicas, nodeTimeoutMs int, extra ...string) *C
 	}
 	if err := waitClusterServes(ctx, addrs); err != nil {
 		t.Fatalf("redistest: cluster on %v does not serve keys after %v: %v\n%s", addrs, clusterWait, err, logs(nodes))
+	}
+	if replicas > 0 {
+		// A replica that never synced cannot take over (its data is too old).
+		if err := waitReplicas(ctx, addrs, 3*replicas); err != nil {
+			t.Fatalf("redistest: cluster on %v: %v\n%s", addrs, err, logs(nodes))
+		}
 	}
 	masters := addrs[:3] // redis-cli makes the first nodes masters
 	u, sep := "redis+cluster://"+masters[0], "?"
