@@ -51,10 +51,15 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	return web.WriteJSON(w, http.StatusOK, newUserView(u))
 }
 
-// listUsers handles GET /users: {users, nextKey}, nextKey 0 at the end.
+// listUsers handles GET /users: {users, nextKey}, nextKey 0 at the end,
+// filtered by email, username (a prefix), externalId, active, group (id,
+// number or name) and tag (held effectively), combined.
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	opt, err := listOptions(r)
 	if err != nil {
+		return err
+	}
+	if opt.Users, err = userFilter(r); err != nil {
 		return err
 	}
 	p, err := s.svc.ListUsers(r.Context(), opt)
@@ -106,6 +111,20 @@ func (s *Server) setUserStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return statusAnswer(w, active, changed)
+}
+
+// userFilter reads the filters of GET /users.
+func userFilter(r *http.Request) (core.UserFilter, error) {
+	q := r.URL.Query()
+	f := core.UserFilter{Email: q.Get("email"), Username: q.Get("username"), ExternalID: q.Get("externalId"), Group: q.Get("group"), Tag: q.Get("tag")}
+	if v := q.Get("active"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, core.InvalidFields("adminapi.userFilter", core.FieldError{Field: "active", Detail: "must be true or false"})
+		}
+		f.Active = &b
+	}
+	return f, nil
 }
 
 // listOptions reads the native paging query (start, count) and the optional

@@ -16,10 +16,11 @@ var verifyMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 
 // verify handles /verify and /verify/*: 200 with the consumer's
 // headers, 401 with WWW-Authenticate (and Retry-After after too many failures),
-// 403 for an inactive consumer or a missing required scope, 503 only when the
-// store cannot answer.
+// 403 for an inactive consumer or a missing required scope (X-Required-Scopes)
+// or permission tag (X-Required-Tags), 503 only when the store cannot answer.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
-	pr, err := checkRequest(r, s.svc, s.clientAddr(r), strings.Fields(r.Header.Get("X-Required-Scopes")), w.Header())
+	need := required{scopes: strings.Fields(r.Header.Get("X-Required-Scopes")), tags: strings.Fields(r.Header.Get("X-Required-Tags"))}
+	pr, err := checkRequest(r, s.svc, s.clientAddr(r), need, w.Header())
 	if err != nil {
 		return err
 	}
@@ -30,22 +31,28 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	return web.WriteJSON(w, http.StatusOK, verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups})
+	return web.WriteJSON(w, http.StatusOK, verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups, Tags: pr.Tags})
+}
+
+// required is what a request needs of its consumer: scopes and effective
+// permission tags, all of each.
+type required struct {
+	scopes, tags []string
 }
 
 // checkRequest verifies the credential r presents (see presented) for the
-// client at clientAddr, holding every one of scopes. /verify and
+// client at clientAddr, holding every scope and tag need lists. /verify and
 // Verifier.Middleware share it, so a gateway in Go and one calling /verify get
 // the same answers. On Unauthorized it sets the WWW-Authenticate challenge in
 // answer: Basic for a Basic credential, so a browser asks again, else Bearer.
-func checkRequest(r *http.Request, svc *core.Service, clientAddr string, scopes []string, answer http.Header) (core.Principal, error) {
+func checkRequest(r *http.Request, svc *core.Service, clientAddr string, need required, answer http.Header) (core.Principal, error) {
 	p, ok := presented(r)
 	if !ok {
 		answer.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 		return core.Principal{}, core.Errorf(core.Unauthorized, "adminapi.verify", "no credentials")
 	}
 	p.ClientAddr = clientAddr
-	p.RequiredScopes = scopes
+	p.RequiredScopes, p.RequiredTags = need.scopes, need.tags
 	pr, err := svc.Verify(r.Context(), p)
 	if err != nil {
 		if core.KindOf(err) == core.Unauthorized {
@@ -61,19 +68,21 @@ func checkRequest(r *http.Request, svc *core.Service, clientAddr string, scopes 
 }
 
 // setConsumer sets X-Consumer-Id, X-Consumer-Username, X-Consumer-Scopes
-// (space-separated) and X-Consumer-Groups (comma-separated: group names may
-// hold spaces, never commas) from pr, replacing any values h had, all four
-// even when empty.
+// (space-separated), X-Consumer-Groups (comma-separated: group names may
+// hold spaces, never commas) and X-Consumer-Tags (the effective permission
+// tags, space-separated) from pr, replacing any values h had, all five even
+// when empty.
 func setConsumer(h http.Header, pr core.Principal) {
-	// The values share one array: one allocation instead of four on the hot
+	// The values share one array: one allocation instead of five on the hot
 	// path, with canonical names set directly. Each value is capped so that an
 	// Add cannot overwrite the next.
-	v := [...]string{pr.ConsumerID, pr.Username, strings.Join(pr.Scopes, " "), strings.Join(pr.Groups, ",")}
+	v := [...]string{pr.ConsumerID, pr.Username, strings.Join(pr.Scopes, " "), strings.Join(pr.Groups, ","), strings.Join(pr.Tags, " ")}
 	vals := v[:]
 	h["X-Consumer-Id"] = vals[0:1:1]
 	h["X-Consumer-Username"] = vals[1:2:2]
 	h["X-Consumer-Scopes"] = vals[2:3:3]
 	h["X-Consumer-Groups"] = vals[3:4:4]
+	h["X-Consumer-Tags"] = vals[4:5:5]
 }
 
 // noStore is the Cache-Control value of /verify's answers, shared: headers
@@ -89,6 +98,7 @@ type verifyAnswer struct {
 	UserID     string   `json:"userId"`
 	Scopes     []string `json:"scopes"`
 	Groups     []string `json:"groups"`
+	Tags       []string `json:"tags"`
 }
 
 // presented returns the first credential of r in /verify's order of

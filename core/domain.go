@@ -30,6 +30,13 @@ type User struct {
 	// SecretPreview shows the end of the user's secret ("sk-user-...1a2B3c4D"),
 	// when the surface that made it keeps one; never the secret.
 	SecretPreview string
+	// Groups are the ids of the user's groups, sorted; an id whose group is
+	// gone counts for nothing (readers check the registry) until the group's
+	// deletion or Doctor removes it.
+	Groups []string
+	// Tags are the user's own permission tags, sorted; its effective tags add
+	// its groups' (EffectiveTags).
+	Tags []string
 	// ExpiresAt, when set, is when an email sign-up that was never verified is
 	// deleted; verification clears it. Zero: never.
 	ExpiresAt time.Time
@@ -220,7 +227,7 @@ type UserFilter struct {
 	Username   string // prefix of the username, compared as UsernameKey normalises it
 	ExternalID string // exact
 	Active     *bool  // the user's own active flag
-	Group      string // member of the group with this id
+	Group      string // member of the group with this id (the Service resolves a name or number)
 	Tag        string // holds this permission tag (its effective tags: own or a group's)
 }
 

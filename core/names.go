@@ -335,10 +335,12 @@ func ValidateScopeName(s string) error {
 	return validateName("core.ValidateScopeName", "scope", s, "/,", true)
 }
 
-// ValidateGroupName checks a group name with the rules of ValidateScopeName. The
-// field is "name".
+// ValidateGroupName checks a group name: 1–128 characters of valid UTF-8, no
+// '/', ',' (X-Consumer-Groups separates names with commas) or control
+// characters, no leading or trailing whitespace ("Development team" is
+// valid). The field is "name".
 func ValidateGroupName(s string) error {
-	return validateName("core.ValidateGroupName", "name", s, "/,", true)
+	return validateLabel("core.ValidateGroupName", "name", s, "/,")
 }
 
 // ValidateAppName checks an app name: 1–128 characters of valid UTF-8, no '/' or

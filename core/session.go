@@ -69,5 +69,6 @@ type AuthRecord struct {
 	PasswordHash string            // an argon2id PHC string, "" when the user has no password
 	SecretHash   string            // "sha256:<hex>", "" when the user has no secret
 	Scopes       map[string]string // the scope registry: name → registration
+	Groups       map[string]Group  // the group registry by id (the user's groups' names and tags)
 	RetryAfter   time.Duration     // > 0 when a key of AuthQuery.Throttles is over its rate: the longest wait
 }

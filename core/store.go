@@ -61,13 +61,41 @@ type Store interface {
 	// UpdateUser reads the user, applies fn and writes the result atomically; fn may
 	// run more than once, so it only edits its argument. ID, Number, Username and
 	// CreatedAt cannot change. A changed email or externalId is claimed first
-	// (Conflict if taken) and the old one released. Returns the stored user.
+	// (Conflict if taken) and the old one released. A group added to Groups
+	// that does not exist (or is deleted meanwhile) is NotFound, and the user
+	// is left without it. Returns the stored user.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
 	// DeleteUser deletes the user with its apps and credentials (and anything else
 	// it owns) and frees its names. NotFound if there is no such user.
 	DeleteUser(ctx context.Context, id string) error
-	// ListUsers returns one page of users in Number order.
+	// ListUsers returns one page of users in Number order; with opt.Users set,
+	// the users matching every filter (a username prefix alone pages in
+	// username order, its cursor still a Number), each filter served by an
+	// index. Total counts the filtered set. Invalid for a cursor whose user is
+	// gone under a username filter.
 	ListUsers(ctx context.Context, opt ListOptions) (Page[User], error)
+
+	// CreateGroup stores g, assigning g.Number; the caller sets the rest.
+	// Conflict if another group has the name (GroupNameKey).
+	CreateGroup(ctx context.Context, g *Group) error
+	// GetGroup returns the group with that id, or NotFound.
+	GetGroup(ctx context.Context, id string) (Group, error)
+	// GroupByName returns the group of that name (case-insensitively), or NotFound.
+	GroupByName(ctx context.Context, name string) (Group, error)
+	// GroupByNumber returns the group with that number, or NotFound.
+	GroupByNumber(ctx context.Context, n int64) (Group, error)
+	// Groups returns every group by id.
+	Groups(ctx context.Context) (map[string]Group, error)
+	// UpdateGroup applies fn atomically like UpdateUser; ID, Number and
+	// CreatedAt cannot change. A rename is Conflict when another group has the
+	// name. The group's members hold its new tags at once.
+	UpdateGroup(ctx context.Context, id string, fn func(*Group) error) (Group, error)
+	// DeleteGroup deletes the group and removes it from its users: readers
+	// stop seeing it on any user at once, even one granted it concurrently.
+	// NotFound if there is none.
+	DeleteGroup(ctx context.Context, id string) error
+	// ListGroups returns one page of groups in Number order.
+	ListGroups(ctx context.Context, opt ListOptions) (Page[Group], error)
 
 	// CreateApp stores a, assigning a.Seq (kept when set, like a user's Number); a.ID, a.UserID, a.Name and timestamps are
 	// set by the caller. Invalid if the owner does not exist; Conflict if the owner

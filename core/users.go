@@ -300,13 +300,21 @@ func validateExternalID(x string) error {
 	return nil
 }
 
-// ResolveUser finds a user by `{id or username}`: a UUID is an id,
-// anything else a username.
+// ResolveUser finds a user by `{id, username or externalId}`: a UUID is an
+// id, anything else a username; when neither finds a user, the reference is
+// looked up as an externalId (so a username wins over another user's equal
+// externalId).
 func (s *Service) ResolveUser(ctx context.Context, ref string) (User, error) {
+	var u User
+	var err error
 	if IsUUID(ref) {
-		return s.store.GetUser(ctx, ref)
+		u, err = s.store.GetUser(ctx, ref)
+	} else {
+		u, err = s.store.UserByName(ctx, NameUsername, ref)
 	}
-	u, err := s.store.UserByName(ctx, NameUsername, ref)
+	if KindOf(err) == NotFound || KindOf(err) == Invalid {
+		u, err = s.store.UserByName(ctx, NameExternalID, ref)
+	}
 	if KindOf(err) == NotFound || KindOf(err) == Invalid {
 		return User{}, Errorf(NotFound, "core.ResolveUser", "user %s not found", quoteRef(ref))
 	}
@@ -350,10 +358,31 @@ func (s *Service) DeleteUser(ctx context.Context, ref string) error {
 	return s.store.DeleteUser(ctx, u.ID)
 }
 
-// ListUsers returns one page of users in creation order.
+// ListUsers returns one page of users in creation order, filtered by
+// opt.Users (Group may name a group by id, number or name: an unknown group
+// has no members; Tag is a permission tag held effectively).
 func (s *Service) ListUsers(ctx context.Context, opt ListOptions) (Page[User], error) {
-	if err := checkList("core.ListUsers", &opt); err != nil {
+	const op = "core.ListUsers"
+	if err := checkList(op, &opt); err != nil {
 		return Page[User]{}, err
+	}
+	f := &opt.Users
+	if f.Email != "" {
+		norm, err := NormalizeEmail(f.Email)
+		if err != nil {
+			return Page[User]{Items: []User{}}, nil // no user has it
+		}
+		f.Email = norm
+	}
+	if f.Group != "" {
+		g, err := s.ResolveGroup(ctx, f.Group)
+		if KindOf(err) == NotFound {
+			return Page[User]{Items: []User{}}, nil
+		}
+		if err != nil {
+			return Page[User]{}, err
+		}
+		f.Group = g.ID
 	}
 	return s.store.ListUsers(ctx, opt)
 }

@@ -33,6 +33,7 @@ type Presented struct {
 	Secret         string   // bearer: the token or jwt; basic: the password; apikey: the key secret
 	ClientAddr     string   // the original client, for the failure throttle
 	RequiredScopes []string // X-Required-Scopes
+	RequiredTags   []string // X-Required-Tags: effective permission tags the consumer must hold
 }
 
 // Principal is who a verified request comes from.
@@ -43,8 +44,9 @@ type Principal struct {
 	UserID     string
 	AppID      string
 	Scopes     []string
-	Groups     []string
-	SessionID  string // sessions and tokens
+	Groups     []string // the user's group names, sorted
+	Tags       []string // the user's effective permission tags (own and its groups'), sorted
+	SessionID  string   // sessions and tokens
 }
 
 // errVerify is the one answer to anything unknown, wrong or expired.
@@ -65,7 +67,7 @@ func (s *Service) Verify(ctx context.Context, p Presented) (Principal, error) {
 	c := s.vcache
 	if c == nil {
 		s.verify(ctx, p, &v)
-		return answer(&v, p.RequiredScopes)
+		return answer(&v, p)
 	}
 	k := c.keyOf(p)
 	now := s.now()
@@ -73,18 +75,18 @@ func (s *Service) Verify(ctx context.Context, p Presented) (Principal, error) {
 		if hit.session != "" && now.Sub(hit.lastSeen) >= touchInterval {
 			s.touch(hit.userID, hit.session, now)
 		}
-		return answer(hit, p.RequiredScopes)
+		return answer(hit, p)
 	}
 	gen, live := c.begin()
 	s.verify(ctx, p, &v)
 	if live && v.store {
 		c.put(k, v, now, gen)
 	}
-	return answer(&v, p.RequiredScopes)
+	return answer(&v, p)
 }
 
-// answer is what a verdict answers to a request requiring those scopes.
-func answer(v *verdict, required []string) (Principal, error) {
+// answer is what a verdict answers to a request requiring p's scopes and tags.
+func answer(v *verdict, p Presented) (Principal, error) {
 	const op = "core.Verify"
 	if v.err != nil {
 		return Principal{}, v.err
@@ -94,9 +96,14 @@ func answer(v *verdict, required []string) (Principal, error) {
 		// that promise too.
 		return Principal{}, errVerify(op)
 	}
-	for _, want := range required {
+	for _, want := range p.RequiredScopes {
 		if !slices.Contains(v.pr.Scopes, want) {
 			return Principal{}, Errorf(Forbidden, op, "scope %q is required", want)
+		}
+	}
+	for _, want := range p.RequiredTags {
+		if !slices.Contains(v.pr.Tags, want) {
+			return Principal{}, Errorf(Forbidden, op, "tag %q is required", want)
 		}
 	}
 	return v.pr, nil
@@ -391,6 +398,13 @@ func (s *Service) principal(op string, rec AuthRecord, g grant) (Principal, erro
 	}
 	// Clipped: a caller appending to a cached principal's scopes copies them.
 	pr.Scopes = slices.Clip(pr.Scopes)
+	if len(rec.User.Groups) > 0 {
+		pr.Groups = slices.Clip(GroupNames(rec.User, rec.Groups))
+	}
+	pr.Tags = slices.Clip(EffectiveTags(rec.User, rec.Groups))
+	if pr.Tags == nil {
+		pr.Tags = []string{}
+	}
 	return pr, nil
 }
 

@@ -105,12 +105,13 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	args := []any{s.k.appPrefix(uid), string(parts), appID, s.k.credPrefix(uid, core.OAuth2)}
 
 	var script *redis.Cmd
-	var reg *redis.MapStringStringCmd
+	var reg, groups *redis.MapStringStringCmd
 	rl := make([]*redis.StringCmd, len(q.Throttles))
 	var now *redis.TimeCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		script = readAuthScript.EvalSha(ctx, p, keys, args...)
 		reg = p.HGetAll(ctx, s.k.scopes())
+		groups = p.HGetAll(ctx, s.k.groups())
 		for i, t := range q.Throttles {
 			rl[i] = p.Get(ctx, s.k.rate(t.Key))
 		}
@@ -242,6 +243,11 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 			return core.AuthRecord{}, err
 		}
 		out.Scopes[name] = r.Reg
+	}
+	if len(out.User.Groups) > 0 {
+		if out.Groups, err = s.decodeGroups(op, groups.Val()); err != nil {
+			return core.AuthRecord{}, err
+		}
 	}
 	return out, nil
 }

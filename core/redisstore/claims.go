@@ -25,6 +25,7 @@ const (
 	kindClientIdentifier = string(core.NameClientIdentifier)
 	kindIdentity         = "identity"
 	kindClientName       = "clientName"
+	kindGroupName        = "groupName"
 	kindApp              = "app"
 	kindClientKey        = "clientKey"
 )
@@ -102,6 +103,12 @@ func (s *Store) clientNameClaim(name string) claim {
 	return claim{key: s.k.claim(kindClientName, key), kind: kindClientName, name: key, show: fmt.Sprintf("client name %q", name)}
 }
 
+// groupNameClaim is the claim of a group's name, unique case-insensitively.
+func (s *Store) groupNameClaim(name string) claim {
+	key := core.GroupNameKey(name)
+	return claim{key: s.k.claim(kindGroupName, key), kind: kindGroupName, name: key, show: fmt.Sprintf("group name %q", name)}
+}
+
 // clientKeyClaim is the lookup of a client key by its hash ("sha256:<hex>",
 // checked by the caller). Its show never carries the hash.
 func (s *Store) clientKeyClaim(hash string) claim {
@@ -160,6 +167,16 @@ func (s *Store) holds(ctx context.Context, cs []claim, owners []string) ([]bool,
 					}
 					r, err := decode[clientRecord]("redisstore.holds", s.k.client(o), data)
 					return err == nil && clientNameKey(r.Name) == c.name, nil
+				}
+			case kindGroupName:
+				group := p.HGet(ctx, s.k.groups(), o)
+				checks[i] = func() (bool, error) {
+					data, ok, err := optional(group)
+					if err != nil || !ok {
+						return false, err
+					}
+					r, err := decode[groupRecord]("redisstore.holds", s.k.groups(), data)
+					return err == nil && core.GroupNameKey(r.Name) == c.name, nil
 				}
 			case kindApp:
 				checks[i] = exists(p.Exists(ctx, s.k.app(o, c.name)))

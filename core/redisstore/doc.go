@@ -72,6 +72,18 @@
 //	                                 and key records, so a deleted client's or revoked key's
 //	                                 lookup left by a failed clean-up resolves to nothing
 //	P scopes                         hash scope name → JSON {reg, createdAt}
+//	P groups                         hash group id → JSON of groupRecord: the group
+//	                                 registry (read by /verify's pipeline)
+//	P seq:groups, P idx:groups       group counter, zset gid by Number
+//	P claim:groupName:<lower-cased name>   group names, owner the group
+//	P {ix}:unames                    zset, all scores 0, "<UsernameKey>\x00<uid>":
+//	                                 username prefixes (ZRANGEBYLEX)
+//	P {ix}:inactive                  zset uid by Number: users whose own flag is off
+//	P {ix}:gm:<gid>                  zset uid by Number: a group's members
+//	P {ix}:tag:<tag>                 zset uid by Number: users holding a tag
+//	                                 effectively (own or a group's)
+//	                                 The {ix} keys share one slot; they follow the
+//	                                 user records (userindex.go) and Doctor rebuilds them.
 //	P {adminkeys}:byid               hash id → JSON of adminKeyRecord  (the four admin
 //	P {adminkeys}:byhash             hash hash → id                     key hashes share
 //	P {adminkeys}:names              hash name → id                     one slot)

@@ -58,6 +58,9 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 	if err := d.expiringIndex(ctx); err != nil {
 		return core.DoctorReport{}, fail(ctx, op, err)
 	}
+	if err := d.filterIndexes(ctx, d.ixKeys); err != nil {
+		return core.DoctorReport{}, fail(ctx, op, err)
+	}
 	r := core.DoctorReport{
 		StaleClaims:   d.sorted(d.staleClaims),
 		DanglingIndex: d.sorted(d.dangling),
@@ -122,6 +125,7 @@ type doctor struct {
 
 	mu                                 sync.Mutex
 	staleClaims, dangling, staleGrants []string
+	ixKeys                             []string // the users' filter indexes found by the scan
 }
 
 func (d *doctor) add(list *[]string, format string, args ...any) {
@@ -167,6 +171,10 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 			sets = append(sets, record{p, full})
 		case keyUser, keyApp, keyCred, keyClient:
 			records = append(records, record{p, full})
+		case keyGroupMembers, keyTagUsers, keyInactive, keyUsernames:
+			d.mu.Lock()
+			d.ixKeys = append(d.ixKeys, full)
+			d.mu.Unlock()
 		}
 	}
 	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.claims(ctx, claims) }); err != nil {

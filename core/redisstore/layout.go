@@ -44,6 +44,11 @@ const (
 	keyClient                           // P c:{cid}
 	keyClientKeys                       // P c:{cid}:keys
 	keyClientKey                        // P clientkey:<hex>
+	keyGroups                           // P groups
+	keyGroupMembers                     // P {ix}:gm:<gid>
+	keyTagUsers                         // P {ix}:tag:<tag>
+	keyInactive                         // P {ix}:inactive
+	keyUsernames                        // P {ix}:unames
 	numKeyKinds
 )
 
@@ -79,6 +84,11 @@ var keyShapes = [numKeyKinds]string{
 	keyClient:        "c:{<cid>}",
 	keyClientKeys:    "c:{<cid>}:keys",
 	keyClientKey:     "clientkey:<hex>",
+	keyGroups:        "groups",
+	keyGroupMembers:  "{ix}:gm:<id>",
+	keyTagUsers:      "{ix}:tag:<name>",
+	keyInactive:      "{ix}:inactive",
+	keyUsernames:     "{ix}:unames",
 }
 
 // The lists that have a counter (P seq:<list>) and a list index (P idx:<list>),
@@ -89,6 +99,7 @@ const (
 	listApps    = "apps"
 	listCreds   = "creds"
 	listClients = "clients"
+	listGroups  = "groups"
 	idxExpiring = "expiring"
 )
 
@@ -148,14 +159,14 @@ func (p *keyParts) set(f, v string) bool {
 		return p.typ.Valid()
 	case "seq":
 		p.sub = v
-		return v == listUsers || v == listApps || v == listCreds || v == listClients
+		return v == listUsers || v == listApps || v == listCreds || v == listClients || v == listGroups
 	case "idx":
 		p.sub = v
-		return v == listUsers || v == listApps || v == listCreds || v == listClients || v == idxExpiring
+		return v == listUsers || v == listApps || v == listCreds || v == listClients || v == listGroups || v == idxExpiring
 	case "claim":
 		p.sub = v
 		switch v {
-		case kindUsername, kindEmail, kindExternalID, kindIdentity, kindClientIdentifier, kindClientName,
+		case kindUsername, kindEmail, kindExternalID, kindIdentity, kindClientIdentifier, kindClientName, kindGroupName,
 			string(core.KeyAuth), string(core.JWT):
 			return true
 		}
@@ -362,6 +373,29 @@ func (k keys) scopes() string { return k.build(keyScopes, keyParts{}) }
 func (k keys) kv(namespace string) string { return k.build(keyKV, keyParts{sub: namespace}) }
 func (k keys) admin(hash string) string   { return k.build(keyAdmin, keyParts{sub: hash}) }
 func (k keys) rate(key string) string     { return k.build(keyRate, keyParts{name: key}) }
+
+func (k keys) groups() string { return k.build(keyGroups, keyParts{}) }
+
+// groupMembers is the zset of a group's members (uid by Number), tagUsers the
+// zset of the users holding a tag effectively, inactive that of the users
+// whose own flag is off, usernames the lex-ordered "<UsernameKey>\x00<uid>"
+// of every user: the indexes of the users' filters, in one slot ({ix}) so
+// that one script can combine them.
+func (k keys) groupMembers(gid string) string {
+	return k.build(keyGroupMembers, keyParts{id: gid})
+}
+func (k keys) tagUsers(tag string) string { return k.build(keyTagUsers, keyParts{name: tag}) }
+func (k keys) inactive() string           { return k.build(keyInactive, keyParts{}) }
+func (k keys) usernames() string          { return k.build(keyUsernames, keyParts{}) }
+
+// usernameMember is a user's member in P {ix}:unames.
+func usernameMember(ukey, uid string) string { return ukey + "\x00" + uid }
+
+// parseUsernameMember reads a usernameMember back.
+func parseUsernameMember(m string) (ukey, uid string, ok bool) {
+	ukey, uid, ok = strings.Cut(m, "\x00")
+	return ukey, uid, ok && validID(uid)
+}
 
 func (k keys) client(cid string) string     { return k.build(keyClient, keyParts{cid: cid}) }
 func (k keys) clientKeys(cid string) string { return k.build(keyClientKeys, keyParts{cid: cid}) }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -26,11 +27,14 @@ type userRecord struct {
 	Identities []identityRecord `json:"identities,omitempty"`
 	ExpiresAt  time.Time        `json:"expiresAt,omitzero"`
 	// The client fields came later still: records without them read as empty.
-	ClientID         string    `json:"clientId,omitempty"`
-	ClientIdentifier string    `json:"clientIdentifier,omitempty"`
-	SecretPreview    string    `json:"secretPreview,omitempty"`
-	CreatedAt        time.Time `json:"createdAt"`
-	UpdatedAt        time.Time `json:"updatedAt"`
+	ClientID         string `json:"clientId,omitempty"`
+	ClientIdentifier string `json:"clientIdentifier,omitempty"`
+	SecretPreview    string `json:"secretPreview,omitempty"`
+	// Groups (ids) and Tags came later: records without them read as none.
+	Groups    []string  `json:"groups,omitempty"`
+	Tags      []string  `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // identityRecord is the stored form of a core.Identity, in its user's record.
@@ -100,6 +104,7 @@ func toUserRecord(u core.User) userRecord {
 		IsActive: u.IsActive, SessionsLimit: limit, Props: u.Props,
 		Identities: toIdentityRecords(u.Identities), ExpiresAt: utcOrZero(u.ExpiresAt),
 		ClientID: u.ClientID, ClientIdentifier: u.ClientIdentifier, SecretPreview: u.SecretPreview,
+		Groups: nilIfEmpty(u.Groups), Tags: nilIfEmpty(u.Tags),
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }
@@ -111,8 +116,17 @@ func (r userRecord) user() core.User {
 		IsActive: r.IsActive, SessionsLimit: r.SessionsLimit, Props: r.Props,
 		Identities: identities(r.Identities), ExpiresAt: r.ExpiresAt,
 		ClientID: r.ClientID, ClientIdentifier: r.ClientIdentifier, SecretPreview: r.SecretPreview,
+		Groups: r.Groups, Tags: r.Tags,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+}
+
+// nilIfEmpty stores an empty list as none (omitted from the record).
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
 }
 
 // appRecord is the stored form of a core.App (OwnerActive is derived, not stored).
@@ -270,6 +284,24 @@ func toAdminKeyRecord(k core.AdminKey) adminKeyRecord {
 
 func (r adminKeyRecord) adminKey() core.AdminKey {
 	return core.AdminKey{ID: r.ID, Name: r.Name, Scope: core.AdminScope(r.Scope), Prefix: r.Prefix, Hash: r.Hash, CreatedAt: r.CreatedAt}
+}
+
+// groupRecord is the stored form of a core.Group, under its id in P groups.
+type groupRecord struct {
+	ID        string    `json:"id"`
+	Number    int64     `json:"number"`
+	Name      string    `json:"name"`
+	Tags      []string  `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func toGroupRecord(g core.Group) groupRecord {
+	return groupRecord{ID: g.ID, Number: g.Number, Name: g.Name, Tags: nilIfEmpty(g.Tags), CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC()}
+}
+
+func (r groupRecord) group() core.Group {
+	return core.Group{ID: r.ID, Number: r.Number, Name: r.Name, Tags: r.Tags, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // clientRecord is the stored form of a core.Client.

@@ -205,7 +205,7 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	tag := "u:{" + u.ID + "}"
 	want := []string{
 		"claim:email:layout@example.com", "claim:identity:google:g:1{x}", "claim:username:layout",
-		"idx:expiring", "idx:users", "kv:email:tok:1", "rl:login:x", "seq:users", tag,
+		"idx:expiring", "idx:users", "kv:email:tok:1", "rl:login:x", "seq:users", tag, "{ix}:unames",
 		tag + ":pw", tag + ":secret", tag + ":sess:" + hx, tag + ":sess:" + ox, tag + ":sessions", tag + ":tokens",
 	}
 	slices.Sort(want)

@@ -87,6 +87,18 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 	if err != nil {
 		return err
 	}
+	var reg map[string]core.Group
+	if len(u.Groups) > 0 || len(u.Tags) > 0 {
+		rctx, cancel := s.bounds.reading(ctx)
+		reg, err = s.groupRegistry(rctx, op)
+		cancel()
+		if err != nil {
+			return fail(rctx, op, err)
+		}
+		if err := checkGroups(op, u.Groups, reg); err != nil {
+			return err
+		}
+	}
 	key := s.k.user(u.ID)
 	var data string // the record written, for undo
 	n, err := s.create(ctx, create{
@@ -109,7 +121,7 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 			if !u.ExpiresAt.IsZero() {
 				es = append(es, entry{key: s.k.idx(idxExpiring), member: u.ID, score: expScore(u.ExpiresAt)})
 			}
-			return es
+			return append(es, s.userIndexEntries(*u, n, reg)...)
 		},
 		undo: func(ctx context.Context) bool {
 			n, err := cadScript.Run(ctx, s.rdb, []string{key}, data).Int()
@@ -120,6 +132,10 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
 		return err
 	}
 	u.Number = n
+	if len(u.Groups) > 0 {
+		// A group deleted while the user was written leaves it at once.
+		s.syncUserIndexes(ctx, core.User{ID: u.ID, Number: n, IsActive: u.IsActive}, *u)
+	}
 	return nil
 }
 
@@ -304,6 +320,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 				if err := checkIdentities(op, next.Identities); err != nil {
 					return err
 				}
+				if err := s.checkAddedGroups(ctx, op, old.Groups, next.Groups); err != nil {
+					return err
+				}
 				oldClaims, _ := s.userClaims(old)
 				newClaims, err := s.userClaims(next)
 				if err != nil {
@@ -365,6 +384,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 		}
 		// The record is written: the index follows it whatever happens next.
 		s.syncExpiring(ctx, id, old.ExpiresAt, next.ExpiresAt)
+		s.syncUserIndexes(ctx, old, next)
 		if cr != nil {
 			if err := s.bounds.step(ctx, cr.check); err != nil {
 				// The claim was lost after all (the write overran its deadline):
@@ -489,6 +509,15 @@ func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
 		del = append(del, sessions...)
 		after.zrem(s.k.idx(listUsers), id)
 		after.zrem(s.k.idx(idxExpiring), id)
+		u := r.user()
+		reg, err := s.groupRegistry(ctx, op)
+		if err != nil {
+			return err
+		}
+		after.entries = append(after.entries, s.userIndexEntries(u, u.Number, reg)...)
+		for _, g := range u.Groups {
+			after.zrem(s.k.groupMembers(g), id) // a group's entry even when it is gone
+		}
 		if len(appIDs) > 0 {
 			appKeys := make([]string, len(appIDs))
 			for i, a := range appIDs {
@@ -603,6 +632,10 @@ func (s *Store) ListUsers(ctx context.Context, opt core.ListOptions) (core.Page[
 	const op = "redisstore.ListUsers"
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
+	if !opt.Users.IsZero() {
+		p, err := s.listFiltered(ctx, opt)
+		return p, fail(ctx, op, err)
+	}
 	entries, next, total, err := s.page(ctx, s.k.idx(listUsers), opt)
 	if err != nil {
 		return core.Page[core.User]{}, fail(ctx, op, err)

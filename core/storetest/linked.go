@@ -76,6 +76,7 @@ func testAppsByRedirectURI(t *testing.T, h Harness) {
 	// An owner's deactivation shows in OwnerActive, as in every app read.
 	_, err := s.UpdateUser(ctx, u2.ID, func(u *core.User) error { u.IsActive = false; return nil })
 	e.must(err)
+	u2.IsActive = false
 	b2.OwnerActive = false
 	byURI(cb, b2)
 
