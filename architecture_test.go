@@ -51,6 +51,10 @@ var rules = []rule{
 		r, ok := rel(imp)
 		return ok && r != "core"
 	}, "export and import go through core's services, never around them to a store"},
+	{"core/backup/expressgateway", func(imp string) bool {
+		r, ok := rel(imp)
+		return ok && r != "core" && r != "core/backup"
+	}, "the Express Gateway importer reads Express Gateway's Redis and writes only through core (backup.Restore)"},
 	{"plugins/...", func(imp string) bool {
 		r, ok := rel(imp)
 		return ok && (under(r, "core") || under(r, "adminapi") || under(r, "cmd"))

@@ -280,10 +280,38 @@ func utcTimes(v any) any {
 	return v
 }
 
+// grantRegistrations gives the grants that name no registration (from
+// another system) the scope's current one; Invalid names each grant of an
+// unregistered scope.
+func (s *Service) grantRegistrations(ctx context.Context, d *UserData) error {
+	var reg map[string]string
+	var c checker
+	for i, cr := range d.Credentials {
+		for j, g := range cr.Scopes {
+			if g.Reg != "" {
+				continue
+			}
+			if reg == nil {
+				var err error
+				if reg, err = s.registry(ctx); err != nil {
+					return err
+				}
+			}
+			if r, ok := reg[g.Name]; ok {
+				d.Credentials[i].Scopes[j].Reg = r
+			} else {
+				c.fail(fmt.Sprintf("credentials.%d.scopes.%d", i, j), "scope %q is not registered", g.Name)
+			}
+		}
+	}
+	return c.err("core.RestoreUser")
+}
+
 // adopt copies into d what an import from another system leaves for the store
 // to choose (numbers, sequence numbers) from have, the data already stored,
 // and have's sealed jwt secrets where they seal the same secret (sealing is
-// randomised), so that importing the same data again compares equal.
+// randomised) or replace a bcrypt hash since it matched, so that importing
+// the same data again compares equal.
 func (s *Service) adopt(d *UserData, have UserData) {
 	if d.User.Number == 0 {
 		d.User.Number = have.User.Number
@@ -301,6 +329,9 @@ func (s *Service) adopt(d *UserData, have UserData) {
 		h := have.Credentials[j]
 		if c.Seq == 0 {
 			d.Credentials[i].Seq = h.Seq
+		}
+		if IsBcrypt(c.Secret) && !IsBcrypt(h.Secret) {
+			d.Credentials[i].Secret = h.Secret // upgraded at its first match (upgradeSecret)
 		}
 		if c.Type == JWT && c.Secret != h.Secret && s.keyring != nil {
 			a, errA := s.JWTSecret(c)
@@ -326,13 +357,17 @@ func empty(v any) bool {
 }
 
 // RestoreUser writes d as it is: ids, numbers, hashes and timestamps kept (a
-// zero Number or Seq is assigned, as a create assigns it). It is idempotent:
+// zero Number or Seq is assigned, as a create assigns it; a scope grant
+// without a registration gets the scope's current one). It is idempotent:
 // when the user exists and holds exactly d, nothing is written and created is
 // false; when it exists with other data, Conflict. Invalid names each bad field
 // and writes nothing; a store refusal (a name another user holds: Conflict)
 // removes whatever of d was written, so a line is restored whole or not at all.
 func (s *Service) RestoreUser(ctx context.Context, d UserData) (created bool, err error) {
 	const op = "core.RestoreUser"
+	if err := s.grantRegistrations(ctx, &d); err != nil {
+		return false, err
+	}
 	if err := checkUserData(d); err != nil {
 		return false, err
 	}
@@ -413,7 +448,8 @@ func (s *Service) restoreOwned(ctx context.Context, d UserData) error {
 }
 
 // RestoreScope registers a scope with its registration id, so restored
-// credentials' grants stay effective. Idempotent: the same registration
+// credentials' grants stay effective (a scope without one, from another
+// system, is registered anew unless it is registered). Idempotent: the same registration
 // already there is not an error (created false); another one is Conflict.
 func (s *Service) RestoreScope(ctx context.Context, sc Scope) (created bool, err error) {
 	const op = "core.RestoreScope"
@@ -421,11 +457,17 @@ func (s *Service) RestoreScope(ctx context.Context, sc Scope) (created bool, err
 	if err := ValidateScopeName(sc.Name); err != nil {
 		c.fail("name", "%s", detailOf(err))
 	}
-	if sc.Reg == "" {
-		c.fail("reg", "is required")
-	}
 	if err := c.err(op); err != nil {
 		return false, err
+	}
+	if sc.Reg == "" { // from another system: registered anew unless it is there
+		if _, err := s.GetScope(ctx, sc.Name); KindOf(err) != NotFound {
+			return false, err
+		}
+		sc.Reg = NewSecret("", 9)
+		if sc.CreatedAt.IsZero() {
+			sc.CreatedAt = s.Now()
+		}
 	}
 	err = s.store.CreateScopes(ctx, []Scope{sc})
 	if KindOf(err) != Conflict {
@@ -551,15 +593,4 @@ func (s *Service) StoredSecret(ctx context.Context, typ CredentialType, keyID, s
 		return s.hasher.Hash(ctx, prepared)
 	}
 	return "", Errorf(Invalid, op, "unknown credential type %q", typ)
-}
-
-// GrantsFor returns the grants of registered scopes, for a credential an
-// import brings with scope names; Invalid names each unregistered one.
-func (s *Service) GrantsFor(ctx context.Context, names []string) ([]ScopeGrant, error) {
-	var c checker
-	out, err := s.scopeGrants(ctx, &c, "scopes", names)
-	if err != nil {
-		return nil, err
-	}
-	return out, c.err("core.GrantsFor")
 }

@@ -162,7 +162,7 @@ type Credential struct {
 	IsActive     bool   // its own flag
 	OwnerActive  bool   // derived when read: the user's flag, and the app's for an app's credential
 	Scopes       []ScopeGrant
-	Secret       string         // stored form only: "sha256:<hex>", an argon2id PHC string, or an "aesgcm:" blob
+	Secret       string         // stored form only: "sha256:<hex>", an argon2id PHC string, an "aesgcm:" blob, or a bcrypt hash an Express Gateway import brought (replaced at its first match)
 	Algorithm    string         // jwt only: "HS256"
 	ExpiresAt    time.Time      // zero: never
 	Props        map[string]any // custom properties of the credential model

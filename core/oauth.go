@@ -52,7 +52,16 @@ func (s *Service) authenticateClient(ctx context.Context, req ClientRequest) (Au
 	if c == nil {
 		return AuthRecord{}, Errorf(Unauthorized, op, "invalid client")
 	}
-	if !MatchesSHA256(c.Secret, req.ClientSecret) {
+	matched := MatchesSHA256(c.Secret, req.ClientSecret)
+	if !matched && IsBcrypt(c.Secret) {
+		if matched, err = s.hasher.Verify(ctx, c.Secret, req.ClientSecret); err != nil {
+			return AuthRecord{}, err
+		}
+		if matched {
+			s.upgradeSecret(ctx, *c, func() (string, error) { return HashSHA256(req.ClientSecret), nil })
+		}
+	}
+	if !matched {
 		if err := s.refuse(ctx, op, throttles, 0); RetryAfterOf(err) > 0 {
 			return AuthRecord{}, err
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -442,7 +443,32 @@ func (s *Service) verifyBasic(ctx context.Context, p Presented, v *verdict) (Pri
 	if !ok {
 		return Principal{}, s.refuse(ctx, op, ts, 0)
 	}
+	if IsBcrypt(rec.Credential.Secret) {
+		if prepared, err := ValidatePassword(p.Secret); err == nil {
+			s.upgradeSecret(ctx, *rec.Credential, func() (string, error) { return s.verifyHasher.Hash(ctx, prepared) })
+		}
+	}
 	return s.credentialPrincipal(op, rec, v)
+}
+
+// upgradeSecret replaces a credential's bcrypt hash (from an Express Gateway
+// import), once its secret has just matched, with the stored form Gatehouse
+// makes (argon2id for a password, SHA-256 for an oauth2 secret), unless the
+// credential changed meanwhile. A failure is reported, never the caller's:
+// the bcrypt hash keeps working.
+func (s *Service) upgradeSecret(ctx context.Context, c Credential, stored func() (string, error)) {
+	h, err := stored()
+	if err == nil {
+		_, err = s.store.UpdateCredential(ctx, c.Type, c.ID, func(cur *Credential) error {
+			if cur.Secret == c.Secret {
+				cur.Secret = h
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		s.reportError(fmt.Errorf("rehashing the bcrypt secret of a %s credential: %w", c.Type, err))
+	}
 }
 
 // readBasic finds the basic-auth credential of a Basic user part, read with the

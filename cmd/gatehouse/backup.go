@@ -14,6 +14,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/backup"
+	"github.com/gatehouse/gatehouse/core/backup/expressgateway"
+	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
 // exportUsage is the help of `gatehouse export`.
@@ -227,7 +229,16 @@ func (p *progress) end() {
 	}
 }
 
-// importExpressGateway imports an Express Gateway database.
+// importExpressGateway imports the Express Gateway database at url.
 func importExpressGateway(ctx context.Context, svc *core.Service, url, namespace string, opt backup.Options) (backup.Report, error) {
-	return backup.Report{}, errors.New("--from express-gateway is not available yet")
+	opts, err := redisstore.ParseURL(url)
+	if err != nil {
+		return backup.Report{}, fmt.Errorf("--redis: %w", err)
+	}
+	rdb := redisstore.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return backup.Report{}, fmt.Errorf("express gateway's redis at %s does not answer: %w", redisstore.RedactURL(url), err)
+	}
+	return expressgateway.Import(ctx, svc, rdb, namespace, opt)
 }

@@ -19,11 +19,13 @@ import (
 // MaxLine is the longest line Import reads (a user with many credentials).
 const MaxLine = 64 << 20
 
-// LineError is a line Import refused: nothing of it was written.
+// LineError is a line (or, from another system, a record) Import refused:
+// nothing of it was written.
 type LineError struct {
-	Line int64  // 1-based
-	Kind string // the line's kind, when it could be read
-	Err  error
+	Line  int64  // 1-based; 0 when Where names the record
+	Where string // the record in another system ("EG-user:<id>"), when not a line
+	Kind  string // the line's kind, when it could be read
+	Err   error
 }
 
 func (e *LineError) Error() string {
@@ -38,10 +40,14 @@ func (e *LineError) Error() string {
 		parts[0] = e.Err.Error()
 	}
 	msg := strings.Join(parts, "; ")
-	if e.Kind != "" {
-		return fmt.Sprintf("line %d (%s): %s", e.Line, e.Kind, msg)
+	where := e.Where
+	if where == "" {
+		where = fmt.Sprintf("line %d", e.Line)
 	}
-	return fmt.Sprintf("line %d: %s", e.Line, msg)
+	if e.Kind != "" {
+		return fmt.Sprintf("%s (%s): %s", where, e.Kind, msg)
+	}
+	return fmt.Sprintf("%s: %s", where, msg)
 }
 
 func (e *LineError) Unwrap() error { return e.Err }
@@ -53,47 +59,103 @@ type Report struct {
 	Bad                []*LineError
 }
 
+// Item is one thing Restore writes: exactly one of Scope, AdminKey, Client
+// (with ClientKeys) and User, or Err for a record that could not be read
+// (reported, nothing written).
+type Item struct {
+	Line       int64  // its line, or
+	Where      string // the record it comes from
+	Kind       string
+	Scope      *core.Scope
+	AdminKey   *core.AdminKey
+	Client     *core.Client
+	ClientKeys []core.ClientKey
+	User       *core.UserData
+	Err        error
+}
+
 // Import reads JSON lines as Export writes them and restores each through
-// core: a line is validated whole and written whole or not at all; a bad
-// line is reported with its number and the import goes on. It is idempotent:
-// a line whose data is already there is counted Unchanged. Ids, numbers,
-// hashes and sealed secrets are kept as they are. Users are written by
-// opt.Workers writers at once; every other line waits for the users before
-// it. The error is for what stops the import (reading, the context); refused
-// lines are in the report.
+// core (Restore). The error is for what stops the import (reading, the
+// context); refused lines are in the report.
 func Import(ctx context.Context, svc *core.Service, r io.Reader, opt Options) (Report, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<16), MaxLine)
+	var n int64
+	rep, err := Restore(ctx, svc, func() (Item, bool, error) {
+		for sc.Scan() {
+			n++
+			b := bytes.TrimSpace(sc.Bytes())
+			if len(b) == 0 {
+				continue
+			}
+			kind, v, err := decodeLine(b)
+			it := Item{Line: n, Kind: kind, Err: err}
+			switch l := v.(type) {
+			case headerLine:
+				continue
+			case scopeLine:
+				it.Scope = &core.Scope{Name: l.Name, Reg: l.Reg, CreatedAt: l.CreatedAt}
+			case adminKeyLine:
+				it.AdminKey = &core.AdminKey{
+					ID: l.ID, Name: l.Name, Scope: core.AdminScope(l.Scope), Prefix: l.Prefix, Hash: l.Hash,
+					CreatedAt: l.CreatedAt, LastUsedAt: l.LastUsedAt,
+				}
+			case clientLine:
+				it.Client = &core.Client{ID: l.ID, Seq: l.Seq, Name: l.Name, CreatedAt: l.CreatedAt}
+				for _, k := range l.Keys {
+					it.ClientKeys = append(it.ClientKeys, core.ClientKey{ID: k.ID, ClientID: l.ID, Hash: k.Hash, Preview: k.Preview, CreatedAt: k.CreatedAt})
+				}
+			case userLine:
+				d := l.userData()
+				it.User = &d
+			}
+			return it, true, nil
+		}
+		err := sc.Err()
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("line %d: longer than %d bytes", n+1, MaxLine)
+		}
+		return Item{}, false, err
+	}, opt)
+	return rep, err
+}
+
+// Restore writes the items next returns (until it reports none, or an error
+// that stops the import) through core: each is validated whole and written
+// whole or not at all; a refused one is reported and the restore goes on.
+// It is idempotent: an item already there is counted Unchanged. Users are
+// written by opt.Workers writers at once; every other item waits for the
+// users before it (scopes, say, come before the users whose credentials
+// hold them).
+func Restore(ctx context.Context, svc *core.Service, next func() (Item, bool, error), opt Options) (Report, error) {
 	rep := Report{Created: Counts{}, Unchanged: Counts{}}
 	var mu sync.Mutex
-	done := func(line int64, kind string, created bool, err error) {
+	done := func(it Item, created bool, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
 		case err != nil:
-			rep.Bad = append(rep.Bad, &LineError{Line: line, Kind: kind, Err: err})
+			rep.Bad = append(rep.Bad, &LineError{Line: it.Line, Where: it.Where, Kind: it.Kind, Err: err})
 		case created:
-			rep.Created[kind]++
+			rep.Created[it.Kind]++
 		default:
-			rep.Unchanged[kind]++
+			rep.Unchanged[it.Kind]++
 		}
 	}
-	type job struct {
-		line int64
-		d    core.UserData
-	}
-	var jobs chan job
+	var jobs chan Item
 	var wg sync.WaitGroup
 	start := func() {
-		jobs = make(chan job, opt.workers())
+		jobs = make(chan Item, opt.workers())
 		for range opt.workers() {
 			wg.Go(func() {
-				for j := range jobs {
-					created, err := svc.RestoreUser(ctx, j.d)
-					done(j.line, KindUser, created, err)
+				for it := range jobs {
+					created, err := svc.RestoreUser(ctx, *it.User)
+					done(it, created, err)
 				}
 			})
 		}
 	}
-	// drain waits for the users in flight, so a later line of another kind
+	// drain waits for the users in flight, so a later item of another kind
 	// sees them.
 	drain := func() {
 		close(jobs)
@@ -116,65 +178,48 @@ func Import(ctx context.Context, svc *core.Service, r io.Reader, opt Options) (R
 		mu.Unlock()
 		opt.Progress(c)
 	}
-
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<16), MaxLine)
-	var n int64
 	var err error
-	for sc.Scan() {
-		n++
+	for count := 1; ; count++ {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
+		it, ok, nerr := next()
+		if !ok || nerr != nil {
+			err = nerr
+			break
 		}
-		kind, v, lerr := decodeLine(b)
-		if lerr != nil {
-			done(n, kind, false, lerr)
-			continue
+		var created bool
+		var ierr error
+		switch {
+		case it.Err != nil:
+			done(it, false, it.Err)
+		case it.User != nil:
+			jobs <- it
+		case it.Scope != nil:
+			drain()
+			created, ierr = svc.RestoreScope(ctx, *it.Scope)
+			done(it, created, ierr)
+		case it.AdminKey != nil:
+			drain()
+			created, ierr = svc.RestoreAdminKey(ctx, *it.AdminKey)
+			done(it, created, ierr)
+		case it.Client != nil:
+			drain()
+			created, ierr = svc.RestoreClient(ctx, *it.Client, it.ClientKeys)
+			done(it, created, ierr)
 		}
-		switch l := v.(type) {
-		case headerLine:
-		case userLine:
-			jobs <- job{n, l.userData()}
-		case scopeLine:
-			drain()
-			created, err := svc.RestoreScope(ctx, core.Scope{Name: l.Name, Reg: l.Reg, CreatedAt: l.CreatedAt})
-			done(n, kind, created, err)
-		case adminKeyLine:
-			drain()
-			created, err := svc.RestoreAdminKey(ctx, core.AdminKey{
-				ID: l.ID, Name: l.Name, Scope: core.AdminScope(l.Scope), Prefix: l.Prefix, Hash: l.Hash,
-				CreatedAt: l.CreatedAt, LastUsedAt: l.LastUsedAt,
-			})
-			done(n, kind, created, err)
-		case clientLine:
-			drain()
-			var keys []core.ClientKey
-			for _, k := range l.Keys {
-				keys = append(keys, core.ClientKey{ID: k.ID, ClientID: l.ID, Hash: k.Hash, Preview: k.Preview, CreatedAt: k.CreatedAt})
-			}
-			created, err := svc.RestoreClient(ctx, core.Client{ID: l.ID, Seq: l.Seq, Name: l.Name, CreatedAt: l.CreatedAt}, keys)
-			done(n, kind, created, err)
-		}
-		if n%1000 == 0 {
+		if count%1000 == 0 {
 			progress()
 		}
 	}
 	close(jobs)
 	wg.Wait()
-	if err == nil {
-		err = sc.Err()
-		if errors.Is(err, bufio.ErrTooLong) {
-			err = fmt.Errorf("line %d: longer than %d bytes", n+1, MaxLine)
-		}
-	}
 	progress()
 	mu.Lock()
 	defer mu.Unlock()
-	slices.SortFunc(rep.Bad, func(a, b *LineError) int { return cmp.Compare(a.Line, b.Line) })
+	slices.SortFunc(rep.Bad, func(a, b *LineError) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Where, b.Where))
+	})
 	return rep, err
 }
 
