@@ -15,7 +15,8 @@ type credentialRequest struct {
 }
 
 // createCredential handles POST /credentials; Express Gateway answers 200 with
-// the secret, shown this once.
+// the secret, shown this once: a replay (Idempotency-Key) shows the
+// credential without it.
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request) error {
 	var req credentialRequest
 	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
@@ -25,7 +26,8 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newCreatedCredentialView(nc))
+	replayAs(r, newCredentialView(nc.Credential))
+	return web.WriteEntity(w, r, http.StatusOK, nc.Version(), newCreatedCredentialView(nc))
 }
 
 // listCredentials handles GET /credentials: every credential, paged like users.
@@ -66,26 +68,35 @@ func (s *Server) getCredential(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newCredentialView(c))
+	return web.WriteEntity(w, r, http.StatusOK, c.Version(), newCredentialView(c))
 }
 
-// deleteCredential handles DELETE /credentials/{type}/{id}.
+// deleteCredential handles DELETE /credentials/{type}/{id} (If-Match: the credential's ETag).
 func (s *Server) deleteCredential(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	typ, id := credentialRef(r)
-	if err := s.svc.DeleteCredential(r.Context(), typ, id); err != nil {
+	if err := s.svc.DeleteCredential(r.Context(), typ, id, pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)
 }
 
-// setCredentialStatus handles PUT /credentials/{type}/{id}/status.
+// setCredentialStatus handles PUT /credentials/{type}/{id}/status. Like the
+// scope routes below, it honours If-Match with the credential's ETag.
 func (s *Server) setCredentialStatus(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	active, err := decodeStatus(w, r)
 	if err != nil {
 		return err
 	}
 	typ, id := credentialRef(r)
-	changed, err := s.svc.SetCredentialStatus(r.Context(), typ, id, active)
+	changed, err := s.svc.SetCredentialStatus(r.Context(), typ, id, active, pre)
 	if err != nil {
 		return err
 	}
@@ -98,8 +109,12 @@ type scopesRequest struct {
 }
 
 // setCredentialScopes handles PUT /credentials/{type}/{id}/scopes; 204 as in
-// Express Gateway.
+// Express Gateway, with the credential's new ETag.
 func (s *Server) setCredentialScopes(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	var req scopesRequest
 	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
@@ -108,26 +123,36 @@ func (s *Server) setCredentialScopes(w http.ResponseWriter, r *http.Request) err
 		return core.InvalidFields("adminapi.setCredentialScopes", core.FieldError{Field: "scopes", Detail: "is required (an array, [] to clear)"})
 	}
 	typ, id := credentialRef(r)
-	if _, err := s.svc.SetCredentialScopes(r.Context(), typ, id, req.Scopes); err != nil {
-		return err
-	}
-	return web.NoContent(w)
+	return changedCredential(w)(s.svc.SetCredentialScopes(r.Context(), typ, id, req.Scopes, pre))
 }
 
 // addCredentialScope handles PUT /credentials/{type}/{id}/scopes/{scope}.
 func (s *Server) addCredentialScope(w http.ResponseWriter, r *http.Request) error {
-	typ, id := credentialRef(r)
-	if _, err := s.svc.AddCredentialScope(r.Context(), typ, id, web.Param(r, "c")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
 		return err
 	}
-	return web.NoContent(w)
+	typ, id := credentialRef(r)
+	return changedCredential(w)(s.svc.AddCredentialScope(r.Context(), typ, id, web.Param(r, "c"), pre))
 }
 
 // removeCredentialScope handles DELETE /credentials/{type}/{id}/scopes/{scope}.
 func (s *Server) removeCredentialScope(w http.ResponseWriter, r *http.Request) error {
-	typ, id := credentialRef(r)
-	if _, err := s.svc.RemoveCredentialScope(r.Context(), typ, id, web.Param(r, "c")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
 		return err
 	}
-	return web.NoContent(w)
+	typ, id := credentialRef(r)
+	return changedCredential(w)(s.svc.RemoveCredentialScope(r.Context(), typ, id, web.Param(r, "c"), pre))
+}
+
+// changedCredential answers a credential's scope change: 204 with its new ETag.
+func changedCredential(w http.ResponseWriter) func(core.Credential, error) error {
+	return func(c core.Credential, err error) error {
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", web.ETag(c.Version()))
+		return web.NoContent(w)
+	}
 }

@@ -35,22 +35,30 @@ func (s *Server) getScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, map[string]string{"scope": sc.Name})
+	return web.WriteEntity(w, r, http.StatusOK, sc.Version(), map[string]string{"scope": sc.Name})
 }
 
 // putScope handles PUT /scopes/{name}: registers it, 201; Conflict if it exists,
-// as in Express Gateway.
+// as in Express Gateway. With If-Match it never writes (core.CreateScope).
 func (s *Server) putScope(w http.ResponseWriter, r *http.Request) error {
-	sc, err := s.svc.CreateScope(r.Context(), web.Param(r, "name"))
+	pre, err := web.Preconditions(r)
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusCreated, map[string]string{"scope": sc.Name})
+	sc, err := s.svc.CreateScope(r.Context(), web.Param(r, "name"), pre)
+	if err != nil {
+		return err
+	}
+	return web.WriteEntity(w, r, http.StatusCreated, sc.Version(), map[string]string{"scope": sc.Name})
 }
 
-// deleteScope handles DELETE /scopes/{name}.
+// deleteScope handles DELETE /scopes/{name} (If-Match: the scope's ETag).
 func (s *Server) deleteScope(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteScope(r.Context(), web.Param(r, "name")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteScope(r.Context(), web.Param(r, "name"), pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)

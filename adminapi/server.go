@@ -79,7 +79,7 @@ func (s *Server) adminRoutes() {
 	s.healthRoutes(a)
 	native, admin := web.Native, web.AdminOnly
 
-	a.Handle(native, "POST", "/users", s.createUser)
+	a.Handle(native, "POST", "/users", s.idempotent(s.createUser))
 	a.Handle(native, "GET", "/users", s.listUsers)
 	a.Handle(native, "GET", "/users/:id", s.getUser)
 	a.Handle(native, "PUT", "/users/:id", s.updateUser)
@@ -104,7 +104,7 @@ func (s *Server) adminRoutes() {
 	a.Handle(native, "PUT", "/groups/:id/tags/:tag", s.editGroupTag(true))
 	a.Handle(native, "DELETE", "/groups/:id/tags/:tag", s.editGroupTag(false))
 
-	a.Handle(native, "POST", "/apps", s.createApp)
+	a.Handle(native, "POST", "/apps", s.idempotent(s.createApp))
 	a.Handle(native, "GET", "/apps", s.listApps)
 	a.Handle(native, "GET", "/apps/:id", s.getApp)
 	a.Handle(native, "PUT", "/apps/:id", s.updateApp)
@@ -112,7 +112,7 @@ func (s *Server) adminRoutes() {
 	a.Handle(native, "PUT", "/apps/:id/status", s.setAppStatus)
 
 	// Shared parameter names per position: httprouter cannot hold two.
-	a.Handle(native, "POST", "/credentials", s.createCredential)
+	a.Handle(native, "POST", "/credentials", s.idempotent(s.createCredential))
 	a.Handle(native, "GET", "/credentials", s.listCredentials)
 	a.Handle(native, "GET", "/credentials/:a", s.consumerCredentials)
 	a.Handle(native, "GET", "/credentials/:a/:b", s.getCredential)
@@ -122,7 +122,7 @@ func (s *Server) adminRoutes() {
 	a.Handle(native, "PUT", "/credentials/:a/:b/scopes/:c", s.addCredentialScope)
 	a.Handle(native, "DELETE", "/credentials/:a/:b/scopes/:c", s.removeCredentialScope)
 
-	a.Handle(native, "POST", "/scopes", s.createScopes)
+	a.Handle(native, "POST", "/scopes", s.idempotent(s.createScopes))
 	a.Handle(native, "GET", "/scopes", s.listScopes)
 	a.Handle(native, "GET", "/scopes/:name", s.getScope)
 	a.Handle(native, "PUT", "/scopes/:name", s.putScope)

@@ -48,7 +48,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteEntity(w, r, http.StatusOK, u.Version(), newUserView(u))
 }
 
 // listUsers handles GET /users: {users, nextKey}, nextKey 0 at the end,
@@ -76,37 +76,49 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteEntity(w, r, http.StatusOK, u.Version(), newUserView(u))
 }
 
-// updateUser handles PUT /users/{id or username}.
+// updateUser handles PUT /users/{id or username}; If-Match as the user's ETag.
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	f, err := web.DecodeFields(w, r, web.AdminBodyLimit)
 	if err != nil {
 		return err
 	}
-	u, err := s.svc.UpdateUser(r.Context(), web.Param(r, "id"), f, core.NativeUsers)
+	u, err := s.svc.UpdateUser(r.Context(), web.Param(r, "id"), f, core.NativeUsers, pre)
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newUserView(u))
+	return web.WriteEntity(w, r, http.StatusOK, u.Version(), newUserView(u))
 }
 
 // deleteUser handles DELETE /users/{id or username}.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteUser(r.Context(), web.Param(r, "id")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteUser(r.Context(), web.Param(r, "id"), pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)
 }
 
-// setUserStatus handles PUT /users/{id or username}/status.
+// setUserStatus handles PUT /users/{id or username}/status (If-Match: the user's ETag).
 func (s *Server) setUserStatus(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	active, err := decodeStatus(w, r)
 	if err != nil {
 		return err
 	}
-	changed, err := s.svc.SetUserStatus(r.Context(), web.Param(r, "id"), active)
+	changed, err := s.svc.SetUserStatus(r.Context(), web.Param(r, "id"), active, pre)
 	if err != nil {
 		return err
 	}

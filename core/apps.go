@@ -53,9 +53,11 @@ func (s *Service) CreateApp(ctx context.Context, in Fields) (App, error) {
 }
 
 // UpdateApp merges a native admin API body into an app, as UpdateUser does for
-// users; userId is accepted only when it names the current owner.
-func (s *Service) UpdateApp(ctx context.Context, ref string, in Fields) (App, error) {
+// users; userId is accepted only when it names the current owner. A
+// precondition is checked on the stored app inside the write.
+func (s *Service) UpdateApp(ctx context.Context, ref string, in Fields, pre ...Precondition) (App, error) {
 	const op = "core.UpdateApp"
+	p := precondition(pre)
 	cur, err := s.ResolveApp(ctx, ref)
 	if err != nil {
 		return App{}, err
@@ -67,6 +69,9 @@ func (s *Service) UpdateApp(ctx context.Context, ref string, in Fields) (App, er
 		}
 	}
 	return s.store.UpdateApp(ctx, cur.ID, func(a *App) error {
+		if err := p.check(op, "app", ownerState(*a, cur).Version()); err != nil {
+			return err
+		}
 		f := cloneFields(in)
 		var c checker
 		c.readOnly(f, "id", a.ID, true)
@@ -174,15 +179,21 @@ func (s *Service) ResolveApp(ctx context.Context, ref string) (App, error) {
 }
 
 // SetAppStatus sets an app's own active flag and reports whether it changed.
-func (s *Service) SetAppStatus(ctx context.Context, ref string, active bool) (changed bool, err error) {
-	a, err := s.ResolveApp(ctx, ref)
+// A precondition is checked as UpdateApp does.
+func (s *Service) SetAppStatus(ctx context.Context, ref string, active bool, pre ...Precondition) (changed bool, err error) {
+	const op = "core.SetAppStatus"
+	p := precondition(pre)
+	cur, err := s.ResolveApp(ctx, ref)
 	if err != nil {
 		return false, err
 	}
-	if a.IsActive == active {
-		return false, nil
+	if cur.IsActive == active {
+		return false, p.check(op, "app", cur.Version())
 	}
-	_, err = s.store.UpdateApp(ctx, a.ID, func(a *App) error {
+	_, err = s.store.UpdateApp(ctx, cur.ID, func(a *App) error {
+		if err := p.check(op, "app", ownerState(*a, cur).Version()); err != nil {
+			return err
+		}
 		if a.IsActive == active {
 			return errUnchanged
 		}
@@ -196,13 +207,24 @@ func (s *Service) SetAppStatus(ctx context.Context, ref string, active bool) (ch
 	return err == nil, err
 }
 
-// DeleteApp deletes an app and its credentials.
-func (s *Service) DeleteApp(ctx context.Context, ref string) error {
-	a, err := s.ResolveApp(ctx, ref)
+// DeleteApp deletes an app and its credentials. A precondition is checked on
+// the stored app inside the delete.
+func (s *Service) DeleteApp(ctx context.Context, ref string, pre ...Precondition) error {
+	cur, err := s.ResolveApp(ctx, ref)
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteApp(ctx, a.ID)
+	derive := func(a *App) { *a = ownerState(*a, cur) }
+	return s.store.DeleteApp(ctx, cur.ID, checkVersion(precondition(pre), "core.DeleteApp", "app", derive)...)
+}
+
+// ownerState returns a, as a store's write reads it, with its owner's state as
+// read (in cur) just before: what the app's version covers. The app's own
+// state is checked atomically with the write; its owner's, which the write
+// does not change, as of that read.
+func ownerState(a, cur App) App {
+	a.OwnerActive = cur.OwnerActive
+	return a
 }
 
 // ListApps returns one page of apps in creation order; opt.UserID may be a user id

@@ -335,11 +335,26 @@ func (s *Service) GetCredential(ctx context.Context, typ CredentialType, ref str
 	return creds[0], nil
 }
 
-// updateCredential applies fn to a credential and returns it with effective scopes.
-func (s *Service) updateCredential(ctx context.Context, typ CredentialType, ref string, fn func(*Credential) error) (Credential, error) {
+// updateCredential applies fn to a credential and returns it with effective
+// scopes. A precondition is checked on the stored credential inside the write.
+func (s *Service) updateCredential(ctx context.Context, op string, typ CredentialType, ref string, pre []Precondition, fn func(*Credential) error) (Credential, error) {
 	id, err := s.credentialID(ctx, typ, ref)
 	if err != nil {
 		return Credential{}, err
+	}
+	if p := precondition(pre); !p.IsZero() {
+		derive, err := s.credentialState(ctx, typ, id)
+		if err != nil {
+			return Credential{}, err
+		}
+		check := checkVersion(p, op, "credential", derive)[0]
+		change := fn
+		fn = func(c *Credential) error {
+			if err := check(*c); err != nil {
+				return err
+			}
+			return change(c)
+		}
 	}
 	c, err := s.store.UpdateCredential(ctx, typ, id, fn)
 	if err != nil {
@@ -349,9 +364,29 @@ func (s *Service) updateCredential(ctx context.Context, typ CredentialType, ref 
 	return creds[0], s.filterScopes(ctx, creds)
 }
 
-// SetCredentialStatus sets a credential's own active flag and reports whether it changed.
-func (s *Service) SetCredentialStatus(ctx context.Context, typ CredentialType, ref string, active bool) (changed bool, err error) {
-	_, err = s.updateCredential(ctx, typ, ref, func(c *Credential) error {
+// credentialState returns what a credential's version covers besides what its
+// store's write reads: its owners' state and the scope registry, as of now.
+// The credential's own state is checked atomically with the write; the
+// others, which the write does not change, as of this read.
+func (s *Service) credentialState(ctx context.Context, typ CredentialType, id string) (func(*Credential), error) {
+	cur, err := s.store.GetCredential(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := s.registry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(c *Credential) {
+		c.OwnerActive = cur.OwnerActive
+		effective(c, reg)
+	}, nil
+}
+
+// SetCredentialStatus sets a credential's own active flag and reports whether
+// it changed. Each of the credential writes below takes a precondition.
+func (s *Service) SetCredentialStatus(ctx context.Context, typ CredentialType, ref string, active bool, pre ...Precondition) (changed bool, err error) {
+	_, err = s.updateCredential(ctx, "core.SetCredentialStatus", typ, ref, pre, func(c *Credential) error {
 		if c.IsActive == active {
 			return errUnchanged
 		}
@@ -366,7 +401,7 @@ func (s *Service) SetCredentialStatus(ctx context.Context, typ CredentialType, r
 }
 
 // SetCredentialScopes replaces a credential's scopes; each must be registered.
-func (s *Service) SetCredentialScopes(ctx context.Context, typ CredentialType, ref string, scopes []string) (Credential, error) {
+func (s *Service) SetCredentialScopes(ctx context.Context, typ CredentialType, ref string, scopes []string, pre ...Precondition) (Credential, error) {
 	var c checker
 	grants, err := s.scopeGrants(ctx, &c, "scopes", scopes)
 	if err == nil {
@@ -375,7 +410,7 @@ func (s *Service) SetCredentialScopes(ctx context.Context, typ CredentialType, r
 	if err != nil {
 		return Credential{}, err
 	}
-	return s.updateCredential(ctx, typ, ref, func(c *Credential) error {
+	return s.updateCredential(ctx, "core.SetCredentialScopes", typ, ref, pre, func(c *Credential) error {
 		c.Scopes = grants
 		c.UpdatedAt = s.Now()
 		return nil
@@ -383,7 +418,7 @@ func (s *Service) SetCredentialScopes(ctx context.Context, typ CredentialType, r
 }
 
 // AddCredentialScope grants a registered scope to a credential.
-func (s *Service) AddCredentialScope(ctx context.Context, typ CredentialType, ref, scope string) (Credential, error) {
+func (s *Service) AddCredentialScope(ctx context.Context, typ CredentialType, ref, scope string, pre ...Precondition) (Credential, error) {
 	grants, bad, err := s.grants(ctx, []string{scope})
 	if err != nil {
 		return Credential{}, err
@@ -391,7 +426,7 @@ func (s *Service) AddCredentialScope(ctx context.Context, typ CredentialType, re
 	if d, ok := bad[0]; ok {
 		return Credential{}, InvalidFields("core.AddCredentialScope", FieldError{Field: "scope", Detail: d})
 	}
-	return s.updateCredential(ctx, typ, ref, func(c *Credential) error {
+	return s.updateCredential(ctx, "core.AddCredentialScope", typ, ref, pre, func(c *Credential) error {
 		c.Scopes = slices.DeleteFunc(c.Scopes, func(g ScopeGrant) bool { return g.Name == scope })
 		c.Scopes = append(c.Scopes, grants[0])
 		c.UpdatedAt = s.Now()
@@ -401,21 +436,30 @@ func (s *Service) AddCredentialScope(ctx context.Context, typ CredentialType, re
 
 // RemoveCredentialScope takes a scope off a credential; removing one it does not
 // hold is not an error.
-func (s *Service) RemoveCredentialScope(ctx context.Context, typ CredentialType, ref, scope string) (Credential, error) {
-	return s.updateCredential(ctx, typ, ref, func(c *Credential) error {
+func (s *Service) RemoveCredentialScope(ctx context.Context, typ CredentialType, ref, scope string, pre ...Precondition) (Credential, error) {
+	return s.updateCredential(ctx, "core.RemoveCredentialScope", typ, ref, pre, func(c *Credential) error {
 		c.Scopes = slices.DeleteFunc(c.Scopes, func(g ScopeGrant) bool { return g.Name == scope })
 		c.UpdatedAt = s.Now()
 		return nil
 	})
 }
 
-// DeleteCredential deletes a credential and frees its keyId.
-func (s *Service) DeleteCredential(ctx context.Context, typ CredentialType, ref string) error {
+// DeleteCredential deletes a credential and frees its keyId. A precondition
+// is checked on the stored credential inside the delete.
+func (s *Service) DeleteCredential(ctx context.Context, typ CredentialType, ref string, pre ...Precondition) error {
 	id, err := s.credentialID(ctx, typ, ref)
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteCredential(ctx, typ, id)
+	p := precondition(pre)
+	if p.IsZero() {
+		return s.store.DeleteCredential(ctx, typ, id)
+	}
+	derive, err := s.credentialState(ctx, typ, id)
+	if err != nil {
+		return err
+	}
+	return s.store.DeleteCredential(ctx, typ, id, checkVersion(p, "core.DeleteCredential", "credential", derive)...)
 }
 
 // ConsumerCredentials returns every credential of one consumer (user id, username,

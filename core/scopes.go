@@ -35,9 +35,21 @@ func (s *Service) CreateScopes(ctx context.Context, names []string) ([]Scope, er
 }
 
 // CreateScope registers one scope (PUT /scopes/{name}): Conflict if it exists.
-func (s *Service) CreateScope(ctx context.Context, name string) (Scope, error) {
+// A precondition (If-Match) can never hold for a create: PreconditionFailed
+// when the scope does not exist, Conflict when it does; nothing is written.
+func (s *Service) CreateScope(ctx context.Context, name string, pre ...Precondition) (Scope, error) {
 	if err := ValidateScopeName(name); err != nil {
 		return Scope{}, err
+	}
+	if p := precondition(pre); !p.IsZero() {
+		_, err := s.GetScope(ctx, name)
+		if KindOf(err) == NotFound {
+			return Scope{}, Errorf(PreconditionFailed, "core.CreateScope", "scope %q does not exist: If-Match cannot hold", name)
+		}
+		if err != nil {
+			return Scope{}, err
+		}
+		return Scope{}, Errorf(Conflict, "core.CreateScope", "scopes already registered: %s", name)
 	}
 	scopes, err := s.CreateScopes(ctx, []string{name})
 	if err != nil {
@@ -64,9 +76,10 @@ func (s *Service) GetScope(ctx context.Context, name string) (Scope, error) {
 }
 
 // DeleteScope unregisters a scope; it stops being effective on every credential at
-// once, without rewriting them (they are filtered on read; doctor tidies).
-func (s *Service) DeleteScope(ctx context.Context, name string) error {
-	return s.store.DeleteScope(ctx, name)
+// once, without rewriting them (they are filtered on read; doctor tidies). A
+// precondition is checked on the registered scope inside the delete.
+func (s *Service) DeleteScope(ctx context.Context, name string, pre ...Precondition) error {
+	return s.store.DeleteScope(ctx, name, checkVersion[Scope](precondition(pre), "core.DeleteScope", "scope", nil)...)
 }
 
 // detailOf returns the client message of a validation error, preferring its first

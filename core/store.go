@@ -66,8 +66,10 @@ type Store interface {
 	// is left without it. Returns the stored user.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
 	// DeleteUser deletes the user with its apps and credentials (and anything else
-	// it owns) and frees its names. NotFound if there is no such user.
-	DeleteUser(ctx context.Context, id string) error
+	// it owns) and frees its names. NotFound if there is no such user. Each
+	// check runs on the stored user inside the delete's transaction: its error
+	// stops the delete and is returned as it is (a version check, If-Match).
+	DeleteUser(ctx context.Context, id string, check ...func(User) error) error
 	// ListUsers returns one page of users in Number order; with opt.Users set,
 	// the users matching every filter (a username prefix alone pages in
 	// username order, its cursor still a Number), each filter served by an
@@ -110,8 +112,8 @@ type Store interface {
 	// cannot change. A rename is Conflict when the owner has another app of that name.
 	UpdateApp(ctx context.Context, id string, fn func(*App) error) (App, error)
 	// DeleteApp deletes the app, its credentials and its OAuth tokens. NotFound if
-	// there is none.
-	DeleteApp(ctx context.Context, id string) error
+	// there is none. check as for DeleteUser (OwnerActive is not filled).
+	DeleteApp(ctx context.Context, id string, check ...func(App) error) error
 	// ListApps returns one page of apps in Seq order (one owner's when
 	// opt.UserID is set).
 	ListApps(ctx context.Context, opt ListOptions) (Page[App], error)
@@ -134,8 +136,10 @@ type Store interface {
 	// UpdateCredential applies fn atomically; Type, ID, Seq, the consumer and
 	// CreatedAt cannot change. Returns the stored credential.
 	UpdateCredential(ctx context.Context, typ CredentialType, id string, fn func(*Credential) error) (Credential, error)
-	// DeleteCredential deletes the credential and frees its keyId. NotFound if none.
-	DeleteCredential(ctx context.Context, typ CredentialType, id string) error
+	// DeleteCredential deletes the credential and frees its keyId. NotFound if
+	// none. check as for DeleteUser (OwnerActive is not filled, scopes are as
+	// stored).
+	DeleteCredential(ctx context.Context, typ CredentialType, id string, check ...func(Credential) error) error
 	// ConsumerCredentials returns every credential of one consumer (a user's own,
 	// not its apps'), in Seq order. An unknown consumer has none.
 	ConsumerCredentials(ctx context.Context, consumerID string) ([]Credential, error)
@@ -150,7 +154,8 @@ type Store interface {
 	Scopes(ctx context.Context) ([]Scope, error)
 	// DeleteScope unregisters a scope; NotFound if it is not registered. Credentials
 	// keep their grants, which stop being effective (callers filter on read).
-	DeleteScope(ctx context.Context, name string) error
+	// check as for DeleteUser.
+	DeleteScope(ctx context.Context, name string, check ...func(Scope) error) error
 
 	// CreateAdminKey stores k. Conflict if the name is taken.
 	CreateAdminKey(ctx context.Context, k AdminKey) error

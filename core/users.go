@@ -147,14 +147,19 @@ func (s *Service) buildUser(c *checker, in Fields, pol UserPolicy) User {
 // cannot be cleared), username never changes (the native API ignores it, as
 // Express Gateway does), read-only fields and isActive are accepted only when
 // equal to the stored value. A new email clears emailVerified unless the body
-// sets it, and gets a verification mail.
-func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields, pol UserPolicy) (User, error) {
+// sets it, and gets a verification mail. A precondition (If-Match) is checked
+// on the stored user inside the write: PreconditionFailed, nothing written.
+func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields, pol UserPolicy, pre ...Precondition) (User, error) {
 	const op = "core.UpdateUser"
+	p := precondition(pre)
 	cur, err := s.ResolveUser(ctx, ref)
 	if err != nil {
 		return User{}, err
 	}
 	u, err := s.store.UpdateUser(ctx, cur.ID, func(u *User) error {
+		if err := p.check(op, "user", u.Version()); err != nil {
+			return err
+		}
 		f := cloneFields(in)
 		if pol.Username == UsernameField {
 			delete(f, "username")
@@ -324,15 +329,21 @@ func (s *Service) ResolveUser(ctx context.Context, ref string) (User, error) {
 // SetUserStatus sets a user's own active flag and reports whether it changed.
 // Deactivation is one write: the user's apps, credentials and sessions read as
 // inactive through derivation, and come back as they were on reactivation.
-func (s *Service) SetUserStatus(ctx context.Context, ref string, active bool) (changed bool, err error) {
+// A precondition is checked as UpdateUser does.
+func (s *Service) SetUserStatus(ctx context.Context, ref string, active bool, pre ...Precondition) (changed bool, err error) {
+	const op = "core.SetUserStatus"
+	p := precondition(pre)
 	u, err := s.ResolveUser(ctx, ref)
 	if err != nil {
 		return false, err
 	}
 	if u.IsActive == active {
-		return false, nil
+		return false, p.check(op, "user", u.Version())
 	}
 	_, err = s.store.UpdateUser(ctx, u.ID, func(u *User) error {
+		if err := p.check(op, "user", u.Version()); err != nil {
+			return err
+		}
 		if u.IsActive == active {
 			return errUnchanged
 		}
@@ -350,12 +361,13 @@ func (s *Service) SetUserStatus(ctx context.Context, ref string, active bool) (c
 var errUnchanged = errors.New("unchanged")
 
 // DeleteUser deletes a user with its apps and credentials and frees its names.
-func (s *Service) DeleteUser(ctx context.Context, ref string) error {
+// A precondition is checked on the stored user inside the delete.
+func (s *Service) DeleteUser(ctx context.Context, ref string, pre ...Precondition) error {
 	u, err := s.ResolveUser(ctx, ref)
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteUser(ctx, u.ID)
+	return s.store.DeleteUser(ctx, u.ID, checkVersion[User](precondition(pre), "core.DeleteUser", "user", nil)...)
 }
 
 // ListUsers returns one page of users in creation order, filtered by

@@ -301,7 +301,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 // DeleteApp deletes the app, its credentials and its OAuth tokens in one MULTI in
 // the owner's slot, then its index entries, name and redirect-URI entries,
 // locator and keyId claims.
-func (s *Store) DeleteApp(ctx context.Context, id string) (err error) {
+func (s *Store) DeleteApp(ctx context.Context, id string, check ...func(core.App) error) (err error) {
 	const op = "redisstore.DeleteApp"
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
 	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
@@ -331,6 +331,9 @@ func (s *Store) DeleteApp(ctx context.Context, id string) (err error) {
 		}
 		r, err := decode[appRecord](op, key, data)
 		if err != nil {
+			return err
+		}
+		if err := runChecks(r.app(), check); err != nil {
 			return err
 		}
 		tokenKeys, tokenMembers, err := s.appTokens(ctx, tx, uid, id)

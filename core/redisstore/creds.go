@@ -400,7 +400,7 @@ func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, i
 }
 
 // DeleteCredential deletes the credential and frees its keyId. NotFound if none.
-func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string) (err error) {
+func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string, check ...func(core.Credential) error) (err error) {
 	const op = "redisstore.DeleteCredential"
 	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
@@ -427,6 +427,9 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 		}
 		r, err := decode[credRecord](op, key, data)
 		if err != nil {
+			return err
+		}
+		if err := runChecks(r.credential(), check); err != nil {
 			return err
 		}
 		after.zrem(s.k.idx(listCreds), credRef(uid, typ, id))

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -92,10 +93,37 @@ func (s *Store) registry(ctx context.Context, op string) (map[string]core.Scope,
 }
 
 // DeleteScope unregisters a scope; NotFound if it is not registered. Grants of it
-// stay on credentials, no longer effective, until Doctor removes them.
-func (s *Store) DeleteScope(ctx context.Context, name string) (err error) {
+// stay on credentials, no longer effective, until Doctor removes them. With
+// checks, the registry is watched between their read and the delete.
+func (s *Store) DeleteScope(ctx context.Context, name string, check ...func(core.Scope) error) (err error) {
 	const op = "redisstore.DeleteScope"
 	defer func() { s.changed(ctx, "", err) }()
+	notFound := core.Errorf(core.NotFound, op, "scope %q not found", name)
+	if len(check) > 0 {
+		key := s.k.scopes()
+		err := s.watch(ctx, op, "scope "+name, func(ctx context.Context, tx *redis.Tx) error {
+			data, err := tx.HGet(ctx, key, name).Result()
+			if errors.Is(err, redis.Nil) {
+				return notFound
+			}
+			if err != nil {
+				return err
+			}
+			r, err := decode[scopeRecord](op, key+" "+name, data)
+			if err != nil {
+				return err
+			}
+			if err := runChecks(core.Scope{Name: name, Reg: r.Reg, CreatedAt: r.CreatedAt}, check); err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.HDel(ctx, key, name)
+				return nil
+			})
+			return err
+		}, key)
+		return fail(ctx, op, err)
+	}
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	n, err := s.rdb.HDel(ctx, s.k.scopes(), name).Result()
@@ -103,7 +131,7 @@ func (s *Store) DeleteScope(ctx context.Context, name string) (err error) {
 		return fail(ctx, op, err)
 	}
 	if n == 0 {
-		return core.Errorf(core.NotFound, op, "scope %q not found", name)
+		return notFound
 	}
 	return nil
 }

@@ -159,6 +159,17 @@ type fnError struct{ err error }
 func (e *fnError) Error() string { return e.err.Error() }
 func (e *fnError) Unwrap() error { return e.err }
 
+// runChecks runs a write's checks (core.Store's check arguments) on what it
+// read inside its transaction; the first error is the caller's, returned as it is.
+func runChecks[T any](v T, checks []func(T) error) error {
+	for _, c := range checks {
+		if err := c(v); err != nil {
+			return &fnError{err}
+		}
+	}
+	return nil
+}
+
 // corrupt reports a stored record that does not decode.
 func corrupt(op, key string, err error) error {
 	return &core.Error{Kind: core.Internal, Op: op, Msg: "stored record " + key + " is corrupt", Err: err}

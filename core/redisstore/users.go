@@ -469,7 +469,7 @@ func diffClaims(old, next []claim) (gone, added []claim) {
 // tokens and linked accounts in one MULTI in its slot, then its index entries
 // (P idx:expiring included), app locators, app name and redirect-URI entries
 // and claims (identities included).
-func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
+func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.User) error) (err error) {
 	const op = "redisstore.DeleteUser"
 	if !validID(id) {
 		return core.Errorf(core.NotFound, op, "user %q not found", id)
@@ -487,6 +487,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) (err error) {
 		}
 		r, err := decode[userRecord](op, s.k.user(id), data)
 		if err != nil {
+			return err
+		}
+		if err := runChecks(r.user(), check); err != nil {
 			return err
 		}
 		var appsCmd, credsCmd *redis.StringSliceCmd

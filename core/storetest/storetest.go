@@ -189,6 +189,8 @@ func Run(t *testing.T, h Harness) {
 		{"Clients", testClients},
 		{"Clients/Concurrent", testConcurrentClients},
 		{"Clients/Doctor", testClientsDoctor},
+		{"Versions", testVersions},
+		{"Versions/Race", testVersionRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,207 @@
+package adminapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// send sends a request to the admin listener with the test admin key and
+// further headers (pairs of name, value).
+func (e *env) send(method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	return call(e.t, e.admin, method, path, body, append([]string{"x-api-key", testAdminKey, "Content-Type", "application/json"}, headers...)...)
+}
+
+// etag returns the ETag of GET path, failing without one.
+func (e *env) etag(path string) string {
+	e.t.Helper()
+	w := e.send("GET", path, "")
+	if w.Code != 200 || w.Header().Get("ETag") == "" {
+		e.t.Fatalf("GET %s: %d, ETag %q: %s", path, w.Code, w.Header().Get("ETag"), w.Body)
+	}
+	return w.Header().Get("ETag")
+}
+
+// TestETags: every user, app, credential and scope answers a strong ETag that
+// follows its changes; If-None-Match gets 304; a write with a stale If-Match
+// gets 412 and writes nothing; a current one, or *, goes through.
+func TestETags(t *testing.T) {
+	e := newEnv(t)
+	w := e.send("POST", "/users", `{"username":"alice","firstname":"A","lastname":"L"}`)
+	created := w.Header().Get("ETag")
+	if w.Code != 200 || !strings.HasPrefix(created, `"`) {
+		t.Fatalf("create: %d, ETag %q", w.Code, created)
+	}
+	if got := e.etag("/users/alice"); got != created {
+		t.Fatalf("GET's ETag %s, the create's %s", got, created)
+	}
+	if w := e.send("GET", "/users/alice", "", "If-None-Match", created); w.Code != 304 || w.Body.Len() != 0 {
+		t.Fatalf("If-None-Match with the current ETag: %d %q, want 304 and no body", w.Code, w.Body)
+	}
+	if w := e.send("GET", "/users/alice", "", "If-None-Match", `"other"`); w.Code != 200 {
+		t.Fatalf("If-None-Match with another ETag: %d", w.Code)
+	}
+	w = e.send("PUT", "/users/alice", `{"firstname":"Alicia"}`, "If-Match", created)
+	updated := w.Header().Get("ETag")
+	if w.Code != 200 || updated == created || updated != e.etag("/users/alice") {
+		t.Fatalf("PUT with the current If-Match: %d, ETag %s (was %s, GET says %s)", w.Code, updated, created, e.etag("/users/alice"))
+	}
+	w = e.send("PUT", "/users/alice", `{"firstname":"Stale"}`, "If-Match", created)
+	if w.Code != 412 || w.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("PUT with a stale If-Match: %d %s", w.Code, w.Body)
+	}
+	if fn := e.must(200, "GET", "/users/alice", "")["firstname"]; fn != "Alicia" {
+		t.Fatalf("a refused PUT wrote: firstname %v", fn)
+	}
+	for _, tc := range []struct{ ifMatch string }{{"W/" + updated}, {`"a", ` + created}} {
+		if w := e.send("PUT", "/users/alice", `{"firstname":"Weak"}`, "If-Match", tc.ifMatch); w.Code != 412 {
+			t.Errorf("If-Match %s: %d, want 412", tc.ifMatch, w.Code)
+		}
+	}
+	if w := e.send("PUT", "/users/alice", `{"firstname":"X"}`, "If-Match", "not-a-tag"); w.Code != 400 || !strings.Contains(w.Body.String(), "If-Match") {
+		t.Errorf("malformed If-Match: %d %s, want 400 naming If-Match", w.Code, w.Body)
+	}
+	if w := e.send("PUT", "/users/alice", `{"firstname":"Star"}`, "If-Match", "*"); w.Code != 200 {
+		t.Errorf("If-Match *: %d %s", w.Code, w.Body)
+	}
+	if w := e.send("PUT", "/users/nobody", `{"firstname":"X"}`, "If-Match", "*"); w.Code != 404 {
+		t.Errorf("If-Match * on a missing user: %d, want 404", w.Code)
+	}
+
+	// Apps, credentials and scopes, and the status and scope sub-routes.
+	e.must(200, "POST", "/apps", `{"name":"app1","userId":"alice"}`)
+	e.must(201, "POST", "/scopes", `{"scopes":["read","write"]}`)
+	e.must(200, "POST", "/credentials", `{"consumerId":"alice","type":"key-auth","credential":{"keyId":"k1","scopes":["read"]}}`)
+	for _, tc := range []struct {
+		name, get, method, path, body string
+		okStatus                      int
+	}{
+		{"user status", "/users/alice", "PUT", "/users/alice/status", `{"status":false}`, 200},
+		{"app", "/apps/app1", "PUT", "/apps/app1", `{"redirectUri":"https://app.example/cb"}`, 200},
+		{"app status", "/apps/app1", "PUT", "/apps/app1/status", `{"status":false}`, 200},
+		{"credential status", "/credentials/key-auth/k1", "PUT", "/credentials/key-auth/k1/status", `{"status":false}`, 200},
+		{"credential scopes", "/credentials/key-auth/k1", "PUT", "/credentials/key-auth/k1/scopes", `{"scopes":["write"]}`, 204},
+		{"credential scope add", "/credentials/key-auth/k1", "PUT", "/credentials/key-auth/k1/scopes/read", ``, 204},
+		{"credential scope remove", "/credentials/key-auth/k1", "DELETE", "/credentials/key-auth/k1/scopes/read", ``, 204},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := e.etag(tc.get)
+			if w := e.send(tc.method, tc.path, tc.body, "If-Match", `"stale"`); w.Code != 412 {
+				t.Fatalf("stale If-Match: %d %s", w.Code, w.Body)
+			}
+			if got := e.etag(tc.get); got != cur {
+				t.Fatalf("a refused write changed the ETag: %s → %s", cur, got)
+			}
+			w := e.send(tc.method, tc.path, tc.body, "If-Match", cur)
+			if w.Code != tc.okStatus {
+				t.Fatalf("current If-Match: %d %s, want %d", w.Code, w.Body, tc.okStatus)
+			}
+			if et := w.Header().Get("ETag"); et != "" && et != e.etag(tc.get) {
+				t.Errorf("the answer's ETag %s is not the GET's %s", et, e.etag(tc.get))
+			}
+		})
+	}
+	// PUT /scopes/{name} only registers: with If-Match it never writes.
+	if w := e.send("PUT", "/scopes/write", ``, "If-Match", e.etag("/scopes/write")); w.Code != 409 {
+		t.Errorf("PUT /scopes/write with its If-Match: %d, want 409 (registered)", w.Code)
+	}
+	if w := e.send("PUT", "/scopes/fresh", ``, "If-Match", "*"); w.Code != 412 {
+		t.Errorf("PUT /scopes/fresh with If-Match *: %d, want 412 (nothing to match)", w.Code)
+	}
+	e.must(404, "GET", "/scopes/fresh", "")
+	// A change of the owner's status changes what an app shows, and its ETag.
+	app := e.etag("/apps/app1")
+	e.must(200, "PUT", "/users/alice/status", `{"status":true}`)
+	if e.etag("/apps/app1") == app {
+		t.Error("the app's ETag did not change with its owner's status")
+	}
+
+	// Deletes: stale refused with everything kept, current deletes.
+	for _, path := range []string{"/credentials/key-auth/k1", "/scopes/read", "/apps/app1", "/users/alice"} {
+		cur := e.etag(path)
+		if w := e.send("DELETE", path, "", "If-Match", `"stale"`); w.Code != 412 {
+			t.Fatalf("DELETE %s with a stale If-Match: %d %s", path, w.Code, w.Body)
+		}
+		e.must(200, "GET", path, "")
+		if w := e.send("DELETE", path, "", "If-Match", cur); w.Code != 204 {
+			t.Fatalf("DELETE %s with the current If-Match: %d %s", path, w.Code, w.Body)
+		}
+		e.must(404, "GET", path, "")
+	}
+}
+
+// TestIfMatchConcurrent: N clients PUT the user they all read at one version,
+// each with If-Match: exactly one wins, the others get 412, and the user holds
+// the winner's change.
+func TestIfMatchConcurrent(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/users", `{"username":"bob","firstname":"B","lastname":"L"}`)
+	tag := e.etag("/users/bob")
+	srv := httptest.NewServer(e.admin)
+	t.Cleanup(srv.Close)
+	const n = 16
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = put(t, srv.URL+"/users/bob", fmt.Sprintf(`{"firstname":"writer-%d"}`, i), "If-Match", tag)
+		})
+	}
+	wg.Wait()
+	winner, lost := -1, 0
+	for i, st := range statuses {
+		switch st {
+		case 200:
+			if winner >= 0 {
+				t.Fatalf("writers %d and %d both won at one version", winner, i)
+			}
+			winner = i
+		case 412:
+			lost++
+		default:
+			t.Fatalf("writer %d: status %d", i, st)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer won")
+	}
+	if fn := e.must(200, "GET", "/users/bob", "")["firstname"]; fn != fmt.Sprintf("writer-%d", winner) {
+		t.Fatalf("firstname %v, want the winner's writer-%d", fn, winner)
+	}
+	t.Logf("%d concurrent PUTs with one If-Match: 1 × 200, %d × 412", n, lost)
+}
+
+// put sends PUT url with an admin key and headers; it returns the status.
+func put(t *testing.T, url, body string, headers ...string) int {
+	return send(t, "PUT", url, body, headers...).StatusCode
+}
+
+// send sends a request over HTTP with the test admin key and headers (pairs).
+func send(t *testing.T, method, url, body string, headers ...string) *http.Response {
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return &http.Response{}
+	}
+	req.Header.Set("x-api-key", testAdminKey)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Error(err)
+		return &http.Response{}
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	res.Body = io.NopCloser(strings.NewReader(string(b)))
+	return res
+}

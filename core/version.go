@@ -1,0 +1,150 @@
+package core
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+)
+
+// Versions: every user, app, credential and scope has a version, a digest of
+// what it holds, which the native admin API shows as a strong ETag. A write
+// that names the versions it expects (a Precondition, from If-Match) checks
+// it inside the store's optimistic transaction, so check and write are one
+// atomic step: of N writers holding one version, exactly one wins.
+//
+// A version covers the object's own stored state and the state it shows by
+// derivation (the effective isActive of an app or credential, a credential's
+// effective scopes), so that a read's If-None-Match never hides a change.
+
+// Version returns the user's version.
+func (u User) Version() string {
+	u.CreatedAt, u.UpdatedAt, u.ExpiresAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC(), u.ExpiresAt.UTC()
+	ids := slices.Clone(u.Identities)
+	for i := range ids {
+		ids[i].LinkedAt = ids[i].LinkedAt.UTC()
+	}
+	u.Identities = ids
+	return versionOf(u)
+}
+
+// Version returns the app's version; its owner's state is part of it.
+func (a App) Version() string {
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	return versionOf(a)
+}
+
+// Version returns the credential's version, of its effective scopes (as
+// reads show them) and its owners' state.
+func (c Credential) Version() string {
+	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.ExpiresAt.UTC()
+	return versionOf(c)
+}
+
+// Version returns the scope's version: a new registration is a new version.
+func (sc Scope) Version() string {
+	sc.CreatedAt = sc.CreatedAt.UTC()
+	return versionOf(sc)
+}
+
+// versionOf digests v's JSON in a canonical form: numbers as JSON reads them
+// back, nulls and empty objects and arrays dropped, so an object just written
+// and the same object read back from the store have one version.
+func versionOf(v any) string {
+	b, err := json.Marshal(v)
+	if err == nil {
+		var generic any
+		if err = json.Unmarshal(b, &generic); err == nil {
+			b, err = json.Marshal(canonical(generic))
+		}
+	}
+	if err != nil {
+		return "" // domain types always marshal; "" matches no If-Match but *
+	}
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:18])
+}
+
+// canonical drops nulls and empty objects and arrays from a decoded JSON value.
+func canonical(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			e = canonical(e)
+			if empty(e) {
+				delete(x, k)
+				continue
+			}
+			x[k] = e
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = canonical(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// Precondition is what a writer asserts about the current version of the
+// object it writes (RFC 9110 If-Match). The zero value holds always.
+type Precondition struct {
+	// IfMatch lists the versions one of which must be current; "*" matches any
+	// existing object. A weak tag (W/"...") never matches: If-Match compares
+	// strongly. Nil: no condition.
+	IfMatch []string
+}
+
+// IsZero reports whether p asserts nothing.
+func (p Precondition) IsZero() bool { return p.IfMatch == nil }
+
+// Holds reports whether an object of that version meets p.
+func (p Precondition) Holds(version string) bool {
+	return p.IfMatch == nil || slices.Contains(p.IfMatch, "*") || slices.Contains(p.IfMatch, version)
+}
+
+// check answers PreconditionFailed when an object of that version does not
+// meet p; nothing may be written then.
+func (p Precondition) check(op, what, version string) error {
+	if p.Holds(version) {
+		return nil
+	}
+	return Errorf(PreconditionFailed, op, "the %s has changed since the version If-Match names: read it again, then retry", what)
+}
+
+// precondition returns the one precondition of a variadic argument (the zero
+// one when none is given).
+func precondition(pre []Precondition) Precondition {
+	if len(pre) == 0 {
+		return Precondition{}
+	}
+	return pre[0]
+}
+
+// checkVersion returns, for a Store method's check argument, a check of p on
+// the object the store reads inside its transaction (derive adds what the
+// object shows by derivation); none when p asserts nothing.
+func checkVersion[T interface{ Version() string }](p Precondition, op, what string, derive func(*T)) []func(T) error {
+	if p.IsZero() {
+		return nil
+	}
+	return []func(T) error{func(v T) error {
+		if derive != nil {
+			derive(&v)
+		}
+		return p.check(op, what, v.Version())
+	}}
+}
