@@ -18,44 +18,28 @@ import (
 // effective scopes), so that a read's If-None-Match never hides a change.
 
 // Version returns the user's version.
-func (u User) Version() string {
-	u.CreatedAt, u.UpdatedAt, u.ExpiresAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC(), u.ExpiresAt.UTC()
-	ids := slices.Clone(u.Identities)
-	for i := range ids {
-		ids[i].LinkedAt = ids[i].LinkedAt.UTC()
-	}
-	u.Identities = ids
-	return versionOf(u)
-}
+func (u User) Version() string { return versionOf(u) }
 
 // Version returns the app's version; its owner's state is part of it.
-func (a App) Version() string {
-	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
-	return versionOf(a)
-}
+func (a App) Version() string { return versionOf(a) }
 
 // Version returns the credential's version, of its effective scopes (as
 // reads show them) and its owners' state.
-func (c Credential) Version() string {
-	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.ExpiresAt.UTC()
-	return versionOf(c)
-}
+func (c Credential) Version() string { return versionOf(c) }
 
 // Version returns the scope's version: a new registration is a new version.
-func (sc Scope) Version() string {
-	sc.CreatedAt = sc.CreatedAt.UTC()
-	return versionOf(sc)
-}
+func (sc Scope) Version() string { return versionOf(sc) }
 
-// versionOf digests v's JSON in a canonical form: numbers as JSON reads them
-// back, nulls and empty objects and arrays dropped, so an object just written
-// and the same object read back from the store have one version.
+// versionOf digests v's JSON in the canonical form an import compares
+// (utcTimes: times in UTC, numbers as JSON reads them back, null, [] and {}
+// dropped), so an object just written and the same object read back from the
+// store have one version.
 func versionOf(v any) string {
 	b, err := json.Marshal(v)
 	if err == nil {
 		var generic any
 		if err = json.Unmarshal(b, &generic); err == nil {
-			b, err = json.Marshal(canonical(generic))
+			b, err = json.Marshal(utcTimes(generic))
 		}
 	}
 	if err != nil {
@@ -63,40 +47,6 @@ func versionOf(v any) string {
 	}
 	sum := sha256.Sum256(b)
 	return base64.RawURLEncoding.EncodeToString(sum[:18])
-}
-
-// canonical drops nulls and empty objects and arrays from a decoded JSON value.
-func canonical(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			e = canonical(e)
-			if empty(e) {
-				delete(x, k)
-				continue
-			}
-			x[k] = e
-		}
-		return x
-	case []any:
-		for i := range x {
-			x[i] = canonical(x[i])
-		}
-		return x
-	}
-	return v
-}
-
-func empty(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return true
-	case map[string]any:
-		return len(x) == 0
-	case []any:
-		return len(x) == 0
-	}
-	return false
 }
 
 // Precondition is what a writer asserts about the current version of the
