@@ -137,6 +137,12 @@ func checkUserData(d UserData) error {
 	if u.CreatedAt.IsZero() {
 		c.fail("user.createdAt", "is required")
 	}
+	checkTags(&c, "user.tags", u.Tags)
+	for i, g := range u.Groups {
+		if !IsUUID(g) {
+			c.fail(fmt.Sprintf("user.groups.%d", i), "must be a group's id (a UUID)")
+		}
+	}
 	for i, id := range u.Identities {
 		if id.Provider == "" || strings.Contains(id.Provider, ":") || id.Subject == "" {
 			c.fail(fmt.Sprintf("user.identities.%d", i), "needs a provider (without ':') and a subject")
@@ -478,6 +484,39 @@ func (s *Service) RestoreScope(ctx context.Context, sc Scope) (created bool, err
 		return false, nil
 	}
 	return false, Errorf(Conflict, op, "scope %q is registered with another registration", sc.Name)
+}
+
+// RestoreGroup stores a group with its id, number and tags. Idempotent: the
+// same group already there is not an error (created false); a group of that
+// id with other data, or another group of that name, is Conflict.
+func (s *Service) RestoreGroup(ctx context.Context, g Group) (created bool, err error) {
+	const op = "core.RestoreGroup"
+	var c checker
+	if !IsUUID(g.ID) {
+		c.fail("id", "must be a UUID")
+	}
+	if g.Number < 0 {
+		c.fail("number", "must not be negative")
+	}
+	if err := ValidateGroupName(g.Name); err != nil {
+		c.fail("name", "%s", detailOf(err))
+	}
+	g.Tags = checkTags(&c, "tags", g.Tags)
+	if err := c.err(op); err != nil {
+		return false, err
+	}
+	have, err := s.store.GetGroup(ctx, g.ID)
+	switch KindOf(err) {
+	case Other:
+		if have.Name != g.Name || !slices.Equal(have.Tags, g.Tags) || (g.Number != 0 && have.Number != g.Number) {
+			return false, Errorf(Conflict, op, "group %s exists with other data", g.ID)
+		}
+		return false, nil
+	case NotFound:
+		return true, s.store.CreateGroup(ctx, &g)
+	default:
+		return false, err
+	}
 }
 
 // RestoreAdminKey stores an admin key (its hash, never a key) with its id and

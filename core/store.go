@@ -77,7 +77,8 @@ type Store interface {
 	// gone under a username filter.
 	ListUsers(ctx context.Context, opt ListOptions) (Page[User], error)
 
-	// CreateGroup stores g, assigning g.Number; the caller sets the rest.
+	// CreateGroup stores g, assigning g.Number (kept when set, like a user's
+	// Number); the caller sets the rest.
 	// Conflict if another group has the name (GroupNameKey).
 	CreateGroup(ctx context.Context, g *Group) error
 	// GetGroup returns the group with that id, or NotFound.

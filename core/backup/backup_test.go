@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,12 +82,18 @@ func seed(t *testing.T, svc *core.Service, store core.Store, n int) string {
 	if _, err := svc.RegisterClientUser(ctx, cl, "tenant-user-1"); err != nil {
 		t.Fatal(err)
 	}
+	dev := must[core.Group](t)(svc.CreateGroup(ctx, "Development team", []string{"deploy", "read-logs"}))
+	must[core.Group](t)(svc.CreateGroup(ctx, "Support", []string{"tickets"}))
 	var firstKey string
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("user-%d", i)
 		u := must[core.User](t)(svc.CreateUser(ctx, core.Fields{
 			"username": name, "email": name + "@example.com", "firstname": "F", "lastname": name,
 		}, core.NativeUsers))
+		if i%2 == 1 {
+			must[core.User](t)(svc.GrantGroups(ctx, u.ID, []string{dev.ID}))
+			must[core.User](t)(svc.GrantUserTags(ctx, u.ID, []string{"beta", "t-" + strconv.Itoa(i)}))
+		}
 		if i%3 != 1 {
 			continue
 		}
@@ -149,8 +156,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("import refused lines: %v", rep.Bad)
 	}
 	t.Logf("imported %d lines in %v: created %v", bytes.Count(first, []byte("\n")), time.Since(start).Round(time.Millisecond), rep.Created)
-	if rep.Created[backup.KindUser] != 31 || rep.Created[backup.KindScope] != 2 || rep.Created[backup.KindAdminKey] != 1 || rep.Created[backup.KindClient] != 1 {
-		t.Errorf("created %v, want 31 users, 2 scopes, 1 admin key, 1 client", rep.Created)
+	if rep.Created[backup.KindUser] != 31 || rep.Created[backup.KindScope] != 2 || rep.Created[backup.KindAdminKey] != 1 ||
+		rep.Created[backup.KindClient] != 1 || rep.Created[backup.KindGroup] != 2 {
+		t.Errorf("created %v, want 31 users, 2 scopes, 1 admin key, 1 client, 2 groups", rep.Created)
 	}
 	second := export(t, dst, true)
 	if !bytes.Equal(first, second) {
@@ -170,6 +178,17 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := dst.Login(ctx, core.LoginRequest{Provider: "email", Identifier: p.Username, Secret: "correct horse " + p.Username}); err != nil {
 		t.Errorf("an imported password does not log in: %v", err)
+	}
+	if p.UserID == "" || !slices.Contains(p.Tags, "deploy") || !slices.Contains(p.Groups, "Development team") {
+		t.Errorf("the imported key's principal: groups %v, tags %v; want its group's and own tags", p.Groups, p.Tags)
+	}
+	devs, err := dst.ListUsers(ctx, core.ListOptions{Count: 100, Users: core.UserFilter{Tag: "deploy"}})
+	if err != nil || devs.Total != 15 {
+		t.Errorf("users with the group's tag deploy after the import: %d (%v), want 15", devs.Total, err)
+	}
+	g := must[core.Group](t)(dst.CreateGroup(ctx, "After", nil))
+	if g.Number != 3 {
+		t.Errorf("a group created after the import got number %d, want 3", g.Number)
 	}
 	u := must[core.User](t)(dst.CreateUser(ctx, core.Fields{"username": "after", "firstname": "A", "lastname": "B"}, core.NativeUsers))
 	if u.Number != 32 {

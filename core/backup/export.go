@@ -36,7 +36,7 @@ func (o Options) workers() int {
 const pageSize = 500
 
 // Export writes the store's data to w as JSON lines: a header, the scope
-// registry, the admin keys, the clients, then every user with what it owns,
+// registry, the admin keys, the clients, the groups, then every user with what it owns,
 // in Number order. It holds one page of users in memory, whatever the store's
 // size. Two exports of the same data are identical byte for byte.
 func Export(ctx context.Context, svc *core.Service, w io.Writer, opt Options) (Counts, error) {
@@ -87,6 +87,20 @@ func Export(ctx context.Context, svc *core.Service, w io.Writer, opt Options) (C
 				l.Keys = append(l.Keys, clientKey{k.ID, k.Hash, k.Preview, utc(k.CreatedAt)})
 			}
 			if err := put(KindClient, l); err != nil {
+				return counts, err
+			}
+		}
+		if start = page.NextKey; start == 0 {
+			break
+		}
+	}
+	for start := int64(0); ; {
+		page, err := svc.ListGroups(ctx, core.ListOptions{Start: start, Count: pageSize})
+		if err != nil {
+			return counts, err
+		}
+		for _, g := range page.Items {
+			if err := put(KindGroup, groupLine{envelope{KindGroup, Version}, g.ID, g.Number, g.Name, g.Tags, utc(g.CreatedAt), utc(g.UpdatedAt)}); err != nil {
 				return counts, err
 			}
 		}

@@ -15,12 +15,13 @@ import (
 const Version = 1
 
 // The line kinds, in the order an export writes them: the header, the scope
-// registry, admin keys, clients, then users in Number order.
+// registry, admin keys, clients, groups, then users in Number order.
 const (
 	KindHeader   = "header"
 	KindScope    = "scope"
 	KindAdminKey = "adminKey"
 	KindClient   = "client"
+	KindGroup    = "group"
 	KindUser     = "user"
 )
 
@@ -73,6 +74,16 @@ type clientKey struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
+type groupLine struct {
+	envelope
+	ID        string    `json:"id"`
+	Number    int64     `json:"number"`
+	Name      string    `json:"name"`
+	Tags      []string  `json:"tags,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
 // userLine is a user with everything it owns: one line, restored whole or not
 // at all.
 type userLine struct {
@@ -88,6 +99,8 @@ type userLine struct {
 	SessionsLimit    *int           `json:"sessionsLimit,omitempty"`
 	Props            map[string]any `json:"props,omitempty"`
 	Identities       []identity     `json:"identities,omitempty"`
+	Groups           []string       `json:"groups,omitempty"` // group ids
+	Tags             []string       `json:"tags,omitempty"`   // its own permission tags
 	ClientID         string         `json:"clientId,omitempty"`
 	ClientIdentifier string         `json:"clientIdentifier,omitempty"`
 	SecretPreview    string         `json:"secretPreview,omitempty"`
@@ -202,7 +215,8 @@ func toUserLine(d core.UserData) userLine {
 		envelope: envelope{KindUser, Version},
 		ID:       u.ID, Number: u.Number, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
 		ExternalID: u.ExternalID, RedirectURI: u.RedirectURI, IsActive: u.IsActive, SessionsLimit: u.SessionsLimit,
-		Props: u.Props, ClientID: u.ClientID, ClientIdentifier: u.ClientIdentifier, SecretPreview: u.SecretPreview,
+		Props: u.Props, Groups: u.Groups, Tags: u.Tags,
+		ClientID: u.ClientID, ClientIdentifier: u.ClientIdentifier, SecretPreview: u.SecretPreview,
 		ExpiresAt: utc(u.ExpiresAt), CreatedAt: utc(u.CreatedAt), UpdatedAt: utc(u.UpdatedAt),
 		Password: d.PasswordHash, Secret: d.SecretHash,
 	}
@@ -248,7 +262,8 @@ func (l userLine) userData() core.UserData {
 		User: core.User{
 			ID: l.ID, Number: l.Number, Username: l.Username, Email: l.Email, EmailVerified: l.EmailVerified,
 			ExternalID: l.ExternalID, RedirectURI: l.RedirectURI, IsActive: l.IsActive, SessionsLimit: l.SessionsLimit,
-			Props: l.Props, ClientID: l.ClientID, ClientIdentifier: l.ClientIdentifier, SecretPreview: l.SecretPreview,
+			Props: l.Props, Groups: l.Groups, Tags: l.Tags,
+			ClientID: l.ClientID, ClientIdentifier: l.ClientIdentifier, SecretPreview: l.SecretPreview,
 			ExpiresAt: l.ExpiresAt, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
 		},
 		PasswordHash: l.Password, SecretHash: l.Secret,

@@ -60,7 +60,7 @@ type Report struct {
 }
 
 // Item is one thing Restore writes: exactly one of Scope, AdminKey, Client
-// (with ClientKeys) and User, or Err for a record that could not be read
+// (with ClientKeys), Group and User, or Err for a record that could not be read
 // (reported, nothing written).
 type Item struct {
 	Line       int64  // its line, or
@@ -70,6 +70,7 @@ type Item struct {
 	AdminKey   *core.AdminKey
 	Client     *core.Client
 	ClientKeys []core.ClientKey
+	Group      *core.Group
 	User       *core.UserData
 	Err        error
 }
@@ -105,6 +106,8 @@ func Import(ctx context.Context, svc *core.Service, r io.Reader, opt Options) (R
 				for _, k := range l.Keys {
 					it.ClientKeys = append(it.ClientKeys, core.ClientKey{ID: k.ID, ClientID: l.ID, Hash: k.Hash, Preview: k.Preview, CreatedAt: k.CreatedAt})
 				}
+			case groupLine:
+				it.Group = &core.Group{ID: l.ID, Number: l.Number, Name: l.Name, Tags: l.Tags, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt}
 			case userLine:
 				d := l.userData()
 				it.User = &d
@@ -207,6 +210,10 @@ func Restore(ctx context.Context, svc *core.Service, next func() (Item, bool, er
 			drain()
 			created, ierr = svc.RestoreClient(ctx, *it.Client, it.ClientKeys)
 			done(it, created, ierr)
+		case it.Group != nil:
+			drain()
+			created, ierr = svc.RestoreGroup(ctx, *it.Group)
+			done(it, created, ierr)
 		}
 		if count%1000 == 0 {
 			progress()
@@ -252,6 +259,9 @@ func decodeLine(b []byte) (string, any, error) {
 	case KindClient:
 		var l clientLine
 		err, v = strict(b, &l), &l
+	case KindGroup:
+		var l groupLine
+		err, v = strict(b, &l), &l
 	case KindUser:
 		var l userLine
 		err, v = strict(b, &l), &l
@@ -267,6 +277,8 @@ func decodeLine(b []byte) (string, any, error) {
 	case *adminKeyLine:
 		v = *l
 	case *clientLine:
+		v = *l
+	case *groupLine:
 		v = *l
 	case *userLine:
 		v = *l

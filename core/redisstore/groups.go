@@ -37,7 +37,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *core.Group) (err error) {
 	defer func() { s.changed(ctx, "", err) }()
 	var data string
 	n, err := s.create(ctx, create{
-		op: op, owner: g.ID, claims: []claim{s.groupNameClaim(g.Name)}, seq: listGroups,
+		op: op, owner: g.ID, claims: []claim{s.groupNameClaim(g.Name)}, seq: listGroups, number: g.Number,
 		write: func(ctx context.Context, n int64) error {
 			ng := *g
 			ng.Number = n

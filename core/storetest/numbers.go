@@ -84,5 +84,17 @@ func testKeptNumbers(t *testing.T, h Harness) {
 	if d := e.createClient("After Client"); d.Seq != 13 {
 		t.Errorf("a client created after an imported 12 got Seq %d, want 13", d.Seq)
 	}
+	g := core.Group{ID: core.NewID(), Name: "Kept group", Number: 30, CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now()}
+	e.must(s.CreateGroup(ctx, &g))
+	if g.Number != 30 {
+		t.Errorf("CreateGroup with Number 30 stored %d", g.Number)
+	}
+	g2 := core.Group{ID: core.NewID(), Name: "After group", CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now()}
+	e.must(s.CreateGroup(ctx, &g2))
+	if g2.Number != 31 {
+		t.Errorf("a group created after an imported 30 got Number %d, want 31", g2.Number)
+	}
+	dupGroup := core.Group{ID: core.NewID(), Name: "Dup group", Number: 30, CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now()}
+	wantConflict(t, s.CreateGroup(ctx, &dupGroup), "CreateGroup with a taken Number", "30")
 	e.doctorClean(s)
 }
