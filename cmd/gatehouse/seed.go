@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/backup"
 	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
@@ -124,34 +125,6 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 	return exitOK
 }
 
-// seedAttempts bounds the tries of one create that Redis did not answer in
-// time (a busy machine); seedBackoff is the first pause between them, doubled
-// each time.
-const (
-	seedAttempts = 5
-	seedBackoff  = 100 * time.Millisecond
-)
-
-// seedRetry runs f until it succeeds, fails with another kind than
-// Unavailable, or has run seedAttempts times. A create cut short by a timeout
-// has rolled back or left what a crash would (doctor repairs it); its retry
-// then finds the name free, or taken by that leftover (Conflict: the user is
-// counted as existing).
-func seedRetry(ctx context.Context, f func() error) error {
-	wait := seedBackoff
-	for i := 1; ; i++ {
-		err := f()
-		if err == nil || core.KindOf(err) != core.Unavailable || i == seedAttempts {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
-}
 
 // seedProgressEvery is how often seedUsers reports progress.
 const seedProgressEvery = 5 * time.Second
@@ -159,7 +132,7 @@ const seedProgressEvery = 5 * time.Second
 // seedUsers writes o.users users with one key-auth credential each through
 // svc, as the admin API would, from o.workers goroutines. A user whose
 // username is taken is counted as existing and gets no new key. The first
-// other error (after seedRetry's tries) stops the workers and is returned. progress (if not nil) is
+// other error (after backup.Retry's tries) stops the workers and is returned. progress (if not nil) is
 // called every few seconds with the number of users done.
 func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress func(done int64)) (seedResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -180,7 +153,7 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 				}
 				name := o.prefix + "-" + strconv.FormatInt(i, 10)
 				var u core.User
-				err := seedRetry(ctx, func() (err error) {
+				err := backup.Retry(ctx, func() (err error) {
 					u, err = svc.CreateUser(ctx, core.Fields{"username": name, "firstname": "Seed", "lastname": name}, core.NativeUsers)
 					return err
 				})
@@ -193,7 +166,7 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 					return
 				}
 				var nc core.NewCredential
-				err = seedRetry(ctx, func() (err error) {
+				err = backup.Retry(ctx, func() (err error) {
 					nc, err = svc.CreateCredential(ctx, core.CredentialRequest{ConsumerID: u.ID, Type: string(core.KeyAuth)})
 					return err
 				})

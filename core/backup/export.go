@@ -109,7 +109,11 @@ func Export(ctx context.Context, svc *core.Service, w io.Writer, opt Options) (C
 		}
 	}
 	for start := int64(0); ; {
-		page, err := svc.ListUsers(ctx, core.ListOptions{Start: start, Count: pageSize})
+		var page core.Page[core.User]
+		err := Retry(ctx, func() (err error) {
+			page, err = svc.ListUsers(ctx, core.ListOptions{Start: start, Count: pageSize})
+			return err
+		})
 		if err != nil {
 			return counts, err
 		}
@@ -146,7 +150,11 @@ func readUsers(ctx context.Context, svc *core.Service, users []core.User, opt Op
 	for range min(opt.workers(), len(users)) {
 		wg.Go(func() {
 			for i := range next {
-				d, err := svc.ReadUserData(ctx, users[i].ID, opt.Sessions)
+				var d core.UserData
+				err := Retry(ctx, func() (err error) {
+					d, err = svc.ReadUserData(ctx, users[i].ID, opt.Sessions)
+					return err
+				})
 				switch core.KindOf(err) {
 				case core.Other:
 					out[i], found[i] = d, true

@@ -129,7 +129,7 @@ func Import(ctx context.Context, svc *core.Service, r io.Reader, opt Options) (R
 // It is idempotent: an item already there is counted Unchanged. Users are
 // written by opt.Workers writers at once; every other item waits for the
 // users before it (scopes, say, come before the users whose credentials
-// hold them).
+// hold them). A write Redis did not answer in time is tried again (Retry).
 func Restore(ctx context.Context, svc *core.Service, next func() (Item, bool, error), opt Options) (Report, error) {
 	rep := Report{Created: Counts{}, Unchanged: Counts{}}
 	var mu sync.Mutex
@@ -152,7 +152,11 @@ func Restore(ctx context.Context, svc *core.Service, next func() (Item, bool, er
 		for range opt.workers() {
 			wg.Go(func() {
 				for it := range jobs {
-					created, err := svc.RestoreUser(ctx, *it.User)
+					var created bool
+					err := Retry(ctx, func() (err error) {
+						created, err = svc.RestoreUser(ctx, *it.User)
+						return err
+					})
 					done(it, created, err)
 				}
 			})
@@ -200,19 +204,19 @@ func Restore(ctx context.Context, svc *core.Service, next func() (Item, bool, er
 			jobs <- it
 		case it.Scope != nil:
 			drain()
-			created, ierr = svc.RestoreScope(ctx, *it.Scope)
+			ierr = Retry(ctx, func() (err error) { created, err = svc.RestoreScope(ctx, *it.Scope); return err })
 			done(it, created, ierr)
 		case it.AdminKey != nil:
 			drain()
-			created, ierr = svc.RestoreAdminKey(ctx, *it.AdminKey)
+			ierr = Retry(ctx, func() (err error) { created, err = svc.RestoreAdminKey(ctx, *it.AdminKey); return err })
 			done(it, created, ierr)
 		case it.Client != nil:
 			drain()
-			created, ierr = svc.RestoreClient(ctx, *it.Client, it.ClientKeys)
+			ierr = Retry(ctx, func() (err error) { created, err = svc.RestoreClient(ctx, *it.Client, it.ClientKeys); return err })
 			done(it, created, ierr)
 		case it.Group != nil:
 			drain()
-			created, ierr = svc.RestoreGroup(ctx, *it.Group)
+			ierr = Retry(ctx, func() (err error) { created, err = svc.RestoreGroup(ctx, *it.Group); return err })
 			done(it, created, ierr)
 		}
 		if count%1000 == 0 {
