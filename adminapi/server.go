@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/gatehouse/gatehouse/adminapi/dialect/gaio"
 	"github.com/gatehouse/gatehouse/adminapi/dialect/glconnectors"
 	"github.com/gatehouse/gatehouse/adminapi/dialect/qloud"
 	"github.com/gatehouse/gatehouse/adminapi/web"
@@ -60,6 +61,7 @@ func New(svc *core.Service, opt Options) *Server {
 	s.publicRoutes()
 	glconnectors.Mount(s.public, svc)
 	qloud.Mount(s.admin, svc)
+	gaio.Mount(s.admin, svc)
 	return s
 }
 

@@ -215,6 +215,9 @@ type ListOptions struct {
 	Start  int64  // cursor: 0 is the beginning, else a NextKey returned earlier
 	Count  int    // page size, 1..MaxPageSize
 	UserID string // apps and credentials: only those owned by this user, when set
+	// Offset skips that many items from Start, for surfaces that number
+	// their pages (Gaio); users and groups, unfiltered only.
+	Offset int64
 	// Users narrows a users page; ignored for other collections.
 	Users UserFilter
 }

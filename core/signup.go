@@ -61,14 +61,7 @@ func (s *Service) Signup(ctx context.Context, req SignupRequest) (User, error) {
 	}
 	f := cloneFields(req.Fields)
 	var c, pc checker // the user's fields, then the password
-	var password string
-	if pw, present, null := pc.str(f, "password"); present && !null {
-		prepared, err := ValidatePassword(pw)
-		pc.addErr("password", err)
-		password = prepared
-	} else if !pc.failed("password") {
-		pc.fail("password", "is required")
-	}
+	password := readPassword(&pc, f)
 	u := s.buildUser(&c, f, s.signupPolicy())
 	c.errs = append(c.errs, pc.errs...)
 	if err := c.err(op); err != nil {

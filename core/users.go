@@ -36,6 +36,10 @@ type UserPolicy struct {
 	Username UsernameSource
 	// MaxString bounds strings the model leaves unbounded; 0 means DefaultMaxString.
 	MaxString int
+	// Password makes a "password" field required on create: checked with the
+	// other fields (RFC 8265 OpaqueString, 8–256 characters), hashed with
+	// argon2id and stored with the user, so it can log in with it.
+	Password bool
 }
 
 // UsernameSource says how a new user gets its username.
@@ -89,17 +93,68 @@ func (p UserPolicy) modelOptions(update bool) []ValidateOption {
 // CreateUser creates a user from a surface's fields under its policy. Invalid
 // lists every field at fault; Conflict names a taken username, email or
 // externalId. Nothing is stored when validation fails.
+//
+// A policy listing "groups" among its writable fields takes group refs
+// (ResolveGroup's) there: NotFound names one that does not exist. With
+// pol.Password the user's password is stored after the user; if that fails,
+// the user is deleted again and the error returned.
 func (s *Service) CreateUser(ctx context.Context, in Fields, pol UserPolicy) (User, error) {
 	const op = "core.CreateUser"
-	var c checker
-	u := s.buildUser(&c, in, pol)
+	var c, pc checker
+	f := in
+	var groups []string
+	var password string
+	if pol.Password || slices.Contains(pol.Writable, "groups") {
+		f = cloneFields(in)
+		groups, _ = pc.stringList(f, "groups")
+		if pol.Password {
+			password = readPassword(&pc, f)
+		}
+	}
+	u := s.buildUser(&c, f, pol)
+	c.errs = append(c.errs, pc.errs...)
 	if err := c.err(op); err != nil {
 		return User{}, err
+	}
+	if len(groups) > 0 {
+		ids, err := s.groupIDs(ctx, groups)
+		if err != nil {
+			return User{}, err
+		}
+		u.Groups = ids
+	}
+	var phc string
+	if pol.Password {
+		var err error
+		if phc, err = s.hasher.Hash(ctx, password); err != nil {
+			return User{}, err
+		}
 	}
 	if err := s.store.CreateUser(ctx, &u); err != nil {
 		return User{}, err
 	}
+	if pol.Password {
+		if err := s.store.SetPassword(ctx, u.ID, phc); err != nil {
+			_ = s.store.DeleteUser(context.WithoutCancel(ctx), u.ID)
+			return User{}, err
+		}
+	}
 	return u, nil
+}
+
+// readPassword takes the required "password" field of f, prepared by
+// ValidatePassword, into c.
+func readPassword(c *checker, f Fields) string {
+	pw, present, null := c.str(f, "password")
+	switch {
+	case present && !null:
+		prepared, err := ValidatePassword(pw)
+		c.addErr("password", err)
+		return prepared
+	case !c.failed("password"):
+		c.fail("password", "is required")
+	}
+	return ""
 }
 
 // buildUser validates a create under pol into c and returns the user to store
@@ -303,6 +358,11 @@ func validateExternalID(x string) error {
 		return Errorf(Invalid, "core.validateExternalID", "must be 1 to %d printable characters", maxExternalIDLen)
 	}
 	return nil
+}
+
+// UserByNumber returns the user with that number, or NotFound.
+func (s *Service) UserByNumber(ctx context.Context, n int64) (User, error) {
+	return s.store.UserByNumber(ctx, n)
 }
 
 // ResolveUser finds a user by `{id, username or externalId}`: a UUID is an

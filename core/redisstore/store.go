@@ -225,7 +225,7 @@ func (s *Store) page(ctx context.Context, zkey string, opt core.ListOptions) ([]
 	var zr *redis.ZSliceCmd
 	var zc *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		zr = p.ZRangeByScoreWithScores(ctx, zkey, &redis.ZRangeBy{Min: lo, Max: "+inf", Count: int64(n) + 1})
+		zr = p.ZRangeByScoreWithScores(ctx, zkey, &redis.ZRangeBy{Min: lo, Max: "+inf", Offset: max(opt.Offset, 0), Count: int64(n) + 1})
 		zc = p.ZCard(ctx, zkey)
 		return nil
 	})
