@@ -147,9 +147,20 @@ func (l *faultLoad) waitRecovered(t *testing.T, since time.Time) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no create acknowledged %v after the repair; answers: %v", faultRecover, l.statuses)
+			t.Fatalf("no create acknowledged %v after the repair; answers: %v; the last errors logged:\n%s", faultRecover, l.statuses, l.lastErrors())
 		}
 	}
+}
+
+// lastErrors returns the last error lines of Gatehouse's log.
+func (l *faultLoad) lastErrors() string {
+	var errs []string
+	for ln := range strings.SplitSeq(l.e.logs.String(), "\n") {
+		if strings.Contains(ln, `"level":"error"`) {
+			errs = append(errs, ln)
+		}
+	}
+	return strings.Join(errs[max(0, len(errs)-10):], "\n")
 }
 
 // stop ends the load and waits for its workers.
@@ -252,13 +263,7 @@ func checkFault(t *testing.T, name string, l *faultLoad, broken time.Time) fault
 		}
 	}
 	if t.Failed() {
-		var errs []string
-		for ln := range strings.SplitSeq(e.logs.String(), "\n") {
-			if strings.Contains(ln, `"level":"error"`) {
-				errs = append(errs, ln)
-			}
-		}
-		t.Logf("%s: the last errors logged:\n%s", name, strings.Join(errs[max(0, len(errs)-10):], "\n"))
+		t.Logf("%s: the last errors logged:\n%s", name, l.lastErrors())
 	}
 	t.Logf("FAULT %s: %d requests during the outage (%v), slowest %v; time to recover %v; writes failed for %v; "+
 		"%d creates acknowledged, %d lost; %d answered 503; doctor past the grace: %d stale claims, %d index entries, tidied",
@@ -279,30 +284,42 @@ func decodeInto(t *testing.T, m map[string]any, v any) {
 	}
 }
 
+// runFault runs the load on Gatehouse over the Redis at url for a second,
+// then fault, which breaks Redis, repairs it (or lets it repair itself),
+// waits for the load to recover and returns when the fault began; then the
+// load runs two more seconds (the last in phase "after") and checkFault checks
+// it all.
+func runFault(t *testing.T, name, url string, fault func(l *faultLoad) time.Time) {
+	t.Helper()
+	l := startFaultLoad(faultEnv(t, url))
+	defer l.stop()
+	time.Sleep(time.Second)
+	broken := fault(l)
+	time.Sleep(time.Second)
+	l.enter("after")
+	time.Sleep(time.Second)
+	l.stop()
+	checkFault(t, name, l, broken)
+}
+
 // TestFaultRedisKilled kills -9 a redis-server that writes every change to its
 // append-only file (appendfsync always) under the load, restarts it on the
 // same port and directory, and checks Gatehouse rides it out.
 func TestFaultRedisKilled(t *testing.T) {
 	t.Parallel()
 	n := redistest.StartNode(t, redistest.Persistence...) // skips under -short
-	e := faultEnv(t, "redis://"+n.Addr)
-	l := startFaultLoad(e)
-	defer l.stop()
-	time.Sleep(time.Second)
-	l.enter("down")
-	n.Kill()
-	time.Sleep(2 * time.Second)
-	if e.svc.VerifyCacheLive() {
-		t.Error("the /verify cache is still in use 2 s after Redis died: a lost change feed must bypass it")
-	}
-	repaired := l.enter("repaired")
-	n.Restart()
-	l.waitRecovered(t, repaired)
-	time.Sleep(time.Second)
-	l.enter("after")
-	time.Sleep(time.Second)
-	l.stop()
-	checkFault(t, "redis kill -9", l, repaired) // recovery from the restart
+	runFault(t, "redis kill -9", "redis://"+n.Addr, func(l *faultLoad) time.Time {
+		l.enter("down")
+		n.Kill()
+		time.Sleep(2 * time.Second)
+		if l.e.svc.VerifyCacheLive() {
+			t.Error("the /verify cache is still in use 2 s after Redis died: a lost change feed must bypass it")
+		}
+		repaired := l.enter("repaired")
+		n.Restart()
+		l.waitRecovered(t, repaired)
+		return repaired // recovery counts from the restart
+	})
 }
 
 // TestFaultClusterMasterKilled kills -9 one master of a Redis Cluster with a
@@ -311,26 +328,20 @@ func TestFaultRedisKilled(t *testing.T) {
 func TestFaultClusterMasterKilled(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartClusterReplicas(t, redistest.Persistence...) // skips under -short
-	e := faultEnv(t, c.URL)
-	l := startFaultLoad(e)
-	defer l.stop()
-	time.Sleep(time.Second)
-	victim := c.Node(c.Addrs[0])
-	// Until the cluster marks the master failed (the node timeout), the
-	// other masters still answer for their slots: some requests succeed.
-	killed := l.enter("partial")
-	victim.Kill()
-	time.Sleep(time.Second)
-	l.enter("repaired") // the cluster repairs itself: the replica takes over
-	c.WaitPromoted(t, victim.Addr)
-	l.waitRecovered(t, time.Now())
-	victim.Restart() // back as a replica of its replacement
-	c.WaitReplicas(t)
-	time.Sleep(time.Second)
-	l.enter("after")
-	time.Sleep(time.Second)
-	l.stop()
-	checkFault(t, "cluster master kill -9", l, killed) // recovery from the kill
+	runFault(t, "cluster master kill -9", c.URL, func(l *faultLoad) time.Time {
+		victim := c.Node(c.Addrs[0])
+		// Until the cluster marks the master failed (the node timeout), the
+		// other masters still answer for their slots: some requests succeed.
+		killed := l.enter("partial")
+		victim.Kill()
+		time.Sleep(time.Second)
+		l.enter("repaired") // the cluster repairs itself: the replica takes over
+		c.WaitPromoted(t, victim.Addr)
+		l.waitRecovered(t, time.Now())
+		victim.Restart() // back as a replica of its replacement
+		c.WaitReplicas(t)
+		return killed // recovery counts from the kill
+	})
 }
 
 // TestFaultSentinelFailover runs SENTINEL FAILOVER under the load: writes
@@ -338,16 +349,10 @@ func TestFaultClusterMasterKilled(t *testing.T) {
 func TestFaultSentinelFailover(t *testing.T) {
 	t.Parallel()
 	s := redistest.StartSentinel(t) // skips under -short
-	e := faultEnv(t, s.URL)
-	l := startFaultLoad(e)
-	defer l.stop()
-	time.Sleep(time.Second)
-	asked := l.enter("failover") // no phase "down": answers may be 200 or 503 throughout
-	s.Failover(t)
-	l.waitRecovered(t, l.enter("repaired"))
-	time.Sleep(time.Second)
-	l.enter("after")
-	time.Sleep(time.Second)
-	l.stop()
-	checkFault(t, "sentinel failover", l, asked) // recovery from SENTINEL FAILOVER
+	runFault(t, "sentinel failover", s.URL, func(l *faultLoad) time.Time {
+		asked := l.enter("failover") // no phase "down": answers may be 200 or 503 throughout
+		s.Failover(t)
+		l.waitRecovered(t, l.enter("repaired"))
+		return asked // recovery counts from SENTINEL FAILOVER
+	})
 }

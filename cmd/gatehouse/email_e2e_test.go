@@ -29,6 +29,18 @@ func emailPlugins(t *testing.T, sink *smtptest.Sink) string {
 	return string(b)
 }
 
+// startEmailServe starts a server with the email plugin sending through a new
+// SMTP sink, the admin key key, and signupRate as the sign-up limit per address.
+func startEmailServe(t *testing.T, key, signupRate string) (*instance, *smtptest.Sink) {
+	t.Helper()
+	clearEnv(t)
+	sink := smtptest.Start(t)
+	t.Setenv("GATEHOUSE_PLUGINS", emailPlugins(t, sink))
+	t.Setenv("GATEHOUSE_ADMIN_KEY", key)
+	in := startServe(t, filepath.Join(t.TempDir(), "key"), "--public-url", "https://auth.example.test", "--rate-signup-per-address", signupRate)
+	return in, sink
+}
+
 // tokenOf returns the token of a mail's link.
 func tokenOf(t *testing.T, m smtptest.Message) string {
 	t.Helper()
@@ -47,14 +59,10 @@ func TestEmailSignupEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the email plugin as a process, kills and restarts it")
 	}
-	clearEnv(t)
-	sink := smtptest.Start(t)
-	t.Setenv("GATEHOUSE_PLUGINS", emailPlugins(t, sink))
 	const key = "operator-chosen-key-123"
-	t.Setenv("GATEHOUSE_ADMIN_KEY", key)
 	// The sign-ups retried while the plugin restarts must not meet the sign-up
 	// rate limit.
-	in := startServe(t, filepath.Join(t.TempDir(), "key"), "--public-url", "https://auth.example.test", "--rate-signup-per-address", "1000/minute")
+	in, sink := startEmailServe(t, key, "1000/minute")
 	pub := func(method, path, body string, headers ...string) (int, string) {
 		return do(t, method, in.publicURL+path, body, append([]string{"Content-Type", "application/json"}, headers...)...)
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/proctest"
-	"github.com/gatehouse/gatehouse/plugins/email/smtptest"
 )
 
 // TestFaultEmailPluginKilled kills the email plugin's process under a load of
@@ -28,12 +26,8 @@ func TestFaultEmailPluginKilled(t *testing.T) {
 		t.Skip("runs the email plugin as a process and kills it")
 	}
 	proctest.NeedProc(t)
-	clearEnv(t)
-	sink := smtptest.Start(t)
-	t.Setenv("GATEHOUSE_PLUGINS", emailPlugins(t, sink))
 	const key = "operator-chosen-key-123"
-	t.Setenv("GATEHOUSE_ADMIN_KEY", key)
-	in := startServe(t, filepath.Join(t.TempDir(), "key"), "--public-url", "https://auth.example.test", "--rate-signup-per-address", "100000/minute")
+	in, _ := startEmailServe(t, key, "100000/minute")
 
 	const (
 		workers = 4

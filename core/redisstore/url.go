@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -202,7 +205,8 @@ func NewClient(opts *redis.UniversalOptions) redis.UniversalClient {
 // resharding. go-redis follows MOVED by itself, but CLUSTERDOWN, READONLY and
 // MASTERDOWN only make it retry the same node, and it reloads the map on its
 // own only every 10 s: so long a Gatehouse would answer 503 for the slots of a
-// master that was replaced. The reload is lazy (in the background, one at a
+// master that was replaced. A node that cannot be reached triggers a reload
+// too: the map may still name a master that was replaced. The reload is lazy (in the background, one at a
 // time), so a burst of errors costs one CLUSTER SLOTS.
 type slotMapReload struct{ c *redis.ClusterClient }
 
@@ -216,8 +220,12 @@ func (h slotMapReload) check(ctx context.Context, cmds ...redis.Cmder) {
 }
 
 // staleSlotMap reports whether err says that the node asked does not serve the
-// slot as a master (any more).
+// slot as a master (any more), or could not be reached: a map loaded while a
+// master was failing still names it after its replica took over.
 func staleSlotMap(err error) bool {
+	if _, ok := errors.AsType[net.Error](err); ok || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
 	msg := err.Error()
 	for _, p := range []string{"CLUSTERDOWN", "READONLY", "MASTERDOWN"} {
 		if strings.HasPrefix(msg, p) {
