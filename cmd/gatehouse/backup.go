@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -60,13 +59,7 @@ accepted and mean the same: --redis-url is Gatehouse's store.
 
 // runExport runs `gatehouse export`.
 func runExport(ctx context.Context, args []string, e cliEnv) int {
-	fs := flag.NewFlagSet("gatehouse export", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), exportUsage+"\n")
-		fs.PrintDefaults()
-	}
-	flags := newConfigFlags(fs)
+	fs, flags := newStoreVerbFlags("export", exportUsage, e)
 	sessions := fs.Bool("sessions", false, "also export live login sessions (their hashes)")
 	output := fs.String("output", "", "write to a new `FILE` (mode 0600) instead of stdout")
 	workers := fs.Int("workers", 16, "users read at once, `W`")
@@ -111,13 +104,7 @@ func runExport(ctx context.Context, args []string, e cliEnv) int {
 
 // runImport runs `gatehouse import`.
 func runImport(ctx context.Context, args []string, e cliEnv) int {
-	fs := flag.NewFlagSet("gatehouse import", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), importUsage+"\n")
-		fs.PrintDefaults()
-	}
-	flags := newConfigFlags(fs)
+	fs, flags := newStoreVerbFlags("import", importUsage, e)
 	from := fs.String("from", "", "import from another system's database: express-gateway")
 	egRedis := fs.String("redis", "", "with --from express-gateway: its Redis `URL`")
 	namespace := fs.String("namespace", "EG", "with --from express-gateway: its key namespace")

@@ -66,13 +66,7 @@ const (
 
 // runSeed runs `gatehouse seed`.
 func runSeed(ctx context.Context, args []string, e cliEnv) int {
-	fs := flag.NewFlagSet("gatehouse seed", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), seedUsage+"\n")
-		fs.PrintDefaults()
-	}
-	flags := newConfigFlags(fs)
+	fs, flags := newStoreVerbFlags("seed", seedUsage, e)
 	users := fs.Int("users", 0, "how many users to write, `N` (required)")
 	prefix := fs.String("prefix", seedDefaultPrefix, "usernames are `NAME`-1 ... NAME-N")
 	workers := fs.Int("workers", seedDefaultWorkers, "concurrent writers, `W`")
@@ -124,7 +118,6 @@ func runSeed(ctx context.Context, args []string, e cliEnv) int {
 	}
 	return exitOK
 }
-
 
 // seedProgressEvery is how often seedUsers reports progress.
 const seedProgressEvery = 5 * time.Second
@@ -212,6 +205,19 @@ func seedUsers(ctx context.Context, svc *core.Service, o seedOptions, progress f
 		return res, fmt.Errorf("seeding stopped: %w", err)
 	}
 	return res, nil
+}
+
+// newStoreVerbFlags returns the FlagSet of a verb that opens the store itself
+// (seed, export, import), with serve's configuration flags and help text as
+// its usage.
+func newStoreVerbFlags(verb, help string, e cliEnv) (*flag.FlagSet, *configFlags) {
+	fs := flag.NewFlagSet("gatehouse "+verb, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help+"\n")
+		fs.PrintDefaults()
+	}
+	return fs, newConfigFlags(fs)
 }
 
 // openCLIService opens the store a CLI verb (seed, export, import) works on
