@@ -205,3 +205,73 @@ func send(t *testing.T, method, url, body string, headers ...string) *http.Respo
 	res.Body = io.NopCloser(strings.NewReader(string(b)))
 	return res
 }
+
+// TestGroupETags: groups answer ETags, honour If-Match on PUT and DELETE (their
+// tag routes too) and Idempotency-Key on POST; N renames at one version: one wins.
+func TestGroupETags(t *testing.T) {
+	e := newEnv(t)
+	body := `{"name":"Development team","tags":["deploy"]}`
+	first := e.send("POST", "/groups", body, "Idempotency-Key", "g-1")
+	again := e.send("POST", "/groups", body, "Idempotency-Key", "g-1")
+	id, _ := decode(t, first.Body.Bytes())["id"].(string)
+	if first.Code != 200 || again.Code != 200 || again.Header().Get("Idempotent-Replayed") != "true" || decode(t, again.Body.Bytes())["id"] != id {
+		t.Fatalf("create and retry: %d %d %s", first.Code, again.Code, again.Body)
+	}
+	if n := len(e.must(200, "GET", "/groups", "")["groups"].([]any)); n != 1 {
+		t.Fatalf("%d groups after a create and its retry, want 1", n)
+	}
+	path := "/groups/" + id
+	tag := e.etag(path)
+	if tag != first.Header().Get("ETag") {
+		t.Fatalf("GET's ETag %s, the create's %s", tag, first.Header().Get("ETag"))
+	}
+	if w := e.send("GET", path, "", "If-None-Match", tag); w.Code != 304 {
+		t.Fatalf("If-None-Match: %d", w.Code)
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", path, `{"name":"Ops"}`},
+		{"PUT", path + "/tags", `{"tags":["x"]}`},
+		{"PUT", path + "/tags/y", ``},
+		{"DELETE", path + "/tags/deploy", ``},
+		{"DELETE", path, ``},
+	} {
+		if w := e.send(tc.method, tc.path, tc.body, "If-Match", `"stale"`); w.Code != 412 {
+			t.Fatalf("%s %s with a stale If-Match: %d %s", tc.method, tc.path, w.Code, w.Body)
+		}
+	}
+	if got := e.etag(path); got != tag {
+		t.Fatalf("refused writes changed the group: ETag %s → %s", tag, got)
+	}
+	w := e.send("PUT", path+"/tags/y", ``, "If-Match", tag)
+	if w.Code != 200 || w.Header().Get("ETag") != e.etag(path) {
+		t.Fatalf("tag grant with the current If-Match: %d, ETag %s (GET: %s)", w.Code, w.Header().Get("ETag"), e.etag(path))
+	}
+	tag = e.etag(path)
+	srv := httptest.NewServer(e.admin)
+	t.Cleanup(srv.Close)
+	const n = 12
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { statuses[i] = put(t, srv.URL+path, fmt.Sprintf(`{"name":"team %d"}`, i), "If-Match", tag) })
+	}
+	wg.Wait()
+	won := 0
+	for _, st := range statuses {
+		switch st {
+		case 200:
+			won++
+		case 412:
+		default:
+			t.Fatalf("a rename answered %d", st)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d renames won at one version, want 1 (%v)", won, statuses)
+	}
+	t.Logf("%d concurrent group renames with one If-Match: 1 × 200, %d × 412", n, n-1)
+	if w := e.send("DELETE", path, "", "If-Match", e.etag(path)); w.Code != 204 {
+		t.Fatalf("DELETE with the current If-Match: %d %s", w.Code, w.Body)
+	}
+	e.must(404, "GET", path, "")
+}

@@ -54,7 +54,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newGroupView(g))
+	return web.WriteEntity(w, r, http.StatusOK, g.Version(), newGroupView(g))
 }
 
 // listGroups handles GET /groups (start, count): {groups, nextKey}.
@@ -77,37 +77,34 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteJSON(w, http.StatusOK, newGroupView(g))
+	return web.WriteEntity(w, r, http.StatusOK, g.Version(), newGroupView(g))
 }
 
 // updateGroup handles PUT /groups/{id} {name?, tags?}: a rename, a new set of
-// tags, or both (the rename first).
+// tags, or both, in one write (If-Match: the group's ETag).
 func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	var req groupRequest
 	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
 	}
-	ref := web.Param(r, "id")
-	g, err := s.svc.ResolveGroup(r.Context(), ref)
+	g, err := s.svc.UpdateGroup(r.Context(), web.Param(r, "id"), req.Name, req.Tags, pre)
 	if err != nil {
 		return err
 	}
-	if req.Name != nil {
-		if g, err = s.svc.RenameGroup(r.Context(), g.ID, *req.Name); err != nil {
-			return err
-		}
-	}
-	if req.Tags != nil {
-		if g, err = s.svc.SetGroupTags(r.Context(), g.ID, *req.Tags); err != nil {
-			return err
-		}
-	}
-	return web.WriteJSON(w, http.StatusOK, newGroupView(g))
+	return web.WriteEntity(w, r, http.StatusOK, g.Version(), newGroupView(g))
 }
 
 // deleteGroup handles DELETE /groups/{id}: 204; its users leave it.
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteGroup(r.Context(), web.Param(r, "id")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteGroup(r.Context(), web.Param(r, "id"), pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)
@@ -138,31 +135,43 @@ func (s *Server) groupTags(w http.ResponseWriter, r *http.Request) error {
 	return web.WriteJSON(w, http.StatusOK, map[string][]string{"tags": newGroupView(g).Tags})
 }
 
-// setGroupTags handles PUT /groups/{id}/tags {tags}: replaces them.
+// setGroupTags handles PUT /groups/{id}/tags {tags}: replaces them. It and
+// the one-tag routes honour If-Match with the group's ETag, and answer its new one.
 func (s *Server) setGroupTags(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	tags, err := decodeTags(w, r)
 	if err != nil {
 		return err
 	}
-	g, err := s.svc.SetGroupTags(r.Context(), web.Param(r, "id"), tags)
-	if err != nil {
-		return err
-	}
-	return web.WriteJSON(w, http.StatusOK, map[string][]string{"tags": newGroupView(g).Tags})
+	return groupTagsAnswer(w)(s.svc.SetGroupTags(r.Context(), web.Param(r, "id"), tags, pre))
 }
 
 // editGroupTag handles PUT and DELETE /groups/{id}/tags/{tag}: one tag added
 // or removed.
 func (s *Server) editGroupTag(grant bool) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		pre, err := web.Preconditions(r)
+		if err != nil {
+			return err
+		}
 		edit := s.svc.RevokeGroupTags
 		if grant {
 			edit = s.svc.GrantGroupTags
 		}
-		g, err := edit(r.Context(), web.Param(r, "id"), []string{web.Param(r, "tag")})
+		return groupTagsAnswer(w)(edit(r.Context(), web.Param(r, "id"), []string{web.Param(r, "tag")}, pre))
+	}
+}
+
+// groupTagsAnswer answers a group's tags after a change, with its new ETag.
+func groupTagsAnswer(w http.ResponseWriter) func(core.Group, error) error {
+	return func(g core.Group, err error) error {
 		if err != nil {
 			return err
 		}
+		w.Header().Set("ETag", web.ETag(g.Version()))
 		return web.WriteJSON(w, http.StatusOK, map[string][]string{"tags": newGroupView(g).Tags})
 	}
 }

@@ -96,7 +96,7 @@ func (s *Server) adminRoutes() {
 	a.Handle(native, "PUT", "/users/:id/tags/:tag", s.editUserTag(true))
 	a.Handle(native, "DELETE", "/users/:id/tags/:tag", s.editUserTag(false))
 
-	a.Handle(native, "POST", "/groups", s.createGroup)
+	a.Handle(native, "POST", "/groups", s.idempotent(s.createGroup))
 	a.Handle(native, "GET", "/groups", s.listGroups)
 	a.Handle(native, "GET", "/groups/:id", s.getGroup)
 	a.Handle(native, "PUT", "/groups/:id", s.updateGroup)

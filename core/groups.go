@@ -124,28 +124,49 @@ func (s *Service) RenameGroup(ctx context.Context, ref, name string) (Group, err
 	return s.updateGroup(ctx, ref, func(g *Group) error { g.Name = name; return nil })
 }
 
-// GrantGroupTags adds tags to a group (its members hold them at once).
-func (s *Service) GrantGroupTags(ctx context.Context, ref string, tags []string) (Group, error) {
-	return s.editGroupTags(ctx, ref, tags, true)
-}
-
-// RevokeGroupTags removes tags from a group; tags it does not hold are ignored.
-func (s *Service) RevokeGroupTags(ctx context.Context, ref string, tags []string) (Group, error) {
-	return s.editGroupTags(ctx, ref, tags, false)
-}
-
-// SetGroupTags replaces a group's tags.
-func (s *Service) SetGroupTags(ctx context.Context, ref string, tags []string) (Group, error) {
-	const op = "core.SetGroupTags"
+// UpdateGroup renames a group and replaces its tags (a nil name or tags: kept)
+// in one write, under a precondition (If-Match) checked inside it.
+func (s *Service) UpdateGroup(ctx context.Context, ref string, name *string, tags *[]string, pre ...Precondition) (Group, error) {
+	const op = "core.UpdateGroup"
 	var c checker
-	tags = checkTags(&c, "tags", tags)
+	var ts []string
+	if name != nil {
+		c.addErr("name", ValidateGroupName(*name))
+	}
+	if tags != nil {
+		ts = checkTags(&c, "tags", *tags)
+	}
 	if err := c.err(op); err != nil {
 		return Group{}, err
 	}
-	return s.updateGroup(ctx, ref, func(g *Group) error { g.Tags = tags; return nil })
+	return s.updateGroup(ctx, ref, func(g *Group) error {
+		if name != nil {
+			g.Name = *name
+		}
+		if tags != nil {
+			g.Tags = ts
+		}
+		return nil
+	}, pre...)
 }
 
-func (s *Service) editGroupTags(ctx context.Context, ref string, tags []string, grant bool) (Group, error) {
+// GrantGroupTags adds tags to a group (its members hold them at once). This
+// and the tag writes below take a precondition, as UpdateGroup.
+func (s *Service) GrantGroupTags(ctx context.Context, ref string, tags []string, pre ...Precondition) (Group, error) {
+	return s.editGroupTags(ctx, ref, tags, true, pre)
+}
+
+// RevokeGroupTags removes tags from a group; tags it does not hold are ignored.
+func (s *Service) RevokeGroupTags(ctx context.Context, ref string, tags []string, pre ...Precondition) (Group, error) {
+	return s.editGroupTags(ctx, ref, tags, false, pre)
+}
+
+// SetGroupTags replaces a group's tags.
+func (s *Service) SetGroupTags(ctx context.Context, ref string, tags []string, pre ...Precondition) (Group, error) {
+	return s.UpdateGroup(ctx, ref, nil, &tags, pre...)
+}
+
+func (s *Service) editGroupTags(ctx context.Context, ref string, tags []string, grant bool, pre []Precondition) (Group, error) {
 	const op = "core.editGroupTags"
 	var c checker
 	tags = checkTags(&c, "tags", tags)
@@ -158,7 +179,7 @@ func (s *Service) editGroupTags(ctx context.Context, ref string, tags []string, 
 			return InvalidFields(op, FieldError{Field: "tags", Detail: "a group holds at most " + strconv.Itoa(maxTags) + " tags"})
 		}
 		return nil
-	})
+	}, pre...)
 }
 
 // editSet adds (grant) or removes items of a sorted set, and reports whether an
@@ -177,13 +198,18 @@ func editSet(set, items []string, grant bool) ([]string, bool) {
 	return slices.DeleteFunc(out, func(t string) bool { return slices.Contains(items, t) }), false
 }
 
-// updateGroup resolves a group and applies edit to it atomically.
-func (s *Service) updateGroup(ctx context.Context, ref string, edit func(*Group) error) (Group, error) {
+// updateGroup resolves a group and applies edit to it atomically, after
+// checking a precondition on the stored group in the same write.
+func (s *Service) updateGroup(ctx context.Context, ref string, edit func(*Group) error, pre ...Precondition) (Group, error) {
+	p := precondition(pre)
 	g, err := s.ResolveGroup(ctx, ref)
 	if err != nil {
 		return Group{}, err
 	}
 	return s.store.UpdateGroup(ctx, g.ID, func(g *Group) error {
+		if err := p.check("core.updateGroup", "group", g.Version()); err != nil {
+			return err
+		}
 		if err := edit(g); err != nil {
 			return err
 		}
@@ -193,13 +219,13 @@ func (s *Service) updateGroup(ctx context.Context, ref string, edit func(*Group)
 }
 
 // DeleteGroup deletes a group; its users stop being members (and stop holding
-// its tags) at once.
-func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
+// its tags) at once. A precondition is checked on the stored group inside the delete.
+func (s *Service) DeleteGroup(ctx context.Context, ref string, pre ...Precondition) error {
 	g, err := s.ResolveGroup(ctx, ref)
 	if err != nil {
 		return err
 	}
-	return s.store.DeleteGroup(ctx, g.ID)
+	return s.store.DeleteGroup(ctx, g.ID, checkVersion[Group](precondition(pre), "core.DeleteGroup", "group", nil)...)
 }
 
 // ListGroups returns one page of groups in Number order.

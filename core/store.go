@@ -96,7 +96,8 @@ type Store interface {
 	// DeleteGroup deletes the group and removes it from its users: readers
 	// stop seeing it on any user at once, even one granted it concurrently.
 	// NotFound if there is none.
-	DeleteGroup(ctx context.Context, id string) error
+	// check as for DeleteUser.
+	DeleteGroup(ctx context.Context, id string, check ...func(Group) error) error
 	// ListGroups returns one page of groups in Number order.
 	ListGroups(ctx context.Context, opt ListOptions) (Page[Group], error)
 

@@ -30,6 +30,9 @@ func (c Credential) Version() string { return versionOf(c) }
 // Version returns the scope's version: a new registration is a new version.
 func (sc Scope) Version() string { return versionOf(sc) }
 
+// Version returns the group's version.
+func (g Group) Version() string { return versionOf(g) }
+
 // versionOf digests v's JSON in the canonical form an import compares
 // (utcTimes: times in UTC, numbers as JSON reads them back, null, [] and {}
 // dropped), so an object just written and the same object read back from the

@@ -327,7 +327,7 @@ func (s *Store) dropTags(ctx context.Context, uids, tags []string) error {
 // deletes P {ix}:gm:<gid>. A grant racing the deletion finds the group gone
 // after its own write and undoes itself (UpdateUser); what a crash leaves is
 // invisible to readers and removed by Doctor.
-func (s *Store) DeleteGroup(ctx context.Context, id string) (err error) {
+func (s *Store) DeleteGroup(ctx context.Context, id string, check ...func(core.Group) error) (err error) {
 	const op = "redisstore.DeleteGroup"
 	if !validID(id) {
 		return groupNotFound(op, strconv.Quote(id))
@@ -350,6 +350,9 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) (err error) {
 			return err
 		}
 		old = r.group()
+		if err := runChecks(old, check); err != nil {
+			return err
+		}
 		after.zrem(s.k.idx(listGroups), id)
 		after.claims = append(after.claims, s.groupNameClaim(old.Name))
 		if err := after.readClaims(ctx, s, id); err != nil {

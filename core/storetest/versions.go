@@ -37,6 +37,9 @@ func testVersions(t *testing.T, h Harness) {
 	a := e.createApp(u.ID, "vapp")
 	c := e.createCred(core.KeyAuth, "vkey", u.ID, u.ID)
 	e.must(s.CreateScopes(ctx, []core.Scope{{Name: "vscope", CreatedAt: e.clock.Now()}}))
+	now := e.clock.Now()
+	g := core.Group{ID: core.NewID(), Name: "vgroup", Tags: []string{"t"}, CreatedAt: now, UpdatedAt: now}
+	e.must(s.CreateGroup(ctx, &g))
 	nc, err := s.UpdateCredential(ctx, core.KeyAuth, c.ID, func(c *core.Credential) error {
 		c.IsActive = false
 		return nil
@@ -80,7 +83,14 @@ func testVersions(t *testing.T, h Harness) {
 		}
 		return errStale
 	}))
+	refuse("DeleteGroup", s.DeleteGroup(ctx, g.ID, func(got core.Group) error {
+		if got.Version() != g.Version() {
+			t.Errorf("DeleteGroup's check saw version %s, want the created %s", got.Version(), g.Version())
+		}
+		return errStale
+	}))
 	diff(t, "keys after refused deletes", sortedKeys(before), sortedKeys(e.keys(s)))
+	e.must(s.DeleteGroup(ctx, g.ID, func(core.Group) error { return nil }))
 
 	// Passing checks delete; a check of a missing object never runs.
 	e.must(s.DeleteScope(ctx, "vscope", func(core.Scope) error { return nil }))
