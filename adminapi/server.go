@@ -35,6 +35,10 @@ type Options struct {
 	AllowedOrigins []string
 	// Plugins reports the plugins for GET /plugins and /readyz; nil: none.
 	Plugins PluginStatuser
+	// MetricsRequireKey puts /metrics behind an admin key (scope admin or
+	// read), like the native admin API; false leaves it open to anyone who
+	// reaches the admin listener.
+	MetricsRequireKey bool
 }
 
 // Server holds the routes of both listeners.
@@ -45,14 +49,18 @@ type Server struct {
 	admin   *web.Listener
 	public  *web.Listener
 	reg     *prometheus.Registry
+	metrics *metrics
+	// metricsKey: /metrics needs an admin key (Options.MetricsRequireKey).
+	metricsKey bool
 }
 
 // New returns a Server over svc with every route registered.
 func New(svc *core.Service, opt Options) *Server {
-	s := &Server{svc: svc, plugins: opt.Plugins, reg: opt.Registry}
+	s := &Server{svc: svc, plugins: opt.Plugins, reg: opt.Registry, metricsKey: opt.MetricsRequireKey}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
+	s.metrics = newMetrics(s.reg)
 	s.site = web.NewSite(web.Options{Log: opt.Log, TrustedProxies: opt.TrustedProxies, Registry: s.reg, Authenticate: svc.AuthenticateAdmin})
 	s.admin = s.site.Listener("admin")
 	s.public = s.site.Listener("public")
@@ -76,8 +84,16 @@ func (s *Server) clientAddr(r *http.Request) string { return s.site.ClientAddr(r
 
 // adminRoutes registers the admin listener's routes.
 func (s *Server) adminRoutes() {
-	s.admin.Raw(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	a := s.admin.Routes(web.Problem)
+	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+	if s.metricsKey {
+		a.Handle(web.Native, "GET", "/metrics", func(w http.ResponseWriter, r *http.Request) error {
+			metrics.ServeHTTP(w, r)
+			return nil
+		})
+	} else {
+		s.admin.Raw(http.MethodGet, "/metrics", metrics)
+	}
 	s.healthRoutes(a)
 	native, admin := web.Native, web.AdminOnly
 
@@ -160,10 +176,10 @@ func (s *Server) publicRoutes() {
 	p := s.public.Routes(web.Problem)
 	open := web.Open
 	s.healthRoutes(p)
-	p.Handle(open, "POST", "/auth/tokens", s.login)
+	p.Handle(open, "POST", "/auth/tokens", counted(s.metrics.logins, s.login))
 	p.Handle(open, "POST", "/auth/logout", s.logout)
 	p.Handle(open, "GET", "/users/me", s.me)
-	p.Handle(open, "POST", "/auth/providers/:provider/signup", s.signup)
+	p.Handle(open, "POST", "/auth/providers/:provider/signup", counted(s.metrics.signups, s.signup))
 	p.Handle(open, "GET", "/auth/providers/:provider/verify", s.verifyPage)
 	p.Handle(open, "POST", "/auth/providers/:provider/verify", s.confirmEmail)
 	p.Handle(open, "POST", "/auth/providers/:provider/resend", s.mailAsk(s.svc.ResendVerification))

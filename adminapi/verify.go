@@ -20,7 +20,9 @@ var verifyMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 // or permission tag (X-Required-Tags), 503 only when the store cannot answer.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	need := required{scopes: strings.Fields(r.Header.Get("X-Required-Scopes")), tags: strings.Fields(r.Header.Get("X-Required-Tags"))}
-	pr, err := checkRequest(r, s.svc, s.clientAddr(r), need, w.Header())
+	p, ok := presented(r)
+	pr, err := checkPresented(r, p, ok, s.svc, s.clientAddr(r), need, w.Header())
+	s.metrics.countVerify(p.Kind(), ok, err)
 	if err != nil {
 		return err
 	}
@@ -47,6 +49,11 @@ type required struct {
 // answer: Basic for a Basic credential, so a browser asks again, else Bearer.
 func checkRequest(r *http.Request, svc *core.Service, clientAddr string, need required, answer http.Header) (core.Principal, error) {
 	p, ok := presented(r)
+	return checkPresented(r, p, ok, svc, clientAddr, need, answer)
+}
+
+// checkPresented is checkRequest once the credential is read: p, when ok.
+func checkPresented(r *http.Request, p core.Presented, ok bool, svc *core.Service, clientAddr string, need required, answer http.Header) (core.Principal, error) {
 	if !ok {
 		answer.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 		return core.Principal{}, core.Errorf(core.Unauthorized, "adminapi.verify", "no credentials")

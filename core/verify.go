@@ -37,6 +37,30 @@ type Presented struct {
 	RequiredTags   []string // X-Required-Tags: effective permission tags the consumer must hold
 }
 
+// Kind is the kind of credential p presents, which Verify checks it as and
+// which is the Principal's Kind when it verifies: a bearer token by its prefix
+// (KindSession, KindOAuth), a bearer of three dot-separated parts a JWT, an
+// apikey KeyAuth, a Basic credential BasicAuth. "" for anything else, which is
+// refused. It reads no store, so metrics can label a refusal with it too.
+func (p Presented) Kind() string {
+	switch p.Scheme {
+	case SchemeBearer:
+		switch {
+		case strings.HasPrefix(p.Secret, PrefixSession):
+			return string(KindSession)
+		case strings.HasPrefix(p.Secret, PrefixOAuth):
+			return string(KindOAuth)
+		case strings.Count(p.Secret, ".") == 2:
+			return string(JWT)
+		}
+	case SchemeAPIKey:
+		return string(KeyAuth)
+	case SchemeBasic:
+		return string(BasicAuth)
+	}
+	return ""
+}
+
 // Principal is who a verified request comes from.
 type Principal struct {
 	Kind       string // "session", "oauth2", or the credential type
@@ -114,21 +138,16 @@ func answer(v *verdict, p Presented) (Principal, error) {
 // when the outcome counted no failure and may be kept by the cache.
 func (s *Service) verify(ctx context.Context, p Presented, v *verdict) {
 	var err error
-	switch p.Scheme {
-	case SchemeBearer:
-		switch {
-		case strings.HasPrefix(p.Secret, PrefixSession):
-			v.pr, err = s.verifyToken(ctx, p, PrefixSession, KindSession, v)
-		case strings.HasPrefix(p.Secret, PrefixOAuth):
-			v.pr, err = s.verifyToken(ctx, p, PrefixOAuth, KindOAuth, v)
-		case strings.Count(p.Secret, ".") == 2:
-			v.pr, err = s.verifyJWT(ctx, p, v)
-		default:
-			err = errVerify("core.Verify")
-		}
-	case SchemeAPIKey:
+	switch p.Kind() {
+	case string(KindSession):
+		v.pr, err = s.verifyToken(ctx, p, PrefixSession, KindSession, v)
+	case string(KindOAuth):
+		v.pr, err = s.verifyToken(ctx, p, PrefixOAuth, KindOAuth, v)
+	case string(JWT):
+		v.pr, err = s.verifyJWT(ctx, p, v)
+	case string(KeyAuth):
 		v.pr, err = s.verifyKey(ctx, p, v)
-	case SchemeBasic:
+	case string(BasicAuth):
 		v.pr, err = s.verifyBasic(ctx, p, v)
 	default:
 		err = errVerify("core.Verify")

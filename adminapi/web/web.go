@@ -50,6 +50,7 @@ type Site struct {
 	trusted []netip.Prefix
 	auth    func(ctx context.Context, key string) (core.AdminKey, error)
 	latency *prometheus.HistogramVec
+	limited *prometheus.CounterVec
 }
 
 // NewSite returns a Site.
@@ -58,20 +59,34 @@ func NewSite(opt Options) *Site {
 	if s.trusted == nil {
 		s.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
-	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	s.latency = Register(opt.Registry, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gatehouse_http_request_duration_seconds",
 		Help:    "HTTP requests by listener, method, route pattern and status.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"listener", "method", "route", "code"})
-	if opt.Registry != nil {
-		if err := opt.Registry.Register(s.latency); err != nil {
-			// A second Site on one registry shares the collector.
-			if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-				s.latency = are.ExistingCollector.(*prometheus.HistogramVec)
-			}
-		}
-	}
+	}, []string{"listener", "method", "route", "code"}))
+	s.limited = Register(opt.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_rate_limited_total",
+		Help: "Requests refused by a rate limit (429, or /verify's 401 with Retry-After), by listener and route pattern.",
+	}, []string{"listener", "route"}))
 	return s
+}
+
+// Register registers c on reg (nil: nowhere) and returns it, or the collector
+// of the same description already there: servers built on one registry (as
+// tests build them) share their metrics. It panics on any other conflict, a
+// programming error.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		are, ok := err.(prometheus.AlreadyRegisteredError)
+		if !ok {
+			panic(err)
+		}
+		return are.ExistingCollector.(C)
+	}
+	return c
 }
 
 // Listener is one listener's routes (the admin or the public one).
@@ -431,6 +446,9 @@ func (s *Site) access(listener string, r *http.Request, x *exchange, start time.
 		route = "unmatched"
 	}
 	s.latency.WithLabelValues(listener, r.Method, route, statusText(status)).Observe(d.Seconds())
+	if status == http.StatusTooManyRequests || status == http.StatusUnauthorized && x.w.Header()["Retry-After"] != nil {
+		s.limited.WithLabelValues(listener, route).Inc()
+	}
 	ev := s.log.Info()
 	if status >= 500 {
 		ev = s.log.Warn()

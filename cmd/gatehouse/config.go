@@ -62,6 +62,7 @@ type Config struct {
 	RateLimits   RateLimits     `json:"rateLimits"`
 	VerifyCache  VerifyCache    `json:"verifyCache"`
 	Signup       SignupConfig   `json:"signup"`
+	Metrics      MetricsConfig  `json:"metrics"`
 	// PublicURL is how browsers reach the public listener, the base of the links
 	// in mails; empty: derived from PublicAddr (http://localhost:PORT).
 	PublicURL string     `json:"publicURL"`
@@ -202,6 +203,14 @@ type RateLimits struct {
 	// for (a sign-up's own first mail does not count).
 	MailPerAddress Rate `json:"mailPerAddress"`
 	MailPerEmail   Rate `json:"mailPerEmail"`
+}
+
+// MetricsConfig is about the admin listener's GET /metrics (Prometheus).
+type MetricsConfig struct {
+	// RequireKey puts /metrics behind an admin key (scope admin or read), sent
+	// as the admin API's are (Prometheus: authorization.credentials). Off,
+	// anyone who reaches the admin listener may read it.
+	RequireKey bool `json:"requireKey"`
 }
 
 // SignupConfig holds the rules of self-service sign-up.
@@ -527,6 +536,7 @@ func settings() []setting {
 		{"verifyCache.size", "GATEHOUSE_VERIFY_CACHE_SIZE", "verify-cache-size", "/verify answers kept per process, `n`; 0 turns the cache off", func(c *Config) any { return &c.VerifyCache.Size }, ""},
 		{"verifyCache.ttl", "GATEHOUSE_VERIFY_CACHE_TTL", "verify-cache-ttl", "how long a cached /verify success lives, a `duration` up to 5s", func(c *Config) any { return &c.VerifyCache.TTL }, ""},
 		{"verifyCache.negativeTTL", "GATEHOUSE_VERIFY_CACHE_NEGATIVE_TTL", "verify-cache-negative-ttl", "how long a cached /verify refusal lives, a `duration` up to 1s", func(c *Config) any { return &c.VerifyCache.NegativeTTL }, ""},
+		{"metrics.requireKey", "GATEHOUSE_METRICS_REQUIRE_KEY", "metrics-require-key", "GET /metrics needs an admin key (scope admin or read), `true|false`", func(c *Config) any { return &c.Metrics.RequireKey }, ""},
 		{"security.trustedProxies", "GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "comma-separated `prefixes` whose X-Forwarded-For is trusted", func(c *Config) any { return &c.Security.TrustedProxies }, ""},
 	}
 }

@@ -72,10 +72,12 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	}
 	log.Info().Str("redis", redisstore.RedactURL(redisURL)).Str("prefix", cfg.Redis.Prefix).Msg("store ready")
 
-	plugins, err := startPlugins(ctx, cfg, store, log)
+	reg := newRegistry(client)
+	plugins, err := startPlugins(ctx, cfg, store, log, newPluginCalls(reg).observe)
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(pluginCollector{plugins.Status})
 	defer func() {
 		// After the listeners drained (below), before the store closes (deferred above).
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -98,7 +100,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	if err != nil {
 		return err
 	}
-	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins})
+	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins,
+		Registry: reg, MetricsRequireKey: cfg.Metrics.RequireKey})
 	servers := []*http.Server{
 		newHTTPServer(cfg.AdminAddr, api.Admin(), log),
 		newHTTPServer(cfg.PublicAddr, api.Public(), log),
@@ -220,7 +223,7 @@ var pluginEnv = []string{"TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "H
 
 // startPlugins starts the configured plugins. A plugin that fails to start
 // does not stop the server: it is retried, and its calls answer 503.
-func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog.Logger) (*pluginhost.Host, error) {
+func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog.Logger, observe func(plugin, method string, took time.Duration, err error)) (*pluginhost.Host, error) {
 	specs, err := pluginSpecs(cfg)
 	if err != nil {
 		return nil, err
@@ -231,7 +234,7 @@ func startPlugins(ctx context.Context, cfg Config, store core.Store, log zerolog
 			env = append(env, k+"="+v)
 		}
 	}
-	host, err := pluginhost.New(specs, pluginhost.Options{Dir: cfg.PluginDir, KV: store.PluginKV, Log: log, Env: env})
+	host, err := pluginhost.New(specs, pluginhost.Options{Dir: cfg.PluginDir, KV: store.PluginKV, Log: log, Env: env, ObserveCall: observe})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}

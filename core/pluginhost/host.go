@@ -104,6 +104,10 @@ type Options struct {
 	// marks the plugin failed. Default 5 in 1 minute; negative: never restart.
 	MaxRestarts   int
 	RestartWindow time.Duration
+	// ObserveCall, when set, is told of every call to a plugin as it returns
+	// (metrics): the plugin's name, the method ("SendVerification"), how long
+	// it took and its error. A call to a plugin that is down is told too.
+	ObserveCall func(plugin, method string, took time.Duration, err error)
 }
 
 // Defaults of Spec and Options.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/plugins/sdk"
@@ -14,17 +15,20 @@ import (
 // timeout, counting it in flight so that a restart or Close drains it first.
 // It answers Unavailable at once when no process serves the plugin, NotFound
 // when the process does not serve kind.
-func call[T any](ctx context.Context, m *managed, kind, method string, fn func(context.Context, *conn) (T, error)) (T, error) {
+func call[T any](ctx context.Context, m *managed, kind, method string, fn func(context.Context, *conn) (T, error)) (v T, err error) {
+	if observe := m.host.opt.ObserveCall; observe != nil {
+		start := time.Now()
+		defer func() { observe(m.spec.Name, method, time.Since(start), err) }()
+	}
 	op := "pluginhost." + method
 	c, err := m.acquire(op, kind)
 	if err != nil {
-		var zero T
-		return zero, err
+		return v, err
 	}
 	defer c.calls.Done()
 	cctx, cancel := context.WithTimeout(ctx, m.spec.CallTimeout)
 	defer cancel()
-	v, err := fn(cctx, c)
+	v, err = fn(cctx, c)
 	if err != nil {
 		err = m.callError(ctx, cctx, op, c, err)
 	}
