@@ -109,7 +109,7 @@ func TestMetricsMove(t *testing.T) {
 		t.Fatalf("unverified login: %d", c)
 	}
 	sink.WaitFor(t, "ada@example.com", 10*time.Second)
-	after := waitSeries(t, in, `gatehouse_plugin_call_duration_seconds_count{method="SendVerification",outcome="ok",plugin="email"}`, 1)
+	waitSeries(t, in, `gatehouse_plugin_call_duration_seconds_count{method="SendVerification",outcome="ok",plugin="email"}`, 1)
 
 	// /verify: nothing presented, a good key, then wrong keys until the
 	// per-address cap (3 a minute) refuses with Retry-After.
@@ -129,7 +129,7 @@ func TestMetricsMove(t *testing.T) {
 	if c := pub("GET", "/verify", "", "Authorization", "Bearer gths_nothing"); c != 401 {
 		t.Fatalf("/verify with an unknown session: %d", c)
 	}
-	after = scrape(t, in, "")
+	after := scrape(t, in, "")
 	for series, want := range map[string]float64{
 		`gatehouse_signups_total{outcome="ok"}`:                           1,
 		`gatehouse_signups_total{outcome="invalid"}`:                      1,
