@@ -30,4 +30,41 @@ type Limiter interface {
 	// ReadAuth's Throttles use. Invalid for a rate that is not positive or
 	// n < 1; Unavailable when the store cannot answer.
 	AllowEach(ctx context.Context, ts []Throttle, n int) (retryAfter []time.Duration, err error)
+	// Remaining reports how many events key may still count now at rate,
+	// 0 to rate.Count, counting nothing. Unavailable when the store cannot
+	// answer.
+	Remaining(ctx context.Context, key string, rate Rate) (int, error)
+}
+
+// CallBudget is what CountCall reports: the rate a client's calls are held
+// to and how many it may still make now.
+type CallBudget struct {
+	Limit     int
+	Remaining int
+}
+
+// CountCall counts one call of a dialect's client (key names it: the
+// dialect and its admin key) against Policy.DialectCalls and returns the
+// budget left; RateLimited, with RetryAfter and the budget, beyond it.
+// Without a limiter nothing is counted and the whole budget remains.
+func (s *Service) CountCall(ctx context.Context, key string) (CallBudget, error) {
+	const op = "core.CountCall"
+	rate := s.policy.DialectCalls
+	b := CallBudget{Limit: rate.Count, Remaining: rate.Count}
+	if s.limiter == nil || rate.Count <= 0 || rate.Per <= 0 {
+		return b, nil
+	}
+	key = "calls:" + key
+	ok, retry, err := s.limiter.Allow(ctx, key, rate, 1)
+	if err != nil {
+		return b, err
+	}
+	if !ok {
+		b.Remaining = 0
+		return b, &Error{Kind: RateLimited, Op: op, Msg: "Too Many Attempts.", RetryAfter: max(retry, time.Second)}
+	}
+	if b.Remaining, err = s.limiter.Remaining(ctx, key, rate); err != nil {
+		return b, err
+	}
+	return b, nil
 }

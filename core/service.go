@@ -74,6 +74,9 @@ type Policy struct {
 	MailPerEmail   Rate
 	// UnverifiedTTL is how long an email sign-up that was never verified lives.
 	UnverifiedTTL time.Duration
+	// DialectCalls is the call budget of each admin key on the dialects that
+	// announce one (publica.la's X-RateLimit-Limit and -Remaining).
+	DialectCalls Rate
 	// RequireVerifiedEmail refuses password logins of users who signed up by
 	// email and never verified it (admin-created users are never held to it).
 	RequireVerifiedEmail bool
@@ -85,7 +88,7 @@ func DefaultPolicy() Policy {
 		SessionTTL: 24 * time.Hour, MaxSessions: 100, OAuthTokenTTL: time.Hour,
 		LoginPerIdentifier: Rate{10, time.Minute}, LoginPerAddress: Rate{100, time.Minute},
 		VerifyFailures: Rate{20, time.Minute}, VerifyFailuresPerAddress: Rate{60, time.Minute}, RememberSuccess: time.Minute,
-		SignupPerAddress: Rate{30, time.Minute}, FlowsPerAddress: Rate{60, time.Minute}, MailPerAddress: Rate{3, time.Hour}, MailPerEmail: Rate{3, time.Hour},
+		SignupPerAddress: Rate{30, time.Minute}, DialectCalls: Rate{60, time.Minute}, FlowsPerAddress: Rate{60, time.Minute}, MailPerAddress: Rate{3, time.Hour}, MailPerEmail: Rate{3, time.Hour},
 		UnverifiedTTL: 24 * time.Hour, RequireVerifiedEmail: true,
 	}
 }

@@ -1,10 +1,13 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Limits of user built-ins and of strings the model leaves unbounded.
@@ -58,6 +61,31 @@ var NativeUsers = UserPolicy{ModelRequired: true, Require: []string{"username"},
 // readOnlyUserFields are never written by a client: accepted on update only
 // when equal to the stored value, so GET → edit → PUT works.
 var readOnlyUserFields = []string{"id", "number", "createdAt", "updatedAt"}
+
+// IsAttribute reports whether a user property is a dialect's attribute:
+// its name holds a colon ("publicala:admin"). A dialect keeps there what its
+// clients write that the user model does not describe; the model does not
+// validate attributes, every surface shows them, and only a policy that lists
+// one in Writable changes it (to others it is read-only: accepted when
+// unchanged, so GET → edit → PUT works).
+func IsAttribute(name string) bool { return strings.Contains(name, ":") }
+
+// keepAttributes takes from f the attributes pol does not own: accepted when
+// equal to the stored value, refused otherwise.
+func (p UserPolicy) keepAttributes(c *checker, f Fields, stored map[string]any) {
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		if !IsAttribute(k) || (p.Writable != nil && p.writable(k)) {
+			continue
+		}
+		v, _ := take(f, k)
+		old, exists := stored[k]
+		a, aerr := json.Marshal(v)
+		b, berr := json.Marshal(old)
+		if !exists || aerr != nil || berr != nil || !bytes.Equal(a, b) {
+			c.fail(k, "is kept by another surface: read-only here")
+		}
+	}
+}
 
 // writable reports whether the policy lets its surface write field.
 func (p UserPolicy) writable(field string) bool {
@@ -163,6 +191,7 @@ func (s *Service) buildUser(c *checker, in Fields, pol UserPolicy) User {
 	now := s.Now()
 	u := User{ID: NewID(), IsActive: true, CreatedAt: now, UpdatedAt: now}
 	f := cloneFields(in)
+	pol.keepAttributes(c, f, nil)
 	pol.refuseUnwritable(c, f)
 	for _, name := range readOnlyUserFields {
 		c.readOnly(f, name, nil, false)
@@ -220,6 +249,7 @@ func (s *Service) UpdateUser(ctx context.Context, ref string, in Fields, pol Use
 			delete(f, "username")
 		}
 		var c checker
+		pol.keepAttributes(&c, f, u.Props)
 		pol.refuseUnwritable(&c, f)
 		c.readOnly(f, "id", u.ID, true)
 		c.readOnly(f, "number", u.Number, true)
@@ -340,7 +370,11 @@ func (c *checker) model(m *Model, instance map[string]any, opts ...ValidateOptio
 // properties.
 func userInstance(u *User) map[string]any {
 	m := make(map[string]any, len(u.Props)+3)
-	maps.Copy(m, u.Props)
+	for k, v := range u.Props {
+		if !IsAttribute(k) {
+			m[k] = v
+		}
+	}
 	if u.Username != "" {
 		m["username"] = u.Username
 	}
@@ -457,4 +491,54 @@ func (s *Service) ListUsers(ctx context.Context, opt ListOptions) (Page[User], e
 		f.Group = g.ID
 	}
 	return s.store.ListUsers(ctx, opt)
+}
+
+// UserByName returns the user holding a unique name (its email, external id,
+// username), or NotFound.
+func (s *Service) UserByName(ctx context.Context, kind NameKind, value string) (User, error) {
+	u, err := s.store.UserByName(ctx, kind, value)
+	if KindOf(err) == Invalid {
+		return User{}, Errorf(NotFound, "core.UserByName", "no user has that %s", kind)
+	}
+	return u, err
+}
+
+// UsersAt returns the users from the offset-th (0-based) to count of them, in
+// creation order, among those keep accepts (nil: all), and how many there are
+// in all: the offset paging of surfaces that number their pages.
+//
+// It reads the users from the start, a store page at a time: O(offset +
+// count) unfiltered, O(users) with keep, since the total counts every match.
+// TODO(issue 14): serve the filters through the store's indexes (UserFilter)
+// once it does, and offsets by rank.
+func (s *Service) UsersAt(ctx context.Context, keep func(User) bool, offset, count int) ([]User, int64, error) {
+	var out []User
+	var seen, total int64
+	opt := ListOptions{Count: MaxPageSize}
+	for {
+		p, err := s.ListUsers(ctx, opt)
+		if err != nil {
+			return nil, 0, err
+		}
+		if keep == nil {
+			total = p.Total
+		}
+		for _, u := range p.Items {
+			if keep != nil && !keep(u) {
+				continue
+			}
+			if seen >= int64(offset) && len(out) < count {
+				out = append(out, u)
+			}
+			seen++
+		}
+		if p.NextKey == 0 || (keep == nil && len(out) == count) {
+			break
+		}
+		opt.Start = p.NextKey
+	}
+	if keep != nil {
+		total = seen
+	}
+	return out, total, nil
 }

@@ -162,3 +162,49 @@ func TestSignupIdentity(t *testing.T) {
 		t.Errorf("user without email: %+v, %q", id, bare.DisplayName())
 	}
 }
+
+// TestCreateWithPasswordAndAttributes: a policy's password field is checked
+// with the other fields and stored with the user (a login works); a
+// dialect's attributes skip the model, and other surfaces may send them back
+// unchanged but not change them.
+func TestCreateWithPasswordAndAttributes(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{})
+	ctx := t.Context()
+	pol := core.UserPolicy{Writable: []string{"email", "dia:flag"}, Require: []string{"email"}, Username: core.UsernameEmail, Password: true}
+	_, err := e.svc.CreateUser(ctx, fields(t, `{"email":"bad","password":"short","dia:flag":true}`), pol)
+	if got := fieldNames(core.FieldsOf(err)); !slices.Equal(got, []string{"email", "password"}) {
+		t.Fatalf("bad create: %v (%v)", got, err)
+	}
+	if _, err := e.svc.CreateUser(ctx, fields(t, `{"email":"no-pw@example.com"}`), pol); !slices.Equal(fieldNames(core.FieldsOf(err)), []string{"password"}) {
+		t.Errorf("a required password left out: %v", err)
+	}
+	u, err := e.svc.CreateUser(ctx, fields(t, `{"email":"dia@example.com","password":"correct horse","dia:flag":true}`), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := u.Props["password"]; ok || u.Props["dia:flag"] != true {
+		t.Errorf("props: %v", u.Props)
+	}
+	if _, err := e.svc.Login(ctx, core.LoginRequest{Provider: core.ProviderEmail, Identifier: "dia@example.com", Secret: "correct horse"}); err != nil {
+		t.Errorf("login with the password given at create: %v", err)
+	}
+	if _, err := e.svc.UpdateUser(ctx, u.ID, fields(t, `{"dia:flag":true,"firstname":"Di"}`), core.NativeUsers); err != nil {
+		t.Errorf("native update sending the attribute back unchanged: %v", err)
+	}
+	_, err = e.svc.UpdateUser(ctx, u.ID, fields(t, `{"dia:flag":false}`), core.NativeUsers)
+	if !slices.Equal(fieldNames(core.FieldsOf(err)), []string{"dia:flag"}) {
+		t.Errorf("native update changing the attribute: %v", err)
+	}
+	if _, err := e.svc.CreateUser(ctx, fields(t, `{"username":"x","firstname":"X","lastname":"Y","dia:flag":true}`), core.NativeUsers); !slices.Equal(fieldNames(core.FieldsOf(err)), []string{"dia:flag"}) {
+		t.Errorf("native create with an attribute: %v", err)
+	}
+}
+
+func fieldNames(fs []core.FieldError) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Field)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -203,6 +203,9 @@ type RateLimits struct {
 	// for (a sign-up's own first mail does not count).
 	MailPerAddress Rate `json:"mailPerAddress"`
 	MailPerEmail   Rate `json:"mailPerEmail"`
+	// DialectCalls is each admin key's call budget on the dialects that
+	// announce one (publica.la's X-RateLimit-* headers).
+	DialectCalls Rate `json:"dialectCalls"`
 }
 
 // MetricsConfig is about the admin listener's GET /metrics (Prometheus).
@@ -289,6 +292,7 @@ func DefaultConfig() Config {
 			LoginPerIdentifier: Rate(p.LoginPerIdentifier), LoginPerAddress: Rate(p.LoginPerAddress),
 			VerifyFailures: Rate(p.VerifyFailures), VerifyFailuresPerAddress: Rate(p.VerifyFailuresPerAddress),
 			SignupPerAddress: Rate(p.SignupPerAddress), FlowsPerAddress: Rate(p.FlowsPerAddress), MailPerAddress: Rate(p.MailPerAddress), MailPerEmail: Rate(p.MailPerEmail),
+			DialectCalls: Rate(p.DialectCalls),
 		},
 		Signup:      SignupConfig{RequireVerifiedEmail: p.RequireVerifiedEmail, UnverifiedTTL: Duration(p.UnverifiedTTL)},
 		VerifyCache: VerifyCache{Size: core.DefaultVerifyCacheSize, TTL: Duration(core.DefaultVerifyCacheTTL), NegativeTTL: Duration(core.MaxVerifyCacheNegativeTTL)},
@@ -380,6 +384,7 @@ func (c Config) Policy() core.Policy {
 	p.FlowsPerAddress = core.Rate(c.RateLimits.FlowsPerAddress)
 	p.MailPerAddress = core.Rate(c.RateLimits.MailPerAddress)
 	p.MailPerEmail = core.Rate(c.RateLimits.MailPerEmail)
+	p.DialectCalls = core.Rate(c.RateLimits.DialectCalls)
 	p.UnverifiedTTL = time.Duration(c.Signup.UnverifiedTTL)
 	p.RequireVerifiedEmail = c.Signup.RequireVerifiedEmail
 	return p
@@ -527,6 +532,7 @@ func settings() []setting {
 		{"cors.allowedOrigins", "GATEHOUSE_CORS_ALLOWED_ORIGINS", "cors-allowed-origins", "comma-separated browser `origins` allowed to call the public API", func(c *Config) any { return &c.CORS.AllowedOrigins }, "none"},
 		{"pluginDir", "GATEHOUSE_PLUGIN_DIR", "plugin-dir", "`folder` of external plugin binaries", func(c *Config) any { return &c.PluginDir }, ""},
 		{"plugins", "GATEHOUSE_PLUGINS", "plugins", "the plugins to run, as a JSON `array` of {name, kind (optional), builtin | path + sha256, callTimeout, config}", func(c *Config) any { return &c.Plugins }, ""},
+		{"rateLimits.dialectCalls", "GATEHOUSE_RATE_DIALECT_CALLS", "rate-dialect-calls", "calls per admin key on the dialects that announce a budget (publica.la), `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.DialectCalls }, ""},
 		{"rateLimits.signupPerAddress", "GATEHOUSE_RATE_SIGNUP_PER_ADDRESS", "rate-signup-per-address", "sign-ups per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.SignupPerAddress }, ""},
 		{"rateLimits.flowsPerAddress", "GATEHOUSE_RATE_FLOWS_PER_ADDRESS", "rate-flows-per-address", "redirect sign-ins and integration links started per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.FlowsPerAddress }, ""},
 		{"rateLimits.mailPerAddress", "GATEHOUSE_RATE_MAIL_PER_ADDRESS", "rate-mail-per-address", "verification and reset mails per client address, `COUNT/PERIOD`", func(c *Config) any { return &c.RateLimits.MailPerAddress }, ""},

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 
@@ -87,6 +88,36 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) 
 		return true, 0, nil
 	}
 	return false, max(waits[0], time.Millisecond), nil
+}
+
+// Remaining reports how many events key may still count now at rate,
+// reading its state and Redis' clock in one round trip, counting nothing.
+func (l *Limiter) Remaining(ctx context.Context, key string, rate core.Rate) (int, error) {
+	const op = "redisstore.Limiter.Remaining"
+	ctx, cancel := l.bounds.reading(ctx)
+	defer cancel()
+	if rate.Count <= 0 || rate.Per <= 0 {
+		return 0, core.Errorf(core.Invalid, op, "no events fit %v", rate)
+	}
+	var get *redis.StringCmd
+	var now *redis.TimeCmd
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, l.k.rate(key))
+		now = p.Time(ctx)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fail(ctx, op, err)
+	}
+	tat, err := strconv.ParseFloat(get.Val(), 64)
+	if err != nil || now.Err() != nil {
+		return rate.Count, nil // no state: the whole rate
+	}
+	t := now.Val()
+	at := float64(t.Unix()-rateEpoch) + float64(t.Nanosecond()/1000)/1e6
+	interval := rate.Per.Seconds() / float64(rate.Count)
+	left := int(math.Floor((at - (max(tat, at) - interval*float64(rate.Count))) / interval))
+	return min(max(left, 0), rate.Count), nil
 }
 
 // rateEpoch is the epoch of the stored arrival times, in Unix seconds:

@@ -180,3 +180,29 @@ func (c *eachTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		return next(ctx, cmds)
 	}
 }
+
+// TestLimiterRemaining: the budget left shrinks with each event counted,
+// reads nothing into the key, and is 0 once the rate is used.
+func TestLimiterRemaining(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.SetTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{m.Addr()}})
+	t.Cleanup(func() { client.Close() })
+	l := redisstore.NewLimiter(client, "r:")
+	rate := core.Rate{Count: 3, Per: time.Minute}
+	ctx := t.Context()
+	for want := 3; want >= 0; want-- {
+		left, err := l.Remaining(ctx, "k", rate)
+		if err != nil || left != want {
+			t.Fatalf("remaining %d (%v), want %d", left, err, want)
+		}
+		if want > 0 {
+			if ok, _, err := l.Allow(ctx, "k", rate, 1); !ok || err != nil {
+				t.Fatalf("event %d refused: %v", 4-want, err)
+			}
+		}
+	}
+	if ok, _, _ := l.Allow(ctx, "k", rate, 1); ok {
+		t.Error("a fourth event fit a rate of 3")
+	}
+}
