@@ -158,7 +158,7 @@ func modulePackages(t *testing.T) map[string][]string {
 func TestArchitecture(t *testing.T) {
 	pkgs := modulePackages(t)
 	for _, must := range []string{"core", "adminapi", "adminapi/web", "plugins/sdk", "plugins/sdk/errs", "plugins/email",
-		"adminapi/dialect/glconnectors", "adminapi/dialect/qloud", "adminapi/dialect/gaio"} {
+		"adminapi/dialect/glconnectors", "adminapi/dialect/qloud", "adminapi/dialect/gaio", "adminapi/dialect/publicala"} {
 		if _, ok := pkgs[must]; !ok {
 			t.Errorf("package %s not found: the test walks the wrong tree", must)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/adminapi/dialect/gaio"
 	"github.com/gatehouse/gatehouse/adminapi/dialect/glconnectors"
+	"github.com/gatehouse/gatehouse/adminapi/dialect/publicala"
 	"github.com/gatehouse/gatehouse/adminapi/dialect/qloud"
 	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
@@ -70,6 +71,7 @@ func New(svc *core.Service, opt Options) *Server {
 	glconnectors.Mount(s.public, svc)
 	qloud.Mount(s.admin, svc)
 	gaio.Mount(s.admin, svc)
+	publicala.Mount(s.admin, svc)
 	return s
 }
 
