@@ -503,34 +503,34 @@ func (s *Service) UserByName(ctx context.Context, kind NameKind, value string) (
 	return u, err
 }
 
-// UsersAt returns the users from the offset-th (0-based) to count of them, in
-// creation order, among those keep accepts (nil: all), and how many there are
-// in all: the offset paging of surfaces that number their pages.
-//
-// It reads the users from the start, a store page at a time: O(offset +
-// count) unfiltered, O(users) with keep, since the total counts every match.
-// TODO(issue 14): serve the filters through the store's indexes (UserFilter)
-// once it does, and offsets by rank.
-func (s *Service) UsersAt(ctx context.Context, keep func(User) bool, offset, count int) ([]User, int64, error) {
+// UsersAt returns the users from the offset-th (0-based) to count of them,
+// in creation order, among those f selects and keep accepts (nil: all), and
+// how many there are in all: the offset paging of surfaces that number their
+// pages. The filter is the store's (indexed): without keep a call costs
+// O(offset + count) and the total is the store's count. keep is for what no
+// index serves: it reads every user f selects, to count them.
+func (s *Service) UsersAt(ctx context.Context, f UserFilter, keep func(User) bool, offset, count int) ([]User, int64, error) {
 	var out []User
 	var seen, total int64
-	opt := ListOptions{Count: MaxPageSize}
+	opt := ListOptions{Count: MaxPageSize, Users: f}
 	for {
 		p, err := s.ListUsers(ctx, opt)
 		if err != nil {
 			return nil, 0, err
 		}
-		if keep == nil {
-			total = p.Total
-		}
-		for _, u := range p.Items {
-			if keep != nil && !keep(u) {
-				continue
+		total = p.Total
+		if keep == nil && seen+int64(len(p.Items)) <= int64(offset) {
+			seen += int64(len(p.Items)) // a page wholly before the offset
+		} else {
+			for _, u := range p.Items {
+				if keep != nil && !keep(u) {
+					continue
+				}
+				if seen >= int64(offset) && len(out) < count {
+					out = append(out, u)
+				}
+				seen++
 			}
-			if seen >= int64(offset) && len(out) < count {
-				out = append(out, u)
-			}
-			seen++
 		}
 		if p.NextKey == 0 || (keep == nil && len(out) == count) {
 			break

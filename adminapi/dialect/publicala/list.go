@@ -116,15 +116,14 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	default:
-		keep := func(u core.User) bool { return u.IsActive }
-		switch query {
-		case "deactivated":
-			keep = func(u core.User) bool { return !u.IsActive }
-		case "admins":
-			keep = func(u core.User) bool { return u.IsActive && flag(u, attrAdmin) }
+		// Laravel's soft deletes: deactivated users only under query=deactivated.
+		active := query != "deactivated"
+		var keep func(core.User) bool
+		if query == "admins" {
+			keep = func(u core.User) bool { return flag(u, attrAdmin) } // no index: a scan of the active users
 		}
 		var err error
-		if users, total, err = a.svc.UsersAt(r.Context(), keep, (page-1)*perPage, perPage); err != nil {
+		if users, total, err = a.svc.UsersAt(r.Context(), core.UserFilter{Active: &active}, keep, (page-1)*perPage, perPage); err != nil {
 			return err
 		}
 	}
