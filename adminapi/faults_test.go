@@ -38,19 +38,23 @@ type faultLoad struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
-	mu        sync.Mutex
-	acked     []string // usernames whose create answered 200
-	ackedIDs  []string // and their ids
-	phase     string   // "before", "down", "repaired", "after"
-	requests  map[string]int
-	statuses  map[string]map[int]int
-	slowest   map[string]time.Duration
-	firstFail time.Time         // first write that failed
-	lastFail  time.Time         // last write that failed
-	lastAck   time.Time         // last write acknowledged
-	recovered time.Time         // first write acknowledged after the last that failed
-	unknown   []string          // creates that answered 503: written or not, nobody was told
-	failure   map[string]string // phase → the body of its last failure
+	mu    sync.Mutex
+	acked []string // usernames whose create answered 200
+	// windowLoss admits that a failover may lose the list-index entry of an
+	// acknowledged create (counted, not an error): min-replicas-to-write
+	// leaves a window of in-flight replication (docs/redis.md).
+	windowLoss bool
+	ackedIDs   []string // and their ids
+	phase      string   // "before", "down", "repaired", "after"
+	requests   map[string]int
+	statuses   map[string]map[int]int
+	slowest    map[string]time.Duration
+	firstFail  time.Time         // first write that failed
+	lastFail   time.Time         // last write that failed
+	lastAck    time.Time         // last write acknowledged
+	recovered  time.Time         // first write acknowledged after the last that failed
+	unknown    []string          // creates that answered 503: written or not, nobody was told
+	failure    map[string]string // phase → the body of its last failure
 }
 
 // startFaultLoad starts the load's workers.
@@ -189,6 +193,7 @@ type faultFigures struct {
 	recover        time.Duration // from the repair to the first acknowledged create
 	writesFailed   time.Duration // from the first failed create to the last
 	acked, lost    int
+	indexLost      int // list-index entries of acknowledged users lost (faultLoad.windowLoss)
 	unknown        int // creates answered 503
 	doctor         core.DoctorReport
 }
@@ -246,9 +251,17 @@ func checkFault(t *testing.T, name string, l *faultLoad, broken time.Time) fault
 	f.doctor = rep
 	for _, line := range slices.Concat(rep.StaleClaims, rep.DanglingIndex, rep.StaleGrants) {
 		for i, u := range l.acked {
-			if strings.Contains(line, ":"+u+" ") || strings.HasSuffix(line, ":"+u) || strings.Contains(line, l.ackedIDs[i]) {
-				t.Errorf("%s: doctor reports %q, about the acknowledged user %s", name, line, u)
+			if !strings.Contains(line, ":"+u+" ") && !strings.HasSuffix(line, ":"+u) && !strings.Contains(line, l.ackedIDs[i]) {
+				continue
 			}
+			if l.windowLoss && strings.HasPrefix(line, "idx:") {
+				// The record is there (checked above), its list entry, the
+				// create's last step, was lost: docs/redis.md, "What it does
+				// not close". Doctor re-adds it.
+				f.indexLost++
+				continue
+			}
+			t.Errorf("%s: doctor reports %q, about the acknowledged user %s", name, line, u)
 		}
 	}
 	e.must(200, "POST", "/doctor/repair", "")
@@ -266,9 +279,9 @@ func checkFault(t *testing.T, name string, l *faultLoad, broken time.Time) fault
 		t.Logf("%s: the last errors logged:\n%s", name, l.lastErrors())
 	}
 	t.Logf("FAULT %s: %d requests during the outage (%v), slowest %v; time to recover %v; writes failed for %v; "+
-		"%d creates acknowledged, %d lost; %d answered 503; doctor past the grace: %d stale claims, %d index entries, tidied",
+		"%d creates acknowledged, %d lost, %d of their list entries lost; %d answered 503; doctor past the grace: %d stale claims, %d index entries, tidied",
 		name, f.outageRequests, outage, f.outageSlowest.Round(time.Millisecond), f.recover.Round(time.Millisecond),
-		f.writesFailed.Round(time.Millisecond), f.acked, f.lost, f.unknown, len(f.doctor.StaleClaims), len(f.doctor.DanglingIndex))
+		f.writesFailed.Round(time.Millisecond), f.acked, f.lost, f.indexLost, f.unknown, len(f.doctor.StaleClaims), len(f.doctor.DanglingIndex))
 	return f
 }
 
@@ -350,6 +363,7 @@ func TestFaultSentinelFailover(t *testing.T) {
 	t.Parallel()
 	s := redistest.StartSentinel(t) // skips under -short
 	runFault(t, "sentinel failover", s.URL, func(l *faultLoad) time.Time {
+		l.windowLoss = true
 		asked := l.enter("failover") // no phase "down": answers may be 200 or 503 throughout
 		s.Failover(t)
 		l.waitRecovered(t, l.enter("repaired"))
