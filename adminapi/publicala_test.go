@@ -296,6 +296,7 @@ func TestPublicalaUsersAPI(t *testing.T) {
 		{e.admin, "GET", "/.q/api/management/users/" + ana["uuid"].(string), "Authorization", 403, "application/problem+json"},
 		{e.public, "GET", "/verify", "x-api-key", 401, "application/problem+json"},
 		{e.public, "GET", "/gl/users/me", "x-api-key", 401, "application/json"},
+		{e.admin, "GET", "/api/auth/manager/users", "Authorization", 403, "application/json"},
 	} {
 		w := call(t, c.h, c.method, c.path, "", c.header, token)
 		if w.Code != c.want || w.Header().Get("Content-Type") != c.ctype {

@@ -166,6 +166,7 @@ func TestQloudManagementAPI(t *testing.T) {
 		{e.admin, "GET", "/admin-keys", "Authorization", 403, "application/problem+json"},
 		{e.public, "GET", "/verify", "Authorization", 401, "application/problem+json"},
 		{e.public, "GET", "/gl/users/me", "x-api-key", 401, "application/json"},
+		{e.admin, "GET", "/api/auth/manager/users", "Authorization", 403, "application/json"},
 	} {
 		w := call(t, c.h, c.method, c.path, "", c.header, secret)
 		if w.Code != c.want || w.Header().Get("Content-Type") != c.ctype {
