@@ -275,3 +275,28 @@ func TestGroupETags(t *testing.T) {
 	}
 	e.must(404, "GET", path, "")
 }
+
+// TestUserGroupsTagsIfMatch: a user's group and tag routes honour If-Match with
+// the user's ETag and answer its new one.
+func TestUserGroupsTagsIfMatch(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/users", `{"username":"gus","firstname":"G","lastname":"L"}`)
+	e.must(200, "POST", "/groups", `{"name":"ops"}`)
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/users/gus/groups", `{"groups":["ops"]}`},
+		{"POST", "/users/gus/groups", `{"groups":["ops"]}`},
+		{"DELETE", "/users/gus/groups/ops", ``},
+		{"PUT", "/users/gus/tags", `{"tags":["a"]}`},
+		{"PUT", "/users/gus/tags/b", ``},
+		{"DELETE", "/users/gus/tags/a", ``},
+	} {
+		cur := e.etag("/users/gus")
+		if w := e.send(tc.method, tc.path, tc.body, "If-Match", `"stale"`); w.Code != 412 {
+			t.Fatalf("%s %s with a stale If-Match: %d %s", tc.method, tc.path, w.Code, w.Body)
+		}
+		w := e.send(tc.method, tc.path, tc.body, "If-Match", cur)
+		if w.Code != 200 || w.Header().Get("ETag") != e.etag("/users/gus") {
+			t.Fatalf("%s %s with the current If-Match: %d, ETag %s (GET: %s)", tc.method, tc.path, w.Code, w.Header().Get("ETag"), e.etag("/users/gus"))
+		}
+	}
+}

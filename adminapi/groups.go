@@ -182,6 +182,7 @@ type userGroupsView struct {
 }
 
 func (s *Server) writeUserGroups(w http.ResponseWriter, r *http.Request, u core.User) error {
+	w.Header().Set("ETag", web.ETag(u.Version()))
 	gs, err := s.svc.UserGroups(r.Context(), u)
 	if err != nil {
 		return err
@@ -213,6 +214,10 @@ type groupsRequest struct {
 func (s *Server) editUserGroups(method string) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx, ref := r.Context(), web.Param(r, "id")
+		pre, err := web.Preconditions(r)
+		if err != nil {
+			return err
+		}
 		var refs []string
 		if method == http.MethodDelete {
 			refs = []string{web.Param(r, "group")}
@@ -227,14 +232,13 @@ func (s *Server) editUserGroups(method string) web.HandlerFunc {
 			refs = *req.Groups
 		}
 		var u core.User
-		var err error
 		switch method {
 		case http.MethodPut:
-			u, err = s.svc.SetGroups(ctx, ref, refs)
+			u, err = s.svc.SetGroups(ctx, ref, refs, pre)
 		case http.MethodPost:
-			u, err = s.svc.GrantGroups(ctx, ref, refs)
+			u, err = s.svc.GrantGroups(ctx, ref, refs, pre)
 		default:
-			u, err = s.svc.RevokeGroups(ctx, ref, refs)
+			u, err = s.svc.RevokeGroups(ctx, ref, refs, pre)
 		}
 		if err != nil {
 			return err
@@ -250,6 +254,7 @@ type userTagsView struct {
 }
 
 func (s *Server) writeUserTags(w http.ResponseWriter, r *http.Request, u core.User) error {
+	w.Header().Set("ETag", web.ETag(u.Version()))
 	reg, err := s.svc.Groups(r.Context())
 	if err != nil {
 		return err
@@ -275,11 +280,15 @@ func (s *Server) userTags(w http.ResponseWriter, r *http.Request) error {
 
 // setUserTags handles PUT /users/{id}/tags {tags}: replaces the user's own.
 func (s *Server) setUserTags(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	tags, err := decodeTags(w, r)
 	if err != nil {
 		return err
 	}
-	u, err := s.svc.SetUserTags(r.Context(), web.Param(r, "id"), tags)
+	u, err := s.svc.SetUserTags(r.Context(), web.Param(r, "id"), tags, pre)
 	if err != nil {
 		return err
 	}
@@ -289,11 +298,15 @@ func (s *Server) setUserTags(w http.ResponseWriter, r *http.Request) error {
 // editUserTag handles PUT and DELETE /users/{id}/tags/{tag}.
 func (s *Server) editUserTag(grant bool) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		pre, err := web.Preconditions(r)
+		if err != nil {
+			return err
+		}
 		edit := s.svc.RevokeUserTags
 		if grant {
 			edit = s.svc.GrantUserTags
 		}
-		u, err := edit(r.Context(), web.Param(r, "id"), []string{web.Param(r, "tag")})
+		u, err := edit(r.Context(), web.Param(r, "id"), []string{web.Param(r, "tag")}, pre)
 		if err != nil {
 			return err
 		}

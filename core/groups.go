@@ -260,18 +260,20 @@ func (s *Service) UserGroups(ctx context.Context, u User) ([]Group, error) {
 // GrantGroups makes a user a member of groups (refs as ResolveGroup takes
 // them); groups it is in already are ignored. NotFound names a group that does
 // not exist, and nothing is granted then.
-func (s *Service) GrantGroups(ctx context.Context, userRef string, groupRefs []string) (User, error) {
-	return s.editGroups(ctx, userRef, groupRefs, true)
+// This and the group and tag writes of a user below take a precondition
+// (If-Match), checked on the stored user inside the write.
+func (s *Service) GrantGroups(ctx context.Context, userRef string, groupRefs []string, pre ...Precondition) (User, error) {
+	return s.editGroups(ctx, userRef, groupRefs, true, pre)
 }
 
 // RevokeGroups ends a user's membership of groups; groups it is not in are
 // ignored, a group that does not exist is NotFound.
-func (s *Service) RevokeGroups(ctx context.Context, userRef string, groupRefs []string) (User, error) {
-	return s.editGroups(ctx, userRef, groupRefs, false)
+func (s *Service) RevokeGroups(ctx context.Context, userRef string, groupRefs []string, pre ...Precondition) (User, error) {
+	return s.editGroups(ctx, userRef, groupRefs, false, pre)
 }
 
 // SetGroups replaces a user's groups.
-func (s *Service) SetGroups(ctx context.Context, userRef string, groupRefs []string) (User, error) {
+func (s *Service) SetGroups(ctx context.Context, userRef string, groupRefs []string, pre ...Precondition) (User, error) {
 	u, err := s.ResolveUser(ctx, userRef)
 	if err != nil {
 		return User{}, err
@@ -280,7 +282,7 @@ func (s *Service) SetGroups(ctx context.Context, userRef string, groupRefs []str
 	if err != nil {
 		return User{}, err
 	}
-	return s.store.UpdateUser(ctx, u.ID, func(u *User) error {
+	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
 		u.Groups = ids
 		u.UpdatedAt = s.Now()
 		return nil
@@ -305,7 +307,7 @@ func (s *Service) groupIDs(ctx context.Context, refs []string) ([]string, error)
 	return slices.Compact(ids), nil
 }
 
-func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []string, grant bool) (User, error) {
+func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []string, grant bool, pre []Precondition) (User, error) {
 	const op = "core.editGroups"
 	u, err := s.ResolveUser(ctx, userRef)
 	if err != nil {
@@ -315,7 +317,7 @@ func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []st
 	if err != nil {
 		return User{}, err
 	}
-	return s.store.UpdateUser(ctx, u.ID, func(u *User) error {
+	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
 		var tooMany bool
 		if u.Groups, tooMany = editSet(u.Groups, ids, grant); tooMany {
 			return InvalidFields(op, FieldError{Field: "groups", Detail: "a user is in at most " + strconv.Itoa(maxTags) + " groups"})
@@ -326,18 +328,18 @@ func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []st
 }
 
 // GrantUserTags gives a user permission tags of its own.
-func (s *Service) GrantUserTags(ctx context.Context, userRef string, tags []string) (User, error) {
-	return s.editUserTags(ctx, userRef, tags, true)
+func (s *Service) GrantUserTags(ctx context.Context, userRef string, tags []string, pre ...Precondition) (User, error) {
+	return s.editUserTags(ctx, userRef, tags, true, pre)
 }
 
 // RevokeUserTags removes tags of a user's own; tags it holds only through a
 // group stay (revoke them from the group).
-func (s *Service) RevokeUserTags(ctx context.Context, userRef string, tags []string) (User, error) {
-	return s.editUserTags(ctx, userRef, tags, false)
+func (s *Service) RevokeUserTags(ctx context.Context, userRef string, tags []string, pre ...Precondition) (User, error) {
+	return s.editUserTags(ctx, userRef, tags, false, pre)
 }
 
 // SetUserTags replaces a user's own tags.
-func (s *Service) SetUserTags(ctx context.Context, userRef string, tags []string) (User, error) {
+func (s *Service) SetUserTags(ctx context.Context, userRef string, tags []string, pre ...Precondition) (User, error) {
 	const op = "core.SetUserTags"
 	var c checker
 	tags = checkTags(&c, "tags", tags)
@@ -348,14 +350,14 @@ func (s *Service) SetUserTags(ctx context.Context, userRef string, tags []string
 	if err != nil {
 		return User{}, err
 	}
-	return s.store.UpdateUser(ctx, u.ID, func(u *User) error {
+	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
 		u.Tags = tags
 		u.UpdatedAt = s.Now()
 		return nil
 	})
 }
 
-func (s *Service) editUserTags(ctx context.Context, userRef string, tags []string, grant bool) (User, error) {
+func (s *Service) editUserTags(ctx context.Context, userRef string, tags []string, grant bool, pre []Precondition) (User, error) {
 	const op = "core.editUserTags"
 	var c checker
 	tags = checkTags(&c, "tags", tags)
@@ -366,12 +368,24 @@ func (s *Service) editUserTags(ctx context.Context, userRef string, tags []strin
 	if err != nil {
 		return User{}, err
 	}
-	return s.store.UpdateUser(ctx, u.ID, func(u *User) error {
+	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
 		var tooMany bool
 		if u.Tags, tooMany = editSet(u.Tags, tags, grant); tooMany {
 			return InvalidFields(op, FieldError{Field: "tags", Detail: "a user holds at most " + strconv.Itoa(maxTags) + " tags of its own"})
 		}
 		u.UpdatedAt = s.Now()
 		return nil
+	})
+}
+
+// updateUserIf applies fn to a user atomically after checking a precondition
+// on the stored user in the same write.
+func (s *Service) updateUserIf(ctx context.Context, id string, pre []Precondition, fn func(*User) error) (User, error) {
+	p := precondition(pre)
+	return s.store.UpdateUser(ctx, id, func(u *User) error {
+		if err := p.check("core.updateUser", "user", u.Version()); err != nil {
+			return err
+		}
+		return fn(u)
 	})
 }
