@@ -86,6 +86,10 @@ var rules = []rule{
 		r, ok := rel(imp)
 		return ok && r == "internal/proctest"
 	}, "internal/proctest is for tests only"},
+	{"...", func(imp string) bool {
+		r, ok := rel(imp)
+		return ok && r == "adminapi/openapi/openapitest"
+	}, "adminapi/openapi/openapitest (and its validator) is for tests only"},
 }
 
 // matches reports whether the relative package path p matches pattern.

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/gatehouse/gatehouse/adminapi/openapi/openapitest"
 	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
@@ -149,7 +150,12 @@ func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Min
 	logs := &lockedBuffer{}
 	// httptest's requests come from 192.0.2.1: trust it, as a gateway in front.
 	srv := New(svc, Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
-	return &env{t: t, svc: svc, store: store, srv: srv, admin: srv.Admin(), public: srv.Public(), logs: logs, mr: mr, clock: clock, mail: mail}
+	admin, public := srv.Admin(), srv.Public()
+	if _, bench := t.(*testing.B); !bench { // benchmarks time the handlers alone
+		// Every exchange of the suite is checked against the OpenAPI document.
+		admin, public = openapitest.Wrap(t, srv.Routes(), admin, public)
+	}
+	return &env{t: t, svc: svc, store: store, srv: srv, admin: admin, public: public, logs: logs, mr: mr, clock: clock, mail: mail}
 }
 
 // do sends a request to the admin listener with the test admin key.

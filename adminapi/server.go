@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/adminapi/dialect/glconnectors"
 	"github.com/gatehouse/gatehouse/adminapi/dialect/publicala"
 	"github.com/gatehouse/gatehouse/adminapi/dialect/qloud"
+	"github.com/gatehouse/gatehouse/adminapi/openapi"
 	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -53,6 +55,7 @@ type Server struct {
 	metrics *metrics
 	// metricsKey: /metrics needs an admin key (Options.MetricsRequireKey).
 	metricsKey bool
+	native     []*web.Routes // the route groups of the native APIs (not of a dialect)
 }
 
 // New returns a Server over svc with every route registered.
@@ -86,7 +89,7 @@ func (s *Server) clientAddr(r *http.Request) string { return s.site.ClientAddr(r
 
 // adminRoutes registers the admin listener's routes.
 func (s *Server) adminRoutes() {
-	a := s.admin.Routes(web.Problem)
+	a := s.routes(s.admin, web.Problem)
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 	if s.metricsKey {
 		a.Handle(web.Native, "GET", "/metrics", func(w http.ResponseWriter, r *http.Request) error {
@@ -175,7 +178,7 @@ func (s *Server) adminRoutes() {
 
 // publicRoutes registers the public listener's routes.
 func (s *Server) publicRoutes() {
-	p := s.public.Routes(web.Problem)
+	p := s.routes(s.public, web.Problem)
 	open := web.Open
 	s.healthRoutes(p)
 	p.Handle(open, "POST", "/auth/tokens", counted(s.metrics.logins, s.login))
@@ -192,7 +195,7 @@ func (s *Server) publicRoutes() {
 	p.Handle(open, "GET", "/auth/providers/:provider/callback", s.callback)
 	p.Handle(open, "POST", "/users/me/integrations/:name", s.startLink)
 	p.Handle(open, "DELETE", "/users/me/integrations/:name/:account", s.unlinkMine)
-	o := s.public.Routes(oauthShape)
+	o := s.routes(s.public, oauthShape)
 	o.Handle(open, "POST", "/oauth2/token", s.tokenGrant)
 	o.Handle(open, "POST", "/oauth2/revoke", s.revokeGrant)
 	for _, m := range verifyMethods {
@@ -201,9 +204,46 @@ func (s *Server) publicRoutes() {
 	}
 }
 
-// healthRoutes registers /healthz (the process is up) and /readyz (the store
-// answers and every plugin runs), open to anyone.
+// routes returns a route group of the native APIs on l, whose errors are
+// written in shape. Its routes are the ones the OpenAPI document describes.
+func (s *Server) routes(l *web.Listener, shape web.Shape) *web.Routes {
+	rs := l.Routes(shape)
+	s.native = append(s.native, rs)
+	return rs
+}
+
+// Routes returns every route of both listeners, in registration order, each
+// marked with whether the OpenAPI document describes it (a dialect's is not).
+func (s *Server) Routes() []openapi.Route {
+	var out []openapi.Route
+	for _, l := range []struct {
+		name string
+		l    *web.Listener
+	}{{openapi.Admin, s.admin}, {openapi.Public, s.public}} {
+		for _, p := range l.l.Patterns() {
+			described := p.Group == nil || slices.Contains(s.native, p.Group)
+			out = append(out, openapi.Route{Listener: l.name, Method: p.Method, Path: p.Path, Described: described})
+		}
+	}
+	return out
+}
+
+// openAPI handles GET /openapi.json: the document of both APIs
+// (adminapi/openapi/gatehouse.yaml), open to anyone on both listeners.
+func openAPI(w http.ResponseWriter, r *http.Request) error {
+	b, err := openapi.JSON()
+	if err != nil {
+		return core.E(core.Internal, "adminapi.openAPI", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b) // a failed write means the client went away
+	return nil
+}
+
+// healthRoutes registers /healthz (the process is up), /readyz (the store
+// answers and every plugin runs) and /openapi.json, open to anyone.
 func (s *Server) healthRoutes(rs *web.Routes) {
+	rs.Handle(web.Open, "GET", "/openapi.json", openAPI)
 	rs.Handle(web.Open, "GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -95,7 +95,19 @@ type Listener struct {
 	name    string
 	router  *httprouter.Router
 	origins []string
+	routes  []Pattern
 }
+
+// Pattern is a route registered on a listener: its method, its httprouter
+// path pattern (one entry per slash form), and the route group that
+// registered it (nil for Raw routes).
+type Pattern struct {
+	Method, Path string
+	Group        *Routes
+}
+
+// Patterns returns every route registered on l, in registration order.
+func (l *Listener) Patterns() []Pattern { return slices.Clone(l.routes) }
 
 // Listener returns a new, empty listener called name ("admin", "public"), the
 // label of its access-log lines and metrics. Unmatched routes answer 404 and
@@ -156,6 +168,7 @@ func (rs *Routes) Handle(g Guard, method, path string, h HandlerFunc) {
 // pattern, never the raw path, is what the access log records.
 func (rs *Routes) HandleExact(g Guard, method, path string, h HandlerFunc) {
 	site, shape := rs.l.site, rs.shape
+	rs.l.routes = append(rs.l.routes, Pattern{Method: method, Path: path, Group: rs})
 	rs.l.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
 		info.route = path
@@ -173,6 +186,7 @@ func (rs *Routes) HandleExact(g Guard, method, path string, h HandlerFunc) {
 
 // Raw registers a plain handler for method and path, with no guard (/metrics).
 func (l *Listener) Raw(method, path string, h http.Handler) {
+	l.routes = append(l.routes, Pattern{Method: method, Path: path})
 	l.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = path
 		h.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gatehouse/gatehouse/adminapi"
+	"github.com/gatehouse/gatehouse/adminapi/openapi"
 	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/pluginhost"
@@ -102,9 +103,13 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	}
 	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins,
 		Registry: reg, MetricsRequireKey: cfg.Metrics.RequireKey})
+	admin, public := api.Admin(), api.Public()
+	if wrap, ok := ctx.Value(wrapListenersKey{}).(wrapListeners); ok {
+		admin, public = wrap(api.Routes(), admin, public)
+	}
 	servers := []*http.Server{
-		newHTTPServer(cfg.AdminAddr, api.Admin(), log),
-		newHTTPServer(cfg.PublicAddr, api.Public(), log),
+		newHTTPServer(cfg.AdminAddr, admin, log),
+		newHTTPServer(cfg.PublicAddr, public, log),
 	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
@@ -193,6 +198,14 @@ func newService(cfg Config, store core.Store, limiter core.Limiter, providers co
 		ReportError: func(err error) { log.Error().Err(err).Msg("background work failed") },
 	}), nil
 }
+
+// wrapListeners wraps the handlers of both listeners, whose routes are
+// routes. The end-to-end tests put one in serve's context (at
+// wrapListenersKey) to check every exchange against the OpenAPI document;
+// nothing else sets it.
+type wrapListeners func(routes []openapi.Route, admin, public http.Handler) (http.Handler, http.Handler)
+
+type wrapListenersKey struct{}
 
 // newHTTPServer returns a server with those timeouts.
 func newHTTPServer(addr string, h http.Handler, log zerolog.Logger) *http.Server {

@@ -16,6 +16,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatehouse/gatehouse/adminapi/openapi"
+	"github.com/gatehouse/gatehouse/adminapi/openapi/openapitest"
 	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
@@ -39,6 +41,10 @@ func startServe(t *testing.T, keyFile string, args ...string) *instance {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	// Every exchange with the instance is checked against the OpenAPI document.
+	ctx = context.WithValue(ctx, wrapListenersKey{}, wrapListeners(func(routes []openapi.Route, admin, public http.Handler) (http.Handler, http.Handler) {
+		return openapitest.Wrap(t, routes, admin, public)
+	}))
 	in := &instance{keyFile: keyFile, logs: &strings.Builder{}, mu: &sync.Mutex{}, done: make(chan int, 1), cancel: cancel}
 	args = append([]string{"serve", "--config", "", "--admin-addr", "127.0.0.1:0", "--public-addr", "127.0.0.1:0",
 		"--admin-key-file", keyFile, "--argon2-memory-kib", "64", "--argon2-iterations", "1"}, args...)
