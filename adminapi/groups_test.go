@@ -110,6 +110,15 @@ func TestGroupsAPI(t *testing.T) {
 	if len(gs) != 1 || gs[0].(map[string]any)["name"] != "Development team" {
 		t.Errorf("alice's groups after a deletion: %v", gs)
 	}
+	// The user's own view carries its group ids and own tags; a user in no
+	// group and without tags shows neither (Express Gateway's shape).
+	alice := e.must(200, "GET", "/users/alice", "")
+	if !cmp.Equal(alice["groups"], []any{dev["id"]}) || !cmp.Equal(alice["tags"], []any{"admin"}) {
+		t.Errorf("alice's view: groups %v tags %v, want [%v] [admin]", alice["groups"], alice["tags"], dev["id"])
+	}
+	if albert := e.must(200, "GET", "/users/albert", ""); albert["groups"] != nil || albert["tags"] != nil {
+		t.Errorf("albert's view: groups %v tags %v, want neither", albert["groups"], albert["tags"])
+	}
 	e.must(200, "PUT", "/groups/"+url.PathEscape("Development team"), `{"name":"Developers"}`)
 	w = e.pub("GET", "/verify", "", "x-api-key", key)
 	if got := w.Header().Get("X-Consumer-Groups"); got != "Developers" {

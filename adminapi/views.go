@@ -73,8 +73,12 @@ type userBase struct {
 	EmailVerified bool   `json:"emailVerified"`
 	SessionsLimit *int   `json:"sessionsLimit"`
 	IsActive      bool   `json:"isActive"`
-	CreatedAt     string `json:"createdAt"`
-	UpdatedAt     string `json:"updatedAt"`
+	// Groups (ids) and Tags (its own) are left out when empty, so that a user
+	// in no group reads exactly as Express Gateway shows it.
+	Groups    []string `json:"groups,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	CreatedAt string   `json:"createdAt"`
+	UpdatedAt string   `json:"updatedAt"`
 }
 
 // userView is a user as the admin API shows it.
@@ -89,7 +93,8 @@ func newUserView(u core.User) userView {
 	return userView{userBase{
 		ID: u.ID, Number: u.Number, Username: u.Username, Email: u.Email, RedirectURI: u.RedirectURI,
 		ExternalID: u.ExternalID, EmailVerified: u.EmailVerified, SessionsLimit: u.SessionsLimit,
-		IsActive: u.IsActive, CreatedAt: formatTime(u.CreatedAt), UpdatedAt: formatTime(u.UpdatedAt),
+		IsActive: u.IsActive, Groups: u.Groups, Tags: u.Tags,
+		CreatedAt: formatTime(u.CreatedAt), UpdatedAt: formatTime(u.UpdatedAt),
 	}, u.Props}
 }
 
