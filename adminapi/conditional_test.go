@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // send sends a request to the admin listener with the test admin key and
@@ -298,5 +300,14 @@ func TestUserGroupsTagsIfMatch(t *testing.T) {
 		if w.Code != 200 || w.Header().Get("ETag") != e.etag("/users/gus") {
 			t.Fatalf("%s %s with the current If-Match: %d, ETag %s (GET: %s)", tc.method, tc.path, w.Code, w.Header().Get("ETag"), e.etag("/users/gus"))
 		}
+	}
+	// PUT replaces: what the user held before is gone.
+	e.must(200, "POST", "/groups", `{"name":"dev"}`)
+	e.must(200, "PUT", "/users/gus/groups", `{"groups":["ops"]}`)
+	if gs := e.must(200, "PUT", "/users/gus/groups", `{"groups":["dev"]}`)["groups"].([]any); len(gs) != 1 || gs[0].(map[string]any)["name"] != "dev" {
+		t.Errorf("groups after PUT [dev] over [ops]: %v", gs)
+	}
+	if tags := e.must(200, "PUT", "/users/gus/tags", `{"tags":["y","x"]}`)["tags"]; !cmp.Equal(tags, []any{"x", "y"}) {
+		t.Errorf("tags after PUT [y x] over [b]: %v", tags)
 	}
 }

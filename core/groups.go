@@ -153,12 +153,12 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, name *string, tag
 // GrantGroupTags adds tags to a group (its members hold them at once). This
 // and the tag writes below take a precondition, as UpdateGroup.
 func (s *Service) GrantGroupTags(ctx context.Context, ref string, tags []string, pre ...Precondition) (Group, error) {
-	return s.editGroupTags(ctx, ref, tags, true, pre)
+	return s.editGroupTags(ctx, ref, tags, setGrant, pre)
 }
 
 // RevokeGroupTags removes tags from a group; tags it does not hold are ignored.
 func (s *Service) RevokeGroupTags(ctx context.Context, ref string, tags []string, pre ...Precondition) (Group, error) {
-	return s.editGroupTags(ctx, ref, tags, false, pre)
+	return s.editGroupTags(ctx, ref, tags, setRevoke, pre)
 }
 
 // SetGroupTags replaces a group's tags.
@@ -166,7 +166,7 @@ func (s *Service) SetGroupTags(ctx context.Context, ref string, tags []string, p
 	return s.UpdateGroup(ctx, ref, nil, &tags, pre...)
 }
 
-func (s *Service) editGroupTags(ctx context.Context, ref string, tags []string, grant bool, pre []Precondition) (Group, error) {
+func (s *Service) editGroupTags(ctx context.Context, ref string, tags []string, how setOp, pre []Precondition) (Group, error) {
 	const op = "core.editGroupTags"
 	var c checker
 	tags = checkTags(&c, "tags", tags)
@@ -175,27 +175,38 @@ func (s *Service) editGroupTags(ctx context.Context, ref string, tags []string, 
 	}
 	return s.updateGroup(ctx, ref, func(g *Group) error {
 		var tooMany bool
-		if g.Tags, tooMany = editSet(g.Tags, tags, grant); tooMany {
+		if g.Tags, tooMany = editSet(g.Tags, tags, how); tooMany {
 			return InvalidFields(op, FieldError{Field: "tags", Detail: "a group holds at most " + strconv.Itoa(maxTags) + " tags"})
 		}
 		return nil
 	}, pre...)
 }
 
-// editSet adds (grant) or removes items of a sorted set, and reports whether an
-// addition would exceed maxTags (the set is then unchanged).
-func editSet(set, items []string, grant bool) ([]string, bool) {
-	out := slices.Clone(set)
-	if grant {
-		out = append(out, items...)
-		slices.Sort(out)
-		out = slices.Compact(out)
-		if len(out) > maxTags && len(out) > len(set) {
-			return set, true
-		}
-		return out, false
+// setOp is how a write changes a sorted set of tags or group ids.
+type setOp int
+
+const (
+	setRevoke  setOp = iota // remove the items
+	setGrant                // add them
+	setReplace              // make them the set (already checked and sorted)
+)
+
+// editSet applies how to a sorted set, and reports whether an addition would
+// exceed maxTags (the set is then unchanged).
+func editSet(set, items []string, how setOp) ([]string, bool) {
+	switch how {
+	case setReplace:
+		return items, false
+	case setRevoke:
+		return slices.DeleteFunc(slices.Clone(set), func(t string) bool { return slices.Contains(items, t) }), false
 	}
-	return slices.DeleteFunc(out, func(t string) bool { return slices.Contains(items, t) }), false
+	out := append(slices.Clone(set), items...)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > maxTags && len(out) > len(set) {
+		return set, true
+	}
+	return out, false
 }
 
 // updateGroup resolves a group and applies edit to it atomically, after
@@ -263,30 +274,18 @@ func (s *Service) UserGroups(ctx context.Context, u User) ([]Group, error) {
 // This and the group and tag writes of a user below take a precondition
 // (If-Match), checked on the stored user inside the write.
 func (s *Service) GrantGroups(ctx context.Context, userRef string, groupRefs []string, pre ...Precondition) (User, error) {
-	return s.editGroups(ctx, userRef, groupRefs, true, pre)
+	return s.editGroups(ctx, userRef, groupRefs, setGrant, pre)
 }
 
 // RevokeGroups ends a user's membership of groups; groups it is not in are
 // ignored, a group that does not exist is NotFound.
 func (s *Service) RevokeGroups(ctx context.Context, userRef string, groupRefs []string, pre ...Precondition) (User, error) {
-	return s.editGroups(ctx, userRef, groupRefs, false, pre)
+	return s.editGroups(ctx, userRef, groupRefs, setRevoke, pre)
 }
 
 // SetGroups replaces a user's groups.
 func (s *Service) SetGroups(ctx context.Context, userRef string, groupRefs []string, pre ...Precondition) (User, error) {
-	u, err := s.ResolveUser(ctx, userRef)
-	if err != nil {
-		return User{}, err
-	}
-	ids, err := s.groupIDs(ctx, groupRefs)
-	if err != nil {
-		return User{}, err
-	}
-	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
-		u.Groups = ids
-		u.UpdatedAt = s.Now()
-		return nil
-	})
+	return s.editGroups(ctx, userRef, groupRefs, setReplace, pre)
 }
 
 // groupIDs resolves group refs to sorted, distinct ids.
@@ -307,7 +306,7 @@ func (s *Service) groupIDs(ctx context.Context, refs []string) ([]string, error)
 	return slices.Compact(ids), nil
 }
 
-func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []string, grant bool, pre []Precondition) (User, error) {
+func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []string, how setOp, pre []Precondition) (User, error) {
 	const op = "core.editGroups"
 	u, err := s.ResolveUser(ctx, userRef)
 	if err != nil {
@@ -319,7 +318,7 @@ func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []st
 	}
 	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
 		var tooMany bool
-		if u.Groups, tooMany = editSet(u.Groups, ids, grant); tooMany {
+		if u.Groups, tooMany = editSet(u.Groups, ids, how); tooMany {
 			return InvalidFields(op, FieldError{Field: "groups", Detail: "a user is in at most " + strconv.Itoa(maxTags) + " groups"})
 		}
 		u.UpdatedAt = s.Now()
@@ -329,35 +328,21 @@ func (s *Service) editGroups(ctx context.Context, userRef string, groupRefs []st
 
 // GrantUserTags gives a user permission tags of its own.
 func (s *Service) GrantUserTags(ctx context.Context, userRef string, tags []string, pre ...Precondition) (User, error) {
-	return s.editUserTags(ctx, userRef, tags, true, pre)
+	return s.editUserTags(ctx, userRef, tags, setGrant, pre)
 }
 
 // RevokeUserTags removes tags of a user's own; tags it holds only through a
 // group stay (revoke them from the group).
 func (s *Service) RevokeUserTags(ctx context.Context, userRef string, tags []string, pre ...Precondition) (User, error) {
-	return s.editUserTags(ctx, userRef, tags, false, pre)
+	return s.editUserTags(ctx, userRef, tags, setRevoke, pre)
 }
 
 // SetUserTags replaces a user's own tags.
 func (s *Service) SetUserTags(ctx context.Context, userRef string, tags []string, pre ...Precondition) (User, error) {
-	const op = "core.SetUserTags"
-	var c checker
-	tags = checkTags(&c, "tags", tags)
-	if err := c.err(op); err != nil {
-		return User{}, err
-	}
-	u, err := s.ResolveUser(ctx, userRef)
-	if err != nil {
-		return User{}, err
-	}
-	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
-		u.Tags = tags
-		u.UpdatedAt = s.Now()
-		return nil
-	})
+	return s.editUserTags(ctx, userRef, tags, setReplace, pre)
 }
 
-func (s *Service) editUserTags(ctx context.Context, userRef string, tags []string, grant bool, pre []Precondition) (User, error) {
+func (s *Service) editUserTags(ctx context.Context, userRef string, tags []string, how setOp, pre []Precondition) (User, error) {
 	const op = "core.editUserTags"
 	var c checker
 	tags = checkTags(&c, "tags", tags)
@@ -370,7 +355,7 @@ func (s *Service) editUserTags(ctx context.Context, userRef string, tags []strin
 	}
 	return s.updateUserIf(ctx, u.ID, pre, func(u *User) error {
 		var tooMany bool
-		if u.Tags, tooMany = editSet(u.Tags, tags, grant); tooMany {
+		if u.Tags, tooMany = editSet(u.Tags, tags, how); tooMany {
 			return InvalidFields(op, FieldError{Field: "tags", Detail: "a user holds at most " + strconv.Itoa(maxTags) + " tags of its own"})
 		}
 		u.UpdatedAt = s.Now()
