@@ -255,39 +255,29 @@ func decodeLine(b []byte) (string, any, error) {
 		}
 		v = l
 	case KindScope:
-		var l scopeLine
-		err, v = strict(b, &l), &l
+		v, err = strictAs[scopeLine](b)
 	case KindAdminKey:
-		var l adminKeyLine
-		err, v = strict(b, &l), &l
+		v, err = strictAs[adminKeyLine](b)
 	case KindClient:
-		var l clientLine
-		err, v = strict(b, &l), &l
+		v, err = strictAs[clientLine](b)
 	case KindGroup:
-		var l groupLine
-		err, v = strict(b, &l), &l
+		v, err = strictAs[groupLine](b)
 	case KindUser:
-		var l userLine
-		err, v = strict(b, &l), &l
+		v, err = strictAs[userLine](b)
 	default:
 		return env.Kind, nil, core.Errorf(core.Invalid, op, "unknown kind %q", env.Kind)
 	}
 	if err != nil {
 		return env.Kind, nil, err
 	}
-	switch l := v.(type) { // the pointers back to values
-	case *scopeLine:
-		v = *l
-	case *adminKeyLine:
-		v = *l
-	case *clientLine:
-		v = *l
-	case *groupLine:
-		v = *l
-	case *userLine:
-		v = *l
-	}
 	return env.Kind, v, nil
+}
+
+// strictAs decodes b as a T (see strict), returned by value.
+func strictAs[T any](b []byte) (any, error) {
+	var l T
+	err := strict(b, &l)
+	return l, err
 }
 
 // strict decodes b into v, refusing unknown fields and trailing data.
