@@ -27,8 +27,12 @@ import (
 
 // Options configures a Server.
 type Options struct {
-	// Log is the base logger; every request line and error goes through it.
+	// Log is the base logger; every error goes through it, and the access
+	// lines when AccessLog is nil.
 	Log zerolog.Logger
+	// AccessLog, when set, writes the access lines (one per request) instead
+	// of Log (serve gives it a buffered, asynchronous writer).
+	AccessLog *zerolog.Logger
 	// TrustedProxies are the peers whose X-Forwarded-For is believed; nil
 	// means loopback only.
 	TrustedProxies []netip.Prefix
@@ -65,7 +69,7 @@ func New(svc *core.Service, opt Options) *Server {
 		s.reg = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(s.reg)
-	s.site = web.NewSite(web.Options{Log: opt.Log, TrustedProxies: opt.TrustedProxies, Registry: s.reg, Authenticate: svc.AuthenticateAdmin})
+	s.site = web.NewSite(web.Options{Log: opt.Log, AccessLog: opt.AccessLog, TrustedProxies: opt.TrustedProxies, Registry: s.reg, Authenticate: svc.AuthenticateAdmin})
 	s.admin = s.site.Listener("admin")
 	s.public = s.site.Listener("public")
 	s.public.AllowOrigins(opt.AllowedOrigins)

@@ -31,8 +31,13 @@ import (
 
 // Options configures a Site.
 type Options struct {
-	// Log is the base logger; every request line and error goes through it.
+	// Log is the base logger; every error goes through it, and the access
+	// lines when AccessLog is nil.
 	Log zerolog.Logger
+	// AccessLog, when set, writes the access lines (one per request) instead
+	// of Log: serve gives it a buffered, asynchronous writer, so that a
+	// request does not wait for a write syscall.
+	AccessLog *zerolog.Logger
 	// TrustedProxies are the peers whose X-Forwarded-For is believed; nil
 	// means loopback only.
 	TrustedProxies []netip.Prefix
@@ -46,16 +51,20 @@ type Options struct {
 // Site is what the listeners of one server share: the logger, the trusted
 // proxies, the admin-key check and the metrics.
 type Site struct {
-	log     zerolog.Logger
-	trusted []netip.Prefix
-	auth    func(ctx context.Context, key string) (core.AdminKey, error)
-	latency *prometheus.HistogramVec
-	limited *prometheus.CounterVec
+	log       zerolog.Logger
+	accessLog zerolog.Logger // the access lines' logger
+	trusted   []netip.Prefix
+	auth      func(ctx context.Context, key string) (core.AdminKey, error)
+	latency   *prometheus.HistogramVec
+	limited   *prometheus.CounterVec
 }
 
 // NewSite returns a Site.
 func NewSite(opt Options) *Site {
-	s := &Site{log: opt.Log, trusted: opt.TrustedProxies, auth: opt.Authenticate}
+	s := &Site{log: opt.Log, accessLog: opt.Log, trusted: opt.TrustedProxies, auth: opt.Authenticate}
+	if opt.AccessLog != nil {
+		s.accessLog = *opt.AccessLog
+	}
 	if s.trusted == nil {
 		s.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
@@ -463,9 +472,9 @@ func (s *Site) access(listener string, r *http.Request, x *exchange, start time.
 	if status == http.StatusTooManyRequests || status == http.StatusUnauthorized && x.w.Header()["Retry-After"] != nil {
 		s.limited.WithLabelValues(listener, route).Inc()
 	}
-	ev := s.log.Info()
+	ev := s.accessLog.Info()
 	if status >= 500 {
-		ev = s.log.Warn()
+		ev = s.accessLog.Warn()
 	}
 	if ev == nil { // the level is off: build nothing
 		return

@@ -249,3 +249,24 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("access line %v: want a warn-level 503 line with req_id %s", lines[1], id)
 	}
 }
+
+// TestSeparateAccessLog: with Options.AccessLog, access lines go there and
+// every other line (a failure) to Log.
+func TestSeparateAccessLog(t *testing.T) {
+	var logs, access bytes.Buffer
+	al := zerolog.New(&access)
+	l := NewSite(Options{Log: zerolog.New(&logs), AccessLog: &al}).Listener("public")
+	l.Routes(Problem).Handle(Open, "GET", "/boom", func(http.ResponseWriter, *http.Request) error {
+		return core.Errorf(core.Unavailable, "test", "store down")
+	})
+	w := httptest.NewRecorder()
+	l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))
+	id := w.Header().Get("X-Request-Id")
+	lines, accessLines := logLines(t, &logs), logLines(t, &access)
+	if len(lines) != 1 || lines[0]["message"] != "request failed" || lines[0]["req_id"] != id {
+		t.Errorf("log: %v, want the failure line alone", lines)
+	}
+	if len(accessLines) != 1 || accessLines[0]["message"] != "request" || accessLines[0]["req_id"] != id || accessLines[0]["status"] != float64(503) {
+		t.Errorf("access log: %v, want the 503's access line alone", accessLines)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/internal/asynclog"
 )
 
 // newRegistry returns the registry GET /metrics serves, holding the Go
@@ -132,4 +133,13 @@ func (p pluginCalls) observe(plugin, method string, took time.Duration, err erro
 		outcome = "error"
 	}
 	p.hist.WithLabelValues(plugin, method, outcome).Observe(took.Seconds())
+}
+
+// droppedLines counts the access lines dropped because the access log's
+// buffer was full (the log's output could not keep up).
+func droppedLines(w *asynclog.Writer) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gatehouse_access_log_dropped_total",
+		Help: "Access log lines dropped because the log's buffer was full (its output could not keep up).",
+	}, func() float64 { return float64(w.Dropped()) })
 }

@@ -101,7 +101,12 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	if err != nil {
 		return err
 	}
-	api := adminapi.New(svc, adminapi.Options{Log: log, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins,
+	accessLog, accessW := newAccessLog(cfg, stderr)
+	if accessW != nil {
+		defer accessW.Close() // after the listeners drained (below): their last lines
+		reg.MustRegister(droppedLines(accessW))
+	}
+	api := adminapi.New(svc, adminapi.Options{Log: log, AccessLog: accessLog, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins,
 		Registry: reg, MetricsRequireKey: cfg.Metrics.RequireKey})
 	admin, public := api.Admin(), api.Public()
 	if wrap, ok := ctx.Value(wrapListenersKey{}).(wrapListeners); ok {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +94,10 @@ func (in *instance) stop(t *testing.T) {
 	in.cancel()
 	select {
 	case code, ok := <-in.done:
-		if ok && code != exitOK {
+		if !ok {
+			return // stopped already
+		}
+		if code != exitOK {
 			t.Errorf("serve exited with %d:\n%s", code, in.log())
 		}
 		close(in.done)
@@ -482,4 +486,43 @@ func TestTwoInstancesVerifyCache(t *testing.T) {
 	warm(b, "x-api-key", apikey)
 	admin(a, 200, "PUT", "/users/quinn/status", `{"status":false}`)
 	within("deactivated on a after resubscribing", 403, b, "x-api-key", apikey)
+}
+
+// TestServeAccessLog: the access lines, written through the asynchronous
+// writer, reach the log in the order of the requests, the last ones when the
+// server stops, and the count of dropped lines is a metric.
+func TestServeAccessLog(t *testing.T) {
+	clearEnv(t)
+	in := startServe(t, filepath.Join(t.TempDir(), "key"))
+	var ids []string
+	for range 5 {
+		resp, err := http.Get(in.publicURL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		ids = append(ids, resp.Header.Get("X-Request-Id"))
+	}
+	if m := scrape(t, in, ""); m["gatehouse_access_log_dropped_total"] != 0 {
+		t.Errorf("gatehouse_access_log_dropped_total = %v, want 0 (and the series there)", m["gatehouse_access_log_dropped_total"])
+	} else if _, ok := m["gatehouse_access_log_dropped_total"]; !ok {
+		t.Error("no gatehouse_access_log_dropped_total series")
+	}
+	in.stop(t)
+	var order []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		order = order[:0]
+		for l := range strings.SplitSeq(in.log(), "\n") {
+			var line map[string]any
+			if json.Unmarshal([]byte(l), &line) == nil && line["message"] == "request" && line["route"] == "/healthz" {
+				order = append(order, line["req_id"].(string))
+			}
+		}
+		if len(order) >= len(ids) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Equal(order, ids) {
+		t.Errorf("access lines of /healthz: %v, want the requests' ids in order %v\n%s", order, ids, in.log())
+	}
 }
