@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -253,24 +254,27 @@ func (s *Store) claimFree(ctx context.Context, c claim, value string, now time.T
 	return !h[0], nil
 }
 
-// take claims c for owner at t0: SET NX, or a compare-and-set over a free claim.
-// Conflict names the claim when it is taken.
-func (s *Store) take(ctx context.Context, op string, c claim, owner string, t0 time.Time) (held, error) {
-	val := claimValue(owner, t0)
+// take claims c with the value val at t0: SET NX, or a compare-and-set over
+// a free claim. cur is the value the claim was last seen holding ("" when
+// unknown, or none). Conflict names the claim when it is taken.
+func (s *Store) take(ctx context.Context, op string, c claim, val, cur string, t0 time.Time) (held, error) {
 	for range 5 {
-		ok, err := s.rdb.SetNX(ctx, c.key, val, 0).Result()
-		if err != nil {
-			return held{}, err
-		}
-		if ok {
-			return held{c, val}, nil
-		}
-		cur, err := s.rdb.Get(ctx, c.key).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return held{}, err
+		if cur == "" {
+			ok, err := s.rdb.SetNX(ctx, c.key, val, 0).Result()
+			if err != nil {
+				return held{}, err
+			}
+			if ok {
+				return held{c, val}, nil
+			}
+			cur, err = s.rdb.Get(ctx, c.key).Result()
+			if errors.Is(err, redis.Nil) {
+				cur = ""
+				continue
+			}
+			if err != nil {
+				return held{}, err
+			}
 		}
 		free, err := s.claimFree(ctx, c, cur, t0)
 		if err != nil {
@@ -286,9 +290,26 @@ func (s *Store) take(ctx context.Context, op string, c claim, owner string, t0 t
 		if n == 1 {
 			return held{c, val}, nil
 		}
+		cur = ""
 	}
 	return held{}, core.Errorf(core.Conflict, op, "%s is taken", c.show)
 }
+
+// claimScript claims KEYS[1] for the owner ARGV[1] with SET NX, at the time
+// ARGV[2] (Unix microseconds), or at Redis' own clock (TIME) when ARGV[2] is
+// empty. It returns {1, the value written} when it took the claim, else {0,
+// the value it would have written, the value the claim holds}.
+var claimScript = redis.NewScript(`
+local t = ARGV[2]
+if t == '' then
+  local now = redis.call('TIME')
+  t = now[1] .. string.format('%06d', tonumber(now[2]))
+end
+local v = ARGV[1] .. '|' .. t
+if redis.call('SET', KEYS[1], v, 'NX') then
+  return {1, v}
+end
+return {0, v, redis.call('GET', KEYS[1]) or ''}`)
 
 // release deletes each claim that still holds the value it was taken with. Errors
 // are ignored: a claim left behind goes stale and Doctor removes it.
@@ -330,9 +351,9 @@ func (s *Store) begin(ctx context.Context, op, owner string) (*creation, error) 
 	return &creation{s: s, op: op, owner: owner, t0: t0}, nil
 }
 
-// claim takes c, remembering it for finish and abort.
+// claim takes c, remembering it for check and abort.
 func (cr *creation) claim(ctx context.Context, c claim) error {
-	h, err := cr.s.take(ctx, cr.op, c, cr.owner, cr.t0)
+	h, err := cr.s.take(ctx, cr.op, c, claimValue(cr.owner, cr.t0), "", cr.t0)
 	if err != nil {
 		return err
 	}
@@ -340,29 +361,144 @@ func (cr *creation) claim(ctx context.Context, c claim) error {
 	return nil
 }
 
-// check reports Conflict unless every claim still holds our value and the write is
-// within its deadline. Without claims there is nothing to check.
-func (cr *creation) check(ctx context.Context) error {
+// claimAll takes every claim of a create and INCRs the counter (a full key,
+// "" for none), in one pipeline (one write step), and returns the counter's
+// value. Each claim's
+// time is the store's clock as the claim is written (Redis TIME inside
+// claimScript, unless Options.Clock is set); t0 is the earliest of them. A
+// claim found taken is then taken over, one at a time, if it is free; else
+// Conflict names the first such claim, and the claims taken so far stay in
+// cr.held for abort.
+func (cr *creation) claimAll(ctx context.Context, cs []claim, counter string) (int64, error) {
+	s := cr.s
+	at := "" // Redis' clock
+	if s.clock != nil {
+		cr.t0 = s.clock.Now()
+		at = strconv.FormatInt(cr.t0.UnixMicro(), 10)
+	}
+	if len(cs) == 0 && counter == "" {
+		return 0, nil
+	}
+	replies := make([]*redis.Cmd, len(cs))
+	var incr *redis.IntCmd
+	err := s.bounds.step(ctx, func(ctx context.Context) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range cs {
+				replies[i] = claimScript.Eval(ctx, p, []string{c.key}, cr.owner, at)
+			}
+			if counter != "" {
+				incr = p.Incr(ctx, counter)
+			}
+			return nil
+		})
+		return err
+	})
+	type contest struct {
+		c        claim
+		val, cur string
+	}
+	var contested []contest
+	for i, r := range replies {
+		v, rerr := r.Slice()
+		val, ok := claimReply(v)
+		if rerr != nil || !ok {
+			err = cmp.Or(err, rerr, fmt.Errorf("redisstore: unexpected claim reply %v", v))
+			continue // the claims taken are still kept in cr.held for abort
+		}
+		_, t, _ := parseClaim(val)
+		if i == 0 || t.Before(cr.t0) {
+			cr.t0 = t
+		}
+		if v[0] == int64(1) {
+			cr.held = append(cr.held, held{cs[i], val})
+			continue
+		}
+		cur, _ := v[2].(string)
+		contested = append(contested, contest{cs[i], val, cur})
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, ct := range contested {
+		err := s.bounds.step(ctx, func(ctx context.Context) error {
+			h, err := s.take(ctx, cr.op, ct.c, ct.val, ct.cur, cr.t0)
+			if err == nil {
+				cr.held = append(cr.held, h)
+			}
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	if incr == nil {
+		return 0, nil
+	}
+	return incr.Val(), nil
+}
+
+// claimReply reads claimScript's reply: the value it wrote, or would have.
+func claimReply(v []any) (string, bool) {
+	if len(v) < 2 || (v[0] != int64(1) && len(v) < 3) {
+		return "", false
+	}
+	val, ok := v[1].(string)
+	if _, _, valid := parseClaim(val); !ok || !valid {
+		return "", false
+	}
+	return val, true
+}
+
+// check reports Conflict unless every claim still holds our value and the write
+// is within its deadline. Without claims there is nothing to check.
+func (cr *creation) check(ctx context.Context) error { return cr.finish(ctx, nil) }
+
+// finish adds a create's index entries and makes its final check (check's),
+// in one pipeline: the check follows the entity's write, which is what it
+// vouches for.
+func (cr *creation) finish(ctx context.Context, entries []entry) error {
+	s := cr.s
+	if len(entries) == 0 && len(cr.held) == 0 {
+		return nil
+	}
+	var at time.Time // the check's time: read before the claims are
+	var now *redis.TimeCmd
+	if s.clock != nil && len(cr.held) > 0 {
+		at = s.clock.Now()
+	}
+	gets := make([]*redis.StringCmd, len(cr.held))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, e := range entries {
+			e.add(ctx, p)
+		}
+		if len(cr.held) > 0 && s.clock == nil {
+			now = p.Time(ctx)
+		}
+		for i, h := range cr.held {
+			gets[i] = p.Get(ctx, h.key)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
 	if len(cr.held) == 0 {
 		return nil
 	}
-	now, err := cr.s.now(ctx)
-	if err != nil {
-		return err
+	if now != nil {
+		if at, err = now.Result(); err != nil {
+			return err
+		}
 	}
-	if now.Sub(cr.t0) >= cr.s.deadline {
-		return core.Errorf(core.Conflict, cr.op, "the write took longer than %v; try again", cr.s.deadline)
-	}
-	keys := make([]string, len(cr.held))
-	for i, h := range cr.held {
-		keys[i] = h.key
-	}
-	vals, _, err := cr.s.getMany(ctx, keys)
-	if err != nil {
-		return err
+	if at.Sub(cr.t0) >= s.deadline {
+		return core.Errorf(core.Conflict, cr.op, "the write took longer than %v; try again", s.deadline)
 	}
 	for i, h := range cr.held {
-		if vals[i] != h.val {
+		v, err := gets[i].Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if v != h.val {
 			return core.Errorf(core.Conflict, cr.op, "%s is taken", h.show)
 		}
 	}

@@ -64,46 +64,34 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 }
 
 // create runs the create protocol of the package comment ("Writes") and returns
-// the entity's number:
+// the entity's number, in three sequential round trips when nothing is
+// contested:
 //
-//  1. t0 from the store's clock;
-//  2. each claim taken (Conflict names the taken name);
-//  3. INCR of the counter: a number burnt by a failure is never reused;
-//  4. the write in the owner's slot;
-//  5. the index entries, in one pipeline;
-//  6. the final check: the claims still hold our value and less than
-//     Options.WriteDeadline has passed since t0, else Conflict.
+//  1. one pipeline: each claim taken with SET NX at the store's clock (a
+//     script reading Redis TIME, so the claim's time is Redis'), and the INCR
+//     of the counter: a number burnt by a failure is never reused. t0 is the
+//     earliest of the claims' times. A claim found taken is then taken over
+//     if it is free (claimFree), one claim at a time, else Conflict names it;
+//  2. the write in the owner's slot;
+//  3. one pipeline: the index entries, then the final check: the claims still
+//     hold our value and less than Options.WriteDeadline has passed since t0,
+//     else Conflict.
 //
 // A failure before the write releases the claims; a failure after it undoes
 // the write, removes the entries and releases the claims, under one clean-up
-// bound. Each numbered item is one write step, bounded by Options.WriteTimeout.
-// The test hook (InterruptNext) stops a create right after its write, as a
-// crash there would.
+// bound. Each numbered item is one write step, bounded by Options.WriteTimeout
+// (and so is each contested claim). The test hook (InterruptNext) stops a
+// create right after its write, as a crash there would.
 func (s *Store) create(ctx context.Context, c create) (int64, error) {
-	var cr *creation
-	err := s.bounds.step(ctx, func(ctx context.Context) (err error) {
-		cr, err = s.begin(ctx, c.op, c.owner)
-		return err
-	})
-	if err != nil {
-		return 0, fail(ctx, c.op, err)
+	cr := &creation{s: s, op: c.op, owner: c.owner}
+	counter := "" // the counter to INCR: none for an import, which keeps its number
+	if c.seq != "" && c.number <= 0 {
+		counter = s.k.seq(c.seq)
 	}
-	for _, cl := range c.claims {
-		if err := s.bounds.step(ctx, func(ctx context.Context) error { return cr.claim(ctx, cl) }); err != nil {
-			cr.abort(ctx)
-			return 0, fail(ctx, c.op, err)
-		}
-	}
-	var n int64
-	switch {
-	case c.seq != "" && c.number > 0:
+	n, err := cr.claimAll(ctx, c.claims, counter)
+	if err == nil && c.seq != "" && c.number > 0 {
 		n = c.number
 		err = s.bounds.step(ctx, func(ctx context.Context) error { return s.keepNumber(ctx, c.op, c.seq, n) })
-	case c.seq != "":
-		err = s.bounds.step(ctx, func(ctx context.Context) (err error) {
-			n, err = s.rdb.Incr(ctx, s.k.seq(c.seq)).Result()
-			return err
-		})
 	}
 	if err == nil {
 		err = s.bounds.step(ctx, func(ctx context.Context) error { return c.write(ctx, n) })
@@ -119,18 +107,7 @@ func (s *Store) create(ctx context.Context, c create) (int64, error) {
 	if c.index != nil {
 		entries = c.index(n)
 	}
-	err = s.bounds.step(ctx, func(ctx context.Context) error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, e := range entries {
-				e.add(ctx, p)
-			}
-			return nil
-		})
-		return err
-	})
-	if err == nil {
-		err = s.bounds.step(ctx, cr.check)
-	}
+	err = s.bounds.step(ctx, func(ctx context.Context) error { return cr.finish(ctx, entries) })
 	if err != nil {
 		s.rollback(ctx, c, entries, cr)
 		return 0, fail(ctx, c.op, err)

@@ -103,23 +103,29 @@
 //
 // # Writes
 //
-// A create (1) takes its start time t0 from the clock (Redis TIME unless
-// Options.Clock is set); (2) claims each unique name with SET NX; a claim that
-// exists is taken while its owner still holds the name or while it is younger than
-// Options.ClaimStaleAfter (a create may be in flight), and is otherwise taken over
-// with a compare-and-set script; (3) numbers the entity with INCR of its
-// counter; (4) writes the entity's own keys in one MULTI (or SET NX) in its
-// slot, watching only keys of that slot; (5) adds its entries to global keys:
-// the list index, an app's name and redirect-URI sets, the P idx:expiring
-// entry of a user that expires; (6) checks that its claims still hold its value and that less than
-// Options.WriteDeadline has passed since t0, else answers Conflict. On a
-// failure after (4) it undoes its slot write if that is still as written and
-// then removes its entries; on any failure after a claim it releases its
-// claims with a compare-and-delete script. Because a create finishes (or rolls
-// back) well within the staleness window, a claim can only be taken over from a
-// create that has given up. One function runs this protocol for every kind of
-// entity (create.go): an entity gives its claims, its counter, its slot write,
-// its entries and its undo.
+// A create (1) claims each unique name with SET NX, in a script that stamps
+// the claim with the store's clock (Redis TIME unless Options.Clock is set), and
+// numbers the entity with INCR of its counter, all in one pipeline; t0 is the
+// earliest of its claims' times. A claim that exists is taken while its owner
+// still holds the name or while it is younger than Options.ClaimStaleAfter (a
+// create may be in flight), and is otherwise taken over with a compare-and-set
+// script, one such claim at a time; (2) writes the entity's own keys in one
+// MULTI (or SET NX) in its slot, watching only keys of that slot; (3) in one
+// pipeline, adds its entries to global keys (the list index, an app's name and
+// redirect-URI sets, the P idx:expiring entry of a user that expires) and checks
+// that its claims still hold its value and that less than
+// Options.WriteDeadline has passed since t0, else answers Conflict. A create
+// whose names are free so makes three sequential round trips. On a failure
+// after (2) it undoes its slot write if that is still as written and then
+// removes its entries; on any failure after a claim it releases its claims
+// with a compare-and-delete script (a number taken is burnt, never reused).
+// Because a create finishes (or rolls back) well within the staleness window,
+// a claim can only be taken over from a create that has given up. Its claims
+// being taken at once, two creates racing for two names each can both lose
+// (each holding one), where one at a time one would have won: both answer
+// Conflict, and a retry finds the names free. One function runs this
+// protocol for every kind of entity (create.go): an entity gives its claims,
+// its counter, its slot write, its entries and its undo.
 //
 // An update runs WATCH/GET/fn/MULTI on the entity's own key, retrying on
 // redis.TxFailedErr, then Conflict. A changed email or externalId, or an identity

@@ -95,6 +95,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, fastForward func(time.Durat
 	t.Run("ReadAuthRoundTrip", func(t *testing.T) { testReadAuthRoundTrip(t, opts, admin) })
 	t.Run("OldUserRecord", func(t *testing.T) { testOldUserRecord(t, opts, admin) })
 	t.Run("LinkedLayout", func(t *testing.T) { testLinkedLayout(t, opts, admin) })
+	t.Run("CreateRoundTrips", func(t *testing.T) { testCreateRoundTrips(t, opts, admin) })
 	var ff func(*testing.T, core.Store, time.Duration)
 	if fastForward != nil {
 		ff = func(_ *testing.T, _ core.Store, d time.Duration) { fastForward(d) }

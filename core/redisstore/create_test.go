@@ -1,0 +1,104 @@
+package redisstore_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+)
+
+// testCreateRoundTrips: on the store's own clock (Redis TIME), a user with a
+// username and an email is created in three sequential round trips (the
+// claims with the number; the write; the entries with the final check), its
+// claims carry Redis' time, a name held by another user still answers
+// Conflict naming it and leaves the loser's other claims released, and a
+// stale claim is taken over.
+func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	client := redisstore.NewClient(opts)
+	trips := &roundTrips{}
+	client.AddHook(trips)
+	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	user := func(name, email string) core.User {
+		return core.User{ID: core.NewID(), Username: name, Email: email, IsActive: true, CreatedAt: now, UpdatedAt: now}
+	}
+	claimKey := func(kind, name string) string { return prefix + "claim:" + kind + ":" + name }
+
+	u := user("trips", "trips@example.com")
+	trips.n.Store(0)
+	must(t, s.CreateUser(ctx, &u))
+	if n := trips.n.Load(); n != 3 {
+		t.Errorf("CreateUser made %d sequential round trips, want 3", n)
+	}
+	redisNow, err := admin.Time(ctx).Result()
+	must(t, err)
+	for _, key := range []string{claimKey("username", "trips"), claimKey("email", core.EmailKey(u.Email))} {
+		v, err := admin.Get(ctx, key).Result()
+		must(t, err)
+		owner, micros, _ := strings.Cut(v, "|")
+		us, err := strconv.ParseInt(micros, 10, 64)
+		must(t, err)
+		if age := redisNow.Sub(time.UnixMicro(us)); owner != u.ID || age < 0 || age > time.Minute {
+			t.Errorf("claim %s = %q: want owner %s at Redis' time %v", key, v, u.ID, redisNow)
+		}
+	}
+
+	dup := user("trips2", "TRIPS@example.com")
+	err = s.CreateUser(ctx, &dup)
+	if core.KindOf(err) != core.Conflict || !strings.Contains(err.Error(), "email") {
+		t.Errorf("a create with a taken email: %v, want Conflict naming the email", err)
+	}
+	if n := admin.Exists(ctx, claimKey("username", "trips2")).Val(); n != 0 {
+		t.Errorf("the losing create left its username claim")
+	}
+
+	// A claim left by a crash long ago, of an owner that holds nothing, is
+	// taken over.
+	old := redisNow.Add(-time.Hour).UnixMicro()
+	must(t, admin.Set(ctx, claimKey("username", "trips3"), core.NewID()+"|"+strconv.FormatInt(old, 10), 0).Err())
+	v := user("trips3", "")
+	must(t, s.CreateUser(ctx, &v))
+	if got := admin.Get(ctx, claimKey("username", "trips3")).Val(); !strings.HasPrefix(got, v.ID+"|") {
+		t.Errorf("a stale claim after a create over it: %q, want it held by %s", got, v.ID)
+	}
+}
+
+// roundTrips counts a client's sequential round trips: each command or
+// pipeline sent on its own (a pipeline's commands go to a Cluster's nodes at
+// once), but for the set-up of a new connection.
+type roundTrips struct{ n atomic.Int64 }
+
+// connSetup reports whether cmd is one go-redis sends on a new connection.
+func connSetup(cmd redis.Cmder) bool { return cmd.Name() == "hello" || cmd.Name() == "client" }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !connSetup(cmd) {
+			r.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return !connSetup(c) }) {
+			return next(ctx, cmds)
+		}
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
