@@ -20,9 +20,13 @@ var replayedHeaders = []string{"Content-Type", "ETag", "Location"}
 // is recorded; a retry with the same method, path and body gets that answer
 // again, with Idempotent-Replayed: true, and a body without the secrets the
 // first one showed (h says what to record with replayAs). Without the header,
-// h runs as it is.
+// h runs as it is. The route must say it honours Idempotency-Key
+// (web.IdempotencyKey at registration), or it answers Internal.
 func (s *Server) idempotent(h web.HandlerFunc) web.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		if !web.Honours(r, web.IdempotencyKey) {
+			return core.Errorf(core.Internal, "adminapi.idempotent", "route %s takes Idempotency-Key but does not say it honours it", web.Route(r))
+		}
 		key, sent := r.Header["Idempotency-Key"]
 		if !sent {
 			return h(w, r)

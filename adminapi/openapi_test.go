@@ -3,7 +3,6 @@ package adminapi
 import (
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -11,27 +10,11 @@ import (
 	"github.com/gatehouse/gatehouse/adminapi/openapi/openapitest"
 )
 
-// routeParam matches an httprouter parameter (:id) or catch-all (*path).
-var routeParam = regexp.MustCompile(`[:*][^/]+`)
-
-// docParam matches an OpenAPI path parameter ({id}).
-var docParam = regexp.MustCompile(`\{[^/}]+\}`)
-
-// shapeOf returns a path pattern with its parameters unnamed and without a
-// trailing slash: /credentials/:a/:b and /credentials/{type}/{id} are both
-// /credentials/{}/{}.
-func shapeOf(p string) string {
-	p = routeParam.ReplaceAllString(p, "{}")
-	p = docParam.ReplaceAllString(p, "{}")
-	if p != "/" {
-		p = strings.TrimSuffix(p, "/")
-	}
-	return p
-}
-
 // TestOpenAPIDescribesEveryRoute: every route of the native admin and public
 // APIs is in the OpenAPI document, on its listener and with its method, and
-// every operation of the document is a route.
+// every operation of the document is a route. A route that honours If-Match
+// or Idempotency-Key has the header declared on its operation, with the
+// answers it produces (openapitest.Undeclared).
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	srv := newEnv(t).srv
 	for _, listener := range []string{"admin", "public"} {
@@ -42,7 +25,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		described := map[string]bool{} // "METHOD shape"
 		for p, ms := range paths {
 			for _, m := range ms {
-				described[m+" "+shapeOf(p)] = true
+				described[m+" "+openapitest.Shape(p)] = true
 			}
 		}
 		served := map[string]bool{}
@@ -51,7 +34,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			if rt.Listener != listener || !rt.Described {
 				continue
 			}
-			k := rt.Method + " " + shapeOf(rt.Path)
+			k := rt.Method + " " + openapitest.Shape(rt.Path)
 			if !served[k] {
 				n++
 			}
@@ -65,7 +48,20 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 				t.Errorf("%s listener: the document describes %s, which is not a route", listener, k)
 			}
 		}
-		t.Logf("%s listener: %d native routes (method and path), all described", listener, n)
+		faults, err := openapitest.Undeclared(srv.Routes(), listener)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range faults {
+			t.Errorf("%s listener: %s (adminapi/openapi/gatehouse.yaml)", listener, f)
+		}
+		honouring := 0
+		for _, rt := range srv.Routes() {
+			if rt.Listener == listener && len(rt.Honours) > 0 && !strings.HasSuffix(rt.Path, "/") {
+				honouring++
+			}
+		}
+		t.Logf("%s listener: %d native routes (method and path), all described; %d honour If-Match or Idempotency-Key, all declared", listener, n, honouring)
 	}
 }
 

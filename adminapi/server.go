@@ -105,55 +105,56 @@ func (s *Server) adminRoutes() {
 	}
 	s.healthRoutes(a)
 	native, admin := web.Native, web.AdminOnly
+	ifMatch, idempotencyKey := web.IfMatch, web.IdempotencyKey
 
-	a.Handle(native, "POST", "/users", s.idempotent(s.createUser))
+	a.Handle(native, "POST", "/users", s.idempotent(s.createUser), idempotencyKey)
 	a.Handle(native, "GET", "/users", s.listUsers)
 	a.Handle(native, "GET", "/users/:id", s.getUser)
-	a.Handle(native, "PUT", "/users/:id", s.updateUser)
-	a.Handle(native, "DELETE", "/users/:id", s.deleteUser)
-	a.Handle(native, "PUT", "/users/:id/status", s.setUserStatus)
+	a.Handle(native, "PUT", "/users/:id", s.updateUser, ifMatch)
+	a.Handle(native, "DELETE", "/users/:id", s.deleteUser, ifMatch)
+	a.Handle(native, "PUT", "/users/:id/status", s.setUserStatus, ifMatch)
 	a.Handle(native, "GET", "/users/:id/groups", s.userGroups)
-	a.Handle(native, "PUT", "/users/:id/groups", s.editUserGroups(http.MethodPut))
-	a.Handle(native, "POST", "/users/:id/groups", s.editUserGroups(http.MethodPost))
-	a.Handle(native, "DELETE", "/users/:id/groups/:group", s.editUserGroups(http.MethodDelete))
+	a.Handle(native, "PUT", "/users/:id/groups", s.editUserGroups(http.MethodPut), ifMatch)
+	a.Handle(native, "POST", "/users/:id/groups", s.editUserGroups(http.MethodPost), ifMatch)
+	a.Handle(native, "DELETE", "/users/:id/groups/:group", s.editUserGroups(http.MethodDelete), ifMatch)
 	a.Handle(native, "GET", "/users/:id/tags", s.userTags)
-	a.Handle(native, "PUT", "/users/:id/tags", s.setUserTags)
-	a.Handle(native, "PUT", "/users/:id/tags/:tag", s.editUserTag(true))
-	a.Handle(native, "DELETE", "/users/:id/tags/:tag", s.editUserTag(false))
+	a.Handle(native, "PUT", "/users/:id/tags", s.setUserTags, ifMatch)
+	a.Handle(native, "PUT", "/users/:id/tags/:tag", s.editUserTag(true), ifMatch)
+	a.Handle(native, "DELETE", "/users/:id/tags/:tag", s.editUserTag(false), ifMatch)
 
-	a.Handle(native, "POST", "/groups", s.idempotent(s.createGroup))
+	a.Handle(native, "POST", "/groups", s.idempotent(s.createGroup), idempotencyKey)
 	a.Handle(native, "GET", "/groups", s.listGroups)
 	a.Handle(native, "GET", "/groups/:id", s.getGroup)
-	a.Handle(native, "PUT", "/groups/:id", s.updateGroup)
-	a.Handle(native, "DELETE", "/groups/:id", s.deleteGroup)
+	a.Handle(native, "PUT", "/groups/:id", s.updateGroup, ifMatch)
+	a.Handle(native, "DELETE", "/groups/:id", s.deleteGroup, ifMatch)
 	a.Handle(native, "GET", "/groups/:id/tags", s.groupTags)
-	a.Handle(native, "PUT", "/groups/:id/tags", s.setGroupTags)
-	a.Handle(native, "PUT", "/groups/:id/tags/:tag", s.editGroupTag(true))
-	a.Handle(native, "DELETE", "/groups/:id/tags/:tag", s.editGroupTag(false))
+	a.Handle(native, "PUT", "/groups/:id/tags", s.setGroupTags, ifMatch)
+	a.Handle(native, "PUT", "/groups/:id/tags/:tag", s.editGroupTag(true), ifMatch)
+	a.Handle(native, "DELETE", "/groups/:id/tags/:tag", s.editGroupTag(false), ifMatch)
 
-	a.Handle(native, "POST", "/apps", s.idempotent(s.createApp))
+	a.Handle(native, "POST", "/apps", s.idempotent(s.createApp), idempotencyKey)
 	a.Handle(native, "GET", "/apps", s.listApps)
 	a.Handle(native, "GET", "/apps/:id", s.getApp)
-	a.Handle(native, "PUT", "/apps/:id", s.updateApp)
-	a.Handle(native, "DELETE", "/apps/:id", s.deleteApp)
-	a.Handle(native, "PUT", "/apps/:id/status", s.setAppStatus)
+	a.Handle(native, "PUT", "/apps/:id", s.updateApp, ifMatch)
+	a.Handle(native, "DELETE", "/apps/:id", s.deleteApp, ifMatch)
+	a.Handle(native, "PUT", "/apps/:id/status", s.setAppStatus, ifMatch)
 
 	// Shared parameter names per position: httprouter cannot hold two.
-	a.Handle(native, "POST", "/credentials", s.idempotent(s.createCredential))
+	a.Handle(native, "POST", "/credentials", s.idempotent(s.createCredential), idempotencyKey)
 	a.Handle(native, "GET", "/credentials", s.listCredentials)
 	a.Handle(native, "GET", "/credentials/:a", s.consumerCredentials)
 	a.Handle(native, "GET", "/credentials/:a/:b", s.getCredential)
-	a.Handle(native, "DELETE", "/credentials/:a/:b", s.deleteCredential)
-	a.Handle(native, "PUT", "/credentials/:a/:b/status", s.setCredentialStatus)
-	a.Handle(native, "PUT", "/credentials/:a/:b/scopes", s.setCredentialScopes)
-	a.Handle(native, "PUT", "/credentials/:a/:b/scopes/:c", s.addCredentialScope)
-	a.Handle(native, "DELETE", "/credentials/:a/:b/scopes/:c", s.removeCredentialScope)
+	a.Handle(native, "DELETE", "/credentials/:a/:b", s.deleteCredential, ifMatch)
+	a.Handle(native, "PUT", "/credentials/:a/:b/status", s.setCredentialStatus, ifMatch)
+	a.Handle(native, "PUT", "/credentials/:a/:b/scopes", s.setCredentialScopes, ifMatch)
+	a.Handle(native, "PUT", "/credentials/:a/:b/scopes/:c", s.addCredentialScope, ifMatch)
+	a.Handle(native, "DELETE", "/credentials/:a/:b/scopes/:c", s.removeCredentialScope, ifMatch)
 
-	a.Handle(native, "POST", "/scopes", s.idempotent(s.createScopes))
+	a.Handle(native, "POST", "/scopes", s.idempotent(s.createScopes), idempotencyKey)
 	a.Handle(native, "GET", "/scopes", s.listScopes)
 	a.Handle(native, "GET", "/scopes/:name", s.getScope)
-	a.Handle(native, "PUT", "/scopes/:name", s.putScope)
-	a.Handle(native, "DELETE", "/scopes/:name", s.deleteScope)
+	a.Handle(native, "PUT", "/scopes/:name", s.putScope, ifMatch)
+	a.Handle(native, "DELETE", "/scopes/:name", s.deleteScope, ifMatch)
 
 	a.Handle(native, "PUT", "/users/:id/password", s.setPassword)
 	a.Handle(native, "POST", "/users/:id/secret", s.newSecret)
@@ -217,7 +218,8 @@ func (s *Server) routes(l *web.Listener, shape web.Shape) *web.Routes {
 }
 
 // Routes returns every route of both listeners, in registration order, each
-// marked with whether the OpenAPI document describes it (a dialect's is not).
+// marked with whether the OpenAPI document describes it (a dialect's is not)
+// and the request headers it honours (If-Match, Idempotency-Key).
 func (s *Server) Routes() []openapi.Route {
 	var out []openapi.Route
 	for _, l := range []struct {
@@ -226,7 +228,11 @@ func (s *Server) Routes() []openapi.Route {
 	}{{openapi.Admin, s.admin}, {openapi.Public, s.public}} {
 		for _, p := range l.l.Patterns() {
 			described := p.Group == nil || slices.Contains(s.native, p.Group)
-			out = append(out, openapi.Route{Listener: l.name, Method: p.Method, Path: p.Path, Described: described})
+			rt := openapi.Route{Listener: l.name, Method: p.Method, Path: p.Path, Described: described}
+			for _, h := range p.Honours {
+				rt.Honours = append(rt.Honours, string(h))
+			}
+			out = append(out, rt)
 		}
 	}
 	return out

@@ -37,4 +37,9 @@ type Route struct {
 	// which the document describes, and false for a dialect's, which it
 	// leaves out.
 	Described bool
+	// Honours are the request headers the route's handler honours
+	// ("If-Match", "Idempotency-Key"): the document must declare each as a
+	// parameter of the operation, with the answers it produces (412; 409 and
+	// 422).
+	Honours []string
 }

@@ -16,8 +16,12 @@ func ETag(version string) string { return `"` + version + `"` }
 // Preconditions reads the If-Match header of a write into a core.Precondition
 // (the zero one when there is none). A header that is not "*" or a list of
 // entity tags is Malformed. Weak tags are kept marked, so that they never
-// match: If-Match compares strongly.
+// match: If-Match compares strongly. A route that did not say it honours
+// If-Match (Routes.Handle) gets Internal: the document would not declare it.
 func Preconditions(r *http.Request) (core.Precondition, error) {
+	if !Honours(r, IfMatch) {
+		return core.Precondition{}, core.Errorf(core.Internal, "web.Preconditions", "route %s reads If-Match but does not say it honours it", Route(r))
+	}
 	vals := r.Header.Values("If-Match")
 	if len(vals) == 0 {
 		return core.Precondition{}, nil

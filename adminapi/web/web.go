@@ -108,11 +108,32 @@ type Listener struct {
 }
 
 // Pattern is a route registered on a listener: its method, its httprouter
-// path pattern (one entry per slash form), and the route group that
-// registered it (nil for Raw routes).
+// path pattern (one entry per slash form), the route group that registered
+// it (nil for Raw routes), and the request headers its handler honours.
 type Pattern struct {
 	Method, Path string
 	Group        *Routes
+	Honours      []Header
+}
+
+// Header is a request header that changes what a write does, which a route
+// honours only when it says so at registration (Routes.Handle): If-Match
+// (a conditional write, read with Preconditions) or Idempotency-Key (a
+// create done once). The route table lists them (Pattern.Honours), so the
+// OpenAPI tests check that the document declares each where it is honoured,
+// and a handler that reads one on a route that does not say so fails.
+type Header string
+
+// The headers a route may honour.
+const (
+	IfMatch        Header = "If-Match"
+	IdempotencyKey Header = "Idempotency-Key"
+)
+
+// Honours reports whether the route r matched honours the request header h
+// (it said so at registration).
+func Honours(r *http.Request, h Header) bool {
+	return slices.Contains(infoFrom(r.Context()).honours, h)
 }
 
 // Patterns returns every route registered on l, in registration order.
@@ -163,24 +184,26 @@ type Routes struct {
 // Routes returns a route group of l whose errors are written in shape.
 func (l *Listener) Routes(shape Shape) *Routes { return &Routes{l: l, shape: shape} }
 
-// Handle registers h for method and path, in both slash forms, behind g.
-func (rs *Routes) Handle(g Guard, method, path string, h HandlerFunc) {
-	rs.HandleExact(g, method, path, h)
+// Handle registers h for method and path, in both slash forms, behind g;
+// honours are the request headers h honours (If-Match, Idempotency-Key).
+func (rs *Routes) Handle(g Guard, method, path string, h HandlerFunc, honours ...Header) {
+	rs.HandleExact(g, method, path, h, honours...)
 	if alt, ok := strings.CutSuffix(path, "/"); ok && alt != "" {
-		rs.HandleExact(g, method, alt, h)
+		rs.HandleExact(g, method, alt, h, honours...)
 	} else if !ok {
-		rs.HandleExact(g, method, path+"/", h)
+		rs.HandleExact(g, method, path+"/", h, honours...)
 	}
 }
 
 // HandleExact registers h for method and exactly path, behind g. The matched
 // pattern, never the raw path, is what the access log records.
-func (rs *Routes) HandleExact(g Guard, method, path string, h HandlerFunc) {
+func (rs *Routes) HandleExact(g Guard, method, path string, h HandlerFunc, honours ...Header) {
 	site, shape := rs.l.site, rs.shape
-	rs.l.routes = append(rs.l.routes, Pattern{Method: method, Path: path, Group: rs})
+	honours = slices.Clone(honours)
+	rs.l.routes = append(rs.l.routes, Pattern{Method: method, Path: path, Group: rs, Honours: honours})
 	rs.l.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
-		info.route = path
+		info.route, info.honours = path, honours
 		if !g.open {
 			if err := site.authorize(r, g, info); err != nil {
 				WriteError(w, r, err, shape)
@@ -379,6 +402,7 @@ type reqInfo struct {
 	id      string          // the request id: X-Request-Id and the log lines' req_id
 	log     *zerolog.Logger // the site's logger; requestLog adds the id
 	route   string          // the matched pattern, never the raw path
+	honours []Header        // the request headers the matched route honours
 	keyName string          // the admin key that authorised it
 	keyID   string
 	client  string // ClientAddr's answer, once asked

@@ -270,3 +270,40 @@ func TestSeparateAccessLog(t *testing.T) {
 		t.Errorf("access log: %v, want the 503's access line alone", accessLines)
 	}
 }
+
+// TestHonoursMarks: a route says at registration which request headers it
+// honours; the route table lists them in both slash forms, and a handler
+// that reads If-Match on a route that did not say so answers 500, so no
+// route can honour the header without the OpenAPI tests knowing.
+func TestHonoursMarks(t *testing.T) {
+	l := NewSite(Options{}).Listener("admin")
+	rs := l.Routes(Problem)
+	read := func(w http.ResponseWriter, r *http.Request) error {
+		pre, err := Preconditions(r)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, pre.IfMatch)
+	}
+	rs.Handle(Open, "PUT", "/marked", read, IfMatch)
+	rs.Handle(Open, "PUT", "/unmarked", read)
+	h := l.Handler()
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{"/marked", 200}, {"/marked/", 200}, {"/unmarked", 500}} {
+		req := httptest.NewRequest("PUT", tc.path, nil)
+		req.Header.Set("If-Match", `"v1"`)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Errorf("PUT %s with If-Match: %d %s, want %d", tc.path, w.Code, w.Body, tc.want)
+		}
+	}
+	for _, p := range l.Patterns() {
+		marked := strings.HasPrefix(p.Path, "/marked")
+		if got := len(p.Honours) == 1 && p.Honours[0] == IfMatch; got != marked {
+			t.Errorf("%s %s honours %v", p.Method, p.Path, p.Honours)
+		}
+	}
+}

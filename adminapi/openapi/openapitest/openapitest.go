@@ -12,7 +12,13 @@
 //     must be answered with a 4xx: a 2xx or 5xx there means the document
 //     and the handlers disagree;
 //   - every answer to a described route must match the document's response
-//     for its status (a documented status, its content type, its schema).
+//     for its status (a documented status, its content type, its schema);
+//   - an answer that carries an ETag must be one whose response declares the
+//     ETag header.
+//
+// Undeclared checks the route table beside the traffic: a route that honours
+// If-Match or Idempotency-Key must have them declared on its operation, with
+// the answers they produce (412; 409 and 422).
 //
 // CORS preflights are not operations and pass unchecked.
 package openapitest
@@ -42,7 +48,8 @@ import (
 type Checker struct {
 	listener string
 	v        validator.Validator
-	restOf   []string // prefixes of paths ending in {path}: the rest of the path, slashes included
+	doc      map[string]any // the listener's part of the document, as JSON values
+	restOf   []string       // prefixes of paths ending in {path}: the rest of the path, slashes included
 	mu       sync.Mutex
 }
 
@@ -128,6 +135,11 @@ func newChecker(listener string) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
+	return checkerOf(listener, doc)
+}
+
+// checkerOf returns a checker of doc, the part of a document on listener.
+func checkerOf(listener string, doc map[string]any) (*Checker, error) {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
@@ -143,7 +155,7 @@ func newChecker(listener string) (*Checker, error) {
 	if ok, verrs := v.ValidateDocument(); !ok {
 		return nil, fmt.Errorf("the document is not valid OpenAPI: %s", describe(verrs))
 	}
-	c := &Checker{listener: listener, v: v}
+	c := &Checker{listener: listener, v: v, doc: doc}
 	for path := range doc["paths"].(map[string]any) {
 		if prefix, ok := strings.CutSuffix(path, "/{path}"); ok {
 			c.restOf = append(c.restOf, prefix+"/")
@@ -262,7 +274,197 @@ func (c *Checker) check(vreq *http.Request, body []byte, rec *tee) string {
 	if ok, errs := c.v.ValidateHttpResponse(vreq, resp); !ok {
 		return "the answer does not match the document: " + describe(errs)
 	}
+	return c.checkHeaders(vreq, status, resp.Header)
+}
+
+// declaredOnly are the answer headers an answer may carry only where its
+// response declares them: the validator checks the headers a response
+// declares, never those it leaves out.
+var declaredOnly = []string{"ETag"}
+
+// checkHeaders reports an answer header of declaredOnly that the response
+// of the request's operation for status does not declare.
+func (c *Checker) checkHeaders(r *http.Request, status int, h http.Header) string {
+	var missing []string
+	for _, name := range declaredOnly {
+		if h.Get(name) == "" {
+			continue
+		}
+		op := operation(c.doc, r.Method, r.URL.Path)
+		if !has(c.doc, response(c.doc, op, status), "headers", name) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("the answer carries %s, which its response (%d) does not declare", strings.Join(missing, ", "), status)
+	}
 	return ""
+}
+
+// Shape returns a path pattern with its parameters unnamed and without a
+// trailing slash: httprouter's /credentials/:a/:b and the document's
+// /credentials/{type}/{id} are both /credentials/{}/{}.
+func Shape(p string) string {
+	segs := strings.Split(strings.TrimSuffix(p, "/"), "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") || (strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}")) {
+			segs[i] = "{}"
+		}
+	}
+	if out := strings.Join(segs, "/"); out != "" {
+		return out
+	}
+	return "/"
+}
+
+// operation returns the operation of doc that serves method and path (a
+// request path or a route pattern): the path whose template matches with the
+// most literal segments. nil when none does.
+func operation(doc map[string]any, method, path string) map[string]any {
+	want := strings.Split(Shape(path), "/")
+	var best map[string]any
+	bestLiteral := -1
+	paths, _ := doc["paths"].(map[string]any)
+	for tmpl, raw := range paths {
+		segs := strings.Split(Shape(tmpl), "/")
+		if len(segs) != len(want) {
+			continue
+		}
+		literal := 0
+		for i, s := range segs {
+			switch {
+			case s == want[i]:
+				if s != "{}" {
+					literal++
+				}
+			case s == "{}" && want[i] != "":
+			default:
+				literal = -1
+			}
+			if literal < 0 {
+				break
+			}
+		}
+		item, _ := raw.(map[string]any)
+		op, _ := item[strings.ToLower(method)].(map[string]any)
+		if literal > bestLiteral && op != nil {
+			best, bestLiteral = withPathParameters(op, item), literal
+		}
+	}
+	return best
+}
+
+// withPathParameters returns op with its path item's parameters added.
+func withPathParameters(op, item map[string]any) map[string]any {
+	shared, _ := item["parameters"].([]any)
+	if len(shared) == 0 {
+		return op
+	}
+	op = maps.Clone(op)
+	own, _ := op["parameters"].([]any)
+	op["parameters"] = append(append([]any{}, own...), shared...)
+	return op
+}
+
+// response returns op's response for status (or its default), resolved.
+func response(doc, op map[string]any, status int) map[string]any {
+	rs, _ := op["responses"].(map[string]any)
+	r, ok := rs[fmt.Sprint(status)]
+	if !ok {
+		r = rs["default"]
+	}
+	return resolve(doc, r)
+}
+
+// has reports whether obj's map field holds key (case-insensitively, as header names compare).
+func has(doc, obj map[string]any, field, key string) bool {
+	m, _ := obj[field].(map[string]any)
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve follows a local $ref ("#/components/..."); anything else is returned as it is.
+func resolve(doc map[string]any, v any) map[string]any {
+	m, _ := v.(map[string]any)
+	ref, ok := m["$ref"].(string)
+	if !ok {
+		return m
+	}
+	var cur any = doc
+	for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		next, _ := cur.(map[string]any)
+		cur = next[part]
+	}
+	out, _ := cur.(map[string]any)
+	return out
+}
+
+// honoured are the request headers a route may honour, with the answers
+// each produces, which its operation must declare beside the parameter.
+var honoured = map[string][]string{
+	"If-Match":        {"412"},
+	"Idempotency-Key": {"409", "422"},
+}
+
+// Undeclared returns what the document fails to declare about the routes on
+// listener (adminapi.Server.Routes) that honour If-Match or Idempotency-Key:
+// the header as a parameter of the route's operation, and each answer the
+// header produces. None when the document is true to the routes.
+func Undeclared(routes []openapi.Route, listener string) ([]string, error) {
+	doc, err := listenerDoc(listener)
+	if err != nil {
+		return nil, err
+	}
+	return undeclared(doc, routes, listener), nil
+}
+
+func undeclared(doc map[string]any, routes []openapi.Route, listener string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		key := rt.Method + " " + Shape(rt.Path)
+		if rt.Listener != listener || !rt.Described || len(rt.Honours) == 0 || seen[key] {
+			continue
+		}
+		seen[key] = true
+		op := operation(doc, rt.Method, rt.Path)
+		if op == nil {
+			out = append(out, fmt.Sprintf("%s %s honours %s but is not described", rt.Method, rt.Path, strings.Join(rt.Honours, ", ")))
+			continue
+		}
+		for _, h := range rt.Honours {
+			statuses, known := honoured[h]
+			if !known {
+				out = append(out, fmt.Sprintf("%s %s honours %s, which this check does not know", rt.Method, rt.Path, h))
+				continue
+			}
+			if !hasHeaderParameter(doc, op, h) {
+				out = append(out, fmt.Sprintf("%s %s honours %s, which its operation does not declare as a parameter", rt.Method, rt.Path, h))
+			}
+			for _, st := range statuses {
+				if rs, _ := op["responses"].(map[string]any); rs[st] == nil {
+					out = append(out, fmt.Sprintf("%s %s honours %s, but its operation does not declare the %s it answers", rt.Method, rt.Path, h, st))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// hasHeaderParameter reports whether op declares the request header name.
+func hasHeaderParameter(doc, op map[string]any, name string) bool {
+	params, _ := op["parameters"].([]any)
+	for _, raw := range params {
+		p := resolve(doc, raw)
+		if n, _ := p["name"].(string); p["in"] == "header" && strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // unknownRoute reports whether errs say the path or method is not in the document.
