@@ -46,6 +46,9 @@ type svcOptions struct {
 	// verifyCache turns the verification cache on; newSvcEnv then follows the
 	// store's changes and waits until the cache is in use.
 	verifyCache core.VerifyCacheOptions
+	// follow follows the store's changes with the cache off (the copy of
+	// the registries still uses them).
+	follow bool
 }
 
 func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
@@ -86,7 +89,7 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 		PublicURL: "https://auth.example.test", ReportError: reported.add, MailTimeout: o.mailTimeout,
 		Now: o.now, RedirectURIs: o.redirectURIs, NoEmailLink: o.noEmailLink, VerifyCache: o.verifyCache,
 	})
-	if o.verifyCache.Size > 0 {
+	if o.verifyCache.Size > 0 || o.follow {
 		follow(t, svc)
 	}
 	t.Cleanup(func() {
@@ -101,7 +104,7 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 }
 
 // follow runs svc.FollowChanges until the test ends, and waits until the
-// verification cache is in use.
+// change feed is followed and the verification cache, when on, in use.
 func follow(t *testing.T, svc *core.Service) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,7 +121,8 @@ func follow(t *testing.T, svc *core.Service) {
 			t.Error("FollowChanges did not return after its context ended")
 		}
 	})
-	waitFor(t, "the verification cache in use", func() bool { return svc.VerifyCacheLive() })
+	waitFor(t, "the change feed followed", func() bool { return core.RegistriesLive(svc) })
+	waitFor(t, "the verification cache in use", func() bool { return svc.VerifyCacheLive() || !core.VerifyCacheOn(svc) })
 }
 
 // waitFor polls cond until it holds, for 5 s at most.

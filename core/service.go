@@ -36,6 +36,7 @@ type Service struct {
 	touched  *boundedCache // sessions whose lastSeenAt this process wrote lately
 	passKey  []byte        // the key of those hashes, random per process
 	vcache   *verifyCache  // resolved verifications; nil when off
+	regs     *registryCopy // the scope and group registries, for verifications
 	nobody   string        // a user id that exists nowhere, random per process (locateAlike)
 
 	background  sync.WaitGroup // work off the request path: mails, session touches
@@ -156,7 +157,7 @@ func NewService(store Store, opt Options) *Service {
 		providers:    opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		redirectURIs: slices.Clone(opt.RedirectURIs), noEmailLink: slices.Clone(opt.NoEmailLink),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
-		vcache: newVerifyCache(opt.VerifyCache), nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
+		vcache: newVerifyCache(opt.VerifyCache), regs: &registryCopy{}, nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
 	}
 	rand.Read(s.passKey)
 	if s.hasher == nil {

@@ -45,6 +45,9 @@ type AuthQuery struct {
 	// AuthRecord.RetryAfter says whether one of their keys is over its rate
 	// (see Limiter).
 	Throttles []Throttle
+	// SkipRegistries leaves the scope and group registries out of the read:
+	// AuthRecord.Scopes and Groups are nil (the caller has them).
+	SkipRegistries bool
 }
 
 // Throttle names a Limiter key and its rate.

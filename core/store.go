@@ -200,8 +200,8 @@ type Store interface {
 	TouchSession(ctx context.Context, userID, hash string, t time.Time) error
 
 	// ReadAuth reads what a verification needs in ONE round trip: the user's
-	// record and the parts q names, all in the user's slot, and the scope
-	// registry. NotFound if the user does not exist; a missing credential or
+	// record and the parts q names, all in the user's slot, and the scope and
+	// group registries unless q.SkipRegistries. NotFound if the user does not exist; a missing credential or
 	// session is reported as nil, not as an error. For an OAuth access token, the
 	// oauth2 credential it was issued under comes as Credential. Records are
 	// returned as stored: the caller compares a credential's or session's

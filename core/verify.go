@@ -170,7 +170,7 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 		return Principal{}, errVerify(op)
 	}
 	hash := HashSHA256(p.Secret)
-	rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: uid, SessionHash: hash})
+	rec, err := s.readAuth(ctx, AuthQuery{UserID: uid, SessionHash: hash})
 	if err != nil && KindOf(err) != NotFound {
 		return Principal{}, err
 	}
@@ -324,7 +324,7 @@ func (s *Service) readLocated(ctx context.Context, cacheKey string, query func(u
 				return AuthRecord{}, false, err
 			}
 		}
-		rec, err := s.store.ReadAuth(ctx, query(uid))
+		rec, err := s.readAuth(ctx, query(uid))
 		if err != nil && KindOf(err) != NotFound {
 			return AuthRecord{}, false, err
 		}
@@ -350,7 +350,7 @@ func (s *Service) readLocated(ctx context.Context, cacheKey string, query func(u
 // known one.
 func (s *Service) locateAlike(ctx context.Context, query func(uid string) AuthQuery, locate func() (string, error)) (string, error) {
 	var wg sync.WaitGroup
-	wg.Go(func() { _, _ = s.store.ReadAuth(ctx, query(s.nobody)) })
+	wg.Go(func() { _, _ = s.readAuth(ctx, query(s.nobody)) })
 	uid, err := locate()
 	wg.Wait()
 	return uid, err
@@ -539,7 +539,7 @@ func (s *Service) readBasic(ctx context.Context, name string, ts []Throttle) (Au
 		return AuthRecord{}, appsErr
 	}
 	a := apps[0]
-	rec, err = s.store.ReadAuth(ctx, AuthQuery{UserID: a.UserID, AppID: a.ID, Credential: &CredentialRef{BasicAuth, a.ID}, Throttles: ts})
+	rec, err = s.readAuth(ctx, AuthQuery{UserID: a.UserID, AppID: a.ID, Credential: &CredentialRef{BasicAuth, a.ID}, Throttles: ts})
 	if KindOf(err) == NotFound {
 		return AuthRecord{}, nil
 	}
@@ -552,7 +552,7 @@ func (s *Service) readBasic(ctx context.Context, name string, ts []Throttle) (Au
 // round trip's time, as a remembered one does.
 func (s *Service) readBasicByID(ctx context.Context, id string, ts []Throttle) (AuthRecord, error) {
 	readUser := func() (AuthRecord, error) {
-		rec, err := s.store.ReadAuth(ctx, AuthQuery{UserID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts})
+		rec, err := s.readAuth(ctx, AuthQuery{UserID: id, Credential: &CredentialRef{BasicAuth, id}, Throttles: ts})
 		if err == nil {
 			s.locators.put("i:"+id, id, time.Time{})
 		}

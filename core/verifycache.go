@@ -251,14 +251,19 @@ func (s *Service) VerifyCacheLive() bool {
 	return live
 }
 
-// FollowChanges keeps the verification cache in step with the writes of every
-// process until ctx ends: the cache is used only while the store's change feed
-// is subscribed. It returns at once when the cache is off or the store has no
-// change feed (the cache then stays unused).
+// FollowChanges keeps the verification cache and the copy of the scope and
+// group registries in step with the writes of every process until ctx ends:
+// both are used only while the store's change feed is subscribed. It returns
+// at once when the store has no change feed (both then stay unused); with the
+// cache off it still follows, for the registries' copy.
 func (s *Service) FollowChanges(ctx context.Context) {
 	feed, ok := s.store.(ChangeFeed)
-	if s.vcache == nil || !ok {
+	if !ok {
 		return
 	}
-	feed.FollowChanges(ctx, s.vcache)
+	sinks := &changeSinks{sinks: []ChangeSink{s.regs}}
+	if s.vcache != nil {
+		sinks.sinks = append(sinks.sinks, s.vcache)
+	}
+	feed.FollowChanges(ctx, sinks)
 }

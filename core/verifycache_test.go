@@ -325,3 +325,67 @@ func restart(t *testing.T, mr *miniredis.Miniredis) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyRegistryCopy: while the store's changes are followed (the cache
+// off here: the copy does not depend on it), a verification takes the scope
+// and group registries from the process' copy, so its round trip reads no
+// registry; a scope change on this node is seen by the next verification,
+// one on another node within the feed's delay; with the subscription lost,
+// every verification reads the registries again.
+func TestVerifyRegistryCopy(t *testing.T) {
+	ctx := t.Context()
+	e := newSvcEnv(t, svcOptions{follow: true})
+	f := newVerifyFixture(e)
+	if _, err := e.svc.CreateScopes(ctx, []string{"read"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetCredentialScopes(ctx, core.KeyAuth, "vic-key", []string{"read"}); err != nil {
+		t.Fatal(err)
+	}
+	p := f.key
+	p.RequiredScopes = []string{"read"}
+	// readsRegistry verifies p, which must succeed (granted) or be
+	// Forbidden, and says whether a registry was read.
+	readsRegistry := func(granted bool) bool {
+		t.Helper()
+		var err error
+		trips := e.trips.during(func() { _, err = e.svc.Verify(ctx, p) })
+		if (err == nil) != granted || err != nil && core.KindOf(err) != core.Forbidden {
+			t.Fatalf("verify: %v, want granted %v (else Forbidden)", err, granted)
+		}
+		return strings.Contains(strings.Join(trips, " "), "hgetall")
+	}
+	readsRegistry(true) // the first reads the registries into the copy
+	if readsRegistry(true) {
+		t.Error("the registries were read again while the copy was good")
+	}
+	if err := e.svc.DeleteScope(ctx, "read"); err != nil {
+		t.Fatal(err)
+	}
+	readsRegistry(false) // at once on this node
+	if _, err := e.svc.CreateScopes(ctx, []string{"read"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetCredentialScopes(ctx, core.KeyAuth, "vic-key", []string{"read"}); err != nil {
+		t.Fatal(err)
+	}
+	readsRegistry(true)
+
+	other := redisstore.New(redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{e.mr.Addr()}}), redisstore.Options{Prefix: "h:"})
+	t.Cleanup(func() { other.Close() })
+	if err := other.DeleteScope(ctx, "read"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "refused after another node unregistered the scope", func() bool {
+		_, err := e.svc.Verify(ctx, p)
+		return core.KindOf(err) == core.Forbidden
+	})
+
+	e.mr.Close()
+	waitFor(t, "the copy out of use", func() bool { return !core.RegistriesLive(e.svc) })
+	restart(t, e.mr)
+	// Not followed yet, or just again: either way the registries are read.
+	if !readsRegistry(false) {
+		t.Error("the first verification after the subscription was lost did not read the registries")
+	}
+}

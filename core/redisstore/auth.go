@@ -58,7 +58,8 @@ return out`)
 
 // ReadAuth reads what a verification needs in one round trip: one pipeline of
 // readAuthScript (EVALSHA; EVAL only when the server does not have the script
-// yet) over the user's slot, HGETALL of the scope registry and, with Throttles,
+// yet) over the user's slot, HGETALL of the scope and group registries (unless
+// q.SkipRegistries) and, with Throttles,
 // GET of each one's Limiter key (under the store's prefix) and TIME, from which
 // RetryAfter is computed as Limiter.Allow with n = 0 would (the longest wait). On a Redis Cluster the
 // commands go to their nodes concurrently.
@@ -110,8 +111,10 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	var now *redis.TimeCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		script = readAuthScript.EvalSha(ctx, p, keys, args...)
-		reg = p.HGetAll(ctx, s.k.scopes())
-		groups = p.HGetAll(ctx, s.k.groups())
+		if !q.SkipRegistries {
+			reg = p.HGetAll(ctx, s.k.scopes())
+			groups = p.HGetAll(ctx, s.k.groups())
+		}
 		for i, t := range q.Throttles {
 			rl[i] = p.Get(ctx, s.k.rate(t.Key))
 		}
@@ -135,8 +138,10 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	if err != nil {
 		return core.AuthRecord{}, fail(ctx, op, err)
 	}
-	if err := reg.Err(); err != nil {
-		return core.AuthRecord{}, fail(ctx, op, err)
+	if reg != nil {
+		if err := reg.Err(); err != nil {
+			return core.AuthRecord{}, fail(ctx, op, err)
+		}
 	}
 	for _, get := range rl {
 		if err := get.Err(); err != nil && !errors.Is(err, redis.Nil) {
@@ -236,6 +241,9 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		out.RetryAfter = max(out.RetryAfter, askRate(rl[i], now, t.Rate))
 	}
 
+	if reg == nil { // q.SkipRegistries
+		return out, nil
+	}
 	out.Scopes = make(map[string]string, len(reg.Val()))
 	for name, data := range reg.Val() {
 		r, err := decode[scopeRecord](op, s.k.scopes()+" "+name, data)

@@ -8,8 +8,8 @@ import (
 )
 
 // testReadAuth: ReadAuth returns the parts a query names, with the owners' state
-// derived, the scope registry, nil for what is missing, and NotFound for a
-// missing user.
+// derived, the scope registry (none with SkipRegistries), nil for what is
+// missing, and NotFound for a missing user.
 func testReadAuth(t *testing.T, h Harness) {
 	e := newEnv(t, h)
 	ctx, s := e.ctx, e.s
@@ -67,6 +67,11 @@ func testReadAuth(t *testing.T, h Harness) {
 			read(core.AuthQuery{UserID: u.ID, SessionHash: sess.Hash}))
 	}
 	check("all active", true, true)
+	// Without the registries: the same record, Scopes and Groups nil.
+	cu := ku
+	cu.OwnerActive = true
+	diff(t, "SkipRegistries", core.AuthRecord{User: u, Credential: &cu, PasswordHash: testPHC},
+		read(core.AuthQuery{UserID: u.ID, Credential: ref(core.KeyAuth, "ku"), Password: true, SkipRegistries: true}))
 	setApp := func(active bool) {
 		t.Helper()
 		_, err := s.UpdateApp(ctx, app.ID, func(a *core.App) error { a.IsActive = active; return nil })
