@@ -98,6 +98,13 @@ type RedisConfig struct {
 	ReadTimeout Duration `json:"readTimeout"`
 	// WriteTimeout bounds each write step (a claim, a transaction, a script).
 	WriteTimeout Duration `json:"writeTimeout"`
+	// WaitReplicas makes every write wait, before it is acknowledged, until
+	// that many replicas have it (Redis WAIT); past WaitTimeout it answers 503.
+	// 0 turns it off; -1, the default, means 1 with Sentinel and 0 otherwise
+	// (waitReplicas). Refused on a Cluster and on the embedded store.
+	WaitReplicas int `json:"waitReplicas"`
+	// WaitTimeout bounds that wait: at most half of WriteTimeout.
+	WaitTimeout Duration `json:"waitTimeout"`
 	// Sentinel names a Sentinel-managed primary, the alternative to a URL
 	// with master_name (docs/redis.md).
 	Sentinel SentinelConfig `json:"sentinel"`
@@ -280,6 +287,7 @@ func DefaultConfig() Config {
 		PublicAddr: ":8080",
 		Redis: RedisConfig{Prefix: redisstore.DefaultPrefix,
 			ReadTimeout: Duration(redisstore.DefaultReadTimeout), WriteTimeout: Duration(redisstore.DefaultWriteTimeout),
+			WaitReplicas: autoWaitReplicas, WaitTimeout: Duration(redisstore.DefaultWaitTimeout),
 			Sentinel: SentinelConfig{Addrs: []string{}}},
 		Log: LogConfig{Level: "info", Format: "auto"},
 		Security: SecurityConfig{
@@ -392,7 +400,57 @@ func (c Config) Policy() core.Policy {
 
 // StoreOptions returns the redisstore options the configuration sets.
 func (r RedisConfig) StoreOptions() redisstore.Options {
-	return redisstore.Options{Prefix: r.Prefix, ReadTimeout: time.Duration(r.ReadTimeout), WriteTimeout: time.Duration(r.WriteTimeout)}
+	return redisstore.Options{Prefix: r.Prefix, ReadTimeout: time.Duration(r.ReadTimeout), WriteTimeout: time.Duration(r.WriteTimeout),
+		WaitReplicas: r.waitReplicas(), WaitTimeout: time.Duration(r.WaitTimeout)}
+}
+
+// autoWaitReplicas is redis.waitReplicas' default: decided by the deployment.
+const autoWaitReplicas = -1
+
+// deployment names the kind of Redis the configuration points at: embedded,
+// server, sentinel or cluster (by the URL's scheme and master_name; a URL that
+// does not parse counts as a server, and Validate reports it).
+func (r RedisConfig) deployment() string {
+	target := r.Target()
+	if target == "" {
+		return "embedded"
+	}
+	u, err := url.Parse(target)
+	switch {
+	case err != nil:
+		return "server"
+	case strings.HasSuffix(u.Scheme, "+cluster"):
+		return "cluster"
+	case u.Query().Has("master_name"):
+		return "sentinel"
+	}
+	return "server"
+}
+
+// waitReplicas is redis.waitReplicas with its default decided: with
+// Sentinel, whose failovers are what loses writes not yet replicated, every
+// write waits for one replica; a single server has no replica to wait for,
+// and a Cluster or the embedded store cannot wait (docs/redis.md).
+func (r RedisConfig) waitReplicas() int {
+	if r.WaitReplicas != autoWaitReplicas {
+		return r.WaitReplicas
+	}
+	if r.deployment() == "sentinel" {
+		return 1
+	}
+	return 0
+}
+
+// waitChecks are the problems of redis.waitReplicas and redis.waitTimeout.
+func (r RedisConfig) waitChecks() []check {
+	n := r.waitReplicas()
+	return []check{
+		{r.WaitReplicas < autoWaitReplicas, fmt.Sprintf("redis.waitReplicas %d must be 0 (off), a number of replicas, or -1 (1 with Sentinel, else 0)", r.WaitReplicas)},
+		{n > 0 && r.deployment() == "cluster", "redis.waitReplicas is not supported on a Redis Cluster (WAIT would reach an arbitrary node, not the master of the slot written): set it to 0"},
+		{n > 0 && r.deployment() == "embedded", "redis.waitReplicas needs a Redis with replicas: the embedded store has none; set it to 0"},
+		{r.WaitTimeout < Duration(time.Millisecond) || r.WaitTimeout > r.WriteTimeout/2,
+			fmt.Sprintf("redis.waitTimeout %s must be between 1ms and half of redis.writeTimeout (%s), so the wait fits in its write step", r.WaitTimeout, r.WriteTimeout/2)},
+	}
 }
 
 // HashConcurrency returns MaxConcurrentHashes, or the number of CPUs when it is 0.
@@ -510,6 +568,8 @@ func settings() []setting {
 		{"redis.prefix", "GATEHOUSE_REDIS_PREFIX", "redis-prefix", "`prefix` of every Redis key", func(c *Config) any { return &c.Redis.Prefix }, ""},
 		{"redis.readTimeout", "GATEHOUSE_REDIS_READ_TIMEOUT", "redis-read-timeout", "bound on each Redis read of a request (/verify, GET), a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.ReadTimeout }, ""},
 		{"redis.writeTimeout", "GATEHOUSE_REDIS_WRITE_TIMEOUT", "redis-write-timeout", "bound on each Redis write step, a `duration`; past it the request answers 503", func(c *Config) any { return &c.Redis.WriteTimeout }, ""},
+		{"redis.waitReplicas", "GATEHOUSE_REDIS_WAIT_REPLICAS", "redis-wait-replicas", "replicas every write waits for (Redis WAIT) before it is acknowledged, `n`; 0 = off, -1 = 1 with Sentinel, else 0", func(c *Config) any { return &c.Redis.WaitReplicas }, "1 with Sentinel, else 0"},
+		{"redis.waitTimeout", "GATEHOUSE_REDIS_WAIT_TIMEOUT", "redis-wait-timeout", "bound on the wait for the replicas, a `duration` up to half of redis.writeTimeout; past it the write answers 503", func(c *Config) any { return &c.Redis.WaitTimeout }, ""},
 		{"redis.sentinel.masterName", "GATEHOUSE_REDIS_SENTINEL_MASTER_NAME", "redis-sentinel-master-name", "`name` of the Sentinel-managed primary (with redis.sentinel.addrs, instead of redis.url)", func(c *Config) any { return &c.Redis.Sentinel.MasterName }, ""},
 		{"redis.sentinel.addrs", "GATEHOUSE_REDIS_SENTINEL_ADDRS", "redis-sentinel-addrs", "comma-separated host:port `list` of Sentinels", func(c *Config) any { return &c.Redis.Sentinel.Addrs }, ""},
 		{"log.level", "GATEHOUSE_LOG_LEVEL", "log-level", "`level`: trace, debug, info, warn or error", func(c *Config) any { return &c.Log.Level }, ""},
@@ -855,6 +915,7 @@ func (c Config) Validate() error {
 		checks = append(checks, check{true, msg})
 	}
 	checks = append(checks, c.Redis.Sentinel.checks(c.Redis.URL != "")...)
+	checks = append(checks, c.Redis.waitChecks()...)
 	for _, d := range []struct {
 		key string
 		v   Duration

@@ -411,7 +411,8 @@ func TestDefaultsFromTheirPackages(t *testing.T) {
 	if diff := cmp.Diff(core.DefaultPolicy(), c.Policy()); diff != "" {
 		t.Errorf("default Policy() vs core.DefaultPolicy() (-want +got):\n%s", diff)
 	}
-	want := redisstore.Options{Prefix: redisstore.DefaultPrefix, ReadTimeout: redisstore.DefaultReadTimeout, WriteTimeout: redisstore.DefaultWriteTimeout}
+	want := redisstore.Options{Prefix: redisstore.DefaultPrefix, ReadTimeout: redisstore.DefaultReadTimeout, WriteTimeout: redisstore.DefaultWriteTimeout,
+		WaitTimeout: redisstore.DefaultWaitTimeout}
 	if diff := cmp.Diff(want, c.Redis.StoreOptions()); diff != "" {
 		t.Errorf("default store options (-want +got):\n%s", diff)
 	}
@@ -644,5 +645,66 @@ func TestRedisSentinel(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestRedisWaitReplicas: redis.waitReplicas defaults to 1 with Sentinel (the
+// settings or the master_name URL) and to 0 otherwise; it is refused on a
+// Cluster and on the embedded store, and redis.waitTimeout must fit in half a
+// write step.
+func TestRedisWaitReplicas(t *testing.T) {
+	sentinel := SentinelConfig{MasterName: "m", Addrs: []string{"h:26379"}}
+	for _, tc := range []struct {
+		name     string
+		url      string
+		sentinel SentinelConfig
+		set      int // redis.waitReplicas; autoWaitReplicas: not set
+		timeout  Duration
+		want     int    // the store's WaitReplicas
+		problem  string // from Validate, "" for none
+	}{
+		{"embedded", "", SentinelConfig{}, autoWaitReplicas, 0, 0, ""},
+		{"server", "redis://h:6379/0", SentinelConfig{}, autoWaitReplicas, 0, 0, ""},
+		{"server, set", "redis://h:6379/0", SentinelConfig{}, 1, 0, 1, ""},
+		{"sentinel settings", "", sentinel, autoWaitReplicas, 0, 1, ""},
+		{"sentinel URL", "redis://s:26379?master_name=m", SentinelConfig{}, autoWaitReplicas, 0, 1, ""},
+		{"sentinel, off", "", sentinel, 0, 0, 0, ""},
+		{"sentinel, two", "", sentinel, 2, 0, 2, ""},
+		{"cluster", "redis+cluster://h:7000", SentinelConfig{}, autoWaitReplicas, 0, 0, ""},
+		{"cluster, set", "redis+cluster://h:7000", SentinelConfig{}, 1, 0, 1, "not supported on a Redis Cluster"},
+		{"embedded, set", "", SentinelConfig{}, 1, 0, 1, "the embedded store has none"},
+		{"negative", "redis://h:6379/0", SentinelConfig{}, -2, 0, -2, "redis.waitReplicas -2 must be"},
+		{"timeout too long", "", sentinel, autoWaitReplicas, Duration(1500 * time.Millisecond), 1, "redis.waitTimeout 1.5s must be between 1ms and half of redis.writeTimeout (1s)"},
+	} {
+		c := DefaultConfig()
+		c.AdminKeyFile = "/state/admin-key"
+		c.Redis.URL, c.Redis.Sentinel, c.Redis.WaitReplicas = tc.url, tc.sentinel, tc.set
+		if tc.timeout != 0 {
+			c.Redis.WaitTimeout = tc.timeout
+		}
+		if got := c.Redis.StoreOptions().WaitReplicas; got != tc.want {
+			t.Errorf("%s: StoreOptions().WaitReplicas = %d, want %d", tc.name, got, tc.want)
+		}
+		err := c.Validate()
+		switch {
+		case tc.problem == "" && err != nil:
+			t.Errorf("%s: Validate() = %v", tc.name, err)
+		case tc.problem != "" && (err == nil || !strings.Contains(err.Error(), tc.problem)):
+			t.Errorf("%s: Validate() = %v, want %q", tc.name, err, tc.problem)
+		}
+	}
+	c, err := loadWithFlags(t, []string{"--redis-wait-replicas", "2", "--redis-wait-timeout", "300ms"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Redis.StoreOptions(); o.WaitReplicas != 2 || o.WaitTimeout != 300*time.Millisecond {
+		t.Errorf("from the flags: StoreOptions() = %+v, want WaitReplicas 2, WaitTimeout 300ms", o)
+	}
+	c, err = loadWithFlags(t, nil, map[string]string{"GATEHOUSE_REDIS_WAIT_REPLICAS": "0", "GATEHOUSE_REDIS_SENTINEL_MASTER_NAME": "m", "GATEHOUSE_REDIS_SENTINEL_ADDRS": "h:26379"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Redis.StoreOptions().WaitReplicas; got != 0 {
+		t.Errorf("GATEHOUSE_REDIS_WAIT_REPLICAS=0 with Sentinel: WaitReplicas %d, want 0", got)
 	}
 }

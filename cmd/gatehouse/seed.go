@@ -236,6 +236,12 @@ func openCLIService(ctx context.Context, verb string, flags *configFlags, fs *fl
 		fmt.Fprintf(e.stderr, "gatehouse: %s needs a real Redis: set --redis-url or GATEHOUSE_REDIS_URL (the embedded default lives inside the server process)\n", verb)
 		return nil, nil, exitUsage
 	}
+	for _, ch := range cfg.Redis.waitChecks() {
+		if ch.bad {
+			fmt.Fprintf(e.stderr, "gatehouse: %s\n", ch.msg)
+			return nil, nil, exitUsage
+		}
+	}
 	opts, err := redisstore.ParseURL(cfg.Redis.Target())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "gatehouse: redis.url: %v\n", err)

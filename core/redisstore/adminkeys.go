@@ -89,15 +89,19 @@ func (s *Store) createAdminKey(ctx context.Context, op string, k core.AdminKey, 
 }
 
 // CreateAdminKey stores k. Conflict if its name (or id) is taken.
-func (s *Store) CreateAdminKey(ctx context.Context, k core.AdminKey) error {
-	_, err := s.createAdminKey(ctx, "redisstore.CreateAdminKey", k, false)
+func (s *Store) CreateAdminKey(ctx context.Context, k core.AdminKey) (err error) {
+	const op = "redisstore.CreateAdminKey"
+	defer s.replicated(ctx, op, &err)
+	_, err = s.createAdminKey(ctx, op, k, false)
 	return err
 }
 
 // CreateFirstAdminKey stores k only if the store holds no admin key at all, in one
 // script, and reports whether it did.
-func (s *Store) CreateFirstAdminKey(ctx context.Context, k core.AdminKey) (bool, error) {
-	res, err := s.createAdminKey(ctx, "redisstore.CreateFirstAdminKey", k, true)
+func (s *Store) CreateFirstAdminKey(ctx context.Context, k core.AdminKey) (_ bool, err error) {
+	const op = "redisstore.CreateFirstAdminKey"
+	defer s.replicated(ctx, op, &err)
+	res, err := s.createAdminKey(ctx, op, k, true)
 	if err != nil {
 		return false, err
 	}
@@ -163,8 +167,9 @@ func (s *Store) AdminKeys(ctx context.Context) ([]core.AdminKey, error) {
 }
 
 // DeleteAdminKey revokes a key by id. NotFound if there is none.
-func (s *Store) DeleteAdminKey(ctx context.Context, id string) error {
+func (s *Store) DeleteAdminKey(ctx context.Context, id string) (err error) {
 	const op = "redisstore.DeleteAdminKey"
+	defer s.replicated(ctx, op, &err)
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
 	for range maxTxRetries {

@@ -13,8 +13,9 @@ import (
 
 // CreateApp stores a, assigning a.Seq. Invalid if the owner does not exist;
 // Conflict if the owner has an app of that name, or the id is taken.
-func (s *Store) CreateApp(ctx context.Context, a *core.App) error {
+func (s *Store) CreateApp(ctx context.Context, a *core.App) (err error) {
 	const op = "redisstore.CreateApp"
+	defer s.replicated(ctx, op, &err)
 	if a == nil || !validID(a.ID) {
 		return core.Errorf(core.Invalid, op, "app id is not valid")
 	}
@@ -204,6 +205,7 @@ func (s *Store) appsInSet(ctx context.Context, op, key string, match func(core.A
 // write.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) error) (_ core.App, err error) {
 	const op = "redisstore.UpdateApp"
+	defer s.replicated(ctx, op, &err)
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
 	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
 	if err != nil {
@@ -303,6 +305,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*core.App) err
 // locator and keyId claims.
 func (s *Store) DeleteApp(ctx context.Context, id string, check ...func(core.App) error) (err error) {
 	const op = "redisstore.DeleteApp"
+	defer s.replicated(ctx, op, &err)
 	notFound := core.Errorf(core.NotFound, op, "app %q not found", id)
 	uid, err := stepValue(ctx, s.bounds, func(ctx context.Context) (string, error) { return s.appOwner(ctx, id) })
 	if err != nil {

@@ -32,8 +32,9 @@ func clientNotFound(op, id string) error {
 // claimed (case-insensitively), P seq:clients, the record written with SET
 // NX, then its P idx:clients entry. Invalid for an id no key can hold or an
 // empty name; Conflict if the name (or the id) is taken.
-func (s *Store) CreateClient(ctx context.Context, c *core.Client) error {
+func (s *Store) CreateClient(ctx context.Context, c *core.Client) (err error) {
 	const op = "redisstore.CreateClient"
+	defer s.replicated(ctx, op, &err)
 	switch {
 	case c == nil || !validID(c.ID):
 		return core.Errorf(core.Invalid, op, "client id is not valid")
@@ -142,14 +143,15 @@ func (s *Store) ListClients(ctx context.Context, opt core.ListOptions) (core.Pag
 // lookups. Its keys stop resolving with the MULTI: ClientByKeyHash reads the
 // records, so lookups a failed clean-up leaves behind resolve to nothing.
 // The client's users are not touched.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
 	const op = "redisstore.DeleteClient"
+	defer s.replicated(ctx, op, &err)
 	if !validID(id) {
 		return clientNotFound(op, id)
 	}
 	key, kkey := s.k.client(id), s.k.clientKeys(id)
 	var after cleanup
-	err := s.watch(ctx, op, "client "+id, func(ctx context.Context, tx *redis.Tx) error {
+	err = s.watch(ctx, op, "client "+id, func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
 		var rec *redis.StringCmd
 		var all *redis.MapStringStringCmd
@@ -235,8 +237,9 @@ func (s *Store) keyLookups(ctx context.Context, op, cid string, fields map[strin
 // key is written into P c:{cid}:keys under WATCH of the client record. Invalid
 // for a malformed id or hash; NotFound without the client; Conflict on a
 // taken hash or id.
-func (s *Store) CreateClientKey(ctx context.Context, k core.ClientKey) error {
+func (s *Store) CreateClientKey(ctx context.Context, k core.ClientKey) (err error) {
 	const op = "redisstore.CreateClientKey"
+	defer s.replicated(ctx, op, &err)
 	switch {
 	case !validID(k.ID):
 		return core.Errorf(core.Invalid, op, "client key id is not valid")
@@ -380,8 +383,9 @@ func (s *Store) ClientByKeyHash(ctx context.Context, hash string) (core.Client, 
 // client's slot, then the compare-and-delete of its hash lookup (which, if a
 // failure leaves it, resolves to nothing: the key record is gone). NotFound
 // if there is no such key.
-func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string) error {
+func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string) (err error) {
 	const op = "redisstore.DeleteClientKey"
+	defer s.replicated(ctx, op, &err)
 	// The key id comes from a request path: named, as it is no secret.
 	notFound := core.Errorf(core.NotFound, op, "client %q has no key %q", clientID, keyID)
 	if !validID(clientID) || !validID(keyID) {
@@ -389,7 +393,7 @@ func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string) err
 	}
 	kkey := s.k.clientKeys(clientID)
 	var lookups []held
-	err := s.watch(ctx, op, "client "+clientID, func(ctx context.Context, tx *redis.Tx) error {
+	err = s.watch(ctx, op, "client "+clientID, func(ctx context.Context, tx *redis.Tx) error {
 		data, err := tx.HGet(ctx, kkey, keyID).Result()
 		if errors.Is(err, redis.Nil) {
 			return notFound

@@ -126,6 +126,7 @@ func (s *Store) readCred(ctx context.Context, op string, at credAt) (core.Creden
 // one-per-consumer type (an inactive one is replaced).
 func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) (err error) {
 	const op = "redisstore.CreateCredential"
+	defer s.replicated(ctx, op, &err)
 	if c == nil || !c.Type.Valid() {
 		return core.Errorf(core.Invalid, op, "unknown credential type")
 	}
@@ -341,6 +342,7 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 // UserID and CreatedAt are undone. Returns the stored credential, OwnerActive filled.
 func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, id string, fn func(*core.Credential) error) (_ core.Credential, err error) {
 	const op = "redisstore.UpdateCredential"
+	defer s.replicated(ctx, op, &err)
 	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
 		return core.Credential{}, notFound
@@ -402,6 +404,7 @@ func (s *Store) UpdateCredential(ctx context.Context, typ core.CredentialType, i
 // DeleteCredential deletes the credential and frees its keyId. NotFound if none.
 func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, id string, check ...func(core.Credential) error) (err error) {
 	const op = "redisstore.DeleteCredential"
+	defer s.replicated(ctx, op, &err)
 	notFound := credNotFound(op, typ)
 	if !typ.Valid() {
 		return notFound

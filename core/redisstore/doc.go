@@ -143,6 +143,12 @@
 // the entity and everything it owns in one MULTI in the user's slot, then its
 // index entries, locators and claims.
 //
+// With Options.WaitReplicas set, every write method ends, once its steps
+// succeeded, with a fence (PUBLISH P fence) and WAIT in one pipeline, and
+// answers Unavailable unless enough replicas acknowledged: replication being
+// one ordered stream, the fence's acknowledgement covers every step before it
+// (replicated.go).
+//
 // P idx:expiring, a global key like the list indexes, can fall out of step with
 // the records it follows (a crash, or two updates racing between their MULTI and
 // their entry). ExpiredUsers reads the records of the page it returns, drops

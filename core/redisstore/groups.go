@@ -28,6 +28,7 @@ func groupNotFound(op, what string) error {
 // P idx:groups entry.
 func (s *Store) CreateGroup(ctx context.Context, g *core.Group) (err error) {
 	const op = "redisstore.CreateGroup"
+	defer s.replicated(ctx, op, &err)
 	switch {
 	case g == nil || !validID(g.ID):
 		return core.Errorf(core.Invalid, op, "group id is not valid")
@@ -164,6 +165,7 @@ func (s *Store) decodeGroups(op string, m map[string]string) (map[string]core.Gr
 // taken off each member that no longer holds them otherwise.
 func (s *Store) UpdateGroup(ctx context.Context, id string, fn func(*core.Group) error) (_ core.Group, err error) {
 	const op = "redisstore.UpdateGroup"
+	defer s.replicated(ctx, op, &err)
 	if !validID(id) {
 		return core.Group{}, groupNotFound(op, strconv.Quote(id))
 	}
@@ -329,6 +331,7 @@ func (s *Store) dropTags(ctx context.Context, uids, tags []string) error {
 // invisible to readers and removed by Doctor.
 func (s *Store) DeleteGroup(ctx context.Context, id string, check ...func(core.Group) error) (err error) {
 	const op = "redisstore.DeleteGroup"
+	defer s.replicated(ctx, op, &err)
 	if !validID(id) {
 		return groupNotFound(op, strconv.Quote(id))
 	}

@@ -93,8 +93,9 @@ func (kv *pluginKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // Set stores value under key (SET, with PX when ttl > 0; ttl 0 removes an
 // earlier expiry).
-func (kv *pluginKV) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+func (kv *pluginKV) Set(ctx context.Context, key string, value []byte, ttl time.Duration) (err error) {
 	const op = "redisstore.KV.Set"
+	defer kv.s.replicated(ctx, op, &err)
 	ctx, cancel := kv.s.bounds.writing(ctx)
 	defer cancel()
 	k, err := kv.key(op, key)
@@ -110,8 +111,9 @@ func (kv *pluginKV) Set(ctx context.Context, key string, value []byte, ttl time.
 
 // Delete removes key and reports whether it existed (DEL): of concurrent
 // deletes of one key, exactly one sees true.
-func (kv *pluginKV) Delete(ctx context.Context, key string) (bool, error) {
+func (kv *pluginKV) Delete(ctx context.Context, key string) (_ bool, err error) {
 	const op = "redisstore.KV.Delete"
+	defer kv.s.replicated(ctx, op, &err)
 	ctx, cancel := kv.s.bounds.writing(ctx)
 	defer cancel()
 	k, err := kv.key(op, key)
@@ -128,8 +130,9 @@ func (kv *pluginKV) Delete(ctx context.Context, key string) (bool, error) {
 // CompareAndSet stores value under key only if the key holds exactly old (nil
 // old: only if it is absent; an empty non-nil old matches an empty value), in
 // one script, and reports whether it did. ttl as for Set.
-func (kv *pluginKV) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+func (kv *pluginKV) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (_ bool, err error) {
 	const op = "redisstore.KV.CompareAndSet"
+	defer kv.s.replicated(ctx, op, &err)
 	ctx, cancel := kv.s.bounds.writing(ctx)
 	defer cancel()
 	k, err := kv.key(op, key)

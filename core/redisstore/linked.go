@@ -142,8 +142,9 @@ func (s *Store) readLinked(ctx context.Context, c redis.Cmdable, op, userID stri
 // MULTI. It watches the user record, so a DeleteUser that commits first makes
 // it answer NotFound, and one that commits after it deletes the account with
 // the rest of the slot.
-func (s *Store) PutLinkedAccount(ctx context.Context, userID string, a core.LinkedAccount) (core.LinkedAccount, error) {
+func (s *Store) PutLinkedAccount(ctx context.Context, userID string, a core.LinkedAccount) (_ core.LinkedAccount, err error) {
 	const op = "redisstore.PutLinkedAccount"
+	defer s.replicated(ctx, op, &err)
 	switch {
 	case a.Connector == "" || strings.Contains(a.Connector, ":"):
 		return core.LinkedAccount{}, core.Errorf(core.Invalid, op, "connector %q is not valid: it must be non-empty and free of ':'", a.Connector)
@@ -155,7 +156,7 @@ func (s *Store) PutLinkedAccount(ctx context.Context, userID string, a core.Link
 	ukey, lkey := s.k.user(userID), s.k.linked(userID)
 	field, sel := linkedField(a.Connector, a.UserIdentifier), selectedField(a.Connector)
 	var stored core.LinkedAccount
-	err := s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
+	err = s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
 		var user *redis.IntCmd
 		var all *redis.MapStringStringCmd
 		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -269,14 +270,15 @@ func (s *Store) LinkedAccount(ctx context.Context, userID, connector, userIdenti
 // remaining account of that connector (greatest ConnectedAt, then greatest
 // userIdentifier) is selected instead, or the selection cleared when none
 // remains: one MULTI under WATCH of the user record and the hash.
-func (s *Store) DeleteLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) error {
+func (s *Store) DeleteLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) (err error) {
 	const op = "redisstore.DeleteLinkedAccount"
+	defer s.replicated(ctx, op, &err)
 	if !validID(userID) || !validLinked(connector, userIdentifier) {
 		return linkedNotFound(op, userID, connector, userIdentifier)
 	}
 	ukey, lkey := s.k.user(userID), s.k.linked(userID)
 	field, sel := linkedField(connector, userIdentifier), selectedField(connector)
-	err := s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
+	err = s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
 		h, err := s.readLinked(ctx, tx, op, userID)
 		if err != nil {
 			return err
@@ -304,14 +306,15 @@ func (s *Store) DeleteLinkedAccount(ctx context.Context, userID, connector, user
 // SelectLinkedAccount makes one account its connector's selected one (the
 // others of that connector no longer are): one HSET under WATCH of the user
 // record and the hash. NotFound if there is no such account.
-func (s *Store) SelectLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) error {
+func (s *Store) SelectLinkedAccount(ctx context.Context, userID, connector, userIdentifier string) (err error) {
 	const op = "redisstore.SelectLinkedAccount"
+	defer s.replicated(ctx, op, &err)
 	if !validID(userID) || !validLinked(connector, userIdentifier) {
 		return linkedNotFound(op, userID, connector, userIdentifier)
 	}
 	ukey, lkey := s.k.user(userID), s.k.linked(userID)
 	field := linkedField(connector, userIdentifier)
-	err := s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
+	err = s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
 		ok, err := tx.HExists(ctx, lkey, field).Result()
 		if err != nil {
 			return err

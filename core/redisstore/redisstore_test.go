@@ -23,7 +23,7 @@ import (
 func TestMiniredis(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
-	run(t, &redis.UniversalOptions{Addrs: []string{m.Addr()}}, m.FastForward)
+	run(t, &redis.UniversalOptions{Addrs: []string{m.Addr()}}, 0, m.FastForward)
 }
 
 func TestRedisServer(t *testing.T) {
@@ -33,11 +33,12 @@ func TestRedisServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, opts, nil)
+	run(t, opts, 0, nil)
 }
 
 // TestRedisSentinel runs the suite on a Sentinel-managed primary with one
-// replica, through the failover client a master_name URL gives.
+// replica, through the failover client a master_name URL gives, each write
+// waiting for the replica (WaitReplicas 1, the default with Sentinel).
 func TestRedisSentinel(t *testing.T) {
 	t.Parallel()
 	s := redistest.StartSentinel(t)
@@ -48,7 +49,7 @@ func TestRedisSentinel(t *testing.T) {
 	if opts.MasterName != s.MasterName {
 		t.Fatalf("ParseURL(%s).MasterName = %q", s.URL, opts.MasterName)
 	}
-	run(t, opts, nil)
+	run(t, opts, 1, nil)
 }
 
 func TestRedisCluster(t *testing.T) {
@@ -63,19 +64,31 @@ func TestRedisCluster(t *testing.T) {
 	if _, ok := client.(*redis.ClusterClient); !ok {
 		t.Fatalf("NewClient(%s) is not a ClusterClient", c.URL)
 	}
-	run(t, opts, nil)
+	run(t, opts, 0, nil)
 }
 
 // prefixes numbers the stores of one test binary, isolating them by key prefix.
 var prefixes atomic.Int64
 
-// run runs the conformance suite on one Redis, each store under its own prefix,
-// and fails on any CROSSSLOT error, even one a cleanup path swallowed.
-// fastForward moves the key expiries of a server whose clock does not move by
-// itself (miniredis); nil for a real one.
-func run(t *testing.T, opts *redis.UniversalOptions, fastForward func(time.Duration)) {
+// run runs the conformance suite on one Redis, each store under its own prefix
+// and waiting for wait replicas (Options.WaitReplicas), and fails on any
+// CROSSSLOT error, even one a cleanup path swallowed, and unless the stores
+// sent WAIT exactly when wait is above 0. fastForward moves the key expiries
+// of a server whose clock does not move by itself (miniredis); nil for a real
+// one.
+func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(time.Duration)) {
 	t0 := time.Now()
 	watch := &errorWatch{t: t}
+	t.Cleanup(func() {
+		switch n := watch.waits.Load(); {
+		case wait == 0 && n > 0:
+			t.Errorf("the stores sent WAIT %d times with WaitReplicas 0", n)
+		case wait > 0 && n == 0:
+			t.Errorf("the stores never sent WAIT with WaitReplicas %d", wait)
+		case wait > 0:
+			t.Logf("the stores sent WAIT %d times", n)
+		}
+	})
 	admin := redisstore.NewClient(opts)
 	t.Cleanup(func() { admin.Close() })
 	var mu sync.Mutex
@@ -105,7 +118,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, fastForward func(time.Durat
 			prefix := newPrefix()
 			client := redisstore.NewClient(opts)
 			client.AddHook(watch)
-			s := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock})
+			s := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock, WaitReplicas: wait})
 			t.Cleanup(func() { s.Close() })
 			mu.Lock()
 			prefixOf[s] = prefix
@@ -387,11 +400,18 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// errorWatch is a go-redis hook that fails the test on any CROSSSLOT error.
-type errorWatch struct{ t *testing.T }
+// errorWatch is a go-redis hook that fails the test on any CROSSSLOT error,
+// and counts the WAIT commands sent.
+type errorWatch struct {
+	t     *testing.T
+	waits atomic.Int64
+}
 
 func (w *errorWatch) check(cmds ...redis.Cmder) {
 	for _, c := range cmds {
+		if c.Name() == "wait" {
+			w.waits.Add(1)
+		}
 		if err := c.Err(); err != nil && strings.Contains(err.Error(), "CROSSSLOT") {
 			w.t.Errorf("CROSSSLOT error: %v in %v", err, c.Args())
 		}

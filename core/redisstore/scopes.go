@@ -26,6 +26,7 @@ return {}`)
 // registered. An empty Reg is filled in (in the caller's slice) with a new id.
 func (s *Store) CreateScopes(ctx context.Context, scopes []core.Scope) (err error) {
 	const op = "redisstore.CreateScopes"
+	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, "", err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
@@ -97,6 +98,7 @@ func (s *Store) registry(ctx context.Context, op string) (map[string]core.Scope,
 // checks, the registry is watched between their read and the delete.
 func (s *Store) DeleteScope(ctx context.Context, name string, check ...func(core.Scope) error) (err error) {
 	const op = "redisstore.DeleteScope"
+	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, "", err) }()
 	notFound := core.Errorf(core.NotFound, op, "scope %q not found", name)
 	if len(check) > 0 {

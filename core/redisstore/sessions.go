@@ -135,6 +135,7 @@ func userNotFound(op, uid string) error {
 // in the user's slot. NotFound if there is no such user.
 func (s *Store) SetPassword(ctx context.Context, userID, phc string) (err error) {
 	const op = "redisstore.SetPassword"
+	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
@@ -156,6 +157,7 @@ func (s *Store) SetPassword(ctx context.Context, userID, phc string) (err error)
 // sessions stay. NotFound if there is no such user.
 func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) (err error) {
 	const op = "redisstore.SetUserSecret"
+	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
@@ -180,6 +182,7 @@ func (s *Store) SetUserSecret(ctx context.Context, userID, hash string) (err err
 // Conflict if a record with that hash exists.
 func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int) (err error) {
 	const op = "redisstore.CreateSession"
+	defer s.replicated(ctx, op, &err)
 	defer func() {
 		if limit > 0 { // older sessions may have been evicted
 			s.changed(ctx, sess.UserID, err)
@@ -233,6 +236,7 @@ func (s *Store) CreateSession(ctx context.Context, sess core.Session, limit int)
 // zset member). NotFound if there is none.
 func (s *Store) DeleteSession(ctx context.Context, userID, hash string) (err error) {
 	const op = "redisstore.DeleteSession"
+	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()
@@ -256,6 +260,7 @@ func (s *Store) DeleteSession(ctx context.Context, userID, hash string) (err err
 // its slot (force logout). NotFound if there is no such user.
 func (s *Store) DeleteSessions(ctx context.Context, userID string) (err error) {
 	const op = "redisstore.DeleteSessions"
+	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, userID, err) }()
 	ctx, cancel := s.bounds.writing(ctx)
 	defer cancel()

@@ -38,6 +38,17 @@ type Options struct {
 	// Doctor) and the clean-up after a failed write. When it passes the write
 	// answers Unavailable. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// WaitReplicas, when above 0, makes every write wait, before it
+	// answers, until that many replicas have it (Redis WAIT after a fence;
+	// replicated.go); when they do not within WaitTimeout the write answers
+	// Unavailable, although the primary may keep it. 0 never sends WAIT (the
+	// embedded miniredis does not implement it). New panics when it is set on a
+	// Cluster client: configuration checks it first (CheckWait).
+	WaitReplicas int
+	// WaitTimeout bounds the wait for the replicas; 0 means DefaultWaitTimeout.
+	// A value above half of WriteTimeout is lowered to that half, so the wait
+	// fits in its write step.
+	WaitTimeout time.Duration
 }
 
 // Defaults of Options.
@@ -71,6 +82,10 @@ func (opt Options) withDefaults() Options {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = DefaultWriteTimeout
 	}
+	if opt.WaitTimeout <= 0 {
+		opt.WaitTimeout = DefaultWaitTimeout
+	}
+	opt.WaitTimeout = min(opt.WaitTimeout, opt.WriteTimeout/2)
 	return opt
 }
 
@@ -85,6 +100,9 @@ type Store struct {
 	staleAfter time.Duration
 	deadline   time.Duration
 	bounds     bounds
+
+	waitReplicas int           // Options.WaitReplicas
+	waitTimeout  time.Duration // Options.WaitTimeout
 
 	origin  string // this store's name in the change feed, random
 	sinksMu sync.Mutex
@@ -105,22 +123,40 @@ func CheckPrefix(p string) error {
 	return nil
 }
 
+// CheckWait reports whether opt.WaitReplicas can be used on client: not on a
+// Redis Cluster, where WAIT would go to an arbitrary node (replicated.go).
+func CheckWait(client redis.UniversalClient, opt Options) error {
+	if _, ok := client.(*redis.ClusterClient); ok && opt.WaitReplicas > 0 {
+		return errors.New("redisstore: waiting for replicas (WAIT) is not supported on a Redis Cluster")
+	}
+	if opt.WaitReplicas < 0 {
+		return fmt.Errorf("redisstore: WaitReplicas %d is negative", opt.WaitReplicas)
+	}
+	return nil
+}
+
 // New returns a Store on client, which it owns from then on (Close closes it). It
-// panics if opt.Prefix fails CheckPrefix: configuration checks it first.
+// panics if opt.Prefix fails CheckPrefix or opt fails CheckWait: configuration
+// checks them first.
 //
 // The store bounds its calls with context deadlines (Options.ReadTimeout and
 // WriteTimeout), which cut a call to a stalled Redis short only on a client
 // that honours them: one from NewClient does.
 func New(client redis.UniversalClient, opt Options) *Store {
 	opt = opt.withDefaults()
+	if err := CheckWait(client, opt); err != nil {
+		panic(err)
+	}
 	return &Store{
-		rdb:        client,
-		k:          keys{p: opt.Prefix},
-		clock:      opt.Clock,
-		staleAfter: opt.ClaimStaleAfter,
-		deadline:   opt.WriteDeadline,
-		bounds:     bounds{read: opt.ReadTimeout, write: opt.WriteTimeout},
-		origin:     core.NewID(),
+		rdb:          client,
+		k:            keys{p: opt.Prefix},
+		clock:        opt.Clock,
+		staleAfter:   opt.ClaimStaleAfter,
+		deadline:     opt.WriteDeadline,
+		bounds:       bounds{read: opt.ReadTimeout, write: opt.WriteTimeout},
+		waitReplicas: opt.WaitReplicas,
+		waitTimeout:  opt.WaitTimeout,
+		origin:       core.NewID(),
 	}
 }
 

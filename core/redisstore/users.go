@@ -72,8 +72,9 @@ func checkClientFields(op string, u core.User) error {
 // CreateUser stores u, assigning u.Number unless it is set (an import: then it
 // is kept). Conflict names the taken username, email, externalId, client
 // identifier, identity or number (or the id).
-func (s *Store) CreateUser(ctx context.Context, u *core.User) error {
+func (s *Store) CreateUser(ctx context.Context, u *core.User) (err error) {
 	const op = "redisstore.CreateUser"
+	defer s.replicated(ctx, op, &err)
 	if u == nil || !validID(u.ID) {
 		return core.Errorf(core.Invalid, op, "user id is not valid")
 	}
@@ -283,6 +284,7 @@ func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 // write. A changed ExpiresAt is written to P idx:expiring after the write.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) error) (_ core.User, err error) {
 	const op = "redisstore.UpdateUser"
+	defer s.replicated(ctx, op, &err)
 	if !validID(id) {
 		return core.User{}, core.Errorf(core.NotFound, op, "user %q not found", id)
 	}
@@ -471,6 +473,7 @@ func diffClaims(old, next []claim) (gone, added []claim) {
 // and claims (identities included).
 func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.User) error) (err error) {
 	const op = "redisstore.DeleteUser"
+	defer s.replicated(ctx, op, &err)
 	if !validID(id) {
 		return core.Errorf(core.NotFound, op, "user %q not found", id)
 	}

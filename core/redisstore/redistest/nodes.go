@@ -70,6 +70,37 @@ func (n *Node) Restart() {
 	n.p = p
 }
 
+// Stall makes the server answer nothing, not even its primary or replicas,
+// for d (DEBUG SLEEP, which the servers of StartSentinel accept from
+// loopback), as a stalled process would. It returns once the server has
+// stopped answering; the test's cleanup waits for it to wake.
+func (n *Node) Stall(d time.Duration) {
+	n.t.Helper()
+	asleep := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := redis.NewClient(&redis.Options{Addr: n.Addr, DialerRetries: 1, MaxRetries: -1, ReadTimeout: d + 5*time.Second})
+		defer c.Close()
+		asleep <- c.Do(context.Background(), "DEBUG", "SLEEP", strconv.FormatFloat(d.Seconds(), 'f', 3, 64)).Err()
+	}()
+	n.t.Cleanup(func() { <-done })
+	probe := redis.NewClient(&redis.Options{Addr: n.Addr, DialerRetries: 1, MaxRetries: -1, ReadTimeout: 50 * time.Millisecond})
+	defer probe.Close()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		select {
+		case err := <-asleep:
+			n.t.Fatalf("redistest: DEBUG SLEEP on %s ended at once: %v", n.Addr, err)
+		default:
+		}
+		if probe.Ping(context.Background()).Err() != nil {
+			return // the server is asleep
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n.t.Fatalf("redistest: %s still answered PING while it should sleep for %v", n.Addr, d)
+}
+
 // Log returns the last lines of the server's log.
 func (n *Node) Log() string {
 	n.mu.Lock()
@@ -112,7 +143,8 @@ func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	skipShort(t, "a Redis Sentinel")
 	Require(t)
-	guard := []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "10", "--repl-diskless-sync-delay", "0"}
+	guard := []string{"--min-replicas-to-write", "1", "--min-replicas-max-lag", "10", "--repl-diskless-sync-delay", "0",
+		"--enable-debug-command", "local"} // Node.Stall
 	primary := startNode(t, freePort, guard...)
 	replica := startNode(t, freePort, append(slices.Clone(guard), "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))...)
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
