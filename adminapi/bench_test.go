@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os/exec"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,5 +106,50 @@ func BenchmarkListUsers(b *testing.B) {
 		if w.Code != 200 {
 			b.Fatal(w.Code, w.Body)
 		}
+	}
+}
+
+// BenchmarkCreateUserWait measures POST /users through the admin handler on a
+// Sentinel-managed primary with one replica (loopback), each write waiting for
+// the replica (wait=1, redis.waitReplicas' default with Sentinel) or not
+// (wait=0): the price of WAIT. Run it with -bench CreateUserWait -benchtime 3s.
+func BenchmarkCreateUserWait(b *testing.B) {
+	s := redistest.StartSentinel(b)
+	opts, err := redisstore.ParseURL(s.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	for _, wait := range []int{0, 1} {
+		client := redisstore.NewClient(opts)
+		b.Cleanup(func() { client.Close() })
+		e := newEnvClocked(b, client, nil, core.VerifyCacheOptions{}, false, wait)
+		create := func() int {
+			i := n.Add(1)
+			req := httptest.NewRequest("POST", "/users", strings.NewReader(fmt.Sprintf(`{"username":"b%d","firstname":"F","lastname":"L","email":"b%d@example.com"}`, i, i)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Api-Key", testAdminKey)
+			w := httptest.NewRecorder()
+			e.admin.ServeHTTP(w, req)
+			return w.Code
+		}
+		b.Run(fmt.Sprintf("wait=%d", wait), func(b *testing.B) {
+			for b.Loop() {
+				if code := create(); code != 200 {
+					b.Fatal(code)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("wait=%d/parallel", wait), func(b *testing.B) {
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if code := create(); code != 200 {
+						b.Error(code)
+						return
+					}
+				}
+			})
+		})
 	}
 }

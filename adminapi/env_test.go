@@ -104,20 +104,20 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 // (in use by the time it returns when it is on).
 func newEnvCached(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions) *env {
 	t.Helper()
-	return newEnvClocked(t, client, mr, cache, false)
+	return newEnvClocked(t, client, mr, cache, false, 0)
 }
 
 // newEnvClocked is newEnvCached; with storeClock the store tells the time of
 // its claims by the env's clock rather than Redis TIME, so that a test can
-// move claims past their grace.
-func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions, storeClock bool) *env {
+// move claims past their grace; each write waits for waitReplicas replicas.
+func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions, storeClock bool, waitReplicas int) *env {
 	t.Helper()
 	models, err := core.LoadModels(configs.Models)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{}
-	opt := redisstore.Options{Prefix: "t:"}
+	opt := redisstore.Options{Prefix: "t:", WaitReplicas: waitReplicas}
 	if storeClock {
 		opt.Clock = clock
 	}
