@@ -121,7 +121,7 @@ func follow(t *testing.T, svc *core.Service) {
 			t.Error("FollowChanges did not return after its context ended")
 		}
 	})
-	waitFor(t, "the change feed followed", func() bool { return core.RegistriesLive(svc) })
+	waitFor(t, "the change feed followed", func() bool { return svc.ChangesFollowed() })
 	waitFor(t, "the verification cache in use", func() bool { return svc.VerifyCacheLive() || !core.VerifyCacheOn(svc) })
 }
 

@@ -18,11 +18,3 @@ func VerifyCacheDump(s *Service) []string {
 
 // VerifyCacheOn reports whether s has a verification cache.
 func VerifyCacheOn(s *Service) bool { return s.vcache != nil }
-
-// RegistriesLive reports whether s's copy of the registries follows the
-// store's changes.
-func RegistriesLive(s *Service) bool {
-	s.regs.mu.Lock()
-	defer s.regs.mu.Unlock()
-	return s.regs.live
-}

@@ -50,6 +50,14 @@ func (c *registryCopy) Following(ok bool) {
 	c.scopes, c.groups = nil, nil
 }
 
+// ChangesFollowed reports whether the store's change feed is subscribed: the
+// copy of the registries (and the verification cache, when on) is in use.
+func (s *Service) ChangesFollowed() bool {
+	s.regs.mu.Lock()
+	defer s.regs.mu.Unlock()
+	return s.regs.live
+}
+
 // registries returns the scope and group registries from the copy, reading
 // them first when the copy is empty or old; ok is false when the copy is not
 // usable (the change feed is not followed, another verification is reading
@@ -97,10 +105,11 @@ func (s *Service) registries(ctx context.Context) (scopes map[string]string, gro
 	return scopes, groups, ok
 }
 
-// readAuth is the store's ReadAuth for a verification: with the registries
-// from the process' copy when it is usable, so that Redis reads only the
-// user's slot and the throttles.
+// readAuth is the store's ReadAuth for a verification: lean records, and the
+// registries from the process' copy when it is usable, so that Redis reads
+// only the user's slot and the throttles.
 func (s *Service) readAuth(ctx context.Context, q AuthQuery) (AuthRecord, error) {
+	q.Lean = true // a verification reads nothing else of the records
 	scopes, groups, ok := s.registries(ctx)
 	if !ok {
 		return s.store.ReadAuth(ctx, q)

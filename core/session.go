@@ -48,6 +48,10 @@ type AuthQuery struct {
 	// SkipRegistries leaves the scope and group registries out of the read:
 	// AuthRecord.Scopes and Groups are nil (the caller has them).
 	SkipRegistries bool
+	// Lean decodes only what a verification reads of the user (its id,
+	// username, state, groups and tags) and of the credential (all but its
+	// sequence number, properties and times); the rest is left zero.
+	Lean bool
 }
 
 // Throttle names a Limiter key and its rate.

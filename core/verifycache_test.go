@@ -382,7 +382,7 @@ func TestVerifyRegistryCopy(t *testing.T) {
 	})
 
 	e.mr.Close()
-	waitFor(t, "the copy out of use", func() bool { return !core.RegistriesLive(e.svc) })
+	waitFor(t, "the copy out of use", func() bool { return !e.svc.ChangesFollowed() })
 	restart(t, e.mr)
 	// Not followed yet, or just again: either way the registries are read.
 	if !readsRegistry(false) {

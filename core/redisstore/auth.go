@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -161,33 +162,30 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 
 	var out core.AuthRecord
 	data, _ := str(0)
-	ur, err := decode[userRecord](op, s.k.user(uid), data)
+	out.User, err = decodeUser(op, s.k.user(uid), data, q.Lean)
 	if err != nil {
 		return core.AuthRecord{}, err
 	}
-	out.User = ur.user()
 	out.PasswordHash, _ = str(3)
 	out.SecretHash, _ = str(4)
 
 	var cred *core.Credential
 	consumerApp := "" // the app whose credential or token was read
 	if data, ok := str(1); ok {
-		cr, err := decode[credRecord](op, credKey, data)
+		c, err := decodeCredential(op, credKey, data, q.Lean)
 		if err != nil {
 			return core.AuthRecord{}, err
 		}
-		c := cr.credential()
 		if c.ConsumerKind == core.ConsumerApp {
 			consumerApp = c.ConsumerID
 		}
 		cred = &c
 	}
 	if data, ok := str(7); ok && cred == nil {
-		cr, err := decode[credRecord](op, "token credential", data)
+		c, err := decodeCredential(op, "token credential", data, q.Lean)
 		if err != nil {
 			return core.AuthRecord{}, err
 		}
-		c := cr.credential()
 		if c.ConsumerKind == core.ConsumerApp {
 			consumerApp = c.ConsumerID
 		}
@@ -219,11 +217,11 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 			return core.AuthRecord{}, err
 		}
 		a := ar.app()
-		a.OwnerActive = ur.IsActive
+		a.OwnerActive = out.User.IsActive
 		apps[a.ID] = &a
 	}
 	if cred != nil {
-		cred.OwnerActive = ur.IsActive
+		cred.OwnerActive = out.User.IsActive
 		if cred.ConsumerKind == core.ConsumerApp {
 			a := apps[cred.ConsumerID]
 			cred.OwnerActive = cred.OwnerActive && a != nil && a.IsActive
@@ -258,6 +256,53 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		}
 	}
 	return out, nil
+}
+
+// userAuthRecord is the part of a userRecord a verification reads
+// (AuthQuery.Lean): decoding the rest (properties, identities, times) was a
+// good part of a verification's time.
+type userAuthRecord struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	IsActive bool     `json:"isActive"`
+	Groups   []string `json:"groups,omitempty"`
+	Tags     []string `json:"tags,omitempty"`
+}
+
+// credAuthRecord is the part of a credRecord a verification reads.
+type credAuthRecord struct {
+	Type         string        `json:"type"`
+	ID           string        `json:"id"`
+	ConsumerID   string        `json:"consumerId"`
+	ConsumerKind string        `json:"consumerKind"`
+	UserID       string        `json:"userId"`
+	IsActive     bool          `json:"isActive"`
+	Scopes       []grantRecord `json:"scopes,omitempty"`
+	Secret       string        `json:"secret,omitempty"`
+	Algorithm    string        `json:"algorithm,omitempty"`
+	ExpiresAt    time.Time     `json:"expiresAt,omitzero"`
+}
+
+// decodeUser decodes a user record, only userAuthRecord's fields when lean.
+func decodeUser(op, key, data string, lean bool) (core.User, error) {
+	if !lean {
+		r, err := decode[userRecord](op, key, data)
+		return r.user(), err
+	}
+	r, err := decode[userAuthRecord](op, key, data)
+	return core.User{ID: r.ID, Username: r.Username, IsActive: r.IsActive, Groups: r.Groups, Tags: r.Tags}, err
+}
+
+// decodeCredential decodes a credential record, only credAuthRecord's fields
+// when lean.
+func decodeCredential(op, key, data string, lean bool) (core.Credential, error) {
+	if !lean {
+		r, err := decode[credRecord](op, key, data)
+		return r.credential(), err
+	}
+	r, err := decode[credAuthRecord](op, key, data)
+	return credRecord{Type: r.Type, ID: r.ID, ConsumerID: r.ConsumerID, ConsumerKind: r.ConsumerKind, UserID: r.UserID,
+		IsActive: r.IsActive, Scopes: r.Scopes, Secret: r.Secret, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt}.credential(), err
 }
 
 // isNoScript reports whether err says that the server does not have the script.

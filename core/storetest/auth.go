@@ -67,6 +67,13 @@ func testReadAuth(t *testing.T, h Harness) {
 			read(core.AuthQuery{UserID: u.ID, SessionHash: sess.Hash}))
 	}
 	check("all active", true, true)
+	// Lean: the same record, with only what a verification reads of the user
+	// and the credential.
+	lu := core.User{ID: u.ID, Username: u.Username, IsActive: true, Groups: u.Groups, Tags: u.Tags}
+	lc := core.Credential{Type: ku.Type, ID: ku.ID, ConsumerID: ku.ConsumerID, ConsumerKind: ku.ConsumerKind, UserID: ku.UserID,
+		IsActive: ku.IsActive, Scopes: ku.Scopes, Secret: ku.Secret, Algorithm: ku.Algorithm, ExpiresAt: ku.ExpiresAt, OwnerActive: true}
+	diff(t, "Lean", core.AuthRecord{User: lu, Credential: &lc, Scopes: registry},
+		read(core.AuthQuery{UserID: u.ID, Credential: ref(core.KeyAuth, "ku"), Lean: true}))
 	// Without the registries: the same record, Scopes and Groups nil.
 	cu := ku
 	cu.OwnerActive = true
