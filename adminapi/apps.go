@@ -30,7 +30,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return writeList(w, "apps", p.Items, newAppView, p.NextKey)
+	return writeList(w, "apps", p.Items, viewJSON(newAppView), p.NextKey)
 }
 
 // getApp handles GET /apps/{id or name}.

@@ -169,3 +169,20 @@ func BenchmarkCreateUserWait(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetUser measures GET /users/{id}, one user with its model
+// properties, through the admin handler.
+func BenchmarkGetUser(b *testing.B) {
+	e := benchEnv(b, core.VerifyCacheOptions{})
+	u := e.must(200, "POST", "/users", `{"username":"getme","firstname":"F","lastname":"L","email":"getme@example.com"}`)
+	req := httptest.NewRequest("GET", "/users/"+u["id"].(string), nil)
+	req.Header.Set("X-Api-Key", testAdminKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		e.admin.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code, w.Body)
+		}
+	}
+}

@@ -68,7 +68,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return writeList(w, "groups", p.Items, newGroupView, p.NextKey)
+	return writeList(w, "groups", p.Items, viewJSON(newGroupView), p.NextKey)
 }
 
 // getGroup handles GET /groups/{id, number or name}.

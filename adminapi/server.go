@@ -60,11 +60,12 @@ type Server struct {
 	// metricsKey: /metrics needs an admin key (Options.MetricsRequireKey).
 	metricsKey bool
 	native     []*web.Routes // the route groups of the native APIs (not of a dialect)
+	users      *userMemo     // users' views and versions by their stored form
 }
 
 // New returns a Server over svc with every route registered.
 func New(svc *core.Service, opt Options) *Server {
-	s := &Server{svc: svc, plugins: opt.Plugins, reg: opt.Registry, metricsKey: opt.MetricsRequireKey}
+	s := &Server{svc: svc, plugins: opt.Plugins, reg: opt.Registry, metricsKey: opt.MetricsRequireKey, users: newUserMemo()}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}

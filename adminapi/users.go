@@ -67,7 +67,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setTotal(w, p.Total)
-	return writeList(w, "users", p.Items, newUserView, p.NextKey)
+	return writeList(w, "users", p.Items, s.users.viewJSON, p.NextKey)
 }
 
 // getUser handles GET /users/{id or username}.
@@ -76,7 +76,11 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteEntity(w, r, http.StatusOK, u.Version(), newUserView(u))
+	out, err := s.users.render(u, true)
+	if err != nil {
+		return err
+	}
+	return web.WriteEntityJSON(w, r, http.StatusOK, out.version, out.view)
 }
 
 // updateUser handles PUT /users/{id or username}; If-Match as the user's ETag.

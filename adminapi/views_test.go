@@ -26,17 +26,21 @@ func TestWriteListAsMarshal(t *testing.T) {
 		got  func(*httptest.ResponseRecorder) error
 		want any
 	}{
-		{"users", func(w *httptest.ResponseRecorder) error { return writeList(w, "users", users, newUserView, 42) },
+		{"users", func(w *httptest.ResponseRecorder) error {
+			return writeList(w, "users", users, viewJSON(newUserView), 42)
+		},
 			struct {
 				Users   []userView `json:"users"`
 				NextKey int64      `json:"nextKey"`
 			}{mapSlice(users, newUserView), 42}},
-		{"no users", func(w *httptest.ResponseRecorder) error { return writeList(w, "users", []core.User{}, newUserView, 0) },
+		{"no users", func(w *httptest.ResponseRecorder) error {
+			return writeList(w, "users", []core.User{}, viewJSON(newUserView), 0)
+		},
 			struct {
 				Users   []userView `json:"users"`
 				NextKey int64      `json:"nextKey"`
 			}{mapSlice([]core.User{}, newUserView), 0}},
-		{"apps", func(w *httptest.ResponseRecorder) error { return writeList(w, "apps", apps, newAppView, 7) },
+		{"apps", func(w *httptest.ResponseRecorder) error { return writeList(w, "apps", apps, viewJSON(newAppView), 7) },
 			struct {
 				Apps    []appView `json:"apps"`
 				NextKey int64     `json:"nextKey"`

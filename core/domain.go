@@ -42,6 +42,13 @@ type User struct {
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Stored is the exact stored form this user was decoded from, as a store's
+	// plain reads (GetUser, UserByName, UserByNumber, the unfiltered ListUsers)
+	// return it, "" otherwise. It is a memo key for what is derived from the
+	// user alone (its version, its views): a value that is changed must not
+	// keep it, and none of its readers change one. Never part of the user's
+	// JSON, version or equality in tests.
+	Stored string `json:"-"`
 }
 
 // LinkedAccount is a user's account at a third-party service, linked through

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -77,12 +78,25 @@ func parseTags(v string) ([]string, bool) {
 // the ETag. A GET or HEAD whose If-None-Match names that version (weakly
 // compared) or is "*" gets 304 Not Modified and no body.
 func WriteEntity(w http.ResponseWriter, r *http.Request, status int, version string, view any) error {
+	b, err := json.Marshal(view)
+	if err != nil {
+		return core.E(core.Internal, "web.WriteEntity", err)
+	}
+	return WriteEntityJSON(w, r, status, version, b)
+}
+
+// WriteEntityJSON is WriteEntity with the view already encoded: body is its
+// JSON as json.Marshal writes it.
+func WriteEntityJSON(w http.ResponseWriter, r *http.Request, status int, version string, body []byte) error {
 	w.Header().Set("ETag", ETag(version))
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && noneMatch(r, version) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	return WriteJSON(w, status, view)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n')) // a failed write means the client went away
+	return nil
 }
 
 // noneMatch reports whether r's If-None-Match names version or is "*".

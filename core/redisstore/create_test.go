@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -101,4 +103,49 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		r.n.Add(1)
 		return next(ctx, cmds)
 	}
+}
+
+// TestDecodedUsersNotShared: a user read again unchanged comes from the store's
+// memo of decoded records, equal to the first read and sharing nothing with it:
+// a caller changing its copy (nested properties, raw claims, tags) changes no
+// later read.
+func TestDecodedUsersNotShared(t *testing.T) {
+	m := miniredis.RunT(t)
+	s := redisstore.New(redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{m.Addr()}}), redisstore.Options{})
+	defer s.Close()
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	limit := 3
+	u := core.User{
+		ID: core.NewID(), Username: "shared", IsActive: true, SessionsLimit: &limit, Tags: []string{"a"},
+		Props:      map[string]any{"nested": map[string]any{"list": []any{"x", map[string]any{"y": "z"}}}},
+		Identities: []core.Identity{{Provider: "github", Subject: "s", RawClaims: map[string]any{"c": []any{"d"}}, LinkedAt: now}},
+		CreatedAt:  now, UpdatedAt: now,
+	}
+	must(t, s.CreateUser(ctx, &u))
+	want, err := s.GetUser(ctx, u.ID)
+	must(t, err)
+	first, err := s.GetUser(ctx, u.ID) // from the memo
+	must(t, err)
+	if d := cmp.Diff(want, first); d != "" || first.Stored == "" {
+		t.Fatalf("a second read differs (-first +second), or has no stored form:\n%s", d)
+	}
+	first.Props["nested"].(map[string]any)["list"].([]any)[1].(map[string]any)["y"] = "changed"
+	first.Identities[0].RawClaims["c"].([]any)[0] = "changed"
+	first.Tags[0] = "changed"
+	*first.SessionsLimit = 99
+	page, err := s.ListUsers(ctx, core.ListOptions{Count: 10})
+	must(t, err)
+	for _, got := range []core.User{must2(s.GetUser(ctx, u.ID)), page.Items[0]} {
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("a read after a caller changed its copy (-want +got):\n%s", d)
+		}
+	}
+}
+
+func must2[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

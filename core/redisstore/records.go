@@ -35,6 +35,8 @@ type userRecord struct {
 	Tags      []string  `json:"tags,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+
+	raw string // the record's JSON as read, when it is given to callers unchanged (getUser, ListUsers)
 }
 
 // identityRecord is the stored form of a core.Identity, in its user's record.
@@ -117,8 +119,54 @@ func (r userRecord) user() core.User {
 		Identities: identities(r.Identities), ExpiresAt: r.ExpiresAt,
 		ClientID: r.ClientID, ClientIdentifier: r.ClientIdentifier, SecretPreview: r.SecretPreview,
 		Groups: r.Groups, Tags: r.Tags,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Stored: r.raw,
 	}
+}
+
+// clone returns a copy of r that shares no map, slice or pointer with it.
+func (r userRecord) clone() userRecord {
+	if r.SessionsLimit != nil {
+		n := *r.SessionsLimit
+		r.SessionsLimit = &n
+	}
+	r.Props = cloneMap(r.Props)
+	if r.Identities != nil {
+		ids := make([]identityRecord, len(r.Identities))
+		for i, id := range r.Identities {
+			id.RawClaims = cloneMap(id.RawClaims)
+			ids[i] = id
+		}
+		r.Identities = ids
+	}
+	r.Groups, r.Tags = slices.Clone(r.Groups), slices.Clone(r.Tags)
+	return r
+}
+
+// cloneMap deep-copies a map decoded from JSON (nil stays nil).
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneJSON(v)
+	}
+	return out
+}
+
+// cloneJSON deep-copies a value decoded from JSON: its objects and arrays.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneJSON(e)
+		}
+		return out
+	}
+	return v
 }
 
 // nilIfEmpty stores an empty list as none (omitted from the record).

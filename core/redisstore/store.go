@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/internal/memo"
 )
 
 // Options configures a Store. The zero value is usable.
@@ -111,6 +112,9 @@ type Store struct {
 	// interrupt makes the next create or delete stop right after its write in the
 	// entity's slot, as a crash there would (tests only; see export_test.go).
 	interrupt atomic.Bool
+
+	// users keeps decoded user records by their JSON (decodeUser).
+	users *memo.Memo[userRecord]
 }
 
 var _ core.Store = (*Store)(nil)
@@ -157,6 +161,7 @@ func New(client redis.UniversalClient, opt Options) *Store {
 		waitReplicas: opt.WaitReplicas,
 		waitTimeout:  opt.WaitTimeout,
 		origin:       core.NewID(),
+		users:        memo.New[userRecord](userMemoSize),
 	}
 }
 

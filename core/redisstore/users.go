@@ -152,8 +152,31 @@ func (s *Store) getUser(ctx context.Context, op, id string) (userRecord, bool, e
 	if err != nil {
 		return userRecord{}, false, err
 	}
-	r, err := decode[userRecord](op, s.k.user(id), data)
+	r, err := s.decodeUser(op, s.k.user(id), data)
 	return r, err == nil, err
+}
+
+// userMemoSize bounds the memo of decoded user records: at most twice this many
+// are kept (a record and its decoding, about a kilobyte for a user with a few
+// properties).
+const userMemoSize = 4096
+
+// decodeUser decodes the user record data read from key, for a read that gives
+// it to its caller unchanged (its raw form set): through the store's memo of
+// decoded records, so that a record read again unchanged is not decoded again.
+// The memo's key is the record itself, so it is never stale. The record
+// returned is the caller's own: its maps and slices are copies.
+func (s *Store) decodeUser(op, key, data string) (userRecord, error) {
+	if r, ok := s.users.Get(data); ok {
+		return r.clone(), nil
+	}
+	r, err := decode[userRecord](op, key, data)
+	if err != nil {
+		return r, err
+	}
+	r.raw = data
+	s.users.Put(data, r)
+	return r.clone(), nil
 }
 
 // GetUser returns the user with that id, or NotFound.
@@ -659,7 +682,7 @@ func (s *Store) ListUsers(ctx context.Context, opt core.ListOptions) (core.Page[
 		if !oks[i] {
 			continue
 		}
-		r, err := decode[userRecord](op, keys[i], vals[i])
+		r, err := s.decodeUser(op, keys[i], vals[i])
 		if err != nil {
 			return core.Page[core.User]{}, err
 		}
