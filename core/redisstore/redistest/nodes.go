@@ -85,7 +85,8 @@ func (n *Node) Stall(d time.Duration) {
 		asleep <- c.Do(context.Background(), "DEBUG", "SLEEP", strconv.FormatFloat(d.Seconds(), 'f', 3, 64)).Err()
 	}()
 	n.t.Cleanup(func() { <-done })
-	probe := redis.NewClient(&redis.Options{Addr: n.Addr, DialerRetries: 1, MaxRetries: -1, ReadTimeout: 50 * time.Millisecond})
+	// A PING unanswered for half a second: asleep, not merely slow on a busy machine.
+	probe := redis.NewClient(&redis.Options{Addr: n.Addr, DialerRetries: 1, MaxRetries: -1, ReadTimeout: 500 * time.Millisecond})
 	defer probe.Close()
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
 		select {
