@@ -142,11 +142,15 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return core.E(core.Internal, "web.WriteJSON", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonType
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n')) // a failed write means the client went away
 	return nil
 }
+
+// jsonType is WriteJSON's Content-Type value, shared: header values are
+// replaced, never modified in place, once set.
+var jsonType = []string{"application/json"}
 
 // NoContent answers 204.
 func NoContent(w http.ResponseWriter) error {

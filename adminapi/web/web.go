@@ -437,6 +437,7 @@ func requestLog(r *http.Request) *zerolog.Logger {
 type exchange struct {
 	info reqInfo
 	w    recorder
+	id   [1]string // X-Request-Id's value
 }
 
 // recorder is a ResponseWriter that records the status and body size.
@@ -473,7 +474,8 @@ func (s *Site) wrap(listener string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		x := &exchange{info: reqInfo{id: xid.NewWithTime(start).String(), log: &s.log}, w: recorder{ResponseWriter: w}}
-		w.Header()["X-Request-Id"] = []string{x.info.id}
+		x.id[0] = x.info.id
+		w.Header()["X-Request-Id"] = x.id[:]
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &x.info))
 		defer s.access(listener, r, x, start)
 		h.ServeHTTP(&x.w, r)
