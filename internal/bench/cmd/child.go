@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/internal/asynclog"
 	"github.com/gatehouse/gatehouse/internal/bench"
 )
 
@@ -28,9 +29,10 @@ import (
 //   - bare: the bare ceiling;
 //   - hgetall: the one-HGETALL ceiling on the Redis at redisAddr;
 //   - profiled: a copy of Gatehouse's public API, built as `gatehouse serve`
-//     builds it, on the same Redis and data; "start" on stdin starts a CPU
-//     profile, "stop" writes it to cpuprofile and exits. Profiling a copy
-//     keeps a profiling endpoint out of the product.
+//     builds it, on the same Redis and data, with its /verify cache off (every
+//     verification a miss); profiled-hit: the same with the cache on. "start"
+//     on stdin starts a CPU profile, "stop" writes it to cpuprofile and exits.
+//     Profiling a copy keeps a profiling endpoint out of the product.
 func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 	var h http.Handler
 	switch mode {
@@ -40,17 +42,36 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 		defer rdb.Close()
 		h = bench.HGETALLCeiling(rdb)
-	case "profiled":
+	case "profiled", "profiled-hit":
 		store := redisstore.New(redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{redisAddr}}), redisstore.Options{Prefix: prefix})
 		defer store.Close()
 		models, err := core.LoadModels(configs.Models)
 		if err != nil {
 			return err
 		}
-		svc := core.NewService(store, core.Options{Models: models, Limiter: store.Limiter()})
-		// The access log is formatted as serve formats it, then dropped.
-		log := zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-		h = adminapi.New(svc, adminapi.Options{Log: log}).Public()
+		var cache core.VerifyCacheOptions // "profiled": off, every verification a miss
+		if mode == "profiled-hit" {
+			cache = core.VerifyCacheOptions{Size: core.DefaultVerifyCacheSize}
+		}
+		svc := core.NewService(store, core.Options{Models: models, Limiter: store.Limiter(), VerifyCache: cache})
+		go svc.FollowChanges(ctx) // as serve does, whatever the cache
+		// The access log is written as serve writes it (asynchronously, in
+		// batches), to a file beside the profile.
+		f, err := os.Create(cpuprofile + ".access.log")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		aw := asynclog.New(f, asynclog.Options{})
+		defer aw.Close()
+		log := zerolog.New(f).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+		access := zerolog.New(aw).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+		h = adminapi.New(svc, adminapi.Options{Log: log, AccessLog: &access}).Public()
+		for deadline := time.Now().Add(10 * time.Second); !svc.ChangesFollowed(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the change feed not followed after 10 s")
+			}
+		}
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}

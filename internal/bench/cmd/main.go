@@ -37,7 +37,7 @@ type options struct {
 
 func main() {
 	var o options
-	mode := flag.String("mode", "", "internal: run as a child server (bare, hgetall, profiled)")
+	mode := flag.String("mode", "", "internal: run as a child server (bare, hgetall, profiled, profiled-hit)")
 	addrFlag := flag.String("redis", "", "internal: the Redis address of a child server")
 	profile := flag.String("cpuprofile", "", "internal: where a profiled child writes its profile")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per endpoint and round")

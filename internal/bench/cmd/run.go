@@ -147,24 +147,29 @@ func run(ctx context.Context, o options) error {
 	}
 	printTable(os.Stdout, o, rows)
 
-	step("profiling /verify key-auth under load (a copy of the public API on the same Redis)")
-	prof := filepath.Join(o.out, "verify.cpu.pprof")
-	if err := profileVerify(ctx, &p, o, redisAddr, s, prof); err != nil {
-		return fmt.Errorf("profile: %w", err)
+	for _, pr := range []struct{ mode, what, file string }{
+		{"profiled", "a miss: the cache off", "verify-miss.cpu.pprof"},
+		{"profiled-hit", "a hit: the cache on", "verify-hit.cpu.pprof"},
+	} {
+		step("profiling /verify key-auth under load, " + pr.what + " (a copy of the public API on the same Redis)")
+		prof := filepath.Join(o.out, pr.file)
+		if err := profileVerify(ctx, &p, o, pr.mode, redisAddr, s, prof); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		cumTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", prof).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %v\n%s", err, cumTop)
+		}
+		flatTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", prof).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %v\n%s", err, flatTop)
+		}
+		fmt.Printf("\nCPU profile of /verify key-auth under load, %s (%s): share of the samples in each part and below it\n\n", pr.what, prof)
+		for _, sh := range bench.SummariseProfile(string(cumTop)) {
+			fmt.Printf("    %-66s %5.1f %%\n", sh.Name, sh.Percent)
+		}
+		fmt.Printf("\nTop functions by their own time:\n\n%s\n", trimPprof(string(flatTop)))
 	}
-	cumTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", prof).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go tool pprof: %v\n%s", err, cumTop)
-	}
-	flatTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", prof).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go tool pprof: %v\n%s", err, flatTop)
-	}
-	fmt.Printf("\nCPU profile of /verify key-auth under load (%s): share of the samples in each part and below it\n\n", prof)
-	for _, sh := range bench.SummariseProfile(string(cumTop)) {
-		fmt.Printf("    %-66s %5.1f %%\n", sh.Name, sh.Percent)
-	}
-	fmt.Printf("\nTop functions by their own time:\n\n%s\n", trimPprof(string(flatTop)))
 	fmt.Printf("\nLogs and the profile are in %s. Total time %.0f s.\n", o.out, time.Since(began).Seconds())
 	return nil
 }
@@ -372,8 +377,8 @@ func ms(d time.Duration) string {
 
 // profileVerify profiles a copy of the public API while key-auth /verify is
 // under load: the parent starts the profile once the warm-up is over.
-func profileVerify(ctx context.Context, p *procs, o options, redisAddr string, s seeded, file string) error {
-	c, err := startChild(p, o.out, "profiled", redisAddr, "-cpuprofile", file)
+func profileVerify(ctx context.Context, p *procs, o options, mode, redisAddr string, s seeded, file string) error {
+	c, err := startChild(p, o.out, mode, redisAddr, "-cpuprofile", file)
 	if err != nil {
 		return err
 	}
