@@ -13,7 +13,8 @@ type adminKeyRequest struct {
 	Scope string `json:"scope"`
 }
 
-// createAdminKey handles POST /admin-keys: 201 with the key, shown this once.
+// createAdminKey handles POST /admin-keys: 201 with the key, shown this once
+// (a replay of its Idempotency-Key answers it without the key), and its ETag.
 func (s *Server) createAdminKey(w http.ResponseWriter, r *http.Request) error {
 	var req adminKeyRequest
 	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
@@ -24,8 +25,10 @@ func (s *Server) createAdminKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := newAdminKeyView(k)
+	replayAs(r, v)
 	v.Key = plain
-	return web.WriteJSON(w, http.StatusCreated, v)
+	w.Header().Set("Cache-Control", "no-store")
+	return web.WriteEntity(w, r, http.StatusCreated, k.Version(), v)
 }
 
 // listAdminKeys handles GET /admin-keys: names, prefixes and scopes, never keys.
@@ -37,9 +40,13 @@ func (s *Server) listAdminKeys(w http.ResponseWriter, r *http.Request) error {
 	return web.WriteJSON(w, http.StatusOK, map[string][]adminKeyView{"adminKeys": mapSlice(keys, newAdminKeyView)})
 }
 
-// revokeAdminKey handles DELETE /admin-keys/{id}.
+// revokeAdminKey handles DELETE /admin-keys/{id} (If-Match: the key's ETag).
 func (s *Server) revokeAdminKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.RevokeAdminKey(r.Context(), web.Param(r, "id")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.RevokeAdminKey(r.Context(), web.Param(r, "id"), pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)

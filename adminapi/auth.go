@@ -90,8 +90,13 @@ type passwordRequest struct {
 	Password *string `json:"password"`
 }
 
-// setPassword handles PUT /users/{id}/password: sets it and ends every session.
+// setPassword handles PUT /users/{id}/password: sets it and ends every
+// session; 204 with the user's new ETag (If-Match: the user's ETag).
 func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
 	var req passwordRequest
 	if err := web.DecodeJSON(w, r, web.AdminBodyLimit, &req); err != nil {
 		return err
@@ -99,18 +104,22 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == nil {
 		return core.InvalidFields("adminapi.setPassword", core.FieldError{Field: "password", Detail: "is required"})
 	}
-	if err := s.svc.SetPassword(r.Context(), web.Param(r, "id"), *req.Password); err != nil {
+	u, err := s.svc.SetPassword(r.Context(), web.Param(r, "id"), *req.Password, pre)
+	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", web.ETag(u.Version()))
 	return web.NoContent(w)
 }
 
-// newSecret handles POST /users/{id}/secret: a new user secret, shown once.
+// newSecret handles POST /users/{id}/secret: a new user secret, shown once (a
+// replay of its Idempotency-Key answers {}: the secret is not kept).
 func (s *Server) newSecret(w http.ResponseWriter, r *http.Request) error {
 	secret, err := s.svc.NewUserSecret(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
+	replayAs(r, struct{}{})
 	w.Header().Set("Cache-Control", "no-store")
 	return web.WriteJSON(w, http.StatusOK, map[string]string{"secret": secret})
 }

@@ -34,7 +34,9 @@ func newClientView(c core.Client) clientView {
 	return clientView{ID: c.ID, Name: c.Name, CreatedAt: formatTime(c.CreatedAt)}
 }
 
-// createClient handles POST /clients {name} → 201 with its first key, shown once.
+// createClient handles POST /clients {name} → 201 with its first key, shown
+// once (a replay of its Idempotency-Key answers it without the key), and the
+// client's ETag.
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Name string `json:"name"`
@@ -48,9 +50,10 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := newClientView(c)
 	v.Keys = []clientKeyView{newClientKeyView(k.ClientKey)}
+	replayAs(r, v)
 	v.Key = k.Key
 	w.Header().Set("Cache-Control", "no-store")
-	return web.WriteJSON(w, http.StatusCreated, v)
+	return web.WriteEntity(w, r, http.StatusCreated, core.ClientWithKeys{Client: c, Keys: []core.ClientKey{k.ClientKey}}.Version(), v)
 }
 
 // listClients handles GET /clients (start, count): one page.
@@ -70,7 +73,8 @@ func (s *Server) listClients(w http.ResponseWriter, r *http.Request) error {
 	}{mapSlice(p.Items, newClientView), p.NextKey})
 }
 
-// getClient handles GET /clients/{id}: the client with its keys (never a key).
+// getClient handles GET /clients/{id}: the client with its keys (never a
+// key), and its ETag, the version of both.
 func (s *Server) getClient(w http.ResponseWriter, r *http.Request) error {
 	c, keys, err := s.svc.GetClient(r.Context(), web.Param(r, "id"))
 	if err != nil {
@@ -78,33 +82,44 @@ func (s *Server) getClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := newClientView(c)
 	v.Keys = mapSlice(keys, newClientKeyView)
-	return web.WriteJSON(w, http.StatusOK, v)
+	return web.WriteEntity(w, r, http.StatusOK, core.ClientWithKeys{Client: c, Keys: keys}.Version(), v)
 }
 
-// newClientKey handles POST /clients/{id}/keys: another key, shown once.
+// newClientKey handles POST /clients/{id}/keys: another key, shown once (a
+// replay of its Idempotency-Key answers it without the key).
 func (s *Server) newClientKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := s.svc.NewClientKey(r.Context(), web.Param(r, "id"))
 	if err != nil {
 		return err
 	}
 	v := newClientKeyView(k.ClientKey)
+	replayAs(r, v)
 	v.Key = k.Key
 	w.Header().Set("Cache-Control", "no-store")
 	return web.WriteJSON(w, http.StatusCreated, v)
 }
 
-// revokeClientKey handles DELETE /clients/{id}/keys/{keyId}.
+// revokeClientKey handles DELETE /clients/{id}/keys/{keyId} (If-Match: the
+// client's ETag).
 func (s *Server) revokeClientKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.RevokeClientKey(r.Context(), web.Param(r, "id"), web.Param(r, "keyId")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.RevokeClientKey(r.Context(), web.Param(r, "id"), web.Param(r, "keyId"), pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)
 }
 
 // deleteClient handles DELETE /clients/{id}: the client and its keys; its
-// users stay.
+// users stay (If-Match: the client's ETag).
 func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request) error {
-	if err := s.svc.DeleteClient(r.Context(), web.Param(r, "id")); err != nil {
+	pre, err := web.Preconditions(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteClient(r.Context(), web.Param(r, "id"), pre); err != nil {
 		return err
 	}
 	return web.NoContent(w)

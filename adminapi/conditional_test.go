@@ -311,3 +311,134 @@ func TestUserGroupsTagsIfMatch(t *testing.T) {
 		t.Errorf("tags after PUT [y x] over [b]: %v", tags)
 	}
 }
+
+// ifMatchRoute is a write that honours If-Match, for the table-driven tests
+// below: setup makes what it writes (a fresh one each call) and returns the
+// request's path and body, and the If-Match it expects; written reports
+// whether the write happened.
+type ifMatchRoute struct {
+	name, method string
+	ok           int
+	setup        func(e *env, n int) (path, body, tag string)
+	written      func(e *env, path string) bool
+}
+
+// ifMatchRoutes are the admin keys, clients, client keys and passwords.
+var ifMatchRoutes = []ifMatchRoute{
+	{
+		name: "password", method: "PUT", ok: 204,
+		setup: func(e *env, n int) (string, string, string) {
+			name := fmt.Sprintf("pw%d", n)
+			e.must(200, "POST", "/users", `{"username":"`+name+`","firstname":"P","lastname":"W"}`)
+			e.must(204, "PUT", "/users/"+name+"/password", `{"password":"the first password"}`)
+			return "/users/" + name + "/password", `{"password":"the second password"}`, e.etag("/users/" + name)
+		},
+		written: func(e *env, path string) bool {
+			name := strings.Split(path, "/")[2]
+			w := e.pub("POST", "/auth/tokens", `{"provider":"email","identifier":"`+name+`","secret":"the second password"}`)
+			return w.Code == 200
+		},
+	},
+	{
+		name: "admin key", method: "DELETE", ok: 204,
+		setup: func(e *env, n int) (string, string, string) {
+			w := e.send("POST", "/admin-keys", fmt.Sprintf(`{"name":"ops-%d","scope":"read"}`, n))
+			k := decode(e.t, w.Body.Bytes())
+			if w.Code != 201 || w.Header().Get("ETag") == "" || w.Header().Get("ETag") != k["etag"] {
+				e.t.Fatalf("POST /admin-keys: %d, ETag %q, etag %v", w.Code, w.Header().Get("ETag"), k["etag"])
+			}
+			return "/admin-keys/" + k["id"].(string), "", w.Header().Get("ETag")
+		},
+		written: func(e *env, path string) bool {
+			id := strings.TrimPrefix(path, "/admin-keys/")
+			for _, k := range e.must(200, "GET", "/admin-keys", "")["adminKeys"].([]any) {
+				if k.(map[string]any)["id"] == id {
+					return false
+				}
+			}
+			return true
+		},
+	},
+	{
+		name: "client", method: "DELETE", ok: 204,
+		setup: func(e *env, n int) (string, string, string) {
+			w := e.send("POST", "/clients", fmt.Sprintf(`{"name":"Tenant %d"}`, n))
+			path := "/clients/" + decode(e.t, w.Body.Bytes())["id"].(string)
+			if w.Code != 201 || w.Header().Get("ETag") != e.etag(path) {
+				e.t.Fatalf("POST /clients: %d, ETag %q, GET's %q", w.Code, w.Header().Get("ETag"), e.etag(path))
+			}
+			return path, "", e.etag(path)
+		},
+		written: func(e *env, path string) bool { return e.send("GET", path, "").Code == 404 },
+	},
+	{
+		name: "client key", method: "DELETE", ok: 204,
+		setup: func(e *env, n int) (string, string, string) {
+			c := e.must(201, "POST", "/clients", fmt.Sprintf(`{"name":"Keyed %d"}`, n))
+			path := "/clients/" + c["id"].(string)
+			before := e.etag(path)
+			k := e.must(201, "POST", path+"/keys", "")
+			if e.etag(path) == before {
+				e.t.Fatal("a new client key did not change the client's ETag")
+			}
+			return path + "/keys/" + k["id"].(string), "", e.etag(path)
+		},
+		written: func(e *env, path string) bool {
+			client, keyID, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/keys/")
+			for _, k := range e.must(200, "GET", "/"+client, "")["keys"].([]any) {
+				if k.(map[string]any)["id"] == keyID {
+					return false
+				}
+			}
+			return true
+		},
+	},
+}
+
+// TestIfMatchKeysClientsPasswords: a stale If-Match on an admin key's or a
+// client's DELETE, a client key's revocation or a password change is 412
+// with nothing written; the current ETag writes; and 16 writers at once
+// holding one ETag: exactly one wins.
+func TestIfMatchKeysClientsPasswords(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(e.admin)
+	t.Cleanup(srv.Close)
+	for i, rt := range ifMatchRoutes {
+		t.Run(rt.name, func(t *testing.T) {
+			path, body, tag := rt.setup(e, 2*i)
+			if w := e.send(rt.method, path, body, "If-Match", `"stale"`); w.Code != 412 {
+				t.Fatalf("stale If-Match: %d %s, want 412", w.Code, w.Body)
+			}
+			if rt.written(e, path) {
+				t.Fatal("a refused write was written")
+			}
+			w := e.send(rt.method, path, body, "If-Match", tag)
+			if w.Code != rt.ok || !rt.written(e, path) {
+				t.Fatalf("current If-Match: %d %s, want %d and written", w.Code, w.Body, rt.ok)
+			}
+			if rt.name == "password" && (w.Header().Get("ETag") == tag || w.Header().Get("ETag") != e.etag(strings.TrimSuffix(path, "/password"))) {
+				t.Errorf("password: answered ETag %q (was %q, GET says %q)", w.Header().Get("ETag"), tag, e.etag(strings.TrimSuffix(path, "/password")))
+			}
+
+			path, body, tag = rt.setup(e, 2*i+1)
+			const n = 16
+			statuses := make([]int, n)
+			var wg sync.WaitGroup
+			for j := range n {
+				wg.Go(func() { statuses[j] = send(t, rt.method, srv.URL+path, body, "If-Match", tag).StatusCode })
+			}
+			wg.Wait()
+			count := map[int]int{}
+			for _, st := range statuses {
+				count[st]++
+			}
+			if count[rt.ok] != 1 || count[rt.ok]+count[412]+count[404] != n {
+				t.Fatalf("%d concurrent writes with one If-Match: %v, want exactly one %d, the rest 412 or 404", n, count, rt.ok)
+			}
+			if !rt.written(e, path) {
+				t.Fatal("the winner's write is not there")
+			}
+			t.Logf("%d concurrent %s %s with one If-Match: %v", n, rt.method, rt.name, count)
+		})
+	}
+}

@@ -124,3 +124,95 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	}
 	t.Logf("%d concurrent POSTs with one Idempotency-Key: 1 created, %d replayed, %d × 409 in flight; 1 user stored", n, replays, count[409])
 }
+
+// TestIdempotencySecretsShownOnce: a user secret, an admin key, a client and
+// a client key made with an Idempotency-Key: 16 identical POSTs at once make
+// one (the others 409 while it runs, or its replay); a retry gets the first
+// answer without the secret it showed; another body with the key is 422;
+// and the secret is in no log line.
+func TestIdempotencySecretsShownOnce(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "POST", "/users", `{"username":"sam","firstname":"S","lastname":"L"}`)
+	client := e.must(201, "POST", "/clients", `{"name":"Acme"}`)["id"].(string)
+	srv := httptest.NewServer(e.admin)
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name, path, body, other string
+		status                  int
+		secret                  string // the answer's field that shows the secret
+		count                   func() int
+	}{
+		{"user secret", "/users/sam/secret", "", `{"again":true}`, 200, "secret", nil},
+		{"admin key", "/admin-keys", `{"name":"deploy","scope":"read"}`, `{"name":"deploy2","scope":"read"}`, 201, "key",
+			func() int { return len(e.must(200, "GET", "/admin-keys", "")["adminKeys"].([]any)) }},
+		{"client", "/clients", `{"name":"Globex"}`, `{"name":"Initech"}`, 201, "key",
+			func() int { return len(e.must(200, "GET", "/clients", "")["clients"].([]any)) }},
+		{"client key", "/clients/" + client + "/keys", "", `{"again":true}`, 201, "key",
+			func() int { return len(e.must(200, "GET", "/clients/"+client, "")["keys"].([]any)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := 0
+			if tc.count != nil {
+				before = tc.count()
+			}
+			key := "k-" + strings.ReplaceAll(tc.name, " ", "-")
+			const n = 16
+			type answer struct {
+				status   int
+				body     map[string]any
+				replayed bool
+			}
+			answers := make([]answer, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					res := send(t, "POST", srv.URL+tc.path, tc.body, "Idempotency-Key", key)
+					b, _ := io.ReadAll(res.Body)
+					var m map[string]any
+					_ = json.Unmarshal(b, &m)
+					answers[i] = answer{res.StatusCode, m, res.Header.Get("Idempotent-Replayed") == "true"}
+				})
+			}
+			wg.Wait()
+			var secret string
+			firsts, inFlight := 0, 0
+			for _, a := range answers {
+				switch {
+				case a.status == tc.status && !a.replayed:
+					firsts++
+					secret, _ = a.body[tc.secret].(string)
+				case a.status == tc.status && a.replayed:
+					if a.body[tc.secret] != nil {
+						t.Fatalf("a concurrent replay shows the secret: %v", a.body)
+					}
+				case a.status == 409:
+					inFlight++
+				default:
+					t.Fatalf("a concurrent POST answered %d %v", a.status, a.body)
+				}
+			}
+			if firsts != 1 || secret == "" {
+				t.Fatalf("%d first answers (secret %q), want exactly 1 showing the secret", firsts, secret)
+			}
+			if tc.count != nil && tc.count() != before+1 {
+				t.Fatalf("%d made, want 1", tc.count()-before)
+			}
+			if tc.count == nil { // the user secret: the first answer's is the one that works
+				if w := e.pub("POST", "/auth/tokens", `{"provider":"secret","identifier":"sam","secret":"`+secret+`"}`); w.Code != 200 {
+					t.Fatalf("a login with the first answer's secret: %d %s", w.Code, w.Body)
+				}
+			}
+			w := e.send("POST", tc.path, tc.body, "Idempotency-Key", key)
+			if w.Code != tc.status || w.Header().Get("Idempotent-Replayed") != "true" || strings.Contains(w.Body.String(), secret) {
+				t.Fatalf("retry after the first finished: %d %v %s, want its answer replayed without the secret", w.Code, w.Header(), w.Body)
+			}
+			if w := e.send("POST", tc.path, tc.other, "Idempotency-Key", key); w.Code != 422 || !strings.Contains(w.Body.String(), "Idempotency-Key") {
+				t.Fatalf("another body with the key: %d %s, want 422 naming Idempotency-Key", w.Code, w.Body)
+			}
+			if strings.Contains(e.logs.String(), secret) {
+				t.Fatal("the secret is in a log line")
+			}
+			t.Logf("%d concurrent POST %s with one Idempotency-Key: 1 made, %d × 409 in flight, %d replayed", n, tc.path, inFlight, n-1-inFlight)
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/adminapi/web"
 	"github.com/gatehouse/gatehouse/core"
 )
 
@@ -184,11 +185,14 @@ type adminKeyView struct {
 	Key        string `json:"key,omitempty"` // at creation only
 	CreatedAt  string `json:"createdAt,omitempty"`
 	LastUsedAt string `json:"lastUsedAt,omitempty"`
+	// ETag is the key's ETag, for If-Match on its DELETE: a list has no
+	// header per item.
+	ETag string `json:"etag"`
 }
 
 func newAdminKeyView(k core.AdminKey) adminKeyView {
 	return adminKeyView{ID: k.ID, Name: k.Name, Scope: string(k.Scope), Prefix: k.Prefix,
-		CreatedAt: formatTime(k.CreatedAt), LastUsedAt: formatTime(k.LastUsedAt)}
+		CreatedAt: formatTime(k.CreatedAt), LastUsedAt: formatTime(k.LastUsedAt), ETag: web.ETag(k.Version())}
 }
 
 // mapSlice converts a slice with f.

@@ -66,12 +66,15 @@ func (s *Service) BootstrapAdminKey(ctx context.Context) (string, error) {
 // AdminKeys lists the admin keys (never their secrets).
 func (s *Service) AdminKeys(ctx context.Context) ([]AdminKey, error) { return s.store.AdminKeys(ctx) }
 
-// RevokeAdminKey deletes an admin key by id.
-func (s *Service) RevokeAdminKey(ctx context.Context, id string) error {
+// RevokeAdminKey deletes an admin key by id. A precondition (If-Match) is
+// checked on the stored key inside the delete: PreconditionFailed, nothing
+// deleted.
+func (s *Service) RevokeAdminKey(ctx context.Context, id string, pre ...Precondition) error {
+	const op = "core.RevokeAdminKey"
 	if id == BootstrapKeyID && s.adminKey != "" {
-		return Errorf(Forbidden, "core.RevokeAdminKey", "the GATEHOUSE_ADMIN_KEY key is configured, not stored: unset the variable")
+		return Errorf(Forbidden, op, "the GATEHOUSE_ADMIN_KEY key is configured, not stored: unset the variable")
 	}
-	return s.store.DeleteAdminKey(ctx, id)
+	return s.store.DeleteAdminKey(ctx, id, checkVersion[AdminKey](precondition(pre), op, "admin key", nil)...)
 }
 
 // AuthenticateAdmin returns the admin key matching presented: the configured

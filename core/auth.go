@@ -13,21 +13,46 @@ const (
 )
 
 // SetPassword sets a user's password (RFC 8265 OpaqueString, 8–256 characters,
-// argon2id) and ends every login session of the user in the same write.
-func (s *Service) SetPassword(ctx context.Context, ref, password string) error {
+// argon2id) and ends every login session of the user in the same write, which
+// updates the user's updatedAt: the user is a new version, returned. A
+// precondition (If-Match) is checked on the stored user inside the write:
+// PreconditionFailed, nothing written.
+func (s *Service) SetPassword(ctx context.Context, ref, password string, pre ...Precondition) (User, error) {
+	const op = "core.SetPassword"
+	p := precondition(pre)
 	prepared, err := ValidatePassword(password)
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	u, err := s.ResolveUser(ctx, ref)
 	if err != nil {
-		return err
+		return User{}, err
+	}
+	if err := p.check(op, "user", u.Version()); err != nil {
+		return User{}, err // stale already: no hash computed for nothing
 	}
 	phc, err := s.hasher.Hash(ctx, prepared)
 	if err != nil {
-		return err
+		return User{}, err
 	}
-	return s.store.SetPassword(ctx, u.ID, phc)
+	var written User
+	err = s.store.SetPassword(ctx, u.ID, phc, func(u *User) error {
+		if err := p.check(op, "user", u.Version()); err != nil {
+			return err
+		}
+		// Strictly later, so that the version changes even within one millisecond.
+		now := s.Now()
+		if !now.After(u.UpdatedAt) {
+			now = u.UpdatedAt.Add(time.Millisecond)
+		}
+		u.UpdatedAt = now
+		written = *u
+		return nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return written, nil
 }
 
 // NewUserSecret gives a user a new secret (gthu_…) and returns it, to be shown

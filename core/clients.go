@@ -77,15 +77,18 @@ func (s *Service) ListClients(ctx context.Context, opt ListOptions) (Page[Client
 	return s.store.ListClients(ctx, opt)
 }
 
-// RevokeClientKey revokes one key of a client.
-func (s *Service) RevokeClientKey(ctx context.Context, clientID, keyID string) error {
-	return s.store.DeleteClientKey(ctx, clientID, keyID)
+// RevokeClientKey revokes one key of a client. A precondition (If-Match)
+// names the client's version (ClientWithKeys), checked inside the revocation.
+func (s *Service) RevokeClientKey(ctx context.Context, clientID, keyID string, pre ...Precondition) error {
+	const op = "core.RevokeClientKey"
+	return s.store.DeleteClientKey(ctx, clientID, keyID, checkVersion[ClientWithKeys](precondition(pre), op, "client", nil)...)
 }
 
 // DeleteClient deletes a client and its keys; its users stay, for the admin
-// API to keep or delete.
-func (s *Service) DeleteClient(ctx context.Context, id string) error {
-	return s.store.DeleteClient(ctx, id)
+// API to keep or delete. A precondition is checked as RevokeClientKey does.
+func (s *Service) DeleteClient(ctx context.Context, id string, pre ...Precondition) error {
+	const op = "core.DeleteClient"
+	return s.store.DeleteClient(ctx, id, checkVersion[ClientWithKeys](precondition(pre), op, "client", nil)...)
 }
 
 // AuthenticateClient returns the client of a client key. Unauthorized for a

@@ -80,6 +80,13 @@ type Client struct {
 	CreatedAt time.Time
 }
 
+// ClientWithKeys is a client with its keys, as the native admin API shows it:
+// a client's version covers both, so a key made or revoked is a new version.
+type ClientWithKeys struct {
+	Client
+	Keys []ClientKey
+}
+
 // ClientKey is one API key of a client ("sk-client-..."), kept as its
 // SHA-256; the key itself is shown once.
 type ClientKey struct {

@@ -169,14 +169,20 @@ type Store interface {
 	AdminKeyByHash(ctx context.Context, hash string) (AdminKey, error)
 	// AdminKeys lists every admin key, oldest first.
 	AdminKeys(ctx context.Context) ([]AdminKey, error)
-	// DeleteAdminKey revokes a key by id. NotFound if there is none.
-	DeleteAdminKey(ctx context.Context, id string) error
+	// DeleteAdminKey revokes a key by id. NotFound if there is none. check as
+	// for DeleteUser (LastUsedAt is not filled).
+	DeleteAdminKey(ctx context.Context, id string, check ...func(AdminKey) error) error
 	// TouchAdminKey records a use of the key at t.
 	TouchAdminKey(ctx context.Context, id string, t time.Time) error
 
 	// SetPassword stores a user's password hash (an argon2id PHC string) and ends
 	// every login session of the user, in one write. NotFound if no such user.
-	SetPassword(ctx context.Context, userID, phc string) error
+	// With touch, the stored user is read and each touch runs on it inside
+	// the write's transaction: an error stops the write and is returned as it
+	// is (a version check, If-Match), and the user is written back with the
+	// UpdatedAt touch set, in the same step as the password (other changes
+	// touch makes are ignored), so that the change shows in its version.
+	SetPassword(ctx context.Context, userID, phc string, touch ...func(*User) error) error
 	// SetUserSecret stores the hash of a user's secret, replacing the old one;
 	// sessions stay. NotFound if no such user.
 	SetUserSecret(ctx context.Context, userID, hash string) error
@@ -251,7 +257,8 @@ type Store interface {
 	ListClients(ctx context.Context, opt ListOptions) (Page[Client], error)
 	// DeleteClient deletes a client and its keys (its users stay). NotFound if
 	// there is none.
-	DeleteClient(ctx context.Context, id string) error
+	// check as for DeleteUser, on the client with its keys.
+	DeleteClient(ctx context.Context, id string, check ...func(ClientWithKeys) error) error
 	// CreateClientKey stores a key of a client. NotFound if the client does
 	// not exist; Conflict if a key with that hash or id exists.
 	CreateClientKey(ctx context.Context, k ClientKey) error
@@ -261,8 +268,9 @@ type Store interface {
 	// ClientByKeyHash returns the client holding the key of that hash, and
 	// the key. NotFound if none (or its client is gone).
 	ClientByKeyHash(ctx context.Context, hash string) (Client, ClientKey, error)
-	// DeleteClientKey revokes one key of a client. NotFound if none.
-	DeleteClientKey(ctx context.Context, clientID, keyID string) error
+	// DeleteClientKey revokes one key of a client. NotFound if none. check as
+	// for DeleteUser, on the client with its keys (the revoked one included).
+	DeleteClientKey(ctx context.Context, clientID, keyID string, check ...func(ClientWithKeys) error) error
 
 	// PluginKV returns a plugin's key-value namespace (the host services);
 	// namespaces never see each other's keys. A namespace must be non-empty and

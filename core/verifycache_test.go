@@ -88,7 +88,7 @@ func TestVerifyCacheInvalidatedAtOnce(t *testing.T) {
 		{"session revoked", func(s setup) core.Presented { return s.f.session },
 			func(s setup) error { return s.e.svc.RevokeToken(ctx, s.f.session.Secret) }, core.Unauthorized},
 		{"password changed: sessions end", func(s setup) core.Presented { return s.f.session },
-			func(s setup) error { return s.e.svc.SetPassword(ctx, "vic", "a new password entirely") }, core.Unauthorized},
+			func(s setup) error { _, err := s.e.svc.SetPassword(ctx, "vic", "a new password entirely"); return err }, core.Unauthorized},
 		{"credential deactivated", func(s setup) core.Presented { return s.f.key },
 			func(s setup) error {
 				_, err := s.e.svc.SetCredentialStatus(ctx, core.KeyAuth, "vic-key", false)

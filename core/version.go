@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"slices"
+	"strings"
+	"time"
 )
 
-// Versions: every user, app, credential and scope has a version, a digest of
+// Versions: every user, app, credential, scope, group, admin key and client has a version, a digest of
 // what it holds, which the native admin API shows as a strong ETag. A write
 // that names the versions it expects (a Precondition, from If-Match) checks
 // it inside the store's optimistic transaction, so check and write are one
@@ -32,6 +34,22 @@ func (sc Scope) Version() string { return versionOf(sc) }
 
 // Version returns the group's version.
 func (g Group) Version() string { return versionOf(g) }
+
+// Version returns the admin key's version. A key never changes once made:
+// its last use is not part of it (nor its hash), so the version only tells
+// one key from another.
+func (k AdminKey) Version() string {
+	k.LastUsedAt, k.Hash = time.Time{}, ""
+	return versionOf(k)
+}
+
+// Version returns the client's version, of the client and its keys (in id
+// order, whatever order they were read in).
+func (c ClientWithKeys) Version() string {
+	c.Keys = slices.Clone(c.Keys)
+	slices.SortFunc(c.Keys, func(a, b ClientKey) int { return strings.Compare(a.ID, b.ID) })
+	return versionOf(c)
+}
 
 // versionOf digests v's JSON in the canonical form an import compares
 // (utcTimes: times in UTC, numbers as JSON reads them back, null, [] and {}

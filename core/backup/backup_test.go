@@ -110,7 +110,7 @@ func seed(t *testing.T, svc *core.Service, store core.Store, n int) string {
 		must[core.NewCredential](t)(svc.CreateCredential(ctx, core.CredentialRequest{
 			Type: "key-auth", ConsumerID: a.ID, Credential: core.Fields{"scopes": []any{"read", "write"}},
 		}))
-		if err := svc.SetPassword(ctx, u.ID, "correct horse "+name); err != nil {
+		if _, err := svc.SetPassword(ctx, u.ID, "correct horse "+name); err != nil {
 			t.Fatal(err)
 		}
 		must[string](t)(svc.NewUserSecret(ctx, u.ID))

@@ -166,8 +166,10 @@ func (s *Store) AdminKeys(ctx context.Context) ([]core.AdminKey, error) {
 	return out, nil
 }
 
-// DeleteAdminKey revokes a key by id. NotFound if there is none.
-func (s *Store) DeleteAdminKey(ctx context.Context, id string) (err error) {
+// DeleteAdminKey revokes a key by id. NotFound if there is none. The checks
+// run on the record read, and the script deletes only that record: check and
+// delete are one step.
+func (s *Store) DeleteAdminKey(ctx context.Context, id string, check ...func(core.AdminKey) error) (err error) {
 	const op = "redisstore.DeleteAdminKey"
 	defer s.replicated(ctx, op, &err)
 	ctx, cancel := s.bounds.writing(ctx)
@@ -183,6 +185,9 @@ func (s *Store) DeleteAdminKey(ctx context.Context, id string) (err error) {
 		r, err := decode[adminKeyRecord](op, s.k.admin(adminByID)+" "+id, data)
 		if err != nil {
 			return err
+		}
+		if err := runChecks(r.adminKey(), check); err != nil {
+			return fail(ctx, op, err)
 		}
 		n, err := deleteAdminKeyScript.Run(ctx, s.rdb, s.adminKeys(), id, r.Hash, r.Name, data).Int()
 		if err != nil {

@@ -142,8 +142,9 @@ func (s *Store) ListClients(ctx context.Context, opt core.ListOptions) (core.Pag
 // slot, then its P idx:clients entry, its name claim and its keys' hash
 // lookups. Its keys stop resolving with the MULTI: ClientByKeyHash reads the
 // records, so lookups a failed clean-up leaves behind resolve to nothing.
-// The client's users are not touched.
-func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
+// The client's users are not touched. The checks run on the client and its
+// keys as read under WATCH.
+func (s *Store) DeleteClient(ctx context.Context, id string, check ...func(core.ClientWithKeys) error) (err error) {
 	const op = "redisstore.DeleteClient"
 	defer s.replicated(ctx, op, &err)
 	if !validID(id) {
@@ -172,6 +173,11 @@ func (s *Store) DeleteClient(ctx context.Context, id string) (err error) {
 		r, err := decode[clientRecord](op, key, data)
 		if err != nil {
 			return err
+		}
+		if len(check) > 0 {
+			if err := s.checkClient(ctx, op, tx, id, check); err != nil {
+				return err
+			}
 		}
 		after.zrem(s.k.idx(listClients), id)
 		after.claims = append(after.claims, s.clientNameClaim(r.Name))
@@ -294,6 +300,23 @@ func validHash(h string) bool {
 	return ok
 }
 
+// decodeClientKeys decodes the fields of P c:{cid}:keys (key kkey), oldest
+// first (by CreatedAt, then id).
+func decodeClientKeys(op, kkey string, fields map[string]string) ([]core.ClientKey, error) {
+	out := []core.ClientKey{}
+	for _, data := range fields {
+		r, err := decode[clientKeyRecord](op, kkey, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.clientKey())
+	}
+	slices.SortFunc(out, func(a, b core.ClientKey) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
 // ClientKeys lists a client's keys, oldest first (by CreatedAt, then id); an
 // unknown client has none.
 func (s *Store) ClientKeys(ctx context.Context, clientID string) ([]core.ClientKey, error) {
@@ -309,17 +332,7 @@ func (s *Store) ClientKeys(ctx context.Context, clientID string) ([]core.ClientK
 	if err != nil {
 		return nil, fail(ctx, op, err)
 	}
-	for _, data := range all {
-		r, err := decode[clientKeyRecord](op, kkey, data)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.clientKey())
-	}
-	slices.SortFunc(out, func(a, b core.ClientKey) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
-	return out, nil
+	return decodeClientKeys(op, kkey, all)
 }
 
 // ClientByKeyHash returns the client holding the key of that hash, and the
@@ -382,8 +395,9 @@ func (s *Store) ClientByKeyHash(ctx context.Context, hash string) (core.Client, 
 // DeleteClientKey revokes one key of a client: one HDEL under WATCH in the
 // client's slot, then the compare-and-delete of its hash lookup (which, if a
 // failure leaves it, resolves to nothing: the key record is gone). NotFound
-// if there is no such key.
-func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string) (err error) {
+// if there is no such key. The checks run on the client and its keys as read
+// under WATCH.
+func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string, check ...func(core.ClientWithKeys) error) (err error) {
 	const op = "redisstore.DeleteClientKey"
 	defer s.replicated(ctx, op, &err)
 	// The key id comes from a request path: named, as it is no secret.
@@ -391,7 +405,7 @@ func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string) (er
 	if !validID(clientID) || !validID(keyID) {
 		return notFound
 	}
-	kkey := s.k.clientKeys(clientID)
+	ckey, kkey := s.k.client(clientID), s.k.clientKeys(clientID)
 	var lookups []held
 	err = s.watch(ctx, op, "client "+clientID, func(ctx context.Context, tx *redis.Tx) error {
 		data, err := tx.HGet(ctx, kkey, keyID).Result()
@@ -401,18 +415,60 @@ func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string) (er
 		if err != nil {
 			return err
 		}
+		if len(check) > 0 {
+			if err := s.checkClient(ctx, op, tx, clientID, check); err != nil {
+				return err
+			}
+		}
 		if lookups, err = s.keyLookups(ctx, op, clientID, map[string]string{keyID: data}); err != nil {
 			return err
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HDel(ctx, kkey, keyID)
+		var del *redis.IntCmd
+		if _, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			del = p.HDel(ctx, kkey, keyID)
 			return nil
-		})
-		return err
-	}, kkey)
+		}); err != nil {
+			return err
+		}
+		if del.Val() == 0 { // another revocation won (WATCH alone is not trusted here: miniredis's HDEL does not trip it)
+			return notFound
+		}
+		return nil
+	}, ckey, kkey)
 	if err != nil {
 		return fail(ctx, op, err)
 	}
 	c := cleanup{held: lookups}
 	return fail(ctx, op, c.run(ctx, s))
+}
+
+// checkClient runs checks on client cid with its keys, read under tx's WATCH.
+// NotFound without the client.
+func (s *Store) checkClient(ctx context.Context, op string, tx *redis.Tx, cid string, checks []func(core.ClientWithKeys) error) error {
+	key, kkey := s.k.client(cid), s.k.clientKeys(cid)
+	var rec *redis.StringCmd
+	var all *redis.MapStringStringCmd
+	if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.Get(ctx, key)
+		all = p.HGetAll(ctx, kkey)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	data, ok, err := optional(rec)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return clientNotFound(op, cid)
+	}
+	r, err := decode[clientRecord](op, key, data)
+	if err != nil {
+		return err
+	}
+	keys, err := decodeClientKeys(op, kkey, all.Val())
+	if err != nil {
+		return err
+	}
+	return runChecks(core.ClientWithKeys{Client: r.client(), Keys: keys}, checks)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,17 +133,22 @@ func userNotFound(op, uid string) error {
 
 // SetPassword stores the user's password hash (an argon2id PHC string) and
 // deletes every login session of the user (not its OAuth tokens), in one script
-// in the user's slot. NotFound if there is no such user.
-func (s *Store) SetPassword(ctx context.Context, userID, phc string) (err error) {
+// in the user's slot. NotFound if there is no such user. With touch, the user
+// record is read under WATCH and the touches run on it: the record, with the
+// touched UpdatedAt, and the script go in one MULTI.
+func (s *Store) SetPassword(ctx context.Context, userID, phc string, touch ...func(*core.User) error) (err error) {
 	const op = "redisstore.SetPassword"
 	defer s.replicated(ctx, op, &err)
 	defer func() { s.changed(ctx, userID, err) }()
-	ctx, cancel := s.bounds.writing(ctx)
-	defer cancel()
 	if !validID(userID) {
 		return userNotFound(op, userID)
 	}
 	keys := []string{s.k.user(userID), s.k.password(userID), s.k.sessions(userID)}
+	if len(touch) > 0 {
+		return fail(ctx, op, s.setPasswordTouching(ctx, op, userID, keys, phc, touch))
+	}
+	ctx, cancel := s.bounds.writing(ctx)
+	defer cancel()
 	n, err := setPasswordScript.Run(ctx, s.rdb, keys, phc, s.k.sessionPrefix(userID)).Int()
 	if err != nil {
 		return fail(ctx, op, err)
@@ -151,6 +157,44 @@ func (s *Store) SetPassword(ctx context.Context, userID, phc string) (err error)
 		return userNotFound(op, userID)
 	}
 	return nil
+}
+
+// setPasswordTouching is SetPassword with touches: the user record is read
+// under WATCH, touched, and written back with setPasswordScript in one MULTI.
+func (s *Store) setPasswordTouching(ctx context.Context, op, userID string, keys []string, phc string, touch []func(*core.User) error) error {
+	key := keys[0]
+	return s.watch(ctx, op, "user "+strconv.Quote(userID), func(ctx context.Context, tx *redis.Tx) error {
+		data, err := tx.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return userNotFound(op, userID)
+		}
+		if err != nil {
+			return err
+		}
+		r, err := decode[userRecord](op, key, data)
+		if err != nil {
+			return err
+		}
+		u := r.user()
+		r2, _ := decode[userRecord](op, key, data) // the touches' own copy: maps and pointers not shared
+		touched := r2.user()
+		for _, t := range touch {
+			if err := t(&touched); err != nil {
+				return &fnError{err}
+			}
+		}
+		u.UpdatedAt = touched.UpdatedAt
+		out, err := encode(op, toUserRecord(u))
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, out, 0)
+			setPasswordScript.Eval(ctx, p, keys, phc, s.k.sessionPrefix(userID))
+			return nil
+		})
+		return err
+	}, key)
 }
 
 // SetUserSecret stores the hash of the user's secret, replacing the old one;

@@ -191,6 +191,7 @@ func Run(t *testing.T, h Harness) {
 		{"Clients/Doctor", testClientsDoctor},
 		{"Versions", testVersions},
 		{"Versions/Race", testVersionRace},
+		{"Versions/Checks", testVersionChecks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -137,4 +138,77 @@ func testVersionRace(t *testing.T, h Harness) {
 	if won != 1 {
 		t.Fatalf("%d writers won at one version, want exactly 1", won)
 	}
+}
+
+// testVersionChecks: the checks of DeleteAdminKey, DeleteClient and
+// DeleteClientKey, and SetPassword's touch, see the stored object inside the
+// write; a refusing one writes nothing. SetPassword's touch writes the
+// UpdatedAt it sets with the password, and nothing else it changes.
+func testVersionChecks(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	ctx, s := e.ctx, e.s
+	k := core.AdminKey{ID: core.NewID(), Name: "vkey", Scope: core.ScopeAdmin, Prefix: "gtha_abcdef",
+		Hash: core.HashSHA256("gtha_vkey"), CreatedAt: e.clock.Now()}
+	e.must(s.CreateAdminKey(ctx, k))
+	c := e.createClient("Vclient")
+	ck := e.newClientKey(c.ID, "sk-client-vvvv")
+	e.must(s.CreateClientKey(ctx, ck))
+	client := core.ClientWithKeys{Client: c, Keys: []core.ClientKey{ck}}
+	u := e.createUser("pat")
+
+	before := e.keys(s)
+	refuse := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, errStale) {
+			t.Fatalf("%s with a refusing check: %v, want the check's error", what, err)
+		}
+	}
+	seen := func(what, got, want string) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s's check saw version %s, want the stored %s", what, got, want)
+		}
+	}
+	refuse("DeleteAdminKey", s.DeleteAdminKey(ctx, k.ID, func(got core.AdminKey) error {
+		seen("DeleteAdminKey", got.Version(), k.Version())
+		return errStale
+	}))
+	refuse("DeleteClient", s.DeleteClient(ctx, c.ID, func(got core.ClientWithKeys) error {
+		seen("DeleteClient", got.Version(), client.Version())
+		return errStale
+	}))
+	refuse("DeleteClientKey", s.DeleteClientKey(ctx, c.ID, ck.ID, func(got core.ClientWithKeys) error {
+		seen("DeleteClientKey", got.Version(), client.Version())
+		return errStale
+	}))
+	refuse("SetPassword", s.SetPassword(ctx, u.ID, testPHC, func(got *core.User) error {
+		seen("SetPassword", got.Version(), u.Version())
+		return errStale
+	}))
+	diff(t, "keys after refused writes", before, e.keys(s))
+
+	later := u.UpdatedAt.Add(time.Second)
+	e.must(s.SetPassword(ctx, u.ID, testPHC, func(got *core.User) error {
+		got.UpdatedAt = later
+		got.Props["firstname"] = "ignored"
+		return nil
+	}))
+	got, err := s.GetUser(ctx, u.ID)
+	e.must(err)
+	if !got.UpdatedAt.Equal(later) || got.Props["firstname"] == "ignored" {
+		t.Errorf("after a touching SetPassword: updatedAt %v (want %v), firstname %v", got.UpdatedAt, later, got.Props["firstname"])
+	}
+	rec, err := s.ReadAuth(ctx, core.AuthQuery{UserID: u.ID, Password: true})
+	e.must(err)
+	if rec.PasswordHash != testPHC {
+		t.Errorf("a touching SetPassword stored password %q", rec.PasswordHash)
+	}
+	wantKind(t, s.SetPassword(ctx, core.NewID(), testPHC, func(*core.User) error { return errStale }), core.NotFound, "a touching SetPassword of a missing user")
+
+	pass := func(core.ClientWithKeys) error { return nil }
+	e.must(s.DeleteClientKey(ctx, c.ID, ck.ID, pass))
+	e.must(s.DeleteClient(ctx, c.ID, pass))
+	wantKind(t, s.DeleteClient(ctx, c.ID, func(core.ClientWithKeys) error { return errStale }), core.NotFound, "DeleteClient twice")
+	e.must(s.DeleteAdminKey(ctx, k.ID, func(core.AdminKey) error { return nil }))
+	wantKind(t, s.DeleteAdminKey(ctx, k.ID, func(core.AdminKey) error { return errStale }), core.NotFound, "DeleteAdminKey twice")
 }

@@ -332,7 +332,7 @@ func (a *api) updatePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.svc.SetPassword(r.Context(), u.ID, *req.Password); err != nil {
+	if _, err := a.svc.SetPassword(r.Context(), u.ID, *req.Password); err != nil {
 		return err
 	}
 	return web.WriteJSON(w, http.StatusOK, done)

@@ -527,7 +527,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if hasPassword {
-		if err := a.svc.SetPassword(r.Context(), u.ID, password); err != nil {
+		if _, err := a.svc.SetPassword(r.Context(), u.ID, password); err != nil {
 			return err
 		}
 	}
