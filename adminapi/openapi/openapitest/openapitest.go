@@ -13,8 +13,8 @@
 //     and the handlers disagree;
 //   - every answer to a described route must match the document's response
 //     for its status (a documented status, its content type, its schema);
-//   - an answer that carries an ETag must be one whose response declares the
-//     ETag header.
+//   - an answer that carries an ETag (or Idempotent-Replayed) must be one
+//     whose response declares that header.
 //
 // Undeclared checks the route table beside the traffic: a route that honours
 // If-Match or Idempotency-Key must have them declared on its operation, with
@@ -280,7 +280,7 @@ func (c *Checker) check(vreq *http.Request, body []byte, rec *tee) string {
 // declaredOnly are the answer headers an answer may carry only where its
 // response declares them: the validator checks the headers a response
 // declares, never those it leaves out.
-var declaredOnly = []string{"ETag"}
+var declaredOnly = []string{"ETag", "Idempotent-Replayed"}
 
 // checkHeaders reports an answer header of declaredOnly that the response
 // of the request's operation for status does not declare.
