@@ -186,3 +186,22 @@ func BenchmarkGetUser(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateUser measures POST /users, a user with two model properties
+// and an email, through the admin handler.
+func BenchmarkCreateUser(b *testing.B) {
+	e := benchEnv(b, core.VerifyCacheOptions{})
+	var n int
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		req := httptest.NewRequest("POST", "/users", strings.NewReader(fmt.Sprintf(`{"username":"c%d","firstname":"F","lastname":"L","email":"c%d@example.com"}`, n, n)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Api-Key", testAdminKey)
+		w := httptest.NewRecorder()
+		e.admin.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code, w.Body)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteEntity(w, r, http.StatusOK, u.Version(), newUserView(u))
+	return s.writeUser(w, r, u)
 }
 
 // listUsers handles GET /users: {users, nextKey}, nextKey 0 at the end,
@@ -76,6 +76,12 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeUser(w, r, u)
+}
+
+// writeUser answers one user, its version as the ETag, its view encoded once
+// (from the memo when u is as stored).
+func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, u core.User) error {
 	out, err := s.users.render(u, true)
 	if err != nil {
 		return err
@@ -97,7 +103,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return web.WriteEntity(w, r, http.StatusOK, u.Version(), newUserView(u))
+	return s.writeUser(w, r, u)
 }
 
 // deleteUser handles DELETE /users/{id or username}.

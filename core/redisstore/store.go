@@ -287,11 +287,24 @@ func (s *Store) page(ctx context.Context, zkey string, opt core.ListOptions) ([]
 	return out, next, zc.Val(), nil
 }
 
-// getMany reads keys in one pipeline; a missing key gives "" and ok false.
+// getMany reads keys in one round trip; a missing key gives "" and ok false.
+// On one server (or a Sentinel-managed one) that is one MGET, which costs both
+// sides much less than a GET per key (and reads a key holding another type as
+// missing); on a Cluster, whose keys' slots differ, a pipeline of GETs.
 func (s *Store) getMany(ctx context.Context, keys []string) ([]string, []bool, error) {
 	vals := make([]string, len(keys))
 	oks := make([]bool, len(keys))
 	if len(keys) == 0 {
+		return vals, oks, nil
+	}
+	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
+		vs, err := s.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, v := range vs {
+			vals[i], oks[i] = v.(string)
+		}
 		return vals, oks, nil
 	}
 	cmds := make([]*redis.StringCmd, len(keys))
