@@ -18,3 +18,15 @@ func VerifyCacheDump(s *Service) []string {
 
 // VerifyCacheOn reports whether s has a verification cache.
 func VerifyCacheOn(s *Service) bool { return s.vcache != nil }
+
+// VerifyWaiters returns how many verifications wait for another's verdict.
+func VerifyWaiters(s *Service) int {
+	c := s.vcache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, f := range c.flights {
+		n += f.waiters
+	}
+	return n
+}

@@ -103,8 +103,26 @@ func (s *Service) Verify(ctx context.Context, p Presented) (Principal, error) {
 		return answer(hit, p)
 	}
 	gen, live := c.begin()
+	if !live {
+		s.verify(ctx, p, &v)
+		return answer(&v, p)
+	}
+	f, leader := c.join(k)
+	if !leader {
+		// The same credential is being verified: its verdict is this one's
+		// too when it counted no failure (what the cache would keep); else
+		// (a wrong secret, a store error) this verification goes its own way
+		// and counts its own failure.
+		<-f.done // bounded by the leader's store timeouts
+		if f.v.store {
+			return answer(&f.v, p)
+		}
+		s.verify(ctx, p, &v)
+		return answer(&v, p)
+	}
+	defer c.land(k, f, &v) // deferred: a panic must not leave waiters behind
 	s.verify(ctx, p, &v)
-	if live && v.store {
+	if v.store {
 		c.put(k, v, now, gen)
 	}
 	return answer(&v, p)

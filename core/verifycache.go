@@ -98,6 +98,17 @@ type verifyCache struct {
 	lru     list.List
 	entries map[cacheKey]*list.Element
 	byUser  map[string]map[cacheKey]struct{}
+	flights map[cacheKey]*flight // verifications reading the store now
+}
+
+// flight is a verification reading the store: identical ones arriving
+// meanwhile wait for its verdict rather than read the store too (a popular
+// credential's entry expiring, a Basic password not yet remembered: one read
+// or one hash instead of one per connection).
+type flight struct {
+	done    chan struct{}
+	v       verdict
+	waiters int // c.mu
 }
 
 // macBuf is a pooled HMAC with the buffer its input is assembled in.
@@ -112,7 +123,7 @@ func newVerifyCache(o VerifyCacheOptions) *verifyCache {
 		return nil
 	}
 	c := &verifyCache{ttl: o.TTL, negTTL: o.NegativeTTL, key: make([]byte, 32), max: o.Size,
-		entries: make(map[cacheKey]*list.Element), byUser: make(map[string]map[cacheKey]struct{})}
+		entries: make(map[cacheKey]*list.Element), byUser: make(map[string]map[cacheKey]struct{}), flights: make(map[cacheKey]*flight)}
 	if c.ttl <= 0 {
 		c.ttl = DefaultVerifyCacheTTL
 	}
@@ -166,6 +177,31 @@ func (c *verifyCache) begin() (gen uint64, live bool) {
 	return c.gen, c.live
 }
 
+// join returns the flight of a verification of k in progress (leader
+// false), or starts one (leader true): the leader must land it.
+func (c *verifyCache) join(k cacheKey) (f *flight, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.flights[k]; ok {
+		f.waiters++
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	c.flights[k] = f
+	return f, true
+}
+
+// land gives the waiters of f the leader's verdict v.
+func (c *verifyCache) land(k cacheKey, f *flight, v *verdict) {
+	f.v = *v
+	c.mu.Lock()
+	if c.flights[k] == f { // an invalidation may have let a newer one start
+		delete(c.flights, k)
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
 // put keeps v under k unless an invalidation came since begin returned gen.
 func (c *verifyCache) put(k cacheKey, v verdict, now time.Time, gen uint64) {
 	if v.err == nil {
@@ -214,6 +250,9 @@ func (c *verifyCache) Changed(userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	// A verification starting after this change must not wait for a read
+	// that began before it: the flights in progress take no more waiters.
+	clear(c.flights)
 	if userID == "" {
 		c.reset()
 		return
@@ -231,6 +270,7 @@ func (c *verifyCache) Following(ok bool) {
 	defer c.mu.Unlock()
 	c.gen++
 	c.live = ok
+	clear(c.flights)
 	c.reset()
 }
 

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -387,5 +388,136 @@ func TestVerifyRegistryCopy(t *testing.T) {
 	// Not followed yet, or just again: either way the registries are read.
 	if !readsRegistry(false) {
 		t.Error("the first verification after the subscription was lost did not read the registries")
+	}
+}
+
+// heldReads counts ReadAuth calls and, while gate is set, holds each until
+// it is closed.
+type heldReads struct {
+	core.Store
+	g *gates
+}
+
+type gates struct {
+	mu    sync.Mutex
+	gate  chan struct{}
+	reads int
+}
+
+func (s heldReads) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord, error) {
+	s.g.mu.Lock()
+	s.g.reads++
+	gate := s.g.gate
+	s.g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return s.Store.ReadAuth(ctx, q)
+}
+
+// FollowChanges is the wrapped store's change feed.
+func (s heldReads) FollowChanges(ctx context.Context, sink core.ChangeSink) {
+	s.Store.(core.ChangeFeed).FollowChanges(ctx, sink)
+}
+
+// hold makes the next reads wait; reset counts from 0.
+func (g *gates) hold() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gate, g.reads = make(chan struct{}), 0
+	return g.gate
+}
+
+func (g *gates) release(gate chan struct{}) {
+	g.mu.Lock()
+	g.gate = nil
+	g.mu.Unlock()
+	close(gate)
+}
+
+func (g *gates) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reads
+}
+
+// TestVerifyCacheCoalesces: verifications of one credential arriving while
+// it is being read wait for that read's verdict instead of reading too, when
+// it counted no failure; a wrong secret's waiters each read and count their
+// own failure; a verification starting after a change does not wait for a
+// read that began before it.
+func TestVerifyCacheCoalesces(t *testing.T) {
+	ctx := context.Background()
+	g := &gates{}
+	e := newSvcEnv(t, svcOptions{verifyCache: cacheOn, wrap: func(s core.Store) core.Store { return heldReads{Store: s, g: g} }})
+	f := newVerifyFixture(e)
+	// The key's owner located, its answer cached, then dropped by a change.
+	if _, err := e.svc.Verify(ctx, f.key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SetCredentialScopes(ctx, core.KeyAuth, "vic-key", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// run verifies p from n goroutines, the first one's read held until the
+	// other n-1 wait for it (or have started their own reads: own), and
+	// returns their errors.
+	run := func(p core.Presented, n int, own bool) []error {
+		t.Helper()
+		gate := g.hold()
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		wg.Go(func() { _, errs[0] = e.svc.Verify(ctx, p) })
+		waitFor(t, "the first read under way", func() bool { return g.count() == 1 })
+		for i := 1; i < n; i++ {
+			wg.Go(func() { _, errs[i] = e.svc.Verify(ctx, p) })
+		}
+		waitFor(t, "the others waiting for it", func() bool { return core.VerifyWaiters(e.svc) == n-1 })
+		g.release(gate)
+		wg.Wait()
+		return errs
+	}
+	for i, err := range run(f.key, 8, false) {
+		if err != nil {
+			t.Errorf("verification %d: %v", i, err)
+		}
+	}
+	if got := g.count(); got != 1 {
+		t.Errorf("8 verifications of one key at once: %d reads, want 1", got)
+	}
+
+	wrong := f.key
+	wrong.Secret += "x"
+	for i, err := range run(wrong, 4, false) {
+		if core.KindOf(err) != core.Unauthorized {
+			t.Errorf("wrong secret %d: %v, want Unauthorized", i, err)
+		}
+	}
+	if got := g.count(); got != 4 {
+		t.Errorf("4 verifications of a wrong secret at once: %d reads, want 4 (each counts its failure)", got)
+	}
+
+	// A change while a read is under way: a verification starting after it
+	// reads for itself, and sees the change.
+	if _, err := e.svc.SetCredentialScopes(ctx, core.KeyAuth, "vic-key", nil); err != nil { // drop the cached answer
+		t.Fatal(err)
+	}
+	gate := g.hold()
+	first := make(chan error, 1)
+	go func() { _, err := e.svc.Verify(ctx, f.key); first <- err }()
+	waitFor(t, "the first read under way", func() bool { return g.count() == 1 })
+	if _, err := e.svc.SetUserStatus(ctx, f.vic.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	after := make(chan error, 1)
+	go func() { _, err := e.svc.Verify(ctx, f.key); after <- err }()
+	waitFor(t, "the later verification reading for itself", func() bool { return g.count() == 2 })
+	if n := core.VerifyWaiters(e.svc); n != 0 {
+		t.Errorf("%d verifications wait for a read older than a change", n)
+	}
+	g.release(gate)
+	<-first
+	if err := <-after; core.KindOf(err) != core.Forbidden {
+		t.Errorf("after the deactivation: %v, want Forbidden", err)
 	}
 }
