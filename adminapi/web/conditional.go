@@ -95,7 +95,9 @@ func WriteEntityJSON(w http.ResponseWriter, r *http.Request, status int, version
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n')) // a failed write means the client went away
+	// body may be shared (a memoised view) and have room beyond its length:
+	// the newline goes into a copy, never into body's backing array.
+	_, _ = w.Write(append(body[:len(body):len(body)], '\n')) // a failed write means the client went away
 	return nil
 }
 

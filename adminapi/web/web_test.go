@@ -307,3 +307,23 @@ func TestHonoursMarks(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteEntityJSONSharedBody: a body with room beyond its length (a
+// memoised view, shared by concurrent requests) is answered with its newline
+// without the newline being written into the body's backing array.
+func TestWriteEntityJSONSharedBody(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	buf = append(buf, `{"id":"u1"}`...)
+	spare := buf[:len(buf)+1]
+	spare[len(buf)] = 'x'
+	w := httptest.NewRecorder()
+	if err := WriteEntityJSON(w, httptest.NewRequest("GET", "/users/u1", nil), 200, "v1", buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Body.String(); got != `{"id":"u1"}`+"\n" {
+		t.Errorf("body %q", got)
+	}
+	if spare[len(buf)] != 'x' {
+		t.Errorf("WriteEntityJSON wrote %q into the shared body's spare room", spare[len(buf)])
+	}
+}
