@@ -119,7 +119,12 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 			prefix := newPrefix()
 			client := redisstore.NewClient(opts)
 			client.AddHook(watch)
-			s := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock, WaitReplicas: wait})
+			// A write step gets 10 s, not the default 2: the suite runs on
+			// every backend at once under -race, and on a loaded 2-core CI
+			// machine a Cluster step has stalled past 2 s (every grant of
+			// Groups/DeleteRace at once). The deadline's own behaviour is
+			// tested apart (stall_test.go, replicated_test.go).
+			s := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock, WaitReplicas: wait, WriteTimeout: 10 * time.Second})
 			t.Cleanup(func() { s.Close() })
 			mu.Lock()
 			prefixOf[s] = prefix
