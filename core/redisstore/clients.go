@@ -154,28 +154,12 @@ func (s *Store) DeleteClient(ctx context.Context, id string, check ...func(core.
 	var after cleanup
 	err = s.watch(ctx, op, "client "+id, func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
-		var rec *redis.StringCmd
-		var all *redis.MapStringStringCmd
-		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-			rec = p.Get(ctx, key)
-			all = p.HGetAll(ctx, kkey)
-			return nil
-		}); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		data, ok, err := optional(rec)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return clientNotFound(op, id)
-		}
-		r, err := decode[clientRecord](op, key, data)
+		r, fields, err := s.readClient(ctx, op, tx, id)
 		if err != nil {
 			return err
 		}
 		if len(check) > 0 {
-			if err := s.checkClient(ctx, op, tx, id, check); err != nil {
+			if err := clientChecks(op, kkey, r, fields, check); err != nil {
 				return err
 			}
 		}
@@ -184,7 +168,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string, check ...func(core.
 		if err := after.readClaims(ctx, s, id); err != nil {
 			return err
 		}
-		lookups, err := s.keyLookups(ctx, op, id, all.Val())
+		lookups, err := s.keyLookups(ctx, op, id, fields)
 		if err != nil {
 			return err
 		}
@@ -442,9 +426,9 @@ func (s *Store) DeleteClientKey(ctx context.Context, clientID, keyID string, che
 	return fail(ctx, op, c.run(ctx, s))
 }
 
-// checkClient runs checks on client cid with its keys, read under tx's WATCH.
-// NotFound without the client.
-func (s *Store) checkClient(ctx context.Context, op string, tx *redis.Tx, cid string, checks []func(core.ClientWithKeys) error) error {
+// readClient reads client cid's record and its keys' fields (P c:{cid}:keys)
+// in one pipeline under tx's WATCH. NotFound without the client.
+func (s *Store) readClient(ctx context.Context, op string, tx *redis.Tx, cid string) (clientRecord, map[string]string, error) {
 	key, kkey := s.k.client(cid), s.k.clientKeys(cid)
 	var rec *redis.StringCmd
 	var all *redis.MapStringStringCmd
@@ -453,20 +437,35 @@ func (s *Store) checkClient(ctx context.Context, op string, tx *redis.Tx, cid st
 		all = p.HGetAll(ctx, kkey)
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
-		return err
+		return clientRecord{}, nil, err
 	}
 	data, ok, err := optional(rec)
 	if err != nil {
-		return err
+		return clientRecord{}, nil, err
 	}
 	if !ok {
-		return clientNotFound(op, cid)
+		return clientRecord{}, nil, clientNotFound(op, cid)
 	}
 	r, err := decode[clientRecord](op, key, data)
 	if err != nil {
+		return clientRecord{}, nil, err
+	}
+	return r, all.Val(), nil
+}
+
+// checkClient runs checks on client cid with its keys, read under tx's WATCH.
+// NotFound without the client.
+func (s *Store) checkClient(ctx context.Context, op string, tx *redis.Tx, cid string, checks []func(core.ClientWithKeys) error) error {
+	r, fields, err := s.readClient(ctx, op, tx, cid)
+	if err != nil {
 		return err
 	}
-	keys, err := decodeClientKeys(op, kkey, all.Val())
+	return clientChecks(op, s.k.clientKeys(cid), r, fields, checks)
+}
+
+// clientChecks runs checks on a client record and its keys' fields as read.
+func clientChecks(op, kkey string, r clientRecord, fields map[string]string, checks []func(core.ClientWithKeys) error) error {
+	keys, err := decodeClientKeys(op, kkey, fields)
 	if err != nil {
 		return err
 	}
