@@ -182,7 +182,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		cred = &c
 	}
 	if data, ok := str(7); ok && cred == nil {
-		c, err := decodeCredential(op, "token credential", data, q.Lean)
+		c, err := decodeCredential(op, s.k.credPrefix(uid, core.OAuth2), data, q.Lean) // the key's slot gives what the record leaves out
 		if err != nil {
 			return core.AuthRecord{}, err
 		}
@@ -262,7 +262,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 // (AuthQuery.Lean): decoding the rest (properties, identities, times) was a
 // good part of a verification's time.
 type userAuthRecord struct {
-	ID       string   `json:"id"`
+	ID       string   `json:"id,omitempty"`
 	Username string   `json:"username"`
 	IsActive bool     `json:"isActive"`
 	Groups   []string `json:"groups,omitempty"`
@@ -273,12 +273,13 @@ type userAuthRecord struct {
 type credAuthRecord struct {
 	Type         string        `json:"type"`
 	ID           string        `json:"id"`
-	ConsumerID   string        `json:"consumerId"`
-	ConsumerKind string        `json:"consumerKind"`
-	UserID       string        `json:"userId"`
+	ConsumerID   string        `json:"consumerId,omitempty"`
+	ConsumerKind string        `json:"consumerKind,omitempty"`
+	UserID       string        `json:"userId,omitempty"`
 	IsActive     bool          `json:"isActive"`
 	Scopes       []grantRecord `json:"scopes,omitempty"`
 	Secret       string        `json:"secret,omitempty"`
+	Sha256       string        `json:"s256,omitempty"`
 	Algorithm    string        `json:"algorithm,omitempty"`
 	ExpiresAt    time.Time     `json:"expiresAt,omitzero"`
 }
@@ -290,7 +291,13 @@ func decodeUser(op, key, data string, lean bool) (core.User, error) {
 		return r.user(), err
 	}
 	r, err := decode[userAuthRecord](op, key, data)
-	return core.User{ID: r.ID, Username: r.Username, IsActive: r.IsActive, Groups: r.Groups, Tags: r.Tags}, err
+	full := userRecord{ID: r.ID, Username: r.Username, IsActive: r.IsActive, Groups: r.Groups, Tags: r.Tags}
+	if err == nil {
+		if err = full.expand(key); err != nil {
+			err = corrupt(op, key, err)
+		}
+	}
+	return full.user(), err
 }
 
 // decodeCredential decodes a credential record, only credAuthRecord's fields
@@ -301,8 +308,14 @@ func decodeCredential(op, key, data string, lean bool) (core.Credential, error) 
 		return r.credential(), err
 	}
 	r, err := decode[credAuthRecord](op, key, data)
-	return credRecord{Type: r.Type, ID: r.ID, ConsumerID: r.ConsumerID, ConsumerKind: r.ConsumerKind, UserID: r.UserID,
-		IsActive: r.IsActive, Scopes: r.Scopes, Secret: r.Secret, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt}.credential(), err
+	full := credRecord{Type: r.Type, ID: r.ID, ConsumerID: r.ConsumerID, ConsumerKind: r.ConsumerKind, UserID: r.UserID,
+		IsActive: r.IsActive, Scopes: r.Scopes, Secret: r.Secret, Sha256: r.Sha256, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt}
+	if err == nil {
+		if err = full.expand(key); err != nil {
+			err = corrupt(op, key, err)
+		}
+	}
+	return full.credential(), err
 }
 
 // isNoScript reports whether err says that the server does not have the script.

@@ -10,7 +10,8 @@
 // and a credential and its owners' state are read in one round trip:
 //
 //	P u:{uid}                        user record (JSON of userRecord, its identities
-//	                                 included, with their raw claims as JSON)
+//	                                 included, with their raw claims as JSON; fields
+//	                                 its key gives are left out: records.go)
 //	P u:{uid}:app:<appid>            app record (JSON of appRecord)
 //	P u:{uid}:apps                   zset appid by seq
 //	P u:{uid}:appnames               hash app name → appid (names unique per owner)

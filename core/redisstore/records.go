@@ -1,18 +1,28 @@
 package redisstore
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// The stored forms. Their JSON is the storage format: fields are only ever added.
+// The stored forms. Their JSON is the storage format: fields are only ever
+// added. Since 2026-12 a field that the record's key or another field gives is
+// left out when written (see expand): records written before, with every field,
+// read the same.
 
-// userRecord is the stored form of a core.User.
+// userRecord is the stored form of a core.User, under P u:{<its id>}. The id is
+// left out (the key gives it), and so is an updatedAt equal to createdAt.
 type userRecord struct {
-	ID            string         `json:"id"`
+	ID            string         `json:"id,omitempty"`
 	Number        int64          `json:"number"`
 	Username      string         `json:"username"`
 	Email         string         `json:"email,omitempty"`
@@ -34,7 +44,7 @@ type userRecord struct {
 	Groups    []string  `json:"groups,omitempty"`
 	Tags      []string  `json:"tags,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
 
 	raw string // the record's JSON as read, when it is given to callers unchanged (getUser, ListUsers)
 }
@@ -109,6 +119,21 @@ func toUserRecord(u core.User) userRecord {
 		Groups: nilIfEmpty(u.Groups), Tags: nilIfEmpty(u.Tags),
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
+}
+
+// MarshalJSON writes the stored form: without the id, nor an updatedAt equal
+// to createdAt.
+func (r userRecord) MarshalJSON() ([]byte, error) {
+	type stored userRecord // without this method
+	r.ID, r.UpdatedAt = "", sinceCreated(r.CreatedAt, r.UpdatedAt)
+	return json.Marshal(stored(r))
+}
+
+// expand fills what the stored form leaves out (MarshalJSON).
+func (r *userRecord) expand(key string) error {
+	r.ID = cmp.Or(r.ID, keyUID(key))
+	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
+	return nil
 }
 
 func (r userRecord) user() core.User {
@@ -210,22 +235,28 @@ type grantRecord struct {
 	Reg  string `json:"reg"`
 }
 
-// credRecord is the stored form of a core.Credential (OwnerActive is derived).
+// credRecord is the stored form of a core.Credential (OwnerActive is derived),
+// under P u:{<its user id>}:cred:<type>:<id>. Left out: the user id (the key
+// gives it), the consumer's kind and id for a user's own credential (kind
+// "user", id the user's), an updatedAt equal to createdAt; a SHA-256 secret
+// ("sha256:<hex>") is kept as Sha256, its base64. The /verify script reads
+// consumerKind and consumerId, and only acts on an app's, which are written.
 type credRecord struct {
 	Type         string         `json:"type"`
 	ID           string         `json:"id"`
 	Seq          int64          `json:"seq"`
-	ConsumerID   string         `json:"consumerId"`
-	ConsumerKind string         `json:"consumerKind"`
-	UserID       string         `json:"userId"`
+	ConsumerID   string         `json:"consumerId,omitempty"`
+	ConsumerKind string         `json:"consumerKind,omitempty"`
+	UserID       string         `json:"userId,omitempty"`
 	IsActive     bool           `json:"isActive"`
 	Scopes       []grantRecord  `json:"scopes,omitempty"`
 	Secret       string         `json:"secret,omitempty"`
+	Sha256       string         `json:"s256,omitempty"`
 	Algorithm    string         `json:"algorithm,omitempty"`
 	ExpiresAt    time.Time      `json:"expiresAt,omitzero"`
 	Props        map[string]any `json:"props,omitempty"`
 	CreatedAt    time.Time      `json:"createdAt"`
-	UpdatedAt    time.Time      `json:"updatedAt"`
+	UpdatedAt    time.Time      `json:"updatedAt,omitzero"`
 }
 
 func toCredRecord(c core.Credential) credRecord {
@@ -243,6 +274,61 @@ func toCredRecord(c core.Credential) credRecord {
 		Scopes: grants, Secret: c.Secret, Algorithm: c.Algorithm, ExpiresAt: exp, Props: c.Props,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
+}
+
+// MarshalJSON writes the stored form: without the user id, nor the consumer
+// of a user's own credential, nor an updatedAt equal to createdAt, and a
+// SHA-256 secret in base64.
+func (r credRecord) MarshalJSON() ([]byte, error) {
+	type stored credRecord // without this method
+	if r.ConsumerKind == string(core.ConsumerUser) && r.ConsumerID == r.UserID {
+		r.ConsumerID, r.ConsumerKind = "", ""
+	}
+	r.UserID, r.UpdatedAt = "", sinceCreated(r.CreatedAt, r.UpdatedAt)
+	if h, ok := hashHex(r.Secret); ok {
+		sum, _ := hex.DecodeString(h)
+		r.Secret, r.Sha256 = "", base64.RawStdEncoding.EncodeToString(sum)
+	}
+	return json.Marshal(stored(r))
+}
+
+// expand fills what the stored form leaves out (MarshalJSON): the user id
+// from the key, the consumer of a user's own credential, the secret's
+// "sha256:<hex>" form.
+func (r *credRecord) expand(key string) error {
+	r.UserID = cmp.Or(r.UserID, keyUID(key))
+	r.ConsumerKind = cmp.Or(r.ConsumerKind, string(core.ConsumerUser))
+	if r.ConsumerID == "" && r.ConsumerKind == string(core.ConsumerUser) {
+		r.ConsumerID = r.UserID
+	}
+	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
+	if r.Sha256 != "" {
+		sum, err := base64.RawStdEncoding.DecodeString(r.Sha256)
+		if err != nil || len(sum) != sha256.Size {
+			return cmp.Or(err, errors.New("s256 is not a SHA-256 in base64"))
+		}
+		r.Secret, r.Sha256 = "sha256:"+hex.EncodeToString(sum), ""
+	}
+	return nil
+}
+
+// sinceCreated is updated as stored: zero (left out) when it equals created.
+func sinceCreated(created, updated time.Time) time.Time {
+	if updated.Equal(created) {
+		return time.Time{}
+	}
+	return updated.UTC()
+}
+
+// keyUID returns the hash tag of key, which is the user id in a user's slot
+// (P u:{<uid>}...; the prefix never holds a brace), or "".
+func keyUID(key string) string {
+	_, rest, ok := strings.Cut(key, "{")
+	uid, _, closed := strings.Cut(rest, "}")
+	if !ok || !closed {
+		return ""
+	}
+	return uid
 }
 
 func (r credRecord) credential() core.Credential {
@@ -395,11 +481,20 @@ func encode(op string, v any) (string, error) {
 	return string(b), nil
 }
 
-// decode unmarshals a record read from key.
+// expander is a record whose stored form leaves out fields that its key or
+// its other fields give.
+type expander interface{ expand(key string) error }
+
+// decode unmarshals a record read from key, and expands it (expander).
 func decode[T any](op, key, data string) (T, error) {
 	var v T
 	if err := json.Unmarshal([]byte(data), &v); err != nil {
 		return v, corrupt(op, key, err)
+	}
+	if e, ok := any(&v).(expander); ok {
+		if err := e.expand(key); err != nil {
+			return v, corrupt(op, key, err)
+		}
 	}
 	return v, nil
 }

@@ -1,0 +1,57 @@
+package adminapi
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse/core"
+)
+
+// TestOldLayoutRecords: a user and its key written in the Redis layout used
+// before December 2026 (every field of the records, the secret as
+// "sha256:<hex>", a consumer list P u:{uid}:cc:<uid>) are served by the admin
+// API and verified by /verify as they were.
+func TestOldLayoutRecords(t *testing.T) {
+	e := newEnv(t)
+	uid := core.NewID()
+	const keyID, secret = "old-layout-key", "old-layout-secret"
+	stamp := `"createdAt":"2025-03-04T05:06:07.123Z","updatedAt":"2025-03-04T05:06:07.123Z"`
+	slot := "t:u:{" + uid + "}"
+	for key, val := range map[string]string{
+		slot: `{"id":"` + uid + `","number":1,"username":"olden","isActive":true,` +
+			`"props":{"firstname":"Old","lastname":"Layout"},` + stamp + `}`,
+		slot + ":cred:key-auth:" + keyID: `{"type":"key-auth","id":"` + keyID + `","seq":1,"consumerId":"` + uid +
+			`","consumerKind":"user","userId":"` + uid + `","isActive":true,"secret":"` + core.HashSHA256(secret) + `",` + stamp + `}`,
+		"t:claim:username:olden":    uid + "|1741064767123000",
+		"t:claim:key-auth:" + keyID: uid + "|1741064767123000",
+		"t:seq:users":               "1",
+		"t:seq:creds":               "1",
+	} {
+		if err := e.mr.Set(key, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for key, member := range map[string]string{
+		"t:idx:users": uid, "t:idx:creds": uid + "/key-auth/" + keyID,
+		slot + ":creds": "key-auth:" + keyID, slot + ":cc:" + uid: "key-auth:" + keyID,
+	} {
+		if _, err := e.mr.ZAdd(key, 1, member); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	u := e.must(200, "GET", "/users/olden", "")
+	if u["id"] != uid || u["firstname"] != "Old" || u["isActive"] != true || u["createdAt"] != "2025-03-04T05:06:07.123Z" {
+		t.Errorf("GET /users/olden of an old record: %v", u)
+	}
+	c := e.must(200, "GET", "/credentials/key-auth/"+keyID, "")
+	if c["keyId"] != keyID || c["consumerId"] != uid || c["isActive"] != true {
+		t.Errorf("GET /credentials/key-auth/%s of an old record: %v", keyID, c)
+	}
+	w := call(t, e.public, "GET", "/verify", "", "x-api-key", keyID+":"+secret)
+	if w.Code != 200 || w.Header().Get("X-Consumer-Id") != uid || w.Header().Get("X-Consumer-Username") != "olden" {
+		t.Errorf("/verify with an old key: %d %s, consumer %q", w.Code, w.Body, w.Header().Get("X-Consumer-Id"))
+	}
+	if w := call(t, e.public, "GET", "/verify", "", "x-api-key", keyID+":wrong"); w.Code != 401 {
+		t.Errorf("/verify with an old key's wrong secret: %d %s", w.Code, w.Body)
+	}
+}

@@ -1,0 +1,124 @@
+package redisstore_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/core"
+	"github.com/gatehouse/gatehouse/core/redisstore"
+)
+
+// testOldLayout writes a user with a key of its own and an app with a key in
+// the layout written before December 2026 (records with every field, the
+// secret as "sha256:<hex>", a consumer list P u:{uid}:cc:<uid> for the user's
+// own credentials), straight into Redis, and reads, updates and deletes them
+// through the store: nothing needs migrating first.
+func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	defer s.Close()
+	uid := core.NewID()
+	at := time.Date(2025, 3, 4, 5, 6, 7, 123000000, time.UTC)
+	stamp := `"createdAt":"2025-03-04T05:06:07.123Z","updatedAt":"2025-03-04T05:06:07.123Z"`
+	slot := prefix + "u:{" + uid + "}"
+	set := func(key, val string) { t.Helper(); must(t, admin.Set(ctx, key, val, 0).Err()) }
+	zadd := func(key, member string, score float64) {
+		t.Helper()
+		must(t, admin.ZAdd(ctx, key, redis.Z{Score: score, Member: member}).Err())
+	}
+	set(slot, `{"id":"`+uid+`","number":3,"username":"olden","isActive":true,"props":{"firstname":"O"},`+stamp+`}`)
+	set(prefix+"claim:username:olden", uid+"|1741064767123000")
+	zadd(prefix+"idx:users", uid, 3)
+	set(prefix+"seq:users", "3")
+	set(prefix+"seq:creds", "6")
+
+	a := core.App{ID: core.NewID(), Name: "olden-app", UserID: uid, IsActive: true, CreatedAt: at, UpdatedAt: at}
+	must(t, s.CreateApp(ctx, &a))
+
+	own := core.Credential{Type: core.KeyAuth, ID: "old-own-key", Seq: 5, ConsumerID: uid, ConsumerKind: core.ConsumerUser,
+		UserID: uid, IsActive: true, Secret: core.HashSHA256("own secret"), CreatedAt: at, UpdatedAt: at}
+	app := core.Credential{Type: core.KeyAuth, ID: "old-app-key", Seq: 6, ConsumerID: a.ID, ConsumerKind: core.ConsumerApp,
+		UserID: uid, IsActive: true, Secret: core.HashSHA256("app secret"), CreatedAt: at, UpdatedAt: at,
+		Scopes: []core.ScopeGrant{{Name: "read", Reg: "r1"}}}
+	for _, c := range []core.Credential{own, app} {
+		rec := `{"type":"key-auth","id":"` + c.ID + `","seq":` + map[string]string{own.ID: "5", app.ID: "6"}[c.ID] +
+			`,"consumerId":"` + c.ConsumerID + `","consumerKind":"` + string(c.ConsumerKind) + `","userId":"` + uid +
+			`","isActive":true,`
+		if len(c.Scopes) > 0 {
+			rec += `"scopes":[{"name":"read","reg":"r1"}],`
+		}
+		rec += `"secret":"` + c.Secret + `",` + stamp + `}`
+		member := "key-auth:" + c.ID
+		set(slot+":cred:key-auth:"+c.ID, rec)
+		zadd(slot+":creds", member, float64(c.Seq))
+		zadd(slot+":cc:"+c.ConsumerID, member, float64(c.Seq))
+		zadd(prefix+"idx:creds", uid+"/key-auth/"+c.ID, float64(c.Seq))
+		set(prefix+"claim:key-auth:"+c.ID, uid+"|1741064767123000")
+	}
+
+	want := core.User{ID: uid, Number: 3, Username: "olden", IsActive: true, Props: map[string]any{"firstname": "O"}, CreatedAt: at, UpdatedAt: at}
+	got, err := s.GetUser(ctx, uid)
+	must(t, err)
+	if d := cmp.Diff(want, got, ignoreStored); d != "" {
+		t.Errorf("GetUser of an old record (-want +got):\n%s", d)
+	}
+	own.OwnerActive, app.OwnerActive = true, true
+	for _, c := range []core.Credential{own, app} {
+		got, err := s.GetCredential(ctx, core.KeyAuth, c.ID)
+		must(t, err)
+		if d := cmp.Diff(c, got); d != "" {
+			t.Errorf("GetCredential of an old record (-want +got):\n%s", d)
+		}
+		rec, err := s.ReadAuth(ctx, core.AuthQuery{UserID: uid, Credential: &core.CredentialRef{Type: core.KeyAuth, ID: c.ID}, Lean: true})
+		must(t, err)
+		if rec.Credential == nil || rec.Credential.ConsumerID != c.ConsumerID || rec.Credential.ConsumerKind != c.ConsumerKind ||
+			rec.Credential.Secret != c.Secret || rec.User.ID != uid {
+			t.Errorf("ReadAuth of an old %s credential: %+v, user %q", c.ConsumerKind, rec.Credential, rec.User.ID)
+		}
+	}
+	for consumer, want := range map[string][]core.Credential{uid: {own}, a.ID: {app}} {
+		got, err := s.ConsumerCredentials(ctx, consumer)
+		must(t, err)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("ConsumerCredentials(%s) over the old layout (-want +got):\n%s", consumer, d)
+		}
+	}
+	page, err := s.ListCredentials(ctx, core.ListOptions{UserID: uid, Count: 10})
+	must(t, err)
+	if d := cmp.Diff([]core.Credential{own, app}, page.Items); d != "" {
+		t.Errorf("ListCredentials of the user over the old layout (-want +got):\n%s", d)
+	}
+
+	// A key added now, beside the old ones, is listed with them.
+	now := at.Add(time.Hour)
+	added := core.Credential{Type: core.KeyAuth, ID: "new-own-key", ConsumerID: uid, ConsumerKind: core.ConsumerUser,
+		UserID: uid, IsActive: true, Secret: core.HashSHA256("new"), CreatedAt: now, UpdatedAt: now}
+	must(t, s.CreateCredential(ctx, &added))
+	mine, err := s.ConsumerCredentials(ctx, uid)
+	must(t, err)
+	if len(mine) != 2 || mine[0].ID != own.ID || mine[1].ID != added.ID {
+		t.Errorf("ConsumerCredentials after adding a key to an old user: %v", mine)
+	}
+	// An update rewrites the record in today's form, and it reads the same.
+	upd, err := s.UpdateCredential(ctx, core.KeyAuth, own.ID, func(c *core.Credential) error { c.IsActive = false; return nil })
+	must(t, err)
+	if upd.IsActive || upd.ConsumerID != uid || upd.Secret != own.Secret {
+		t.Errorf("UpdateCredential of an old record: %+v", upd)
+	}
+	data, err := admin.Get(ctx, slot+":cred:key-auth:"+own.ID).Result()
+	must(t, err)
+	if strings.Contains(data, `"userId"`) || strings.Contains(data, "sha256:") {
+		t.Errorf("an updated credential is stored in its old form: %s", data)
+	}
+	must(t, s.DeleteCredential(ctx, core.KeyAuth, app.ID))
+	must(t, s.DeleteUser(ctx, uid))
+	if keys := rawKeys(t, admin, prefix); len(slices.DeleteFunc(keys, func(k string) bool { return strings.HasPrefix(k, "seq:") })) != 0 {
+		t.Errorf("keys left after deleting an old user: %q", keys)
+	}
+}
