@@ -66,6 +66,10 @@ type Load struct {
 	Duration time.Duration
 	Request  Request
 	Status   int // the expected status; any other counts as an error
+	// CPU, when set, reads the CPU time used so far by the processes the
+	// load runs on (ProcessCPU); Run reads it as the measured window starts
+	// and ends.
+	CPU func() []time.Duration
 }
 
 // Result is what a Load measured.
@@ -77,6 +81,9 @@ type Result struct {
 	// FirstError describes the first error seen (a status line or a network
 	// error), for the run's notes.
 	FirstError string
+	// CPU is the CPU time each of Load.CPU's processes used in the measured
+	// window.
+	CPU []time.Duration
 }
 
 // Rate returns the successful requests per second.
@@ -119,17 +126,28 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		}
 	}
 	ok := wait(l.Warmup)
+	var cpu0 []time.Duration
+	if l.CPU != nil {
+		cpu0 = l.CPU()
+	}
 	start := time.Now()
 	measuring.Store(true)
 	ok = ok && wait(l.Duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	var cpu []time.Duration
+	if l.CPU != nil {
+		cpu = l.CPU()
+		for i := range min(len(cpu), len(cpu0)) {
+			cpu[i] -= cpu0[i]
+		}
+	}
 	stop.Store(true)
 	wg.Wait()
 	if !ok {
 		return Result{}, ctx.Err()
 	}
-	res := Result{Elapsed: elapsed, FirstError: errText}
+	res := Result{Elapsed: elapsed, FirstError: errText, CPU: cpu}
 	var lat []time.Duration
 	for i := range workers {
 		res.Requests += workers[i].ok

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,24 @@ func TestSummariseProfile(t *testing.T) {
 		if w, ok := want[s.Name]; !ok || math.Abs(w-s.Percent) > 1e-9 {
 			t.Errorf("%s: %.2f%%, want %.2f%%", s.Name, s.Percent, want[s.Name])
 		}
+	}
+}
+
+// TestProcessCPU: the CPU time of a process grows while it works, and a
+// process that is not there reads 0, so a row's CPU column is never made up.
+func TestProcessCPU(t *testing.T) {
+	probe := ProcessCPU(os.Getpid(), -1)
+	before := probe()
+	x := 0
+	for deadline := time.Now().Add(10 * time.Second); probe()[0] < before[0]+5*clockTick; {
+		for i := range 1_000_000 {
+			x += i
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CPU time counted after 10 s of work (%d)", x)
+		}
+	}
+	if got := probe()[1]; got != 0 {
+		t.Errorf("a missing process read %s, want 0", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -31,8 +32,10 @@ type options struct {
 	rounds, conns    int
 	users, missKeys  int
 	out              string
-	eg               bool
+	eg, profile      bool
+	before           bool
 	listBaseline     float64
+	only             *regexp.Regexp
 }
 
 func main() {
@@ -46,10 +49,21 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 32, "keep-alive connections of the load generator")
 	flag.IntVar(&o.users, "users", 3000, "users seeded for the list page")
 	flag.IntVar(&o.missKeys, "miss-keys", 20000, "distinct keys the key-auth miss row presents in turn")
-	flag.Float64Var(&o.listBaseline, "list-baseline", listBaseline, "GET /users?count=100 in pages/s before the speed work, the list row's reference")
+	flag.Float64Var(&o.listBaseline, "list-baseline", listBaseline, "GET /users?count=100 in pages/s before the speed work, recorded on another machine: the list row's reference when the code before cannot be built (-before)")
 	flag.StringVar(&o.out, "out", "", "folder for logs and the CPU profile (default: a new temporary folder)")
 	flag.BoolVar(&o.eg, "eg", true, "also measure Express Gateway (adminapi/testdata/eg) on the same Redis")
+	flag.BoolVar(&o.before, "before", true, "build the code before the speed work from git history and measure its page of users as the list row's reference (else -list-baseline)")
+	flag.BoolVar(&o.profile, "profile", true, "profile /verify key-auth (a miss and a hit) after the rounds")
+	only := flag.String("only", "", "measure only the rows whose name matches this regular expression (e.g. 'bare|hit')")
 	flag.Parse()
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -only:", err)
+			os.Exit(2)
+		}
+		o.only = re
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -76,6 +90,9 @@ func (p *procs) start(cmd *exec.Cmd) error {
 	p.list = append(p.list, cmd)
 	return nil
 }
+
+// lastPid returns the pid of the process started last.
+func (p *procs) lastPid() int { return p.list[len(p.list)-1].Process.Pid }
 
 func (p *procs) stopAll() {
 	for i := len(p.list) - 1; i >= 0; i-- {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,12 @@ import (
 
 // prefix is the Redis key prefix of the measured Gatehouse (serve's default).
 const prefix = "gh:"
+
+// beforePrefix is the Redis key prefix of the code before the speed work.
+const beforePrefix = "ghbefore:"
+
+// listRow is the name of the list row.
+const listRow = "GET /users?count=100"
 
 // benchAdminKey is the measured server's GATEHOUSE_ADMIN_KEY: it opens only
 // the throwaway store of this run.
@@ -81,6 +88,20 @@ func run(ctx context.Context, o options) error {
 	defer p.stopAll()
 
 	step := func(s string) { fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(began).Seconds(), s) }
+	// The code before the speed work builds meanwhile: the list row's reference.
+	type built struct {
+		bin string
+		err error
+	}
+	beforeBuilt := make(chan built, 1)
+	if o.before && (o.only == nil || o.only.MatchString(listRow)) {
+		go func() {
+			bin, err := buildBefore(ctx, o.out)
+			beforeBuilt <- built{bin, err}
+		}()
+	} else {
+		beforeBuilt <- built{err: errors.New("not asked for")}
+	}
 	step("building gatehouse")
 	bin := filepath.Join(o.out, "gatehouse")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gatehouse").CombinedOutput(); err != nil {
@@ -90,12 +111,16 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	redisPid := p.lastPid()
+	// The process serving each address, whose CPU time a row reports.
+	pidOf := map[string]int{}
 	step("redis-server on " + redisAddr)
 
 	adminAddr, publicAddr, err := startGatehouse(ctx, &p, bin, o.out, redisAddr, "gatehouse")
 	if err != nil {
 		return err
 	}
+	pidOf[adminAddr], pidOf[publicAddr] = p.lastPid(), p.lastPid()
 	step("gatehouse serve: admin " + adminAddr + ", public " + publicAddr)
 	// A second instance on the same Redis with its /verify cache off: every
 	// verification there is a miss, whatever the key's turn.
@@ -103,6 +128,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	pidOf[uncachedAddr] = p.lastPid()
 	step("gatehouse serve without its /verify cache: public " + uncachedAddr)
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer rdb.Close()
@@ -114,6 +140,21 @@ func run(ctx context.Context, o options) error {
 	s, err := seed(ctx, a, "http://"+publicAddr, o.users, o.missKeys)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
+	}
+	var beforeAddr string
+	if b := <-beforeBuilt; b.err != nil {
+		step("the code before the speed work not measured: " + b.err.Error())
+	} else {
+		beforeAdmin, _, err := startGatehouse(ctx, &p, b.bin, o.out, redisAddr, "gatehouse-before", "GATEHOUSE_REDIS_PREFIX="+beforePrefix)
+		if err != nil {
+			return err
+		}
+		pidOf[beforeAdmin] = p.lastPid()
+		step(fmt.Sprintf("gatehouse serve at %.12s (before the speed work): admin %s; seeding %d users", beforeCommit, beforeAdmin, o.users))
+		if err := seedUsers(ctx, admin{base: "http://" + beforeAdmin, key: benchAdminKey, client: a.client}, o.users); err != nil {
+			return fmt.Errorf("seeding the code before: %w", err)
+		}
+		beforeAddr = beforeAdmin
 	}
 	// A running instance has located the owners of the keys it sees (a
 	// keyId's owner is remembered after its first use): the miss row
@@ -130,20 +171,28 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	pidOf[bare.addr], pidOf[hget.addr] = bare.cmd.Process.Pid, hget.cmd.Process.Pid
 	var eg *egServer
 	if o.eg {
 		step("starting Express Gateway on the same Redis")
 		if eg, err = startEG(ctx, &p, o.out, redisAddr); err != nil {
 			step("Express Gateway not measured: " + err.Error())
 			eg = nil
+		} else {
+			pidOf[eg.adminAddr] = p.lastPid()
 		}
 	}
 
-	rows := buildRows(o, s, bare.addr, hget.addr, publicAddr, uncachedAddr, adminAddr, eg)
+	rows := buildRows(o, s, bare.addr, hget.addr, publicAddr, uncachedAddr, adminAddr, beforeAddr, eg)
+	if o.only != nil {
+		rows = slices.DeleteFunc(rows, func(r *row) bool { return !o.only.MatchString(r.name) })
+	}
 	for round := range o.rounds {
 		for _, r := range rows {
 			step(fmt.Sprintf("round %d/%d: %s", round+1, o.rounds, r.name))
-			res, err := bench.Run(ctx, r.load(round))
+			l := r.load(round)
+			l.CPU = bench.ProcessCPU(pidOf[l.Addr], redisPid, os.Getpid())
+			res, err := bench.Run(ctx, l)
 			if err != nil {
 				return err
 			}
@@ -154,11 +203,16 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	printTable(os.Stdout, o, rows)
+	printCPU(os.Stdout, rows)
 
-	for _, pr := range []struct{ mode, what, file string }{
+	profiles := []struct{ mode, what, file string }{
 		{"profiled", "a miss: the cache off", "verify-miss.cpu.pprof"},
 		{"profiled-hit", "a hit: the cache on", "verify-hit.cpu.pprof"},
-	} {
+	}
+	if !o.profile {
+		profiles = nil
+	}
+	for _, pr := range profiles {
 		step("profiling /verify key-auth under load, " + pr.what + " (a copy of the public API on the same Redis)")
 		prof := filepath.Join(o.out, pr.file)
 		if err := profileVerify(ctx, &p, o, pr.mode, redisAddr, s, prof); err != nil {
@@ -261,7 +315,7 @@ func startGatehouse(ctx context.Context, p *procs, bin, dir, redisAddr, name str
 	return "", "", fmt.Errorf("gatehouse did not start (see %s/%s.log): %w", dir, name, last)
 }
 
-func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr, adminAddr string, eg *egServer) []*row {
+func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr, adminAddr, beforeAddr string, eg *egServer) []*row {
 	const host = "bench"
 	load := func(addr string, req bench.Request, status int) func(int) bench.Load {
 		return func(int) bench.Load {
@@ -294,6 +348,11 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 		compare: ref("HGETALL", &hget, 0.8)}
 	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+s.basicPass))
 	ids := s.firstUsers
+	var before *row
+	if beforeAddr != "" {
+		before = &row{name: fmt.Sprintf("%s at %.7s (before)", listRow, beforeCommit), unit: "pages/s",
+			load: load(beforeAddr, bench.Get(host, "/users?count=100", adminHdr), 200)}
+	}
 	rows := []*row{
 		bare, hget, keyHit, keyMiss,
 		{name: "/verify session bearer", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", "Authorization: Bearer "+s.session), 200),
@@ -318,8 +377,13 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 			}
 			return "Express Gateway (issue's figure)", egPostRecorded, 2
 		}},
-		{name: "GET /users?count=100", unit: "pages/s", load: load(adminAddr, bench.Get(host, "/users?count=100", adminHdr), 200),
-			compare: func() (string, float64, float64) { return "before this work", o.listBaseline, 3 }},
+		{name: listRow, unit: "pages/s", load: load(adminAddr, bench.Get(host, "/users?count=100", adminHdr), 200),
+			compare: func() (string, float64, float64) {
+				if before != nil {
+					return fmt.Sprintf("%.7s, same run", beforeCommit), rate(&before)(), 3
+				}
+				return "recorded before (another machine)", o.listBaseline, 3
+			}},
 		{name: "POST /auth/tokens (argon2id m=19 MiB, t=2)", unit: "req/s", load: func(round int) bench.Load {
 			l := load(publicAddr, bench.Post(host, "/auth/tokens", func(uint64) []byte {
 				return fmt.Appendf(nil, `{"provider":"email","identifier":%q,"secret":%q}`, loginUser, s.password)
@@ -328,6 +392,10 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 			l.Conns = min(l.Conns, 2*runtime.NumCPU())
 			return l
 		}},
+	}
+	if before != nil { // measured right before the list row, in each round
+		i := slices.IndexFunc(rows, func(r *row) bool { return r.name == listRow })
+		rows = slices.Insert(rows, i, before)
 	}
 	if eg != nil {
 		egPost = &row{name: "Express Gateway POST /users", unit: "req/s", load: func(round int) bench.Load {
@@ -397,6 +465,39 @@ func printTable(w *os.File, o options, rows []*row) {
 		fmt.Fprintf(w, "\n%s\n", n)
 	}
 }
+
+// printCPU writes each row's CPU time per answer in its measured window (the
+// median over the rounds): of the process serving it, of redis-server and of
+// the load generator. Unlike the rates, these hardly depend on what else the
+// machine runs, so the server's column compares Gatehouse's work with a
+// ceiling's even on a busy machine.
+func printCPU(w *os.File, rows []*row) {
+	fmt.Fprintf(w, "\nCPU time per answer in the measured window (/proc/PID/stat, user + system; median of the rounds):\n\n")
+	fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s |\n", "endpoint", "server", "redis-server", "load generator")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 12), strings.Repeat("-", 14), strings.Repeat("-", 16))
+	for _, r := range rows {
+		var per [3][]float64
+		for _, res := range r.results {
+			for i := range min(len(res.CPU), 3) {
+				if res.Requests > 0 {
+					per[i] = append(per[i], float64(res.CPU[i])/float64(res.Requests))
+				}
+			}
+		}
+		var cells [3]string
+		for i, v := range per {
+			cells[i] = "-"
+			if len(v) > 0 {
+				slices.Sort(v)
+				cells[i] = us(time.Duration(v[len(v)/2]))
+			}
+		}
+		fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s |\n", r.name, cells[0], cells[1], cells[2])
+	}
+}
+
+// us writes a duration in microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond)) }
 
 func verdict(ok bool) string {
 	if ok {

@@ -107,7 +107,7 @@ func seed(ctx context.Context, a admin, publicBase string, nUsers, nKeys int) (s
 	ids := make([]string, nUsers)
 	if err := parallel(ctx, nUsers, func(i int) error {
 		var u struct{ ID string }
-		err := a.do(ctx, "POST", "/users", map[string]any{"username": fmt.Sprintf("seed%06d", i), "firstname": "Seed", "lastname": "User", "email": fmt.Sprintf("seed%06d@example.com", i)}, 200, &u)
+		err := a.do(ctx, "POST", "/users", seedUser(i), 200, &u)
 		ids[i] = u.ID
 		return err
 	}); err != nil {
@@ -122,6 +122,11 @@ func seed(ctx context.Context, a admin, publicBase string, nUsers, nKeys int) (s
 		return err
 	})
 	return s, err
+}
+
+// seedUser is the i-th seeded user.
+func seedUser(i int) map[string]any {
+	return map[string]any{"username": fmt.Sprintf("seed%06d", i), "firstname": "Seed", "lastname": "User", "email": fmt.Sprintf("seed%06d@example.com", i)}
 }
 
 // parallel runs f(0..n-1) on 16 goroutines and returns the first error.
