@@ -47,6 +47,10 @@ func TestOldLayoutRecords(t *testing.T) {
 	if c["keyId"] != keyID || c["consumerId"] != uid || c["isActive"] != true {
 		t.Errorf("GET /credentials/key-auth/%s of an old record: %v", keyID, c)
 	}
+	list, _ := e.must(200, "GET", "/credentials/olden", "")["credentials"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["keyId"] != keyID {
+		t.Errorf("GET /credentials/olden over the old layout: %v", list)
+	}
 	w := call(t, e.public, "GET", "/verify", "", "x-api-key", keyID+":"+secret)
 	if w.Code != 200 || w.Header().Get("X-Consumer-Id") != uid || w.Header().Get("X-Consumer-Username") != "olden" {
 		t.Errorf("/verify with an old key: %d %s, consumer %q", w.Code, w.Body, w.Header().Get("X-Consumer-Id"))

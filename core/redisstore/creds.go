@@ -197,7 +197,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) (err e
 				_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 					p.Set(ctx, key, data, 0)
 					p.ZAdd(ctx, s.k.creds(uid), redis.Z{Score: float64(seq), Member: member})
-					p.ZAdd(ctx, cc, redis.Z{Score: float64(seq), Member: member})
+					if nc.ConsumerKind == core.ConsumerApp { // a user's own are creds less its apps' (ownCredsScript)
+						p.ZAdd(ctx, cc, redis.Z{Score: float64(seq), Member: member})
+					}
 					return nil
 				})
 				return err
@@ -460,6 +462,27 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 	return fail(ctx, op, after.run(ctx, s))
 }
 
+// ownCredsScript lists a user's own credentials, in seq order: the members of
+// its slot's P u:{uid}:creds (KEYS[1]) that are in no consumer list of its
+// apps (KEYS[2], P u:{uid}:apps; ARGV[1] .. appid, P u:{uid}:cc:<appid>). A
+// user has no consumer list of its own: it would repeat creds for nearly every
+// user (one key, about 184 bytes, each). A list of the layout before December
+// 2026, P u:{uid}:cc:<uid>, is not read (it holds the same members) and
+// Doctor removes it.
+var ownCredsScript = redis.NewScript(`
+local all = redis.call('ZRANGE', KEYS[1], 0, -1)
+local apps = redis.call('ZRANGE', KEYS[2], 0, -1)
+if #apps == 0 then return all end
+local theirs = {}
+for _, a in ipairs(apps) do
+  for _, m in ipairs(redis.call('ZRANGE', ARGV[1] .. a, 0, -1)) do theirs[m] = true end
+end
+local out = {}
+for _, m in ipairs(all) do
+  if not theirs[m] then out[#out + 1] = m end
+end
+return out`)
+
 // ConsumerCredentials returns one consumer's own credentials (a user's, not its
 // apps'), in Seq order. An unknown consumer has none.
 func (s *Store) ConsumerCredentials(ctx context.Context, consumerID string) ([]core.Credential, error) {
@@ -473,8 +496,13 @@ func (s *Store) ConsumerCredentials(ctx context.Context, consumerID string) ([]c
 	if !validID(uid) {
 		return []core.Credential{}, nil
 	}
-	members, err := s.rdb.ZRange(ctx, s.k.consumerCreds(uid, consumerID), 0, -1).Result()
-	if err != nil {
+	var members []string
+	if uid == consumerID { // a user
+		members, err = ownCredsScript.Run(ctx, s.rdb, []string{s.k.creds(uid), s.k.apps(uid)}, s.k.consumerCreds(uid, "")).StringSlice()
+	} else {
+		members, err = s.rdb.ZRange(ctx, s.k.consumerCreds(uid, consumerID), 0, -1).Result()
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fail(ctx, op, err)
 	}
 	ats := make([]credAt, 0, len(members))

@@ -18,7 +18,10 @@
 //	P u:{uid}:cred:<type>:<id>       credential record (JSON of credRecord); id is the
 //	                                 keyId (key-auth, jwt) or the consumer's id (basic-auth, oauth2)
 //	P u:{uid}:creds                  zset "<type>:<id>" by seq: every credential in the slot
-//	P u:{uid}:cc:<consumerId>        zset "<type>:<id>" by seq: one consumer's credentials
+//	P u:{uid}:cc:<appid>             zset "<type>:<id>" by seq: one app's credentials (a
+//	                                 user's own are creds less its apps': ownCredsScript;
+//	                                 a P u:{uid}:cc:<uid> of the layout before December
+//	                                 2026 is read by nothing, and Doctor removes it)
 //	P u:{uid}:pw                     the user's password, an argon2id PHC string
 //	P u:{uid}:secret                 the user secret's hash, "sha256:<hex>"
 //	P u:{uid}:sess:<hex>             a login session or OAuth token (JSON of

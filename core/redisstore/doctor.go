@@ -31,6 +31,9 @@ const doctorBatch = 500
 //     included), and users with an ExpiresAt missing from it;
 //   - credential scope grants whose registration is no longer in the registry,
 //     removed by rewriting the credential.
+//   - the users' own consumer lists P u:{uid}:cc:<uid> of the layout before
+//     December 2026, which nothing reads any more, reported in DanglingIndex
+//     and deleted.
 //
 // It scans every key under the prefix (on every master of a cluster), so it is
 // never on a request path. It takes as long as the keyspace needs, but each
@@ -155,6 +158,7 @@ type record struct {
 func (d *doctor) keys(ctx context.Context, keys []string) error {
 	var claims []claim
 	var sets, records []record
+	var oldLists []string // P u:{uid}:cc:<uid>, a user's own consumer list, no longer kept
 	for _, full := range keys {
 		p, ok := d.s.k.parseKey(full)
 		if !ok {
@@ -171,6 +175,10 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 			sets = append(sets, record{p, full})
 		case keyUser, keyApp, keyCred, keyClient:
 			records = append(records, record{p, full})
+		case keyConsumerCreds:
+			if p.id == p.uid {
+				oldLists = append(oldLists, full)
+			}
 		case keyGroupMembers, keyTagUsers, keyInactive, keyUsernames:
 			d.mu.Lock()
 			d.ixKeys = append(d.ixKeys, full)
@@ -178,6 +186,9 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 		}
 	}
 	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.claims(ctx, claims) }); err != nil {
+		return err
+	}
+	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.oldLists(ctx, oldLists) }); err != nil {
 		return err
 	}
 	for _, set := range sets {
@@ -194,6 +205,27 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 		return err
 	}
 	return d.grants(ctx, creds)
+}
+
+// oldLists reports, and with repair deletes, the users' own consumer lists
+// (P u:{uid}:cc:<uid>) of the layout before December 2026: a user's own
+// credentials are now its creds less its apps' (ownCredsScript), so they are
+// read by nothing. Repair only once every instance runs a version that no
+// longer writes them.
+func (d *doctor) oldLists(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		d.add(&d.dangling, "%s (a user's own consumer list, no longer kept)", strings.TrimPrefix(k, d.s.k.p))
+	}
+	if !d.repair || len(keys) == 0 {
+		return nil
+	}
+	_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Del(ctx, k)
+		}
+		return nil
+	})
+	return err
 }
 
 // claims reports claims and locators that are free: older than the window and

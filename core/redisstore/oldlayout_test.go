@@ -44,15 +44,11 @@ func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	own := core.Credential{Type: core.KeyAuth, ID: "old-own-key", Seq: 5, ConsumerID: uid, ConsumerKind: core.ConsumerUser,
 		UserID: uid, IsActive: true, Secret: core.HashSHA256("own secret"), CreatedAt: at, UpdatedAt: at}
 	app := core.Credential{Type: core.KeyAuth, ID: "old-app-key", Seq: 6, ConsumerID: a.ID, ConsumerKind: core.ConsumerApp,
-		UserID: uid, IsActive: true, Secret: core.HashSHA256("app secret"), CreatedAt: at, UpdatedAt: at,
-		Scopes: []core.ScopeGrant{{Name: "read", Reg: "r1"}}}
+		UserID: uid, IsActive: true, Secret: core.HashSHA256("app secret"), CreatedAt: at, UpdatedAt: at}
 	for _, c := range []core.Credential{own, app} {
 		rec := `{"type":"key-auth","id":"` + c.ID + `","seq":` + map[string]string{own.ID: "5", app.ID: "6"}[c.ID] +
 			`,"consumerId":"` + c.ConsumerID + `","consumerKind":"` + string(c.ConsumerKind) + `","userId":"` + uid +
 			`","isActive":true,`
-		if len(c.Scopes) > 0 {
-			rec += `"scopes":[{"name":"read","reg":"r1"}],`
-		}
 		rec += `"secret":"` + c.Secret + `",` + stamp + `}`
 		member := "key-auth:" + c.ID
 		set(slot+":cred:key-auth:"+c.ID, rec)
@@ -93,6 +89,27 @@ func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	must(t, err)
 	if d := cmp.Diff([]core.Credential{own, app}, page.Items); d != "" {
 		t.Errorf("ListCredentials of the user over the old layout (-want +got):\n%s", d)
+	}
+
+	// Doctor reports the user's own consumer list, which nothing reads any
+	// more, and repair deletes it (its app's stays); the lists read the same.
+	ownList := "u:{" + uid + "}:cc:" + uid
+	for _, repair := range []bool{false, true} {
+		rep, err := s.Doctor(ctx, repair)
+		must(t, err)
+		if !slices.ContainsFunc(rep.DanglingIndex, func(e string) bool { return strings.HasPrefix(e, ownList+" ") }) {
+			t.Errorf("Doctor(repair %v) over the old layout: DanglingIndex %q, want %s", repair, rep.DanglingIndex, ownList)
+		}
+	}
+	if keys := rawKeys(t, admin, prefix); slices.Contains(keys, ownList) || !slices.Contains(keys, "u:{"+uid+"}:cc:"+a.ID) {
+		t.Errorf("keys after doctor --repair: %q", keys)
+	}
+	for consumer, want := range map[string][]core.Credential{uid: {own}, a.ID: {app}} {
+		got, err := s.ConsumerCredentials(ctx, consumer)
+		must(t, err)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("ConsumerCredentials(%s) after doctor --repair (-want +got):\n%s", consumer, d)
+		}
 	}
 
 	// A key added now, beside the old ones, is listed with them.

@@ -531,7 +531,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 		if err != nil {
 			return err
 		}
-		del := []string{
+		del := []string{ // consumerCreds(id, id): the layout before December 2026's
 			s.k.user(id), s.k.apps(id), s.k.appNames(id), s.k.creds(id), s.k.consumerCreds(id, id),
 			s.k.password(id), s.k.secret(id), s.k.sessions(id), s.k.tokens(id), s.k.linked(id),
 		}
