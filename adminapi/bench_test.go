@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,17 +23,50 @@ import (
 // benchEnv is an env on a real redis-server when one is installed (the figures
 // then include a loopback Redis round trip), else on miniredis.
 func benchEnv(b *testing.B, cache core.VerifyCacheOptions) *env {
+	e, _ := benchEnvClient(b, cache)
+	return e
+}
+
+// benchEnvClient is benchEnv with its client; nil when the env is on
+// miniredis.
+func benchEnvClient(b *testing.B, cache core.VerifyCacheOptions) (*env, *redis.Client) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		b.Log("redis-server not installed: measuring on miniredis")
 		mr := miniredis.RunT(b)
 		client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}})
 		b.Cleanup(func() { client.Close() })
-		return newEnvCached(b, client, mr, cache)
+		return newEnvCached(b, client, mr, cache), nil
 	}
 	srv := redistest.StartServer(b)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	b.Cleanup(func() { client.Close() })
-	return newEnvCached(b, client, nil, cache)
+	return newEnvCached(b, client, nil, cache), client
+}
+
+// redisCommands is the number of commands the server has run (INFO
+// commandstats: a script's own calls count too), or -1 without a server.
+func redisCommands(b *testing.B, c *redis.Client) int64 {
+	if c == nil {
+		return -1
+	}
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var calls int64
+	for line := range strings.SplitSeq(info, "\r\n") {
+		_, stats, _ := strings.Cut(line, ":")
+		if !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		for kv := range strings.SplitSeq(stats, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				calls += n
+			}
+		}
+	}
+	return calls
 }
 
 // following follows e's store changes until the benchmark ends, as serve
@@ -54,13 +88,20 @@ func following(b *testing.B, e *env) *env {
 // the public handler (in process: no client socket): with the verification
 // cache off (miss: one Redis round trip each) and on (hit: none).
 func BenchmarkVerify(b *testing.B) {
-	b.Run("miss", func(b *testing.B) { benchVerify(b, following(b, benchEnv(b, core.VerifyCacheOptions{}))) })
+	b.Run("miss", func(b *testing.B) {
+		e, client := benchEnvClient(b, core.VerifyCacheOptions{})
+		benchVerify(b, following(b, e), client)
+	})
 	b.Run("hit", func(b *testing.B) {
-		benchVerify(b, benchEnv(b, core.VerifyCacheOptions{Size: core.DefaultVerifyCacheSize, TTL: core.MaxVerifyCacheTTL}))
+		e, client := benchEnvClient(b, core.VerifyCacheOptions{Size: core.DefaultVerifyCacheSize, TTL: core.MaxVerifyCacheTTL})
+		benchVerify(b, e, client)
 	})
 }
 
-func benchVerify(b *testing.B, e *env) {
+// benchVerify reports, on a real redis-server, the Redis commands each
+// verification costs (redis-cmds/op; the INFO call that reads them counts
+// one, spread over the loop).
+func benchVerify(b *testing.B, e *env, client *redis.Client) {
 	f := newVerifyFixture(e)
 	e.must(204, "PUT", "/users/vic/password", `{"password":"correct horse"}`)
 	_, session := e.login("email", "vic", "correct horse")
@@ -81,12 +122,16 @@ func benchVerify(b *testing.B, e *env) {
 		}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
+			before := redisCommands(b, client)
 			for b.Loop() {
 				w := httptest.NewRecorder()
 				e.public.ServeHTTP(w, req)
 				if w.Code != 200 {
 					b.Fatal(w.Code)
 				}
+			}
+			if before >= 0 {
+				b.ReportMetric(float64(redisCommands(b, client)-before-1)/float64(b.N), "redis-cmds/op")
 			}
 		})
 		b.Run(c.name+"/parallel", func(b *testing.B) {
