@@ -41,6 +41,14 @@ type AuthQuery struct {
 	Password    bool           // the user's password hash
 	Secret      bool           // the user secret's hash
 	AppID       string         // an app of this user (its state), when known before the read
+	// ConsumerApp is an app of this user the credential probably belongs to
+	// (remembered from an earlier read): read with it, it saves a second
+	// round trip when it is the credential's consumer, and changes nothing
+	// else.
+	ConsumerApp string
+	// OAuthToken says that SessionHash names an OAuth access token: its
+	// oauth2 credential and app are then read in the same round trip.
+	OAuthToken bool
 	// Throttles are failure counters to check in the same round trip:
 	// AuthRecord.RetryAfter says whether one of their keys is over its rate
 	// (see Limiter).

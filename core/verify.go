@@ -188,7 +188,7 @@ func (s *Service) verifyToken(ctx context.Context, p Presented, prefix string, k
 		return Principal{}, errVerify(op)
 	}
 	hash := HashSHA256(p.Secret)
-	rec, err := s.readAuth(ctx, AuthQuery{UserID: uid, SessionHash: hash})
+	rec, err := s.readAuth(ctx, AuthQuery{UserID: uid, SessionHash: hash, OAuthToken: kind == KindOAuth})
 	if err != nil && KindOf(err) != NotFound {
 		return Principal{}, err
 	}
@@ -313,16 +313,23 @@ func (s *Service) verifyKey(ctx context.Context, p Presented, v *verdict) (Princ
 }
 
 // readKeyed reads a keyed credential through the locator cache, with the
-// throttles. The record's Credential is nil when the keyId is unknown.
+// throttles. The record's Credential is nil when the keyId is unknown. The app
+// an app's credential belongs to is remembered too, and read with it
+// (AuthQuery.ConsumerApp): one round trip rather than two.
 func (s *Service) readKeyed(ctx context.Context, typ CredentialType, keyID string, ts []Throttle) (AuthRecord, error) {
-	rec, found, err := s.readLocated(ctx, "c:"+string(typ)+":"+keyID,
+	located := "c:" + string(typ) + ":" + keyID
+	app, _ := s.locators.get("app "+located, time.Time{})
+	rec, found, err := s.readLocated(ctx, located,
 		func(uid string) AuthQuery {
-			return AuthQuery{UserID: uid, Credential: &CredentialRef{typ, keyID}, Throttles: ts}
+			return AuthQuery{UserID: uid, Credential: &CredentialRef{typ, keyID}, ConsumerApp: app, Throttles: ts}
 		},
 		func() (string, error) { return s.store.LocateCredential(ctx, typ, keyID) },
 		func(r AuthRecord) bool { return r.Credential != nil })
 	if err != nil || !found {
 		return AuthRecord{}, err
+	}
+	if c := rec.Credential; c.ConsumerKind == ConsumerApp && c.ConsumerID != app {
+		s.locators.put("app "+located, c.ConsumerID, time.Time{})
 	}
 	return rec, nil
 }

@@ -247,7 +247,7 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 	}})
 	f := newVerifyFixture(e)
 	wrongJWT := signJWT(t, "vic-jwt", "not-the-secret-not-the-secret-0123")
-	const read = "evalsha+hgetall+hgetall+get+get+time" // ReadAuth (the scope and group registries) with two throttles
+	const read = "mget+hgetall+hgetall+get+get+time" // ReadAuth (the scope and group registries) with two throttles
 	tests := []struct {
 		name           string
 		unknown, known core.Presented

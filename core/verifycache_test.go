@@ -521,3 +521,30 @@ func TestVerifyCacheCoalesces(t *testing.T) {
 		t.Errorf("after the deactivation: %v, want Forbidden", err)
 	}
 }
+
+// TestVerifyOneRoundTrip: with the cache off (the change feed followed, so the
+// registries come from the process' copy), a verification of each kind of
+// valid credential, once its owner and its app are remembered, is one Redis
+// round trip: an app's key too (its app is read with it). (An app's Basic
+// name is looked up at every use: app names are rare at /verify.)
+func TestVerifyOneRoundTrip(t *testing.T) {
+	e := newSvcEnv(t, svcOptions{follow: true})
+	f := newVerifyFixture(e)
+	appByID := f.appBasic
+	appByID.ID = f.app.ID
+	for _, c := range []struct {
+		name string
+		p    core.Presented
+	}{{"key", f.key}, {"app key", f.appKey}, {"jwt", f.jwt}, {"basic", f.basic}, {"app basic by id", appByID}, {"session", f.session}} {
+		for try := 1; try <= 3; try++ {
+			var err error
+			trips := e.trips.during(func() { _, err = e.svc.Verify(t.Context(), c.p) })
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if try > 1 && len(trips) != 1 {
+				t.Errorf("%s, try %d: round trips %v, want 1", c.name, try, trips)
+			}
+		}
+	}
+}

@@ -11,7 +11,10 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// readAuthScript reads what one verification needs from one user's slot.
+// readAuthScript reads what the verification of an OAuth access token needs
+// from one user's slot, in one round trip (AuthQuery.OAuthToken; other
+// verifications read their keys with one MGET and decode them in Go, which costs
+// Redis less than a script decoding JSON).
 //
 //	KEYS[1] the user record; KEYS[2..] the parts ARGV[2] names, one letter
 //	each: c credential, s session or token, p password, x secret, a app
@@ -57,18 +60,22 @@ if consumer and consumer ~= ARGV[3] then out[7] = redis.call('GET', ARGV[1] .. c
 if tokenOf and not credRead then out[8] = redis.call('GET', ARGV[4] .. tokenOf) end
 return out`)
 
-// ReadAuth reads what a verification needs in one round trip: one pipeline of
-// readAuthScript (EVALSHA; EVAL only when the server does not have the script
-// yet) over the user's slot, HGETALL of the scope and group registries (unless
-// q.SkipRegistries) and, with Throttles,
-// GET of each one's Limiter key (under the store's prefix) and TIME, from which
-// RetryAfter is computed as Limiter.Allow with n = 0 would (the longest wait). On a Redis Cluster the
-// commands go to their nodes concurrently.
+// ReadAuth reads what a verification needs, in one round trip for what q
+// names: one pipeline of an MGET of the user's record and the parts q names
+// (one slot: the user's), HGETALL of the scope and group registries (unless
+// q.SkipRegistries) and, with Throttles, GET of each one's Limiter key (under
+// the store's prefix) and TIME, from which RetryAfter is computed as
+// Limiter.Allow with n = 0 would (the longest wait). On a Redis Cluster the
+// commands go to their nodes concurrently. With q.OAuthToken the slot is read by
+// readAuthScript instead (EVALSHA; EVAL only when the server does not have the
+// script yet), which follows the token's record to its credential and app.
 //
 // The user is always read; the credential, session, password, secret and app only
 // when q names them; for an OAuth access token, the oauth2 credential it was
 // issued under comes as Credential. App is q.AppID's, else the consumer app of the
-// credential or token read. Credential.OwnerActive is the user's flag and, for an app's
+// credential or token read. An app's credential whose app is neither q.AppID nor
+// q.ConsumerApp costs a second round trip, in the same slot, for its app (so does
+// a token's credential and app without q.OAuthToken). Credential.OwnerActive is the user's flag and, for an app's
 // credential, its app's; App.OwnerActive is the user's flag. Records are returned
 // as stored: the caller compares a credential's or session's ExpiresAt with its
 // clock. NotFound if the user does not exist; a credential, session or app that
@@ -82,36 +89,71 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	if !validID(uid) {
 		return core.AuthRecord{}, userNotFound(op, uid)
 	}
-	keys := []string{s.k.user(uid)}
-	parts := make([]byte, 0, 5)
-	var credKey, sessKey string
+	// The parts, in the order of readAuthScript's answer.
+	const (
+		partUser = iota
+		partCred
+		partSession
+		partPassword
+		partSecret
+		partApp
+		partConsumerApp
+		partTokenCred
+		parts
+	)
+	var (
+		keys         = make([]string, 0, parts)
+		at           = make([]int, 0, parts) // keys[i] is part at[i]
+		letters      = make([]byte, 0, parts)
+		credKey      string
+		sessKey      string
+		appID, hint  string
+		credAsked    bool
+		scriptLetter = [parts]byte{partCred: 'c', partSession: 's', partPassword: 'p', partSecret: 'x', partApp: 'a'}
+	)
+	add := func(part int, key string) {
+		keys, at = append(keys, key), append(at, part)
+		if part != partUser {
+			letters = append(letters, scriptLetter[part])
+		}
+	}
+	add(partUser, s.k.user(uid))
 	if c := q.Credential; c != nil && c.Type.Valid() && validID(c.ID) {
-		credKey = s.k.cred(uid, c.Type, c.ID)
-		keys, parts = append(keys, credKey), append(parts, 'c')
+		credKey, credAsked = s.k.cred(uid, c.Type, c.ID), true
+		add(partCred, credKey)
 	}
 	if hx, ok := hashHex(q.SessionHash); ok {
 		sessKey = s.k.session(uid, hx)
-		keys, parts = append(keys, sessKey), append(parts, 's')
+		add(partSession, sessKey)
 	}
 	if q.Password {
-		keys, parts = append(keys, s.k.password(uid)), append(parts, 'p')
+		add(partPassword, s.k.password(uid))
 	}
 	if q.Secret {
-		keys, parts = append(keys, s.k.secret(uid)), append(parts, 'x')
+		add(partSecret, s.k.secret(uid))
 	}
-	appID := ""
 	if validID(q.AppID) {
 		appID = q.AppID
-		keys, parts = append(keys, s.k.app(uid, appID)), append(parts, 'a')
+		add(partApp, s.k.app(uid, appID))
 	}
-	args := []any{s.k.appPrefix(uid), string(parts), appID, s.k.credPrefix(uid, core.OAuth2)}
+	script := q.OAuthToken
+	if validID(q.ConsumerApp) && q.ConsumerApp != appID && !script {
+		hint = q.ConsumerApp
+		add(partConsumerApp, s.k.app(uid, hint))
+	}
 
-	var script *redis.Cmd
+	var slot *redis.Cmd
+	var mget *redis.SliceCmd
 	var reg, groups *redis.MapStringStringCmd
 	rl := make([]*redis.StringCmd, len(q.Throttles))
 	var now *redis.TimeCmd
+	args := []any{s.k.appPrefix(uid), string(letters), appID, s.k.credPrefix(uid, core.OAuth2)}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		script = readAuthScript.EvalSha(ctx, p, keys, args...)
+		if script {
+			slot = readAuthScript.EvalSha(ctx, p, keys, args...)
+		} else {
+			mget = p.MGet(ctx, keys...)
+		}
 		if !q.SkipRegistries {
 			reg = p.HGetAll(ctx, s.k.scopes())
 			groups = p.HGetAll(ctx, s.k.groups())
@@ -124,20 +166,14 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) && !isNoScript(script.Err()) {
+	noScript := slot != nil && isNoScript(slot.Err())
+	if err != nil && !errors.Is(err, redis.Nil) && !noScript {
 		return core.AuthRecord{}, fail(ctx, op, err)
 	}
-	if isNoScript(script.Err()) {
+	if noScript {
 		// First use on this server (or after SCRIPT FLUSH / a failover): send the
 		// body once; later calls find it cached.
-		script = readAuthScript.Eval(ctx, s.rdb, keys, args...)
-	}
-	v, err := script.Result()
-	if errors.Is(err, redis.Nil) {
-		return core.AuthRecord{}, userNotFound(op, uid)
-	}
-	if err != nil {
-		return core.AuthRecord{}, fail(ctx, op, err)
+		slot = readAuthScript.Eval(ctx, s.rdb, keys, args...)
 	}
 	if reg != nil {
 		if err := reg.Err(); err != nil {
@@ -154,24 +190,52 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 			return core.AuthRecord{}, fail(ctx, op, err)
 		}
 	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) != 8 {
-		return core.AuthRecord{}, &core.Error{Kind: core.Internal, Op: op, Msg: "unexpected answer from Redis"}
+	var arr [parts]any // string when read and present
+	if script {
+		v, err := slot.Result()
+		if errors.Is(err, redis.Nil) {
+			return core.AuthRecord{}, userNotFound(op, uid)
+		}
+		if err != nil {
+			return core.AuthRecord{}, fail(ctx, op, err)
+		}
+		got, ok := v.([]any)
+		if !ok || len(got) != parts {
+			return core.AuthRecord{}, &core.Error{Kind: core.Internal, Op: op, Msg: "unexpected answer from Redis"}
+		}
+		copy(arr[:], got)
+	} else {
+		got, err := mget.Result()
+		if err != nil {
+			return core.AuthRecord{}, fail(ctx, op, err)
+		}
+		if len(got) != len(keys) {
+			return core.AuthRecord{}, &core.Error{Kind: core.Internal, Op: op, Msg: "unexpected answer from Redis"}
+		}
+		for i, v := range got {
+			arr[at[i]] = v
+		}
 	}
 	str := func(i int) (string, bool) { v, ok := arr[i].(string); return v, ok }
 
 	var out core.AuthRecord
-	data, _ := str(0)
+	data, ok := str(partUser)
+	if !ok {
+		return core.AuthRecord{}, userNotFound(op, uid)
+	}
 	out.User, err = decodeUser(op, s.k.user(uid), data, q.Lean)
 	if err != nil {
 		return core.AuthRecord{}, err
 	}
-	out.PasswordHash, _ = str(3)
-	out.SecretHash, _ = str(4)
+	out.PasswordHash, _ = str(partPassword)
+	out.SecretHash, _ = str(partSecret)
 
+	// The credential, then the session or token: the first app consumer is the
+	// app read with them (as readAuthScript decides); a token's oauth2
+	// credential is read when no credential was asked for.
 	var cred *core.Credential
-	consumerApp := "" // the app whose credential or token was read
-	if data, ok := str(1); ok {
+	consumerApp := ""
+	if data, ok := str(partCred); ok {
 		c, err := decodeCredential(op, credKey, data, q.Lean)
 		if err != nil {
 			return core.AuthRecord{}, err
@@ -181,17 +245,8 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		}
 		cred = &c
 	}
-	if data, ok := str(7); ok && cred == nil {
-		c, err := decodeCredential(op, s.k.credPrefix(uid, core.OAuth2), data, q.Lean) // the key's slot gives what the record leaves out
-		if err != nil {
-			return core.AuthRecord{}, err
-		}
-		if c.ConsumerKind == core.ConsumerApp {
-			consumerApp = c.ConsumerID
-		}
-		cred = &c
-	}
-	if data, ok := str(2); ok {
+	tokenOf := ""
+	if data, ok := str(partSession); ok {
 		sr, err := decode[sessionRecord](op, sessKey, data)
 		if err != nil {
 			return core.AuthRecord{}, err
@@ -200,25 +255,61 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		if sess.ConsumerKind == core.ConsumerApp && consumerApp == "" {
 			consumerApp = sess.ConsumerID
 		}
+		if sess.Kind == core.KindOAuth && !credAsked && validID(sess.ConsumerID) {
+			tokenOf = sess.ConsumerID
+		}
 		out.Session = &sess
 	}
-	// The apps read, by id, with their owner's state: q.AppID's and the consumer's.
-	apps := map[string]*core.App{}
-	for _, at := range [...]struct {
-		i  int
-		id string
-	}{{5, appID}, {6, consumerApp}} {
-		data, ok := str(at.i)
-		if !ok {
-			continue
+	if !script {
+		// What the records name and the first read did not hold.
+		if consumerApp != hint {
+			arr[partConsumerApp] = nil // not the app the credential or token names
 		}
-		ar, err := decode[appRecord](op, s.k.app(uid, at.id), data)
+		var more []string
+		var moreAt []int
+		if validID(consumerApp) && consumerApp != appID && consumerApp != hint {
+			more, moreAt = append(more, s.k.app(uid, consumerApp)), append(moreAt, partConsumerApp)
+		}
+		if tokenOf != "" {
+			more, moreAt = append(more, s.k.cred(uid, core.OAuth2, tokenOf)), append(moreAt, partTokenCred)
+		}
+		if len(more) > 0 {
+			got, err := s.rdb.MGet(ctx, more...).Result() // one slot: the user's
+			if err != nil {
+				return core.AuthRecord{}, fail(ctx, op, err)
+			}
+			for i, v := range got {
+				arr[moreAt[i]] = v
+			}
+		}
+	}
+	if data, ok := str(partTokenCred); ok && cred == nil {
+		c, err := decodeCredential(op, s.k.credPrefix(uid, core.OAuth2), data, q.Lean) // the key's slot gives what the record leaves out
 		if err != nil {
 			return core.AuthRecord{}, err
 		}
-		a := ar.app()
-		a.OwnerActive = out.User.IsActive
-		apps[a.ID] = &a
+		if c.ConsumerKind == core.ConsumerApp && consumerApp == "" {
+			consumerApp = c.ConsumerID
+		}
+		cred = &c
+	}
+	// The apps read, by id, with their owner's state: q.AppID's and the consumer's.
+	apps := map[string]*core.App{}
+	for _, a := range [...]struct {
+		part int
+		id   string
+	}{{partApp, appID}, {partConsumerApp, consumerApp}} {
+		data, ok := str(a.part)
+		if !ok {
+			continue
+		}
+		ar, err := decode[appRecord](op, s.k.app(uid, a.id), data)
+		if err != nil {
+			return core.AuthRecord{}, err
+		}
+		app := ar.app()
+		app.OwnerActive = out.User.IsActive
+		apps[app.ID] = &app
 	}
 	if cred != nil {
 		cred.OwnerActive = out.User.IsActive

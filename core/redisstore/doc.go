@@ -190,13 +190,16 @@
 // Redis', so readers compare ExpiresAt with the store's clock (and ReadAuth's
 // caller with its own).
 //
-// ReadAuth makes one round trip: a pipeline of one script over the user's slot
+// ReadAuth makes one round trip: a pipeline of one MGET over the user's slot
 // (the user record and the credential, session, password, secret and app the
-// query names; the app of an app's credential or token is computed inside the
-// script from the record's consumerId, in the same slot), HGETALL P scopes and,
-// for each Throttle, GET P rl:<key>, and TIME (the limiter's state, read as
-// Limiter.Allow with n = 0 reads it). On a Cluster the commands go to their nodes
-// concurrently; no command spans two slots.
+// query names, and the app its caller expects the credential to belong to),
+// HGETALL P scopes and, for each Throttle, GET P rl:<key>, and TIME (the
+// limiter's state, read as Limiter.Allow with n = 0 reads it). An app's
+// credential whose app was not read costs one more MGET in the same slot. For
+// an OAuth access token the MGET is a script instead, which also reads the
+// token's oauth2 credential and app (their keys follow from the token's
+// consumerId). On a Cluster the commands go to their nodes concurrently; no
+// command spans two slots.
 // Locating the slot beforehand is one GET of a claim or locator
 // (LocateCredential, LocateApp, LocateUser), which callers may cache: a stale
 // slot reads as a missing credential, and they locate again.

@@ -311,9 +311,11 @@ func testOldUserRecord(t *testing.T, opts *redis.UniversalOptions, admin redis.U
 	}
 }
 
-// testReadAuthRoundTrip checks that ReadAuth, with a Throttle, is one round trip
-// (one pipeline), and still works, in one more, after the server's scripts are
-// flushed.
+// testReadAuthRoundTrip checks ReadAuth's round trips, with Throttles: an app's
+// key read with its app named (AuthQuery.ConsumerApp) is one (one pipeline);
+// without it, or with another app named, one more reads the app; an OAuth
+// access token is one with OAuthToken (a script, one more EVAL after the
+// server's scripts are flushed), two without. Each reads the same records.
 func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
 	ctx := t.Context()
 	client := redisstore.NewClient(opts)
@@ -326,35 +328,55 @@ func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin red
 	must(t, s.CreateUser(ctx, &u))
 	a := core.App{ID: core.NewID(), Name: "trip", UserID: u.ID, IsActive: true, CreatedAt: now, UpdatedAt: now}
 	must(t, s.CreateApp(ctx, &a))
+	other := core.App{ID: core.NewID(), Name: "other", UserID: u.ID, IsActive: true, CreatedAt: now, UpdatedAt: now}
+	must(t, s.CreateApp(ctx, &other))
 	c := core.Credential{
 		Type: core.KeyAuth, ID: "trip-key", ConsumerID: a.ID, ConsumerKind: core.ConsumerApp, UserID: u.ID,
 		IsActive: true, Secret: core.HashSHA256("x"), CreatedAt: now, UpdatedAt: now,
 	}
 	must(t, s.CreateCredential(ctx, &c))
-	must(t, s.CreateScopes(ctx, []core.Scope{{Name: "read", CreatedAt: now}}))
-	q := core.AuthQuery{
-		UserID: u.ID, Credential: &core.CredentialRef{Type: core.KeyAuth, ID: "trip-key"}, Password: true,
-		Throttles: []core.Throttle{{Key: "verify:trip-key", Rate: core.Rate{Count: 10, Per: time.Minute}}, {Key: "verify:addr:x", Rate: core.Rate{Count: 60, Per: time.Minute}}},
+	oc := core.Credential{
+		Type: core.OAuth2, ID: a.ID, ConsumerID: a.ID, ConsumerKind: core.ConsumerApp, UserID: u.ID,
+		IsActive: true, Secret: core.HashSHA256("y"), CreatedAt: now, UpdatedAt: now,
 	}
-	check := func(what string, wantTrips int) {
+	must(t, s.CreateCredential(ctx, &oc))
+	token := core.Session{
+		ID: core.NewID(), Hash: core.HashSHA256(core.NewSecret("gtho_", 32)), Kind: core.KindOAuth, UserID: u.ID,
+		ConsumerID: a.ID, ConsumerKind: core.ConsumerApp, CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now,
+	}
+	must(t, s.CreateSession(ctx, token, 0))
+	must(t, s.CreateScopes(ctx, []core.Scope{{Name: "read", CreatedAt: now}}))
+	throttles := []core.Throttle{{Key: "verify:trip-key", Rate: core.Rate{Count: 10, Per: time.Minute}}, {Key: "verify:addr:x", Rate: core.Rate{Count: 60, Per: time.Minute}}}
+	key := core.AuthQuery{UserID: u.ID, Credential: &core.CredentialRef{Type: core.KeyAuth, ID: "trip-key"}, Password: true, Throttles: throttles}
+	check := func(what string, q core.AuthQuery, wantCred string, wantTrips int) {
 		t.Helper()
 		trips.reset()
 		r, err := s.ReadAuth(ctx, q)
 		must(t, err)
-		if r.Credential == nil || !r.Credential.OwnerActive || r.App == nil || r.App.ID != a.ID || len(r.Scopes) != 1 {
+		if r.Credential == nil || r.Credential.ID != wantCred || !r.Credential.OwnerActive || r.App == nil || r.App.ID != a.ID || len(r.Scopes) != 1 {
 			t.Errorf("%s: ReadAuth = %+v", what, r)
 		}
 		if n, cmds := trips.get(); n != wantTrips {
 			t.Errorf("%s: %d round trips (%v), want %d", what, n, cmds, wantTrips)
 		}
 	}
-	if _, err := s.ReadAuth(ctx, q); err != nil { // loads the script
+	check("an app's key", key, c.ID, 2)
+	hinted := key
+	hinted.ConsumerApp = a.ID
+	check("an app's key, its app named", hinted, c.ID, 1)
+	hinted.ConsumerApp = other.ID
+	check("an app's key, another app named", hinted, c.ID, 2)
+
+	tok := core.AuthQuery{UserID: u.ID, SessionHash: token.Hash, OAuthToken: true, Throttles: throttles}
+	if _, err := s.ReadAuth(ctx, tok); err != nil { // loads the script
 		t.Fatal(err)
 	}
-	check("once cached", 1)
+	check("a token", tok, oc.ID, 1)
 	must(t, admin.ScriptFlush(ctx).Err())
-	check("after SCRIPT FLUSH", 2) // EVALSHA answers NOSCRIPT: one EVAL more
-	check("once cached", 1)
+	check("a token after SCRIPT FLUSH", tok, oc.ID, 2) // EVALSHA answers NOSCRIPT: one EVAL more
+	check("a token once cached", tok, oc.ID, 1)
+	tok.OAuthToken = false
+	check("a token, not said to be one", tok, oc.ID, 2)
 }
 
 // tripCounter is a go-redis hook that counts round trips: each command sent alone

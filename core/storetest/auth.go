@@ -15,6 +15,7 @@ func testReadAuth(t *testing.T, h Harness) {
 	ctx, s := e.ctx, e.s
 	u := e.createUser("verifier")
 	app := e.createApp(u.ID, "gateway")
+	other := e.createApp(u.ID, "other")
 	e.must(s.CreateScopes(ctx, []core.Scope{{Name: "read", Reg: "r1", CreatedAt: epoch}, {Name: "write", Reg: "w1", CreatedAt: epoch}}))
 	registry := map[string]string{"read": "r1", "write": "w1"}
 	ku := e.newCred(core.KeyAuth, "ku", u.ID, u.ID)
@@ -56,12 +57,25 @@ func testReadAuth(t *testing.T, h Harness) {
 		diff(t, what+": an app's key, its app derived from the record",
 			core.AuthRecord{User: uu, Credential: &ca, App: &a, Scopes: registry},
 			read(core.AuthQuery{UserID: u.ID, Credential: ref(core.KeyAuth, "ka")}))
+		// ConsumerApp only saves a round trip: the record is the same with
+		// the right app named, another, or one for a user's own credential.
+		for _, hint := range []string{app.ID, other.ID} {
+			diff(t, what+": an app's key, an app named as its consumer",
+				core.AuthRecord{User: uu, Credential: &ca, App: &a, Scopes: registry},
+				read(core.AuthQuery{UserID: u.ID, Credential: ref(core.KeyAuth, "ka"), ConsumerApp: hint}))
+			diff(t, what+": a user's key, an app named as its consumer",
+				core.AuthRecord{User: uu, Credential: &cu, Scopes: registry},
+				read(core.AuthQuery{UserID: u.ID, Credential: ref(core.KeyAuth, "ku"), ConsumerApp: hint}))
+		}
 		diff(t, what+": an app's basic-auth, its app named",
 			core.AuthRecord{User: uu, Credential: &cb, App: &a, Scopes: registry},
 			read(core.AuthQuery{UserID: u.ID, Credential: ref(core.BasicAuth, app.ID), AppID: app.ID}))
 		diff(t, what+": an app's token, its app derived from the record",
 			core.AuthRecord{User: uu, Session: &tok, App: &a, Scopes: registry},
 			read(core.AuthQuery{UserID: u.ID, SessionHash: tok.Hash}))
+		diff(t, what+": an app's token, read as one",
+			core.AuthRecord{User: uu, Session: &tok, App: &a, Scopes: registry},
+			read(core.AuthQuery{UserID: u.ID, SessionHash: tok.Hash, OAuthToken: true}))
 		diff(t, what+": a login session",
 			core.AuthRecord{User: uu, Session: &sess, Scopes: registry},
 			read(core.AuthQuery{UserID: u.ID, SessionHash: sess.Hash}))
@@ -99,15 +113,15 @@ func testReadAuth(t *testing.T, h Harness) {
 	check("both reactivated", true, true)
 
 	// Missing parts are nil, not errors; a missing user is NotFound.
-	other := e.createUser("bare")
-	e.createCred(core.KeyAuth, "kother", other.ID, other.ID)
+	bare := e.createUser("bare")
+	e.createCred(core.KeyAuth, "kother", bare.ID, bare.ID)
 	got := read(core.AuthQuery{
-		UserID: other.ID, Credential: ref(core.KeyAuth, "nope"), SessionHash: core.HashSHA256("nope"),
+		UserID: bare.ID, Credential: ref(core.KeyAuth, "nope"), SessionHash: core.HashSHA256("nope"),
 		Password: true, Secret: true, AppID: core.NewID(),
 	})
-	diff(t, "missing parts", core.AuthRecord{User: other, Scopes: registry}, got)
-	got = read(core.AuthQuery{UserID: other.ID, Credential: ref(core.KeyAuth, "ku"), SessionHash: sess.Hash, AppID: app.ID})
-	diff(t, "another user's credential, session and app", core.AuthRecord{User: other, Scopes: registry}, got)
+	diff(t, "missing parts", core.AuthRecord{User: bare, Scopes: registry}, got)
+	got = read(core.AuthQuery{UserID: bare.ID, Credential: ref(core.KeyAuth, "ku"), SessionHash: sess.Hash, AppID: app.ID})
+	diff(t, "another user's credential, session and app", core.AuthRecord{User: bare, Scopes: registry}, got)
 	_, err := s.ReadAuth(ctx, core.AuthQuery{UserID: core.NewID(), Credential: ref(core.KeyAuth, "ku")})
 	wantKind(t, err, core.NotFound, "ReadAuth of a missing user")
 	e.must(s.DeleteScope(ctx, "write"))
