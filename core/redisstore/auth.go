@@ -362,7 +362,7 @@ type userAuthRecord struct {
 
 // credAuthRecord is the part of a credRecord a verification reads.
 type credAuthRecord struct {
-	Type         string        `json:"type"`
+	Type         string        `json:"type,omitempty"`
 	ID           string        `json:"id"`
 	ConsumerID   string        `json:"consumerId,omitempty"`
 	ConsumerKind string        `json:"consumerKind,omitempty"`

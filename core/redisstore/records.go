@@ -236,13 +236,14 @@ type grantRecord struct {
 }
 
 // credRecord is the stored form of a core.Credential (OwnerActive is derived),
-// under P u:{<its user id>}:cred:<type>:<id>. Left out: the user id (the key
-// gives it), the consumer's kind and id for a user's own credential (kind
+// under P u:{<its user id>}:cred:<type>:<id>. Left out: the type and the user
+// id (the key gives them; the id is kept, since an OAuth token's credential is
+// decoded knowing only its user and type), the consumer's kind and id for a user's own credential (kind
 // "user", id the user's), an updatedAt equal to createdAt; a SHA-256 secret
 // ("sha256:<hex>") is kept as Sha256, its base64. The /verify script reads
 // consumerKind and consumerId, and only acts on an app's, which are written.
 type credRecord struct {
-	Type         string         `json:"type"`
+	Type         string         `json:"type,omitempty"`
 	ID           string         `json:"id"`
 	Seq          int64          `json:"seq"`
 	ConsumerID   string         `json:"consumerId,omitempty"`
@@ -276,7 +277,7 @@ func toCredRecord(c core.Credential) credRecord {
 	}
 }
 
-// MarshalJSON writes the stored form: without the user id, nor the consumer
+// MarshalJSON writes the stored form: without the type and user id, nor the consumer
 // of a user's own credential, nor an updatedAt equal to createdAt, and a
 // SHA-256 secret in base64.
 func (r credRecord) MarshalJSON() ([]byte, error) {
@@ -284,7 +285,7 @@ func (r credRecord) MarshalJSON() ([]byte, error) {
 	if r.ConsumerKind == string(core.ConsumerUser) && r.ConsumerID == r.UserID {
 		r.ConsumerID, r.ConsumerKind = "", ""
 	}
-	r.UserID, r.UpdatedAt = "", sinceCreated(r.CreatedAt, r.UpdatedAt)
+	r.Type, r.UserID, r.UpdatedAt = "", "", sinceCreated(r.CreatedAt, r.UpdatedAt)
 	if h, ok := hashHex(r.Secret); ok {
 		sum, _ := hex.DecodeString(h)
 		r.Secret, r.Sha256 = "", base64.RawStdEncoding.EncodeToString(sum)
@@ -292,11 +293,12 @@ func (r credRecord) MarshalJSON() ([]byte, error) {
 	return json.Marshal(stored(r))
 }
 
-// expand fills what the stored form leaves out (MarshalJSON): the user id
-// from the key, the consumer of a user's own credential, the secret's
+// expand fills what the stored form leaves out (MarshalJSON): the type and
+// user id from the key, the consumer of a user's own credential, the secret's
 // "sha256:<hex>" form.
 func (r *credRecord) expand(key string) error {
 	r.UserID = cmp.Or(r.UserID, keyUID(key))
+	r.Type = cmp.Or(r.Type, keyCredType(key))
 	r.ConsumerKind = cmp.Or(r.ConsumerKind, string(core.ConsumerUser))
 	if r.ConsumerID == "" && r.ConsumerKind == string(core.ConsumerUser) {
 		r.ConsumerID = r.UserID
@@ -318,6 +320,14 @@ func sinceCreated(created, updated time.Time) time.Time {
 		return time.Time{}
 	}
 	return updated.UTC()
+}
+
+// keyCredType returns the <type> of a credential's key, P
+// u:{<uid>}:cred:<type>:<id> (or of its prefix, without the id), or "".
+func keyCredType(key string) string {
+	_, rest, _ := strings.Cut(key, "}:cred:")
+	typ, _, _ := strings.Cut(rest, ":")
+	return typ
 }
 
 // keyUID returns the hash tag of key, which is the user id in a user's slot
