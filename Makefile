@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 CONTAINER ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 IMAGE ?= localhost/gatehouse
 
-.PHONY: run test test-short lint build image bench bench-go fuzz proto
+.PHONY: run test test-short lint build image bench bench-go fuzz proto traefik
 
 run: ## the server with the example configuration
 	go run ./cmd/gatehouse --config configs/gatehouse.yaml
@@ -31,6 +31,14 @@ build: ## the server and plugin binaries, into bin/, stamped with VERSION and CO
 
 image: ## the container image (Dockerfile) as $(IMAGE):$(VERSION) and :latest, with $(CONTAINER)
 	$(CONTAINER) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+
+traefik: .ci/bin/traefik ## the pinned Traefik (tools/traefik/go.mod) into .ci/bin, which TestTraefikGateway runs; many minutes with a cold build cache
+
+# Rebuilt only when the pin changes. Stamped with its version, which Traefik's
+# own release builds set the same way; -s -w: no symbol tables, a smaller binary.
+.ci/bin/traefik: tools/traefik/go.mod tools/traefik/go.sum
+	cd tools/traefik && go build -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$$(go list -m -f '{{.Version}}' github.com/traefik/traefik/v3)" \
+	  -o ../../.ci/bin/traefik github.com/traefik/traefik/v3/cmd/traefik
 
 bench: ## the load benchmark: gatehouse on a real redis-server against the machine's own ceilings, one table (docs/performance.md); BENCHFLAGS="-rounds 1" for a quick look
 	go run ./internal/bench/cmd $(BENCHFLAGS)

@@ -32,6 +32,9 @@ type proxyKind struct {
 	templates []string // under testdata; each is written into the run directory without .tmpl, the first is the configuration
 	args      func(conf string) []string
 	scoped    bool // the configuration requires the scope "write" under /admin/
+	// loading is a status, besides 5xx, that the gateway answers while its
+	// routes are still loading (0: none).
+	loading int
 }
 
 // proxyConfig fills a proxyKind's templates.
@@ -53,13 +56,14 @@ var (
 	}
 	traefikKind = proxyKind{
 		name: "traefik",
-		bins: []string{"traefik"},
-		missing: "traefik not found in PATH: Debian has no package, and the Go module proxy reachable here does not serve " +
-			"the forks traefik v3's go.mod replaces modules with, so it cannot be built here; " +
-			"put a traefik v3 binary in PATH to run the Traefik forwardAuth test",
+		bins: []string{"../.ci/bin/traefik", "traefik"},
+		missing: "traefik not found: `make traefik` builds the pinned one (tools/traefik/go.mod) into .ci/bin, " +
+			"or put a traefik v3.6.9 or later in PATH, to run the Traefik forwardAuth test",
+		inCI:      true,
 		templates: []string{"traefik/traefik.yml.tmpl", "traefik/dynamic.yml.tmpl"},
 		args:      func(conf string) []string { return []string{"--configFile=" + conf} },
 		scoped:    true,
+		loading:   http.StatusNotFound, // its entry point listens before the file provider has read dynamic.yml
 	}
 	envoyKind = proxyKind{
 		name: "envoy",
@@ -79,6 +83,10 @@ func (k proxyKind) require(t *testing.T) string {
 	t.Helper()
 	for _, b := range k.bins {
 		if p, err := exec.LookPath(b); err == nil {
+			// Absolute: the gateway runs in its own directory.
+			if abs, err := filepath.Abs(p); err == nil {
+				return abs
+			}
 			return p
 		}
 	}
@@ -146,7 +154,7 @@ func startProxy(t *testing.T, k proxyKind, bin, gatehouse, app string, appHits *
 			<-done
 		}
 		g := &proxyGateway{gatewayClient{name: k.name, url: "http://" + cfg.Listen, client: client, appHits: appHits}}
-		err := g.waitReady(done, 10*time.Second)
+		err := g.waitReady(done, 10*time.Second, k.loading)
 		if err == nil {
 			t.Logf("%s on %s answering after %v (attempt %d)", k.name, cfg.Listen, time.Since(started).Round(time.Millisecond), attempt)
 			t.Cleanup(func() {
@@ -173,8 +181,9 @@ func startProxy(t *testing.T, k proxyKind, bin, gatehouse, app string, appHits *
 
 // waitReady waits until the gateway answers on its port, and checks the
 // answer is Gatehouse's refusal passed on (not that of a process which took
-// the port first).
-func (g *proxyGateway) waitReady(done <-chan struct{}, timeout time.Duration) error {
+// the port first). A 5xx, or the status loading, means the gateway's routes or
+// upstreams are still loading.
+func (g *proxyGateway) waitReady(done <-chan struct{}, timeout time.Duration, loading int) error {
 	addr := strings.TrimPrefix(g.url, "http://")
 	deadline := time.Now().Add(timeout)
 	for {
@@ -201,9 +210,8 @@ func (g *proxyGateway) waitReady(done <-chan struct{}, timeout time.Duration) er
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == bearerChallenge:
 			return nil
-		case resp.StatusCode >= 500:
-			// A gateway whose routes or upstreams are still loading
-			// (Traefik's file provider, Envoy's clusters).
+		case resp.StatusCode >= 500 || resp.StatusCode == loading:
+			// Still loading (Traefik's file provider, Envoy's clusters).
 			time.Sleep(20 * time.Millisecond)
 		default:
 			return fmt.Errorf("%w: %s answers %d, WWW-Authenticate %q", errPortTaken, addr, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
