@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/core"
 )
@@ -30,118 +28,11 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	setConsumer(h, pr)
 	h["Cache-Control"] = noStore
-	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
-		return nil
-	}
-	// The body is encoded by hand into a pooled buffer, byte for byte as
-	// web.WriteJSON would (TestVerifyAnswerEncoding): on /verify's hot path,
-	// reflection and three allocations per answer were a visible share.
-	buf := answerBufs.Get().(*[]byte)
-	b := appendVerifyAnswer((*buf)[:0], verifyAnswer{Kind: pr.Kind, ConsumerID: pr.ConsumerID, Username: pr.Username, UserID: pr.UserID, Scopes: pr.Scopes, Groups: pr.Groups, Tags: pr.Tags})
-	h["Content-Type"] = jsonType
+	// No body: gateways read the headers, and the answer stays within the
+	// eight header entries a small Go map holds (net/http copies the map for
+	// every answer), the request id and Date included.
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b) // a failed write means the client went away
-	if cap(b) <= 4096 {
-		*buf = b
-		answerBufs.Put(buf)
-	}
 	return nil
-}
-
-// answerBufs are the buffers /verify's answers are encoded in.
-var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// jsonType is the Content-Type of /verify's answer, shared as noStore is.
-var jsonType = []string{"application/json"}
-
-// appendVerifyAnswer appends a's JSON, as json.Marshal writes it, and a
-// newline, as web.WriteJSON ends a body.
-func appendVerifyAnswer(b []byte, a verifyAnswer) []byte {
-	b = append(b, `{"kind":`...)
-	b = appendJSONString(b, a.Kind)
-	b = append(b, `,"consumerId":`...)
-	b = appendJSONString(b, a.ConsumerID)
-	b = append(b, `,"username":`...)
-	b = appendJSONString(b, a.Username)
-	b = append(b, `,"userId":`...)
-	b = appendJSONString(b, a.UserID)
-	b = append(b, `,"scopes":`...)
-	b = appendJSONStrings(b, a.Scopes)
-	b = append(b, `,"groups":`...)
-	b = appendJSONStrings(b, a.Groups)
-	b = append(b, `,"tags":`...)
-	b = appendJSONStrings(b, a.Tags)
-	return append(b, "}\n"...)
-}
-
-// appendJSONStrings appends ss as a JSON array (null when nil, as
-// json.Marshal writes a nil slice).
-func appendJSONStrings(b []byte, ss []string) []byte {
-	if ss == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, s)
-	}
-	return append(b, ']')
-}
-
-// appendJSONString appends s as a JSON string escaped as json.Marshal
-// escapes it: quote, backslash and control characters, <, > and & (HTML
-// safe), U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // required is what a request needs of its consumer: scopes and effective
@@ -203,18 +94,6 @@ func setConsumer(h http.Header, pr core.Principal) {
 // noStore is the Cache-Control value of /verify's answers, shared: headers
 // are written, never modified, once set.
 var noStore = []string{"no-store"}
-
-// verifyAnswer is /verify's body, for people reading it with curl; gateways use
-// the headers.
-type verifyAnswer struct {
-	Kind       string   `json:"kind"`
-	ConsumerID string   `json:"consumerId"`
-	Username   string   `json:"username"`
-	UserID     string   `json:"userId"`
-	Scopes     []string `json:"scopes"`
-	Groups     []string `json:"groups"`
-	Tags       []string `json:"tags"`
-}
 
 // presented returns the first credential of r in /verify's order of
 // precedence (docs/verify.md): Authorization Bearer, Basic or apikey; an apikey or x-api-key header; an

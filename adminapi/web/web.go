@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -57,6 +59,45 @@ type Site struct {
 	auth      func(ctx context.Context, key string) (core.AdminKey, error)
 	latency   *prometheus.HistogramVec
 	limited   *prometheus.CounterVec
+	date      atomic.Pointer[dateHeader] // the Date header of the current second
+}
+
+// dateHeader is a Date header's value and the second it names.
+type dateHeader struct {
+	sec int64
+	v   []string
+}
+
+// dateOf returns the Date header's value for an answer at now: formatted
+// once a second and shared by the answers in it (net/http formats it for
+// every answer it was not set on). Header values are replaced, never
+// modified, once set, so sharing the slice is safe, as for noStore.
+func (s *Site) dateOf(now time.Time) []string {
+	sec := now.Unix()
+	if d := s.date.Load(); d != nil && d.sec == sec {
+		return d.v
+	}
+	d := &dateHeader{sec: sec, v: []string{now.UTC().Format(http.TimeFormat)}}
+	s.date.Store(d)
+	return d.v
+}
+
+// routeMetrics are a route's latency observers, one per status, found once
+// rather than through the histogram's label lookup (hashing and checking
+// four label values) at every request.
+type routeMetrics struct {
+	method string
+	codes  sync.Map // status (int) → prometheus.Observer
+}
+
+// observer returns the latency observer of a request to this route.
+func (m *routeMetrics) observer(latency *prometheus.HistogramVec, listener, route string, status int) prometheus.Observer {
+	if o, ok := m.codes.Load(status); ok {
+		return o.(prometheus.Observer)
+	}
+	o := latency.WithLabelValues(listener, m.method, route, statusText(status))
+	m.codes.Store(status, o)
+	return o
 }
 
 // NewSite returns a Site.
@@ -201,9 +242,10 @@ func (rs *Routes) HandleExact(g Guard, method, path string, h HandlerFunc, honou
 	site, shape := rs.l.site, rs.shape
 	honours = slices.Clone(honours)
 	rs.l.routes = append(rs.l.routes, Pattern{Method: method, Path: path, Group: rs, Honours: honours})
+	metrics := &routeMetrics{method: method}
 	rs.l.router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
-		info.route, info.honours = path, honours
+		info.route, info.honours, info.metrics = path, honours, metrics
 		if !g.open {
 			if err := site.authorize(r, g, info); err != nil {
 				WriteError(w, r, err, shape)
@@ -405,7 +447,8 @@ type reqInfo struct {
 	honours []Header        // the request headers the matched route honours
 	keyName string          // the admin key that authorised it
 	keyID   string
-	client  string // ClientAddr's answer, once asked
+	client  string        // ClientAddr's answer, once asked
+	metrics *routeMetrics // the matched route's latency observers
 }
 
 type infoKey struct{}
@@ -470,15 +513,17 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // handler rather than a chain of middlewares because it runs on every
 // request, /verify's included: one request copy, one allocation of state,
 // and an access line written without building a per-request logger.
-func (s *Site) wrap(listener string, h http.Handler) http.Handler {
+func (s *Site) wrap(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		x := &exchange{info: reqInfo{id: xid.NewWithTime(start).String(), log: &s.log}, w: recorder{ResponseWriter: w}}
 		x.id[0] = x.info.id
-		w.Header()["X-Request-Id"] = x.id[:]
+		h := w.Header()
+		h["X-Request-Id"] = x.id[:]
+		h["Date"] = s.dateOf(start)
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &x.info))
 		defer s.access(listener, r, x, start)
-		h.ServeHTTP(&x.w, r)
+		next.ServeHTTP(&x.w, r)
 	})
 }
 
@@ -494,7 +539,11 @@ func (s *Site) access(listener string, r *http.Request, x *exchange, start time.
 	if route == "" {
 		route = "unmatched"
 	}
-	s.latency.WithLabelValues(listener, r.Method, route, statusText(status)).Observe(d.Seconds())
+	if m := x.info.metrics; m != nil && m.method == r.Method {
+		m.observer(s.latency, listener, route, status).Observe(d.Seconds())
+	} else {
+		s.latency.WithLabelValues(listener, r.Method, route, statusText(status)).Observe(d.Seconds())
+	}
 	if status == http.StatusTooManyRequests || status == http.StatusUnauthorized && x.w.Header()["Retry-After"] != nil {
 		s.limited.WithLabelValues(listener, route).Inc()
 	}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -325,5 +328,69 @@ func TestWriteEntityJSONSharedBody(t *testing.T) {
 	}
 	if spare[len(buf)] != 'x' {
 		t.Errorf("WriteEntityJSON wrote %q into the shared body's spare room", spare[len(buf)])
+	}
+}
+
+// TestLatencyByStatus: each answer's latency is counted under its listener,
+// method, route pattern and status, the observers a route keeps included:
+// one route answering two statuses, and a wrong method, count apart.
+func TestLatencyByStatus(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewSite(Options{Log: zerolog.Nop(), Registry: reg})
+	l := s.Listener("public")
+	l.Routes(Problem).Handle(Open, "GET", "/things/:id", func(w http.ResponseWriter, r *http.Request) error {
+		if Param(r, "id") == "gone" {
+			return core.Errorf(core.NotFound, "test", "no such thing")
+		}
+		return ok(w, r)
+	})
+	h := l.Handler()
+	for _, p := range []string{"/things/a", "/things/b", "/things/gone", "/things/a"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/things/a", nil))
+	want := map[string]uint64{"GET /things/:id 200": 3, "GET /things/:id 404": 1, "POST unmatched 400": 1}
+	got := map[string]uint64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gatehouse_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			lv := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				lv[lp.GetName()] = lp.GetValue()
+			}
+			if lv["listener"] != "public" {
+				t.Errorf("labels %v: want listener public", lv)
+			}
+			got[lv["method"]+" "+lv["route"]+" "+lv["code"]] = m.GetHistogram().GetSampleCount()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("latency counts %v, want %v", got, want)
+	}
+}
+
+// TestDateHeader: every answer carries a Date of the second it was made in
+// (the outer handler sets it once a second, not net/http at each answer).
+func TestDateHeader(t *testing.T) {
+	s := testSite(&bytes.Buffer{})
+	l := s.Listener("public")
+	l.Routes(Problem).Handle(Open, "GET", "/x", ok)
+	h := l.Handler()
+	for range 3 {
+		before := time.Now().Truncate(time.Second)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+		after := time.Now()
+		d, err := http.ParseTime(w.Header().Get("Date"))
+		if err != nil || d.Before(before) || d.After(after) {
+			t.Fatalf("Date %q (%v), want a time between %v and %v", w.Header().Get("Date"), err, before, after)
+		}
+		time.Sleep(600 * time.Millisecond) // the next answer may be in the next second
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		defer rdb.Close()
 		h = bench.HGETALLCeiling(rdb)
 	case "profiled", "profiled-hit":
+		if _, ok := os.LookupEnv("GOGC"); !ok {
+			debug.SetGCPercent(400) // serve's garbage-collection target (cmd/gatehouse, gcPercent)
+		}
 		store := redisstore.New(redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{redisAddr}}), redisstore.Options{Prefix: prefix})
 		defer store.Close()
 		models, err := core.LoadModels(configs.Models)
