@@ -25,11 +25,14 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, rate Rate, n int) (allowed bool, retryAfter time.Duration, err error)
 	// AllowEach counts n events (n >= 1) against each throttle's key at its
 	// rate, all in one round trip, and returns for each how long until they
-	// would fit: 0 when they fit and were counted; > 0 when they do not, and
-	// nothing was counted for that key. The keys are the ones Allow and
-	// ReadAuth's Throttles use. Invalid for a rate that is not positive or
-	// n < 1; Unavailable when the store cannot answer.
-	AllowEach(ctx context.Context, ts []Throttle, n int) (retryAfter []time.Duration, err error)
+	// would fit (wait): 0 when they fit and were counted; > 0 when they do
+	// not, and nothing was counted for that key. over is, for each, how long
+	// until one more event fits after this call (what Allow with n = 0 would
+	// answer then): > 0 once the key is over its rate, the count included.
+	// The keys are the ones Allow and ReadAuth's Throttles use. Invalid for a
+	// rate that is not positive or n < 1; Unavailable when the store cannot
+	// answer.
+	AllowEach(ctx context.Context, ts []Throttle, n int) (wait, over []time.Duration, err error)
 	// Remaining reports how many events key may still count now at rate,
 	// 0 to rate.Count, counting nothing. Unavailable when the store cannot
 	// answer.

@@ -105,21 +105,31 @@ func (s *Service) registries(ctx context.Context) (scopes map[string]string, gro
 	return scopes, groups, ok
 }
 
-// readAuth is the store's ReadAuth for a verification: lean records, and the
-// registries from the process' copy when it is usable, so that Redis reads
-// only the user's slot and the throttles.
+// readAuth is the store's ReadAuth for a verification: lean records, the
+// registries from the process' copy and the failure throttles from its set of
+// those over their rate, each when it is usable, so that Redis reads only the
+// user's slot.
 func (s *Service) readAuth(ctx context.Context, q AuthQuery) (AuthRecord, error) {
 	q.Lean = true // a verification reads nothing else of the records
-	scopes, groups, ok := s.registries(ctx)
-	if !ok {
-		return s.store.ReadAuth(ctx, q)
+	over, overKnown := s.over.retryAfter(q.Throttles)
+	if overKnown {
+		q.Throttles = nil
 	}
-	q.SkipRegistries = true
+	scopes, groups, ok := s.registries(ctx)
+	if ok {
+		q.SkipRegistries = true
+	}
 	rec, err := s.store.ReadAuth(ctx, q)
-	if err == nil {
+	if err != nil {
+		return rec, err
+	}
+	if ok {
 		rec.Scopes, rec.Groups = scopes, groups
 	}
-	return rec, err
+	if overKnown {
+		rec.RetryAfter = over
+	}
+	return rec, nil
 }
 
 // changeSinks delivers a change feed's reports to each sink in turn. It is
@@ -135,5 +145,13 @@ func (cs *changeSinks) Changed(userID string) {
 func (cs *changeSinks) Following(ok bool) {
 	for _, c := range cs.sinks {
 		c.Following(ok)
+	}
+}
+
+func (cs *changeSinks) Throttled(key string, retryAfter time.Duration) {
+	for _, c := range cs.sinks {
+		if t, ok := c.(ThrottleSink); ok {
+			t.Throttled(key, retryAfter)
+		}
 	}
 }

@@ -37,6 +37,7 @@ type Service struct {
 	passKey  []byte        // the key of those hashes, random per process
 	vcache   *verifyCache  // resolved verifications; nil when off
 	regs     *registryCopy // the scope and group registries, for verifications
+	over     *overRate     // /verify's failure throttles over their rate
 	nobody   string        // a user id that exists nowhere, random per process (locateAlike)
 
 	background  sync.WaitGroup // work off the request path: mails, session touches
@@ -169,6 +170,7 @@ func NewService(store Store, opt Options) *Service {
 	if s.policy == (Policy{}) {
 		s.policy = DefaultPolicy()
 	}
+	s.over = newOverRate(overRateGrace(s.policy))
 	if s.now == nil {
 		s.now = time.Now
 	}

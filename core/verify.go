@@ -245,7 +245,8 @@ func (s *Service) touch(uid, hash string, at time.Time) {
 // An unknown key id or username and a known one with a wrong secret are answered
 // alike, so that /verify does not tell which exist: the same 401, the same
 // failure counting under the same throttle keys, and the same Redis work — one
-// read, then one write that counts the failure (refuse). The read of a known
+// read, then one write that counts the failure (refuse), and the publish of a
+// throttle that this count put over its rate. The read of a known
 // name is its record with the throttles (ReadAuth); an unknown one's owner is
 // looked up while the same read runs on a user that does not exist
 // (locateAlike). A throttled attempt is refused through the same count, which
@@ -262,7 +263,7 @@ func (s *Service) verifyThrottles(addr, name string) []Throttle {
 		ts = append(ts, Throttle{Key: name + "|" + addr, Rate: r})
 	}
 	if r := s.policy.VerifyFailuresPerAddress; r.Count > 0 && r.Per > 0 {
-		ts = append(ts, Throttle{Key: "verify:addr:" + addr, Rate: r})
+		ts = append(ts, Throttle{Key: verifyThrottlePrefix + "addr:" + addr, Rate: r})
 	}
 	return ts
 }
@@ -277,9 +278,12 @@ func (s *Service) verifyThrottles(addr, name string) []Throttle {
 func (s *Service) refuse(ctx context.Context, op string, ts []Throttle, over time.Duration) error {
 	if s.limiter != nil && len(ts) > 0 {
 		// A failed count still answers 401: a failure never turns into a success.
-		if waits, err := s.limiter.AllowEach(ctx, ts, 1); err == nil && len(waits) > 0 {
+		if waits, reopen, err := s.limiter.AllowEach(ctx, ts, 1); err == nil && len(waits) > 0 {
 			if w := slices.Max(waits); w > 0 {
 				over = w
+			}
+			for i, t := range ts {
+				s.noteOverRate(ctx, t.Key, reopen[i], waits[i] == 0)
 			}
 		}
 	}
@@ -287,6 +291,21 @@ func (s *Service) refuse(ctx context.Context, op string, ts []Throttle, over tim
 		return throttled(op, over)
 	}
 	return errVerify(op)
+}
+
+// noteOverRate records in the process' set that key is over its rate for d
+// (when d > 0) and, when this count used the rate up (counted: a refused
+// failure changes nothing, and whoever counted the last one told already),
+// tells the other processes through the store's ThrottleFeed, so that none
+// needs to read the throttle to refuse the right secret too.
+func (s *Service) noteOverRate(ctx context.Context, key string, d time.Duration, counted bool) {
+	if d <= 0 {
+		return
+	}
+	s.over.add(key, time.Now().Add(d))
+	if feed, ok := s.store.(ThrottleFeed); ok && counted {
+		feed.Throttled(ctx, key, d)
+	}
 }
 
 func throttled(op string, retry time.Duration) error {
@@ -301,7 +320,7 @@ func (s *Service) verifyKey(ctx context.Context, p Presented, v *verdict) (Princ
 	if !ValidKeyID(p.ID) {
 		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
 	}
-	ts := s.verifyThrottles(p.ClientAddr, "verify:key-auth:"+p.ID)
+	ts := s.verifyThrottles(p.ClientAddr, verifyThrottlePrefix+"key-auth:"+p.ID)
 	rec, err := s.readKeyed(ctx, KeyAuth, p.ID, ts)
 	if err != nil {
 		return Principal{}, err
@@ -463,7 +482,7 @@ func (s *Service) verifyBasic(ctx context.Context, p Presented, v *verdict) (Pri
 	if p.ID == "" {
 		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
 	}
-	ts := s.verifyThrottles(p.ClientAddr, "verify:basic-auth:"+identifierKey(p.ID))
+	ts := s.verifyThrottles(p.ClientAddr, verifyThrottlePrefix+"basic-auth:"+identifierKey(p.ID))
 	rec, err := s.readBasic(ctx, p.ID, ts)
 	if err != nil {
 		return Principal{}, err
@@ -661,7 +680,7 @@ func (s *Service) verifyJWT(ctx context.Context, p Presented, v *verdict) (Princ
 	if !ValidKeyID(keyID) {
 		return Principal{}, s.refuse(ctx, op, s.verifyThrottles(p.ClientAddr, ""), 0)
 	}
-	ts := s.verifyThrottles(p.ClientAddr, "verify:jwt:"+keyID)
+	ts := s.verifyThrottles(p.ClientAddr, verifyThrottlePrefix+"jwt:"+keyID)
 	rec, err := s.readKeyed(ctx, JWT, keyID, ts)
 	if err != nil {
 		return Principal{}, err

@@ -291,9 +291,10 @@ func (s *Service) VerifyCacheLive() bool {
 	return live
 }
 
-// FollowChanges keeps the verification cache and the copy of the scope and
-// group registries in step with the writes of every process until ctx ends:
-// both are used only while the store's change feed is subscribed. It returns
+// FollowChanges keeps the verification cache, the copy of the scope and
+// group registries and, when the store is a ThrottleFeed too, the set of
+// failure throttles over their rate in step with every process until ctx
+// ends: each is used only while the store's change feed is subscribed. It returns
 // at once when the store has no change feed (both then stay unused); with the
 // cache off it still follows, for the registries' copy.
 func (s *Service) FollowChanges(ctx context.Context) {
@@ -304,6 +305,9 @@ func (s *Service) FollowChanges(ctx context.Context) {
 	sinks := &changeSinks{sinks: []ChangeSink{s.regs}}
 	if s.vcache != nil {
 		sinks.sinks = append(sinks.sinks, s.vcache)
+	}
+	if _, ok := s.store.(ThrottleFeed); ok {
+		sinks.sinks = append(sinks.sinks, s.over)
 	}
 	feed.FollowChanges(ctx, sinks)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -489,6 +490,108 @@ func TestTwoInstancesVerifyCache(t *testing.T) {
 	warm(b, "x-api-key", apikey)
 	admin(a, 200, "PUT", "/users/quinn/status", `{"status":false}`)
 	within("deactivated on a after resubscribing", 403, b, "x-api-key", apikey)
+}
+
+// TestTwoInstancesThrottles: two instances on one real redis-server (b with
+// its /verify cache off, so that every verification there reads its
+// credential): once b has followed the change feed for long enough, it
+// verifies without reading the failure throttles from Redis; a key locked out
+// by failures on a is refused by b within a second even with the right secret
+// (401 with Retry-After), through the feed; with the subscriptions cut (CLIENT
+// KILL TYPE pubsub), b reads the throttles from Redis and still refuses.
+func TestTwoInstancesThrottles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	clearEnv(t)
+	srv := redistest.StartServer(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
+	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
+	a := startServe(t, filepath.Join(t.TempDir(), "a"))
+	b := startServe(t, filepath.Join(t.TempDir(), "b"), "--verify-cache-size", "0")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	if code, body := a.call(t, "operator-chosen-key-123", "POST", "/users", `{"username":"rita","firstname":"R","lastname":"T"}`); code != 200 {
+		t.Fatalf("POST /users: %d %s", code, body)
+	}
+	code, body := a.call(t, "operator-chosen-key-123", "POST", "/credentials", `{"consumerId":"rita","type":"key-auth"}`)
+	var cred struct{ KeyID, KeySecret string }
+	if err := json.Unmarshal([]byte(body), &cred); code != 200 || err != nil {
+		t.Fatalf("POST /credentials: %d %s", code, body)
+	}
+	// verify presents a key from the client 203.0.113.9 (loopback is a
+	// trusted proxy) and returns the status and Retry-After.
+	verify := func(in *instance, secret string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", in.publicURL+"/verify", nil)
+		req.Header.Set("x-api-key", cred.KeyID+":"+secret)
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	// TIME is sent with a read of the throttles: none means b's own set
+	// answered.
+	times := func() int64 {
+		t.Helper()
+		info, err := rdb.Info(t.Context(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_time:calls="); ok {
+				n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest+",", ',')], 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	// The throttles are taken from b's set once it has followed the feed for
+	// the rate's interval and a second (4 s at the default 20 a minute).
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		before := times()
+		if code, _ := verify(b, cred.KeySecret); code != 200 {
+			t.Fatalf("the right secret on b: %d", code)
+		}
+		if times() == before {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("b still reads the throttles from Redis 10 s after it started")
+		}
+	}
+
+	for i := range 20 { // rateLimits.verifyFailures: 20 a minute
+		if code, retry := verify(a, "wrong-secret"); code != 401 || retry != "" {
+			t.Fatalf("wrong secret %d on a: %d, Retry-After %q; want 401 without", i+1, code, retry)
+		}
+	}
+	start := time.Now()
+	for {
+		code, retry := verify(b, cred.KeySecret)
+		if code == 401 && retry != "" {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("the right secret on b 1 s after the lockout on a: %d, Retry-After %q; want 401 with", code, retry)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("locked out on b %v after the failures on a", time.Since(start).Round(time.Millisecond))
+
+	if n, err := rdb.ClientKillByFilter(t.Context(), "TYPE", "pubsub").Result(); err != nil || n < 2 {
+		t.Fatalf("CLIENT KILL TYPE pubsub: %d, %v; want both instances' subscriptions cut", n, err)
+	}
+	before := times()
+	if code, retry := verify(b, cred.KeySecret); code != 401 || retry == "" {
+		t.Errorf("the right secret on b, its subscription cut: %d, Retry-After %q; want 401 with", code, retry)
+	}
+	if times() == before {
+		t.Error("b, its subscription cut, did not read the throttles from Redis")
+	}
 }
 
 // TestServeAccessLog: the access lines, written through the asynchronous

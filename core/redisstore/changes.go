@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ import (
 // allChanged is the message that says any verification may have changed.
 const allChanged = "*"
 
+// overRateMark begins the part of a message "<origin> !<ms> <key>" that says
+// that the Limiter key is over its rate for ms milliseconds (Throttled). A
+// process of a version before it takes it for a user id that does not exist.
+const overRateMark = "!"
+
 // Timing of FollowChanges: after changesQuiet without a message it pings
 // through the subscription, and a ping unanswered for as long again means the
 // subscription is lost; a lost one is retried after changesRetry.
@@ -33,7 +39,10 @@ const (
 
 func (k keys) changes() string { return k.p + "changes" }
 
-var _ core.ChangeFeed = (*Store)(nil)
+var (
+	_ core.ChangeFeed   = (*Store)(nil)
+	_ core.ThrottleFeed = (*Store)(nil)
+)
 
 // changed reports that a write in userID's slot ("" : the scope registry) may
 // have changed a verification's answer, unless err says that nothing was
@@ -60,6 +69,16 @@ func (s *Store) changed(ctx context.Context, userID string, err error) {
 	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
 	_ = s.rdb.Publish(ctx, s.k.changes(), msg).Err()
+}
+
+// Throttled publishes on the change channel that key is over its rate for
+// retryAfter (rounded up to the millisecond), for the ThrottleSinks of the
+// other processes. Best effort, like changed's publish.
+func (s *Store) Throttled(ctx context.Context, key string, retryAfter time.Duration) {
+	ms := (retryAfter + time.Millisecond - 1) / time.Millisecond
+	ctx, cancel := s.bounds.cleanup(ctx)
+	defer cancel()
+	_ = s.rdb.Publish(ctx, s.k.changes(), s.origin+" "+overRateMark+strconv.FormatInt(int64(ms), 10)+" "+key).Err()
 }
 
 // FollowChanges delivers to sink the changes this process writes, at once,
@@ -123,6 +142,12 @@ func (s *Store) subscribeOnce(ctx context.Context, sink core.ChangeSink) {
 			origin, uid, _ := strings.Cut(m.Payload, " ")
 			switch {
 			case origin == s.origin:
+			case strings.HasPrefix(uid, overRateMark):
+				ms, key, _ := strings.Cut(uid[len(overRateMark):], " ")
+				n, err := strconv.ParseInt(ms, 10, 64)
+				if ts, ok := sink.(core.ThrottleSink); ok && err == nil && n > 0 && key != "" {
+					ts.Throttled(key, time.Duration(n)*time.Millisecond)
+				}
 			case uid == allChanged:
 				sink.Changed("")
 			default:

@@ -34,6 +34,13 @@ func (r *recordingSink) Following(ok bool) {
 	r.live = ok
 }
 
+// Throttled records "!<key> <retryAfter>": the sink is a ThrottleSink.
+func (r *recordingSink) Throttled(key string, retryAfter time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changed = append(r.changed, "!"+key+" "+retryAfter.String())
+}
+
 func (r *recordingSink) state() ([]string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -67,7 +74,9 @@ func TestChangeFeedRedisCluster(t *testing.T) {
 // testChangeFeed: a store's own writes reach its followers before the write
 // returns, and only then (its echo through Redis is skipped); another
 // store's writes reach them through Redis; a scope registry change says ""
-// (everything); a write that changed nothing (NotFound) says nothing.
+// (everything); a write that changed nothing (NotFound) says nothing; a
+// throttle over its rate (Throttled) reaches the other stores' ThrottleSinks
+// with its wait, in milliseconds rounded up.
 func testChangeFeed(t *testing.T, opts *redis.UniversalOptions) {
 	prefix := newPrefix()
 	a := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
@@ -112,7 +121,9 @@ func testChangeFeed(t *testing.T, opts *redis.UniversalOptions) {
 	if err := b.CreateScopes(ctx, []core.Scope{{Name: "read"}}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"", u.ID, u.ID}
+	a.Throttled(ctx, "verify:not-told|a", time.Second) // a's own: not told
+	b.Throttled(ctx, "verify:key-auth:k|203.0.113.9", 2500*time.Microsecond)
+	want := []string{"", "!verify:key-auth:k|203.0.113.9 3ms", u.ID, u.ID}
 	waitUntil(t, "told of b's writes", func() bool { got, _ := sink.state(); return len(got) >= len(want) })
 	time.Sleep(50 * time.Millisecond) // room for a stray message to show
 	if got, _ := sink.state(); !slices.Equal(slices.Sorted(slices.Values(got)), want) {

@@ -215,7 +215,8 @@
 // registry) ends by telling this process' followers at once and publishing
 // "<origin> <uid>" ("<origin> *" for the scope registry) on the pub/sub channel
 // P changes (not a key), which FollowChanges in every process subscribes to
-// (changes.go).
+// (changes.go). The same channel carries "<origin> !<ms> <limiter key>"
+// (Throttled): a /verify failure throttle went over its rate on that process.
 //
 // Immutable fields (IDs, Number, Seq, owners, Username, CreatedAt) changed by an
 // update's fn are silently restored. Props go through JSON: numbers come back as

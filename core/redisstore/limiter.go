@@ -80,7 +80,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate core.Rate, n int) 
 		}
 		return true, 0, nil
 	}
-	waits, err := l.AllowEach(ctx, []core.Throttle{{Key: key, Rate: rate}}, n)
+	waits, _, err := l.AllowEach(ctx, []core.Throttle{{Key: key, Rate: rate}}, n)
 	if err != nil {
 		return false, 0, err
 	}
@@ -155,9 +155,10 @@ func askRate(get *redis.StringCmd, now *redis.TimeCmd, rate core.Rate) time.Dura
 // allowEachScript counts ARGV[3] events against one key, KEYS[1], at ARGV[1]
 // events per ARGV[2] seconds: the same generic cell rate algorithm and the same
 // state that askRate reads (the theoretical arrival time, in seconds since
-// rateEpoch), for one key per call so that AllowEach pipelines several. It answers 0 when
-// the events fit (and counts them), else the microseconds until they would fit
-// (and counts nothing).
+// rateEpoch), for one key per call so that AllowEach pipelines several. When
+// the events fit it counts them and answers 0, or minus the microseconds until
+// one more event would fit when the count used the rate up; else it counts
+// nothing and answers the microseconds until they would fit.
 var allowEachScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - ` + strconv.Itoa(rateEpoch) + `) + tonumber(t[2]) / 1000000
@@ -169,21 +170,24 @@ local later = tat + n * interval
 local wait = later - now - count * interval
 if wait > 0 then return math.max(1, math.ceil(wait * 1000000)) end
 redis.call('SET', KEYS[1], string.format('%.6f', later), 'EX', math.max(1, math.ceil(later - now)))
+local over = later + interval - now - count * interval
+if over > 0 then return -math.max(1, math.ceil(over * 1000000)) end
 return 0`)
 
 // AllowEach counts n events against each throttle in one round trip: a
 // pipeline of one allowEachScript per key (each key is its own slot, so on a
 // Cluster the scripts go to their nodes concurrently). A key whose rate the
 // events do not fit counts nothing and answers how long until they would; the
-// others count them. Invalid for a rate that is not positive or n < 1;
+// others count them. over says, for each, how long until one more event fits
+// after this call. Invalid for a rate that is not positive or n < 1;
 // Unavailable when Redis cannot answer.
-func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]time.Duration, error) {
+func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) (wait, over []time.Duration, err error) {
 	const op = "redisstore.Limiter.AllowEach"
 	ctx, cancel := l.bounds.reading(ctx)
 	defer cancel()
 	for _, t := range ts {
 		if t.Rate.Count <= 0 || t.Rate.Per <= 0 || n < 1 {
-			return nil, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, t.Rate)
+			return nil, nil, core.Errorf(core.Invalid, op, "cannot count %d events at %v", n, t.Rate)
 		}
 	}
 	args := func(t core.Throttle) []any {
@@ -196,7 +200,7 @@ func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]t
 		}
 		return nil
 	})
-	out := make([]time.Duration, len(ts))
+	wait, over = make([]time.Duration, len(ts)), make([]time.Duration, len(ts))
 	for i, t := range ts {
 		if isNoScript(cmds[i].Err()) {
 			// First use on this server: that script did not run, so running it
@@ -205,9 +209,12 @@ func (l *Limiter) AllowEach(ctx context.Context, ts []core.Throttle, n int) ([]t
 		}
 		us, err := cmds[i].Int64()
 		if err != nil {
-			return nil, fail(ctx, op, err)
+			return nil, nil, fail(ctx, op, err)
 		}
-		out[i] = time.Duration(us) * time.Microsecond
+		if us > 0 {
+			wait[i] = time.Duration(us) * time.Microsecond
+		}
+		over[i] = time.Duration(max(us, -us)) * time.Microsecond
 	}
-	return out, nil
+	return wait, over, nil
 }

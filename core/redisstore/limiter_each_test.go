@@ -58,19 +58,21 @@ func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 	three := core.Rate{Count: 3, Per: time.Minute}
 	five := core.Rate{Count: 5, Per: time.Minute}
 	ts := []core.Throttle{{Key: "verify:k|a", Rate: three}, {Key: "verify:addr:a", Rate: five}}
+	var over []time.Duration // each's second answer
 	each := func(ts []core.Throttle) []time.Duration {
 		t.Helper()
-		w, err := l.AllowEach(ctx, ts, 1)
+		w, o, err := l.AllowEach(ctx, ts, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(w) != len(ts) {
-			t.Fatalf("AllowEach answered %d waits for %d throttles", len(w), len(ts))
+		if len(w) != len(ts) || len(o) != len(ts) {
+			t.Fatalf("AllowEach answered %d waits and %d overs for %d throttles", len(w), len(o), len(ts))
 		}
+		over = o
 		return w
 	}
-	if w := each(ts); w[0] != 0 || w[1] != 0 { // loads the script
-		t.Fatalf("first event refused: %v", w)
+	if w := each(ts); w[0] != 0 || w[1] != 0 || over[0] != 0 || over[1] != 0 { // loads the script
+		t.Fatalf("first event refused or over: %v, %v", w, over)
 	}
 	trips.reset()
 	for i := range 2 {
@@ -81,10 +83,18 @@ func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 	if n := trips.get(); n != 2 {
 		t.Errorf("2 calls of AllowEach on 2 keys took %d round trips, want 2", n)
 	}
+	// The 3rd used 3 a minute up: one more fits after a third of a minute at
+	// most; 3 of 5 leave room.
+	if over[0] <= 0 || over[0] > 20*time.Second || over[1] != 0 {
+		t.Errorf("after the 3rd event: over %v; want the first key over its rate for 20 s at most, not the second", over)
+	}
 	// The 4th: over 3 a minute (nothing counted), within 5 a minute (counted).
 	w := each(ts)
 	if w[0] <= 0 || w[0] > time.Minute || w[1] != 0 {
 		t.Fatalf("4th event: waits %v; want the first key refused within a minute, the second counted", w)
+	}
+	if over[0] != w[0] || over[1] != 0 {
+		t.Errorf("4th event: over %v, want the first key's wait %v and 0", over, w[0])
 	}
 	// ReadAuth's Throttles and Allow see the same state.
 	u := core.User{ID: core.NewID(), Username: "each", IsActive: true, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
@@ -114,14 +124,14 @@ func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 	if w := each([]core.Throttle{{Key: "fresh", Rate: three}}); w[0] <= 0 {
 		t.Errorf("AllowEach after Allow used the rate: wait %v, want refused", w[0])
 	}
-	if w, err := l.AllowEach(ctx, nil, 1); err != nil || len(w) != 0 {
+	if w, _, err := l.AllowEach(ctx, nil, 1); err != nil || len(w) != 0 {
 		t.Errorf("AllowEach of nothing: %v, %v", w, err)
 	}
 	for _, bad := range []struct {
 		ts []core.Throttle
 		n  int
 	}{{[]core.Throttle{{Key: "x", Rate: core.Rate{}}}, 1}, {[]core.Throttle{{Key: "x", Rate: three}}, 0}} {
-		if _, err := l.AllowEach(ctx, bad.ts, bad.n); core.KindOf(err) != core.Invalid {
+		if _, _, err := l.AllowEach(ctx, bad.ts, bad.n); core.KindOf(err) != core.Invalid {
 			t.Errorf("AllowEach(%v, %d) = %v, want Invalid", bad.ts, bad.n, err)
 		}
 	}
