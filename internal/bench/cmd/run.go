@@ -49,6 +49,7 @@ type row struct {
 	load    func(round int) bench.Load
 	unit    string                            // "req/s", or "pages/s" for the list page
 	compare func() (string, float64, float64) // the reference's name, its rate, and the target ratio (0: none)
+	against **row                             // the reference when it is a row of the run (nil or *nil: none)
 	note    func(bench.Result) string         // a line printed under the table, or ""
 	results []bench.Result
 }
@@ -331,7 +332,7 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 	bare = &row{name: "bare ceiling (fixed JSON)", unit: "req/s", load: load(bareAddr, bench.Get(host, "/verify"), 200)}
 	hget = &row{name: "HGETALL ceiling", unit: "req/s", load: load(hgetAddr, bench.Get(host, "/verify"), 200)}
 	keyHit = &row{name: "/verify key-auth, one key (hit)", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", "x-api-key: "+s.key), 200),
-		compare: ref("bare", &bare, 0.8)}
+		compare: ref("bare", &bare, 0.8), against: &bare}
 	miss := s.missKeys
 	keyMiss := &row{name: fmt.Sprintf("/verify key-auth, cache off, %d keys (miss)", len(miss)), unit: "req/s",
 		load: func(round int) bench.Load {
@@ -345,7 +346,7 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 			req := func(buf []byte, n uint64) []byte { return append(buf, heads[(start+n)%uint64(len(heads))]...) }
 			return load(uncachedAddr, req, 200)(round)
 		},
-		compare: ref("HGETALL", &hget, 0.8)}
+		compare: ref("HGETALL", &hget, 0.8), against: &hget}
 	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("bench:"+s.basicPass))
 	ids := s.firstUsers
 	var before *row
@@ -356,28 +357,28 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 	rows := []*row{
 		bare, hget, keyHit, keyMiss,
 		{name: "/verify session bearer", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", "Authorization: Bearer "+s.session), 200),
-			compare: ref("key-auth hit", &keyHit, 0.9)},
+			compare: ref("key-auth hit", &keyHit, 0.9), against: &keyHit},
 		{name: "/verify Basic (remembered)", unit: "req/s", load: load(publicAddr, bench.Get(host, "/verify", basic), 200),
-			compare: ref("key-auth hit", &keyHit, 0.9)},
+			compare: ref("key-auth hit", &keyHit, 0.9), against: &keyHit},
 		{name: "GET /users/{id}", unit: "req/s", load: func(round int) bench.Load {
 			heads := make([][]byte, len(ids))
 			for i, id := range ids {
 				heads[i] = []byte("GET /users/" + id + " HTTP/1.1\r\nHost: " + host + "\r\n" + adminHdr + "\r\n\r\n")
 			}
 			return load(adminAddr, func(buf []byte, n uint64) []byte { return append(buf, heads[n%uint64(len(heads))]...) }, 200)(round)
-		}, compare: ref("HGETALL", &hget, 0.8)},
+		}, compare: ref("HGETALL", &hget, 0.8), against: &hget},
 		{name: "POST /users", unit: "req/s", load: func(round int) bench.Load {
 			body := func(n uint64) []byte {
 				return fmt.Appendf(nil, `{"username":"p%d-%d","firstname":"P","lastname":"U","email":"p%d-%d@example.com"}`, round, n, round, n)
 			}
 			return load(adminAddr, bench.Post(host, "/users", body, adminHdr), 200)(round)
-		}, compare: func() (string, float64, float64) {
+		}, against: &egPost, compare: func() (string, float64, float64) {
 			if egPost != nil {
 				return "Express Gateway", rate(&egPost)(), 2
 			}
 			return "Express Gateway (issue's figure)", egPostRecorded, 2
 		}},
-		{name: listRow, unit: "pages/s", load: load(adminAddr, bench.Get(host, "/users?count=100", adminHdr), 200),
+		{name: listRow, unit: "pages/s", load: load(adminAddr, bench.Get(host, "/users?count=100", adminHdr), 200), against: &before,
 			compare: func() (string, float64, float64) {
 				if before != nil {
 					return fmt.Sprintf("%.7s, same run", beforeCommit), rate(&before)(), 3
@@ -468,33 +469,61 @@ func printTable(w *os.File, o options, rows []*row) {
 
 // printCPU writes each row's CPU time per answer in its measured window (the
 // median over the rounds): of the process serving it, of redis-server and of
-// the load generator. Unlike the rates, these hardly depend on what else the
-// machine runs, so the server's column compares Gatehouse's work with a
-// ceiling's even on a busy machine.
+// the load generator, and the ratio they predict against the row's reference
+// when it is a row of the run. Unlike the rates, these hardly depend on what
+// else the machine runs: with the generator on the same cores, a row's rate
+// is about the CPU it gets divided by its CPU per answer, all three
+// processes together, so the CPU ratio is what the rate ratio comes to when
+// both rows get the same share of the machine.
 func printCPU(w *os.File, rows []*row) {
 	fmt.Fprintf(w, "\nCPU time per answer in the measured window (/proc/PID/stat, user + system; median of the rounds):\n\n")
-	fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s |\n", "endpoint", "server", "redis-server", "load generator")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 12), strings.Repeat("-", 14), strings.Repeat("-", 16))
+	fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s | %-12s |\n", "endpoint", "server", "redis-server", "load generator", "CPU ratio")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 12), strings.Repeat("-", 14), strings.Repeat("-", 16), strings.Repeat("-", 14))
 	for _, r := range rows {
-		var per [3][]float64
-		for _, res := range r.results {
-			for i := range min(len(res.CPU), 3) {
-				if res.Requests > 0 {
-					per[i] = append(per[i], float64(res.CPU[i])/float64(res.Requests))
-				}
-			}
-		}
+		per := r.cpuPerAnswer()
 		var cells [3]string
 		for i, v := range per {
 			cells[i] = "-"
-			if len(v) > 0 {
-				slices.Sort(v)
-				cells[i] = us(time.Duration(v[len(v)/2]))
+			if v > 0 {
+				cells[i] = us(v)
 			}
 		}
-		fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s |\n", r.name, cells[0], cells[1], cells[2])
+		ratio := ""
+		if r.against != nil && *r.against != nil {
+			ref, own := sum((*r.against).cpuPerAnswer()), sum(per)
+			if ref > 0 && own > 0 {
+				q := float64(ref) / float64(own)
+				ratio = fmt.Sprintf("%.2f", q)
+				if _, _, target := r.compare(); target > 0 {
+					ratio += " " + verdict(q >= target)
+				}
+			}
+		}
+		fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s | %-12s |\n", r.name, cells[0], cells[1], cells[2], ratio)
 	}
 }
+
+// cpuPerAnswer returns the median over the rounds of the CPU time per
+// answer of the server, redis-server and the load generator (0: unknown).
+func (r *row) cpuPerAnswer() [3]time.Duration {
+	var out [3]time.Duration
+	for i := range out {
+		var v []float64
+		for _, res := range r.results {
+			if i < len(res.CPU) && res.Requests > 0 {
+				v = append(v, float64(res.CPU[i])/float64(res.Requests))
+			}
+		}
+		if len(v) > 0 {
+			slices.Sort(v)
+			out[i] = time.Duration(v[len(v)/2])
+		}
+	}
+	return out
+}
+
+// sum adds a row's CPU times per answer.
+func sum(d [3]time.Duration) time.Duration { return d[0] + d[1] + d[2] }
 
 // us writes a duration in microseconds.
 func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond)) }
