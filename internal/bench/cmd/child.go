@@ -33,7 +33,9 @@ import (
 //     builds it, on the same Redis and data, with its /verify cache off (every
 //     verification a miss); profiled-hit: the same with the cache on. "start"
 //     on stdin starts a CPU profile, "stop" writes it to cpuprofile and exits.
-//     Profiling a copy keeps a profiling endpoint out of the product.
+//     Profiling a copy keeps a profiling endpoint out of the product;
+//   - profiled-admin: a copy of the admin API, built the same way (its admin
+//     key the run's), profiled the same way (-profile-admin).
 func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 	var h http.Handler
 	switch mode {
@@ -43,7 +45,7 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 		defer rdb.Close()
 		h = bench.HGETALLCeiling(rdb)
-	case "profiled", "profiled-hit":
+	case "profiled", "profiled-hit", "profiled-admin":
 		if _, ok := os.LookupEnv("GOGC"); !ok {
 			debug.SetGCPercent(400) // serve's garbage-collection target (cmd/gatehouse, gcPercent)
 		}
@@ -57,7 +59,7 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		if mode == "profiled-hit" {
 			cache = core.VerifyCacheOptions{Size: core.DefaultVerifyCacheSize}
 		}
-		svc := core.NewService(store, core.Options{Models: models, Limiter: store.Limiter(), VerifyCache: cache})
+		svc := core.NewService(store, core.Options{Models: models, Limiter: store.Limiter(), VerifyCache: cache, AdminKey: benchAdminKey})
 		go svc.FollowChanges(ctx) // as serve does, whatever the cache
 		// The access log is written as serve writes it (asynchronously, in
 		// batches), to a file beside the profile.
@@ -70,7 +72,11 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		defer aw.Close()
 		log := zerolog.New(f).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 		access := zerolog.New(aw).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-		h = adminapi.New(svc, adminapi.Options{Log: log, AccessLog: &access}).Public()
+		api := adminapi.New(svc, adminapi.Options{Log: log, AccessLog: &access})
+		h = api.Public()
+		if mode == "profiled-admin" {
+			h = api.Admin()
+		}
 		for deadline := time.Now().Add(10 * time.Second); !svc.ChangesFollowed(); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				return fmt.Errorf("the change feed not followed after 10 s")

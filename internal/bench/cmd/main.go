@@ -33,6 +33,7 @@ type options struct {
 	users, missKeys  int
 	out              string
 	eg, profile      bool
+	profileAdmin     bool
 	before           bool
 	listBaseline     float64
 	only             *regexp.Regexp
@@ -40,7 +41,7 @@ type options struct {
 
 func main() {
 	var o options
-	mode := flag.String("mode", "", "internal: run as a child server (bare, hgetall, profiled, profiled-hit)")
+	mode := flag.String("mode", "", "internal: run as a child server (bare, hgetall, profiled, profiled-hit, profiled-admin)")
 	addrFlag := flag.String("redis", "", "internal: the Redis address of a child server")
 	profile := flag.String("cpuprofile", "", "internal: where a profiled child writes its profile")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per endpoint and round")
@@ -51,6 +52,7 @@ func main() {
 	flag.IntVar(&o.missKeys, "miss-keys", 20000, "distinct keys the key-auth miss row presents in turn")
 	flag.Float64Var(&o.listBaseline, "list-baseline", listBaseline, "GET /users?count=100 in pages/s before the speed work, recorded on another machine: the list row's reference when the code before cannot be built (-before)")
 	flag.StringVar(&o.out, "out", "", "folder for logs and the CPU profile (default: a new temporary folder)")
+	flag.BoolVar(&o.profileAdmin, "profile-admin", false, "also profile POST /users and GET /users/{id} under load (a copy of the admin API)")
 	flag.BoolVar(&o.eg, "eg", true, "also measure Express Gateway (adminapi/testdata/eg) on the same Redis")
 	flag.BoolVar(&o.before, "before", true, "build the code before the speed work from git history and measure its page of users as the list row's reference (else -list-baseline)")
 	flag.BoolVar(&o.profile, "profile", true, "profile /verify key-auth (a miss and a hit) after the rounds")

@@ -206,6 +206,8 @@ func run(ctx context.Context, o options) error {
 	printTable(os.Stdout, o, rows)
 	printCPU(os.Stdout, rows)
 
+	verify := bench.Load{Conns: o.conns, Warmup: o.warmup, Duration: 2 * o.duration,
+		Request: bench.Get("bench", "/verify", "x-api-key: "+s.key), Status: 200}
 	profiles := []struct{ mode, what, file string }{
 		{"profiled", "a miss: the cache off", "verify-miss.cpu.pprof"},
 		{"profiled-hit", "a hit: the cache on", "verify-hit.cpu.pprof"},
@@ -216,22 +218,25 @@ func run(ctx context.Context, o options) error {
 	for _, pr := range profiles {
 		step("profiling /verify key-auth under load, " + pr.what + " (a copy of the public API on the same Redis)")
 		prof := filepath.Join(o.out, pr.file)
-		if err := profileVerify(ctx, &p, o, pr.mode, redisAddr, s, prof); err != nil {
+		if err := profileLoad(ctx, &p, o, pr.mode, redisAddr, prof, verify); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 		cumTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=100000", prof).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("go tool pprof: %v\n%s", err, cumTop)
 		}
-		flatTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", prof).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go tool pprof: %v\n%s", err, flatTop)
-		}
 		fmt.Printf("\nCPU profile of /verify key-auth under load, %s (%s): share of the samples in each part and below it\n\n", pr.what, prof)
 		for _, sh := range bench.SummariseProfile(string(cumTop)) {
 			fmt.Printf("    %-66s %5.1f %%\n", sh.Name, sh.Percent)
 		}
-		fmt.Printf("\nTop functions by their own time:\n\n%s\n", trimPprof(string(flatTop)))
+		if err := printFlatTop(ctx, prof); err != nil {
+			return err
+		}
+	}
+	if o.profileAdmin {
+		if err := profileAdmin(ctx, &p, o, redisAddr, s); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("\nLogs and the profile are in %s. Total time %.0f s.\n", o.out, time.Since(began).Seconds())
 	return nil
@@ -550,18 +555,18 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
 }
 
-// profileVerify profiles a copy of the public API while key-auth /verify is
-// under load: the parent starts the profile once the warm-up is over.
-func profileVerify(ctx context.Context, p *procs, o options, mode, redisAddr string, s seeded, file string) error {
+// profileLoad profiles a copy of Gatehouse (the child mode) while l is run on
+// it: the parent starts the profile once the warm-up is over.
+func profileLoad(ctx context.Context, p *procs, o options, mode, redisAddr, file string, l bench.Load) error {
 	c, err := startChild(p, o.out, mode, redisAddr, "-cpuprofile", file)
 	if err != nil {
 		return err
 	}
-	in, addr := c.stdin, c.addr
+	in := c.stdin
+	l.Addr = c.addr
 	errc := make(chan error, 1)
 	go func() {
-		_, err := bench.Run(ctx, bench.Load{Addr: addr, Conns: o.conns, Warmup: o.warmup, Duration: 2 * o.duration,
-			Request: bench.Get("bench", "/verify", "x-api-key: "+s.key), Status: 200})
+		_, err := bench.Run(ctx, l)
 		errc <- err
 	}()
 	select {
@@ -580,6 +585,53 @@ func profileVerify(ctx context.Context, p *procs, o options, mode, redisAddr str
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("the profiled server did not write its profile in 10 s")
 	}
+}
+
+// profileAdmin profiles POST /users and GET /users/{id} under load, each on a
+// copy of the admin API on the same Redis (-profile-admin), and prints each
+// profile's top functions, by their own time and with what they call.
+func profileAdmin(ctx context.Context, p *procs, o options, redisAddr string, s seeded) error {
+	adminHdr := "x-api-key: " + benchAdminKey
+	loads := []struct {
+		what, file string
+		load       bench.Load
+	}{
+		{"POST /users", "create-user.cpu.pprof", bench.Load{Request: bench.Post("bench", "/users", func(n uint64) []byte {
+			return fmt.Appendf(nil, `{"username":"prof%d","firstname":"P","lastname":"U","email":"prof%d@example.com"}`, n, n)
+		}, adminHdr), Status: 200}},
+		{"GET /users/{id}", "get-user.cpu.pprof", bench.Load{Request: func(buf []byte, n uint64) []byte {
+			id := s.firstUsers[n%uint64(len(s.firstUsers))]
+			return append(buf, "GET /users/"+id+" HTTP/1.1\r\nHost: bench\r\n"+adminHdr+"\r\n\r\n"...)
+		}, Status: 200}},
+	}
+	for _, l := range loads {
+		fmt.Fprintf(os.Stderr, "profiling %s under load (a copy of the admin API on the same Redis)\n", l.what)
+		prof := filepath.Join(o.out, l.file)
+		l.load.Conns, l.load.Warmup, l.load.Duration = o.conns, o.warmup, 2*o.duration
+		if err := profileLoad(ctx, p, o, "profiled-admin", redisAddr, prof, l.load); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		fmt.Printf("\nCPU profile of %s under load (%s)\n", l.what, prof)
+		if err := printFlatTop(ctx, prof); err != nil {
+			return err
+		}
+		cumTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=40", "-focus=gatehouse", prof).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go tool pprof: %v\n%s", err, cumTop)
+		}
+		fmt.Printf("\nGatehouse's functions and what they call (cumulative):\n\n%s\n", trimPprof(string(cumTop)))
+	}
+	return nil
+}
+
+// printFlatTop prints a profile's top functions by their own time.
+func printFlatTop(ctx context.Context, prof string) error {
+	flatTop, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", prof).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %v\n%s", err, flatTop)
+	}
+	fmt.Printf("\nTop functions by their own time:\n\n%s\n", trimPprof(string(flatTop)))
+	return nil
 }
 
 func cmp(errs ...error) error {
