@@ -279,11 +279,19 @@ func utcTimes(v any) any {
 			x[i] = utcTimes(e)
 		}
 	case string:
-		if t, err := time.Parse(time.RFC3339Nano, x); err == nil && len(x) >= 20 {
+		return utcString(x)
+	}
+	return v
+}
+
+// utcString is s, or s in UTC when it is an RFC 3339 time.
+func utcString(s string) string {
+	if len(s) >= 20 {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			return t.UTC().Format(time.RFC3339Nano)
 		}
 	}
-	return v
+	return s
 }
 
 // grantRegistrations gives the grants that name no registration (from

@@ -19,8 +19,14 @@ import (
 // derivation (the effective isActive of an app or credential, a credential's
 // effective scopes), so that a read's If-None-Match never hides a change.
 
-// Version returns the user's version.
-func (u User) Version() string { return versionOf(u) }
+// Version returns the user's version: versionOf's, in one pass when it can
+// (appendUserCanonical).
+func (u User) Version() string {
+	if b, ok := appendUserCanonical(make([]byte, 0, 512), u); ok {
+		return digest(b)
+	}
+	return versionOf(u)
+}
 
 // Version returns the app's version; its owner's state is part of it.
 func (a App) Version() string { return versionOf(a) }
@@ -66,7 +72,12 @@ func versionOf(v any) string {
 	if err != nil {
 		return "" // domain types always marshal; "" matches no If-Match but *
 	}
-	sum := sha256.Sum256(b)
+	return digest(b)
+}
+
+// digest is a version: 18 bytes of the canonical form's SHA-256, base64url.
+func digest(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
 	return base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
