@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -295,22 +294,6 @@ func (s *Store) take(ctx context.Context, op string, c claim, val, cur string, t
 	return held{}, core.Errorf(core.Conflict, op, "%s is taken", c.show)
 }
 
-// claimScript claims KEYS[1] for the owner ARGV[1] with SET NX, at the time
-// ARGV[2] (Unix microseconds), or at Redis' own clock (TIME) when ARGV[2] is
-// empty. It returns {1, the value written} when it took the claim, else {0,
-// the value it would have written, the value the claim holds}.
-var claimScript = redis.NewScript(`
-local t = ARGV[2]
-if t == '' then
-  local now = redis.call('TIME')
-  t = now[1] .. string.format('%06d', tonumber(now[2]))
-end
-local v = ARGV[1] .. '|' .. t
-if redis.call('SET', KEYS[1], v, 'NX') then
-  return {1, v}
-end
-return {0, v, redis.call('GET', KEYS[1]) or ''}`)
-
 // release deletes each claim that still holds the value it was taken with. Errors
 // are ignored: a claim left behind goes stale and Doctor removes it.
 func (s *Store) release(ctx context.Context, hs []held) {
@@ -342,13 +325,14 @@ type creation struct {
 	held  []held
 }
 
-// begin starts a write that claims names for owner, taking t0 from the clock.
+// begin starts a write that claims names for owner, taking t0 from the
+// claims' clock (claimTime).
 func (s *Store) begin(ctx context.Context, op, owner string) (*creation, error) {
-	t0, err := s.now(ctx)
+	t0, err := s.claimTime(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &creation{s: s, op: op, owner: owner, t0: t0}, nil
+	return &creation{s: s, op: op, owner: owner, t0: time.UnixMicro(t0.UnixMicro())}, nil // as a claim keeps it
 }
 
 // claim takes c, remembering it for check and abort.
@@ -362,29 +346,43 @@ func (cr *creation) claim(ctx context.Context, c claim) error {
 }
 
 // claimAll takes every claim of a create and INCRs the counter (a full key,
-// "" for none), in one pipeline (one write step), and returns the counter's
-// value. Each claim's
-// time is the store's clock as the claim is written (Redis TIME inside
-// claimScript, unless Options.Clock is set); t0 is the earliest of them. A
-// claim found taken is then taken over, one at a time, if it is free; else
-// Conflict names the first such claim, and the claims taken so far stay in
-// cr.held for abort.
-func (cr *creation) claimAll(ctx context.Context, cs []claim, counter string) (int64, error) {
+// "" for none), in one pipeline (one write step) on via, with what also
+// queues first, and returns the counter's value. Each claim is a plain SET
+// NX of the owner and the claim time (claimTime: the store's estimate of
+// Redis' clock, or Options.Clock); t0 is the earlier of that time and Redis
+// TIME read in the same pipeline, so an estimate that runs late can only make
+// the create miss its deadline, never make its claims look older than they
+// are to a create that finds them (claimFree). A claim found taken is then
+// taken over, one at a time, if it is free; else Conflict names the first
+// such claim, and the claims taken so far stay in cr.held for abort.
+func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim, counter string, also func(redis.Pipeliner)) (int64, error) {
 	s := cr.s
-	at := "" // Redis' clock
-	if s.clock != nil {
-		cr.t0 = s.clock.Now()
-		at = strconv.FormatInt(cr.t0.UnixMicro(), 10)
-	}
-	if len(cs) == 0 && counter == "" {
+	if len(cs) == 0 && counter == "" && also == nil {
 		return 0, nil
 	}
-	replies := make([]*redis.Cmd, len(cs))
+	var val string
+	if len(cs) > 0 {
+		at, err := s.claimTime(ctx)
+		if err != nil {
+			return 0, err
+		}
+		val = claimValue(cr.owner, at)
+		_, cr.t0, _ = parseClaim(val) // at, to the microsecond the claim keeps
+	}
+	sets := make([]*redis.BoolCmd, len(cs))
+	var now *redis.TimeCmd
 	var incr *redis.IntCmd
+	sent := time.Now()
 	err := s.bounds.step(ctx, func(ctx context.Context) error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := via.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if also != nil {
+				also(p)
+			}
+			if s.clock == nil && len(cs) > 0 {
+				now = p.Time(ctx)
+			}
 			for i, c := range cs {
-				replies[i] = claimScript.Eval(ctx, p, []string{c.key}, cr.owner, at)
+				sets[i] = p.SetNX(ctx, c.key, val, 0)
 			}
 			if counter != "" {
 				incr = p.Incr(ctx, counter)
@@ -393,35 +391,31 @@ func (cr *creation) claimAll(ctx context.Context, cs []claim, counter string) (i
 		})
 		return err
 	})
-	type contest struct {
-		c        claim
-		val, cur string
-	}
-	var contested []contest
-	for i, r := range replies {
-		v, rerr := r.Slice()
-		val, ok := claimReply(v)
-		if rerr != nil || !ok {
-			err = cmp.Or(err, rerr, fmt.Errorf("redisstore: unexpected claim reply %v", v))
-			continue // the claims taken are still kept in cr.held for abort
-		}
-		_, t, _ := parseClaim(val)
-		if i == 0 || t.Before(cr.t0) {
+	if now != nil && now.Err() == nil {
+		t := now.Val()
+		s.learnClock(sent, t)
+		if t.Before(cr.t0) {
 			cr.t0 = t
 		}
-		if v[0] == int64(1) {
+	}
+	var contested []claim
+	for i, set := range sets {
+		ok, serr := set.Result()
+		switch {
+		case serr != nil:
+			err = cmp.Or(err, serr) // the claims taken are still kept in cr.held for abort
+		case ok:
 			cr.held = append(cr.held, held{cs[i], val})
-			continue
+		default:
+			contested = append(contested, cs[i])
 		}
-		cur, _ := v[2].(string)
-		contested = append(contested, contest{cs[i], val, cur})
 	}
 	if err != nil {
 		return 0, err
 	}
-	for _, ct := range contested {
+	for _, c := range contested {
 		err := s.bounds.step(ctx, func(ctx context.Context) error {
-			h, err := s.take(ctx, cr.op, ct.c, ct.val, ct.cur, cr.t0)
+			h, err := s.take(ctx, cr.op, c, val, "", cr.t0)
 			if err == nil {
 				cr.held = append(cr.held, h)
 			}
@@ -435,18 +429,6 @@ func (cr *creation) claimAll(ctx context.Context, cs []claim, counter string) (i
 		return 0, nil
 	}
 	return incr.Val(), nil
-}
-
-// claimReply reads claimScript's reply: the value it wrote, or would have.
-func claimReply(v []any) (string, bool) {
-	if len(v) < 2 || (v[0] != int64(1) && len(v) < 3) {
-		return "", false
-	}
-	val, ok := v[1].(string)
-	if _, _, valid := parseClaim(val); !ok || !valid {
-		return "", false
-	}
-	return val, true
 }
 
 // check reports Conflict unless every claim still holds our value and the write
@@ -490,12 +472,26 @@ func (cr *creation) finish(ctx context.Context, entries []entry) error {
 			return err
 		}
 	}
-	if at.Sub(cr.t0) >= s.deadline {
-		return core.Errorf(core.Conflict, cr.op, "the write took longer than %v; try again", s.deadline)
+	return cr.judge(at, func(i int) (string, error) {
+		v, err := gets[i].Result()
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		return v, err
+	})
+}
+
+// judge is the final check on what it read: the check's time at, and the
+// value of each held claim (get(i), "" when it is gone). Conflict unless
+// every claim still holds our value and less than Options.WriteDeadline has
+// passed since t0.
+func (cr *creation) judge(at time.Time, get func(i int) (string, error)) error {
+	if at.Sub(cr.t0) >= cr.s.deadline {
+		return core.Errorf(core.Conflict, cr.op, "the write took longer than %v; try again", cr.s.deadline)
 	}
 	for i, h := range cr.held {
-		v, err := gets[i].Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		v, err := get(i)
+		if err != nil {
 			return err
 		}
 		if v != h.val {

@@ -17,31 +17,45 @@ import (
 	"github.com/gatehouse/gatehouse/core/redisstore"
 )
 
-// testCreateRoundTrips: on the store's own clock (Redis TIME), a user with a
-// username and an email is created in three sequential round trips (the
-// claims with the number; the write; the entries with the final check), its
-// claims carry Redis' time, a name held by another user still answers
-// Conflict naming it and leaves the loser's other claims released, and a
-// stale claim is taken over.
-func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+// testCreateRoundTrips: on the store's own clock (Redis', estimated), a user
+// with a username and an email is created in two sequential round trips on
+// one server (the claims with the number; the write with the entries and the
+// final check, and with WaitReplicas the fence and WAIT) and in three on a
+// Cluster (the write on its own), after the store's first create, which also
+// reads Redis' clock once; its claims carry Redis' time; a name held by
+// another user still answers Conflict naming it and leaves the loser's other
+// claims released; a stale claim is taken over; a user id that exists, or is
+// written between the two round trips, is Conflict with nothing written.
+func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient, wait int) {
 	ctx := t.Context()
 	prefix := newPrefix()
 	client := redisstore.NewClient(opts)
 	trips := &roundTrips{}
 	client.AddHook(trips)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redisstore.New(client, redisstore.Options{Prefix: prefix, WaitReplicas: wait})
 	defer s.Close()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	user := func(name, email string) core.User {
 		return core.User{ID: core.NewID(), Username: name, Email: email, IsActive: true, CreatedAt: now, UpdatedAt: now}
 	}
 	claimKey := func(kind, name string) string { return prefix + "claim:" + kind + ":" + name }
+	_, cluster := admin.(*redis.ClusterClient)
+	want := 2
+	if cluster {
+		want = 3
+	}
 
+	first := user("first", "")
+	trips.n.Store(0)
+	must(t, s.CreateUser(ctx, &first))
+	if n := trips.n.Load(); n != int64(want+1) {
+		t.Errorf("the store's first CreateUser made %d sequential round trips, want %d", n, want+1)
+	}
 	u := user("trips", "trips@example.com")
 	trips.n.Store(0)
 	must(t, s.CreateUser(ctx, &u))
-	if n := trips.n.Load(); n != 3 {
-		t.Errorf("CreateUser made %d sequential round trips, want 3", n)
+	if n := trips.n.Load(); n != int64(want) {
+		t.Errorf("CreateUser made %d sequential round trips, want %d", n, want)
 	}
 	redisNow, err := admin.Time(ctx).Result()
 	must(t, err)
@@ -51,9 +65,17 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 		owner, micros, _ := strings.Cut(v, "|")
 		us, err := strconv.ParseInt(micros, 10, 64)
 		must(t, err)
-		if age := redisNow.Sub(time.UnixMicro(us)); owner != u.ID || age < 0 || age > time.Minute {
+		// The estimate may run ahead of Redis by a round trip.
+		if age := redisNow.Sub(time.UnixMicro(us)); owner != u.ID || age < -time.Second || age > time.Minute {
 			t.Errorf("claim %s = %q: want owner %s at Redis' time %v", key, v, u.ID, redisNow)
 		}
+	}
+	got, err := s.GetUser(ctx, u.ID)
+	must(t, err)
+	page, err := s.ListUsers(ctx, core.ListOptions{Count: 10})
+	must(t, err)
+	if got.Username != "trips" || got.Number != first.Number+1 || len(page.Items) != 2 || page.Items[1].ID != u.ID {
+		t.Errorf("the user read back: %+v, listed %d users", got, len(page.Items))
 	}
 
 	dup := user("trips2", "TRIPS@example.com")
@@ -73,6 +95,62 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 	must(t, s.CreateUser(ctx, &v))
 	if got := admin.Get(ctx, claimKey("username", "trips3")).Val(); !strings.HasPrefix(got, v.ID+"|") {
 		t.Errorf("a stale claim after a create over it: %q, want it held by %s", got, v.ID)
+	}
+
+	// A user id that exists, and on one server one written by someone else
+	// right after the create's first round trip: Conflict, nothing of the
+	// create left.
+	taken := user("taken", "taken@example.com")
+	must(t, admin.Set(ctx, redisstore.UserKey(s, taken.ID), "someone else's", 0).Err())
+	ids := []core.User{taken}
+	if !cluster {
+		raced := user("raced", "raced@example.com")
+		hook := &afterWatch{fn: func() { must(t, admin.Set(ctx, redisstore.UserKey(s, raced.ID), "someone else's", 0).Err()) }}
+		client.AddHook(hook)
+		defer func() {
+			if !hook.fired.Load() {
+				t.Error("no create's pipeline sent WATCH")
+			}
+		}()
+		ids = append(ids, raced)
+	}
+	for _, x := range ids {
+		err := s.CreateUser(ctx, &x)
+		if core.KindOf(err) != core.Conflict || !strings.Contains(err.Error(), x.ID) {
+			t.Errorf("CreateUser of the id of a user written by another: %v, want Conflict naming the id", err)
+		}
+		if got := admin.Get(ctx, redisstore.UserKey(s, x.ID)).Val(); got != "someone else's" {
+			t.Errorf("the other's record became %q", got)
+		}
+		for _, key := range []string{claimKey("username", x.Username), claimKey("email", core.EmailKey(x.Email))} {
+			if admin.Exists(ctx, key).Val() != 0 {
+				t.Errorf("the failed create left its claim %s", key)
+			}
+		}
+		page, err := s.ListUsers(ctx, core.ListOptions{Count: 100})
+		must(t, err)
+		if slices.ContainsFunc(page.Items, func(u core.User) bool { return u.ID == x.ID }) || page.Total != 3 {
+			t.Errorf("after the failed create: %d users, the id listed", page.Total)
+		}
+	}
+}
+
+// afterWatch is a hook that runs fn, once, right after a pipeline that sent
+// WATCH (a create's first round trip on one server).
+type afterWatch struct {
+	fn    func()
+	fired atomic.Bool
+}
+
+func (h *afterWatch) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *afterWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *afterWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Name() == "watch" }) && h.fired.CompareAndSwap(false, true) {
+			h.fn()
+		}
+		return err
 	}
 }
 

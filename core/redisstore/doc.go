@@ -107,19 +107,27 @@
 //
 // # Writes
 //
-// A create (1) claims each unique name with SET NX, in a script that stamps
-// the claim with the store's clock (Redis TIME unless Options.Clock is set), and
-// numbers the entity with INCR of its counter, all in one pipeline; t0 is the
-// earliest of its claims' times. A claim that exists is taken while its owner
-// still holds the name or while it is younger than Options.ClaimStaleAfter (a
-// create may be in flight), and is otherwise taken over with a compare-and-set
-// script, one such claim at a time; (2) writes the entity's own keys in one
-// MULTI (or SET NX) in its slot, watching only keys of that slot; (3) in one
-// pipeline, adds its entries to global keys (the list index, an app's name and
-// redirect-URI sets, the P idx:expiring entry of a user that expires) and checks
-// that its claims still hold its value and that less than
-// Options.WriteDeadline has passed since t0, else answers Conflict. A create
-// whose names are free so makes three sequential round trips. On a failure
+// A create (1) claims each unique name with a plain SET NX of its owner and
+// the claim time, the store's estimate of Redis' clock (Options.Clock when
+// set): the local clock plus the offset the last Redis TIME reply showed, read
+// in every create, so only a process's first create reads TIME first. In the
+// same pipeline it reads TIME and numbers the entity with INCR of its counter;
+// t0 is the earlier of the claim time and that TIME, so an estimate that runs
+// late can only make the create miss its deadline, never make its claims look
+// older than they are to a create that finds them. A claim that exists is
+// taken while its owner still holds the name or while it is younger than
+// Options.ClaimStaleAfter (a create may be in flight), and is otherwise taken
+// over with a compare-and-set script, one such claim at a time; (2) writes the
+// entity's own keys in one MULTI (or SET NX) in its slot, watching only keys of
+// that slot; (3) in one pipeline, adds its entries to global keys (the list
+// index, an app's name and redirect-URI sets, the P idx:expiring entry of a
+// user that expires) and checks that its claims still hold its value and that
+// less than Options.WriteDeadline has passed since t0, else answers Conflict.
+// A create whose names are free so makes three sequential round trips. A user,
+// written by one SET NX, makes two on one server (not a Cluster): the first
+// pipeline also WATCHes and checks the absence of the user's key, and (2) and
+// (3) are one MULTI, run whole, in order, and only if nobody wrote the key
+// since (create.go, createAtOnce). On a failure
 // after (2) it undoes its slot write if that is still as written and then
 // removes its entries; on any failure after a claim it releases its claims
 // with a compare-and-delete script (a number taken is burnt, never reused).
@@ -151,7 +159,8 @@
 // succeeded, with a fence (PUBLISH P fence) and WAIT in one pipeline, and
 // answers Unavailable unless enough replicas acknowledged: replication being
 // one ordered stream, the fence's acknowledgement covers every step before it
-// (replicated.go).
+// (replicated.go). A user's create in two round trips sends them after its
+// MULTI, in its second: two round trips where it took four.
 //
 // P idx:expiring, a global key like the list indexes, can fall out of step with
 // the records it follows (a crash, or two updates racing between their MULTI and

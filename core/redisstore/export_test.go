@@ -11,3 +11,6 @@ func HasKeyShape(s *Store, key string) bool {
 	_, ok := s.k.parseKey(s.k.p + key)
 	return ok
 }
+
+// UserKey is the key of the user record of id.
+func UserKey(s *Store, id string) string { return s.k.user(id) }

@@ -110,7 +110,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 	t.Run("OldUserRecord", func(t *testing.T) { testOldUserRecord(t, opts, admin) })
 	t.Run("OldLayout", func(t *testing.T) { testOldLayout(t, opts, admin) })
 	t.Run("LinkedLayout", func(t *testing.T) { testLinkedLayout(t, opts, admin) })
-	t.Run("CreateRoundTrips", func(t *testing.T) { testCreateRoundTrips(t, opts, admin) })
+	t.Run("CreateRoundTrips", func(t *testing.T) { testCreateRoundTrips(t, opts, admin, wait) })
 	var ff func(*testing.T, core.Store, time.Duration)
 	if fastForward != nil {
 		ff = func(_ *testing.T, _ core.Store, d time.Duration) { fastForward(d) }

@@ -57,8 +57,11 @@ func (k keys) fence() string { return k.p + "fence" }
 // of that wait. Use it as the method's first deferred call:
 //
 //	defer s.replicated(ctx, op, &err)
-func (s *Store) replicated(ctx context.Context, op string, err *error) {
-	if s.waitReplicas <= 0 || *err != nil {
+//
+// fenced, when given, is set by a create that sent the fence and WAIT in its
+// own last round trip (create.fenced): nothing is left to wait for.
+func (s *Store) replicated(ctx context.Context, op string, err *error, fenced ...*bool) {
+	if s.waitReplicas <= 0 || *err != nil || (len(fenced) > 0 && *fenced[0]) {
 		return
 	}
 	*err = s.waitFor(ctx, op)
@@ -78,6 +81,12 @@ func (s *Store) waitFor(ctx context.Context, op string) error {
 	if err != nil {
 		return fail(ctx, op, err)
 	}
+	return s.acknowledged(ctx, op, acks)
+}
+
+// acknowledged reads WAIT's reply: Unavailable unless enough replicas
+// acknowledged.
+func (s *Store) acknowledged(ctx context.Context, op string, acks *redis.Cmd) error {
 	n, err := acks.Int()
 	if err != nil {
 		return fail(ctx, op, err)

@@ -102,6 +102,8 @@ type Store struct {
 	deadline   time.Duration
 	bounds     bounds
 
+	cluster      bool          // the client is a Cluster's (no multi-slot MULTI)
+	redisClock   redisClock    // the claims' clock (claimTime)
 	waitReplicas int           // Options.WaitReplicas
 	waitTimeout  time.Duration // Options.WaitTimeout
 
@@ -151,8 +153,10 @@ func New(client redis.UniversalClient, opt Options) *Store {
 	if err := CheckWait(client, opt); err != nil {
 		panic(err)
 	}
+	_, cluster := client.(*redis.ClusterClient)
 	return &Store{
 		rdb:          client,
+		cluster:      cluster,
 		k:            keys{p: opt.Prefix},
 		clock:        opt.Clock,
 		staleAfter:   opt.ClaimStaleAfter,

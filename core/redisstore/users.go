@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,7 +75,8 @@ func checkClientFields(op string, u core.User) error {
 // identifier, identity or number (or the id).
 func (s *Store) CreateUser(ctx context.Context, u *core.User) (err error) {
 	const op = "redisstore.CreateUser"
-	defer s.replicated(ctx, op, &err)
+	var fenced bool
+	defer s.replicated(ctx, op, &err, &fenced)
 	if u == nil || !validID(u.ID) {
 		return core.Errorf(core.Invalid, op, "user id is not valid")
 	}
@@ -100,22 +102,13 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) (err error) {
 			return err
 		}
 	}
-	key := s.k.user(u.ID)
-	var data string // the record written, for undo
-	n, err := s.create(ctx, create{
+	c := create{
 		op: op, owner: u.ID, claims: claims, seq: listUsers, number: u.Number,
-		write: func(ctx context.Context, n int64) error {
+		key: s.k.user(u.ID), taken: fmt.Sprintf("user id %q", u.ID),
+		record: func(n int64) (string, error) {
 			nu := *u
 			nu.Number = n
-			var err error
-			if data, err = encode(op, toUserRecord(nu)); err != nil {
-				return err
-			}
-			ok, err := s.rdb.SetNX(ctx, key, data, 0).Result()
-			if err == nil && !ok {
-				err = core.Errorf(core.Conflict, op, "user id %q is taken", u.ID)
-			}
-			return err
+			return encode(op, toUserRecord(nu))
 		},
 		index: func(n int64) []entry {
 			es := []entry{{key: s.k.idx(listUsers), member: u.ID, score: float64(n)}}
@@ -124,11 +117,11 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) (err error) {
 			}
 			return append(es, s.userIndexEntries(*u, n, reg)...)
 		},
-		undo: func(ctx context.Context) bool {
-			n, err := cadScript.Run(ctx, s.rdb, []string{key}, data).Int()
-			return err == nil && n == 1
-		},
-	})
+	}
+	if len(u.Groups) == 0 {
+		c.fenced = &fenced // nothing is written after the create
+	}
+	n, err := s.create(ctx, c)
 	if err != nil {
 		return err
 	}
