@@ -46,27 +46,38 @@ func benchEnvClient(b *testing.B, cache core.VerifyCacheOptions) (*env, *redis.C
 // redisCommands is the number of commands the server has run (INFO
 // commandstats: a script's own calls count too), or -1 without a server.
 func redisCommands(b *testing.B, c *redis.Client) int64 {
+	calls, _ := redisWork(b, c)
+	return calls
+}
+
+// redisWork is the number of commands the server has run and the
+// microseconds it spent running them (INFO commandstats: a script's own
+// calls count too), or -1 without a server.
+func redisWork(b *testing.B, c *redis.Client) (calls, usec int64) {
 	if c == nil {
-		return -1
+		return -1, -1
 	}
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var calls int64
 	for line := range strings.SplitSeq(info, "\r\n") {
 		_, stats, _ := strings.Cut(line, ":")
 		if !strings.HasPrefix(line, "cmdstat_") {
 			continue
 		}
 		for kv := range strings.SplitSeq(stats, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
 				calls += n
+			case "usec":
+				usec += n
 			}
 		}
 	}
-	return calls
+	return calls, usec
 }
 
 // following follows e's store changes until the benchmark ends, as serve
@@ -100,7 +111,8 @@ func BenchmarkVerify(b *testing.B) {
 
 // benchVerify reports, on a real redis-server, the Redis commands each
 // verification costs (redis-cmds/op; the INFO call that reads them counts
-// one, spread over the loop). With steady, it first waits until a key-auth
+// one, spread over the loop) and the time the server spent running them
+// (redis-µs/op, commandstats' usec). With steady, it first waits until a key-auth
 // verification reads no failure throttle (the process has followed the change
 // feed for the throttles' grace: 13 s at the tests' 5 failures a minute), as
 // in a running process.
@@ -139,7 +151,7 @@ func benchVerify(b *testing.B, e *env, client *redis.Client, steady bool) {
 		}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
-			before := redisCommands(b, client)
+			calls, usec := redisWork(b, client)
 			for b.Loop() {
 				w := httptest.NewRecorder()
 				e.public.ServeHTTP(w, req)
@@ -147,8 +159,10 @@ func benchVerify(b *testing.B, e *env, client *redis.Client, steady bool) {
 					b.Fatal(w.Code)
 				}
 			}
-			if before >= 0 {
-				b.ReportMetric(float64(redisCommands(b, client)-before-1)/float64(b.N), "redis-cmds/op")
+			if calls >= 0 {
+				calls1, usec1 := redisWork(b, client)
+				b.ReportMetric(float64(calls1-calls-1)/float64(b.N), "redis-cmds/op")
+				b.ReportMetric(float64(usec1-usec)/float64(b.N), "redis-µs/op")
 			}
 		})
 		b.Run(c.name+"/parallel", func(b *testing.B) {
