@@ -142,30 +142,21 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		add(partConsumerApp, s.k.app(uid, hint))
 	}
 
-	var slot *redis.Cmd
-	var mget *redis.SliceCmd
-	var reg, groups *redis.MapStringStringCmd
-	rl := make([]*redis.StringCmd, len(q.Throttles))
-	var now *redis.TimeCmd
-	args := []any{s.k.appPrefix(uid), string(letters), appID, s.k.credPrefix(uid, core.OAuth2)}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if script {
-			slot = readAuthScript.EvalSha(ctx, p, keys, args...)
-		} else {
-			mget = p.MGet(ctx, keys...)
-		}
-		if !q.SkipRegistries {
-			reg = p.HGetAll(ctx, s.k.scopes())
-			groups = p.HGetAll(ctx, s.k.groups())
-		}
-		for i, t := range q.Throttles {
-			rl[i] = p.Get(ctx, s.k.rate(t.Key))
-		}
-		if len(q.Throttles) > 0 {
-			now = p.Time(ctx)
-		}
-		return nil
-	})
+	var args []any // the script's
+	if script {
+		args = []any{s.k.appPrefix(uid), string(letters), appID, s.k.credPrefix(uid, core.OAuth2)}
+	}
+	var c authCmds
+	var err error
+	if !script && q.SkipRegistries && len(q.Throttles) == 0 {
+		// The MGET alone (the caller has the registries and the throttles):
+		// sent as a command, without a pipeline's bookkeeping.
+		c.mget = s.rdb.MGet(ctx, keys...)
+		err = c.mget.Err()
+	} else {
+		c, err = s.authPipeline(ctx, q, keys, args, script)
+	}
+	slot, mget, reg, groups, rl, now := c.slot, c.mget, c.reg, c.groups, c.rl, c.now
 	noScript := slot != nil && isNoScript(slot.Err())
 	if err != nil && !errors.Is(err, redis.Nil) && !noScript {
 		return core.AuthRecord{}, fail(ctx, op, err)
@@ -347,6 +338,43 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		}
 	}
 	return out, nil
+}
+
+// authCmds are the commands of ReadAuth's first round trip.
+type authCmds struct {
+	slot        *redis.Cmd      // readAuthScript
+	mget        *redis.SliceCmd // or the slot's keys
+	reg, groups *redis.MapStringStringCmd
+	rl          []*redis.StringCmd // the throttles
+	now         *redis.TimeCmd
+}
+
+// authPipeline sends ReadAuth's first round trip as a pipeline: the slot's
+// script or MGET, the registries unless q.SkipRegistries, and the throttles
+// with TIME. (Its own function: the commands the pipeline's closure sets are
+// allocated only when there is one.)
+func (s *Store) authPipeline(ctx context.Context, q core.AuthQuery, keys []string, args []any, script bool) (authCmds, error) {
+	var c authCmds
+	c.rl = make([]*redis.StringCmd, len(q.Throttles))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if script {
+			c.slot = readAuthScript.EvalSha(ctx, p, keys, args...)
+		} else {
+			c.mget = p.MGet(ctx, keys...)
+		}
+		if !q.SkipRegistries {
+			c.reg = p.HGetAll(ctx, s.k.scopes())
+			c.groups = p.HGetAll(ctx, s.k.groups())
+		}
+		for i, t := range q.Throttles {
+			c.rl[i] = p.Get(ctx, s.k.rate(t.Key))
+		}
+		if len(q.Throttles) > 0 {
+			c.now = p.Time(ctx)
+		}
+		return nil
+	})
+	return c, err
 }
 
 // userAuthRecord is the part of a userRecord a verification reads
