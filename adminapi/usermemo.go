@@ -18,12 +18,16 @@ const userMemoSize = 4096
 // secrets are kept apart, and the secret's preview is not in the view).
 type userMemo struct{ m *memo.Memo[userRender] }
 
-// userRender is one user's rendering: its view's JSON, and its version ("" until
-// a read that needs it computes it).
+// userRender is one user's rendering: its view's JSON and a newline (an
+// answer's body as it is written, shared: only ever read), and its version
+// ("" until a read that needs it computes it).
 type userRender struct {
-	view    []byte
+	body    []byte
 	version string
 }
+
+// view is the view's JSON, without the body's newline.
+func (r userRender) view() []byte { return r.body[:len(r.body)-1] }
 
 func newUserMemo() *userMemo { return &userMemo{memo.New[userRender](userMemoSize)} }
 
@@ -49,7 +53,7 @@ func renderUser(u core.User, withVersion bool) (userRender, error) {
 	if err != nil {
 		return userRender{}, core.E(core.Internal, "adminapi.renderUser", err)
 	}
-	r := userRender{view: b}
+	r := userRender{body: append(b, '\n')}
 	if withVersion {
 		r.version = u.Version()
 	}
@@ -59,5 +63,8 @@ func renderUser(u core.User, withVersion bool) (userRender, error) {
 // viewJSON returns the JSON of a user's view, for writeList.
 func (m *userMemo) viewJSON(u core.User) ([]byte, error) {
 	r, err := m.render(u, false)
-	return r.view, err
+	if err != nil {
+		return nil, err
+	}
+	return r.view(), nil
 }

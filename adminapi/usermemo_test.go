@@ -31,12 +31,12 @@ func TestUserMemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(fresh.view)+"\n" != again.Body.String() || `"`+fresh.version+`"` != again.Header().Get("ETag") {
-		t.Errorf("memo's answer %s %s, want as rendered %q %s", again.Header().Get("ETag"), again.Body, fresh.version, fresh.view)
+	if string(fresh.body) != again.Body.String() || `"`+fresh.version+`"` != again.Header().Get("ETag") {
+		t.Errorf("memo's answer %s %s, want as rendered %q %s", again.Header().Get("ETag"), again.Body, fresh.version, fresh.body)
 	}
 	list := e.do("GET", "/users", "")
-	if !strings.Contains(list.Body.String(), string(fresh.view)) {
-		t.Errorf("list %s does not hold the user's view %s", list.Body, fresh.view)
+	if !strings.Contains(list.Body.String(), string(fresh.view())) {
+		t.Errorf("list %s does not hold the user's view %s", list.Body, fresh.view())
 	}
 
 	e.must(200, "PUT", path, `{"firstname":"Changed"}`)

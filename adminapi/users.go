@@ -86,7 +86,7 @@ func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, u core.User) 
 	if err != nil {
 		return err
 	}
-	return web.WriteEntityJSON(w, r, http.StatusOK, out.version, out.view)
+	return web.WriteEntityJSON(w, r, http.StatusOK, out.version, out.body)
 }
 
 // updateUser handles PUT /users/{id or username}; If-Match as the user's ETag.

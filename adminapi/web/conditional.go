@@ -82,22 +82,24 @@ func WriteEntity(w http.ResponseWriter, r *http.Request, status int, version str
 	if err != nil {
 		return core.E(core.Internal, "web.WriteEntity", err)
 	}
-	return WriteEntityJSON(w, r, status, version, b)
+	return WriteEntityJSON(w, r, status, version, append(b, '\n'))
 }
 
 // WriteEntityJSON is WriteEntity with the view already encoded: body is its
-// JSON as json.Marshal writes it.
+// JSON as json.Marshal writes it and a newline, as WriteJSON ends a body. It
+// is only read, so it may be shared (a memoised answer). The headers are set
+// without canonicalising their names or allocating their values but the
+// ETag's: a user read (GET /users/{id}) is a hot path.
 func WriteEntityJSON(w http.ResponseWriter, r *http.Request, status int, version string, body []byte) error {
-	w.Header().Set("ETag", ETag(version))
+	h := w.Header()
+	h["Etag"] = []string{ETag(version)}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && noneMatch(r, version) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	w.Header().Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonType
 	w.WriteHeader(status)
-	// body may be shared (a memoised view) and have room beyond its length:
-	// the newline goes into a copy, never into body's backing array.
-	_, _ = w.Write(append(body[:len(body):len(body)], '\n')) // a failed write means the client went away
+	_, _ = w.Write(body) // a failed write means the client went away
 	return nil
 }
 

@@ -311,23 +311,23 @@ func TestHonoursMarks(t *testing.T) {
 	}
 }
 
-// TestWriteEntityJSONSharedBody: a body with room beyond its length (a
-// memoised view, shared by concurrent requests) is answered with its newline
-// without the newline being written into the body's backing array.
+// TestWriteEntityJSONSharedBody: a body shared by concurrent requests (a
+// memoised answer, with room beyond its length) is answered as it is, with
+// its ETag and type, and left as it was.
 func TestWriteEntityJSONSharedBody(t *testing.T) {
 	buf := make([]byte, 0, 64)
-	buf = append(buf, `{"id":"u1"}`...)
+	buf = append(buf, `{"id":"u1"}`+"\n"...)
 	spare := buf[:len(buf)+1]
 	spare[len(buf)] = 'x'
 	w := httptest.NewRecorder()
 	if err := WriteEntityJSON(w, httptest.NewRequest("GET", "/users/u1", nil), 200, "v1", buf); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Body.String(); got != `{"id":"u1"}`+"\n" {
-		t.Errorf("body %q", got)
+	if got := w.Body.String(); got != `{"id":"u1"}`+"\n" || w.Header().Get("ETag") != `"v1"` || w.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("answer %q, headers %v", got, w.Header())
 	}
-	if spare[len(buf)] != 'x' {
-		t.Errorf("WriteEntityJSON wrote %q into the shared body's spare room", spare[len(buf)])
+	if string(buf) != `{"id":"u1"}`+"\n" || spare[len(buf)] != 'x' {
+		t.Errorf("WriteEntityJSON changed the shared body: %q, spare %q", buf, spare[len(buf)])
 	}
 }
 
