@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"time"
 )
@@ -85,10 +86,11 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, presented string) (Admi
 	if presented == "" {
 		return AdminKey{}, Errorf(Unauthorized, op, "admin key required")
 	}
-	hash := HashSHA256(presented)
-	if s.adminKey != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.adminKeyHash)) == 1 {
+	sum := sha256.Sum256([]byte(presented)) // compared raw: the bootstrap key needs no hex form
+	if s.adminKey != "" && subtle.ConstantTimeCompare(sum[:], s.adminKeySum[:]) == 1 {
 		return AdminKey{ID: BootstrapKeyID, Name: "GATEHOUSE_ADMIN_KEY", Scope: ScopeAdmin}, nil
 	}
+	hash := sha256Form(sum)
 	k, err := s.store.AdminKeyByHash(ctx, hash)
 	if KindOf(err) == NotFound {
 		return AdminKey{}, Errorf(Unauthorized, op, "invalid admin key")
@@ -103,12 +105,4 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, presented string) (Admi
 		_ = s.store.TouchAdminKey(ctx, k.ID, now) // best effort: a lost touch only delays lastUsedAt
 	}
 	return k, nil
-}
-
-// hashIfSet is HashSHA256 of a key, or "" when there is none.
-func hashIfSet(key string) string {
-	if key == "" {
-		return ""
-	}
-	return HashSHA256(key)
 }

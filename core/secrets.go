@@ -45,10 +45,10 @@ func NewSecret(prefix string, n int) string {
 }
 
 // HashSHA256 returns "sha256:" followed by the lower-case hex SHA-256 of secret.
-func HashSHA256(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return sha256Prefix + hex.EncodeToString(sum[:])
-}
+func HashSHA256(secret string) string { return sha256Form(sha256.Sum256([]byte(secret))) }
+
+// sha256Form is the stored form of a SHA-256 digest, as HashSHA256 gives it.
+func sha256Form(sum [sha256.Size]byte) string { return sha256Prefix + hex.EncodeToString(sum[:]) }
 
 // Argon2Params are argon2id parameters: Memory in KiB, SaltLen and KeyLen in bytes.
 type Argon2Params struct {

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"slices"
 	"strings"
 	"sync"
@@ -21,8 +22,8 @@ type Service struct {
 	limiter      Limiter
 	policy       Policy
 	now          func() time.Time
-	adminKey     string // GATEHOUSE_ADMIN_KEY, held in memory only
-	adminKeyHash string // its SHA-256, computed once: every admin request compares with it
+	adminKey     string            // GATEHOUSE_ADMIN_KEY, held in memory only
+	adminKeySum  [sha256.Size]byte // its SHA-256, computed once: every admin request compares with it
 
 	providers Providers
 	publicURL string // the public listener's external URL, for links in mails
@@ -154,8 +155,8 @@ func NewService(store Store, opt Options) *Service {
 	s := &Service{
 		store: store, models: opt.Models, hasher: opt.Hasher, verifyHasher: opt.VerifyHasher,
 		keyring: opt.Keyring, limiter: opt.Limiter, policy: opt.Policy, now: opt.Now, adminKey: opt.AdminKey,
-		adminKeyHash: hashIfSet(opt.AdminKey),
-		providers:    opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
+		adminKeySum: sha256.Sum256([]byte(opt.AdminKey)),
+		providers:   opt.Providers, publicURL: strings.TrimSuffix(opt.PublicURL, "/"),
 		redirectURIs: slices.Clone(opt.RedirectURIs), noEmailLink: slices.Clone(opt.NoEmailLink),
 		locators: newBoundedCache(100_000), passed: newBoundedCache(10_000), touched: newBoundedCache(10_000), passKey: make([]byte, 32),
 		vcache: newVerifyCache(opt.VerifyCache), regs: &registryCopy{}, nobody: NewID(), mailSlots: make(chan struct{}, maxMailsInFlight), mailTimeout: opt.MailTimeout, reportError: opt.ReportError,
