@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -228,10 +227,9 @@ func (s *Store) createAtOnce(ctx context.Context, c create) (n int64, err error)
 		var acks *redis.Cmd
 		err = s.bounds.step(ctx, func(ctx context.Context) error {
 			var err error
-			written, acks, err = cr.finishAtOnce(ctx, tx, c, data, entries)
+			written, acks, err = cr.finishAtOnce(ctx, tx, c, data, entries, &watching)
 			return err
 		})
-		watching = false
 		switch {
 		case err == nil && acks != nil:
 			*c.fenced = true
@@ -253,10 +251,12 @@ func (s *Store) createAtOnce(ctx context.Context, c create) (n int64, err error)
 
 // finishAtOnce is createAtOnce's second round trip: the MULTI of the write,
 // the entries and the final check, and the fence and WAIT when c.fenced is
-// set and the store waits for replicas (acks, WAIT's reply). written is
-// false only when the MULTI certainly wrote nothing (the key was written
-// since it was watched: Conflict); otherwise an error is rolled back.
-func (cr *creation) finishAtOnce(ctx context.Context, tx *redis.Tx, c create, data string, entries []entry) (written bool, acks *redis.Cmd, err error) {
+// set and the store waits for replicas (acks, WAIT's reply, for the caller
+// to judge: it does not undo a write). written is false only when the MULTI
+// certainly wrote nothing (the key was written since it was watched:
+// Conflict); otherwise an error is rolled back. watching becomes false once
+// EXEC answered, which ends the WATCH.
+func (cr *creation) finishAtOnce(ctx context.Context, tx *redis.Tx, c create, data string, entries []entry, watching *bool) (written bool, acks *redis.Cmd, err error) {
 	s := cr.s
 	var at time.Time // the check's time, when the store has its own clock
 	if s.clock != nil {
@@ -264,7 +264,9 @@ func (cr *creation) finishAtOnce(ctx context.Context, tx *redis.Tx, c create, da
 	}
 	var exec *redis.Cmd
 	sent := time.Now()
-	_, err = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// The pipeline's own error is its first command's to fail, maybe WAIT's:
+	// EXEC's reply alone says what was written.
+	_, _ = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Do(ctx, "MULTI")
 		p.Do(ctx, "SET", c.key, data, "NX")
 		for _, e := range entries {
@@ -283,11 +285,14 @@ func (cr *creation) finishAtOnce(ctx context.Context, tx *redis.Tx, c create, da
 		}
 		return nil
 	})
-	replies, rerr := exec.Slice()
-	if errors.Is(rerr, redis.Nil) { // EXEC refused: the key was written since WATCH
+	replies, err := exec.Slice()
+	if err == nil || errors.Is(err, redis.Nil) || redis.IsExecAbortError(err) {
+		*watching = false
+	}
+	if errors.Is(err, redis.Nil) { // EXEC refused: the key was written since WATCH
 		return false, nil, core.Errorf(core.Conflict, c.op, "%s is taken", c.taken)
 	}
-	if err = cmp.Or(rerr, err); err != nil {
+	if err != nil {
 		return true, nil, err
 	}
 	want := 1 + len(entries) + len(cr.held)
