@@ -30,10 +30,3 @@ func VerifyWaiters(s *Service) int {
 	}
 	return n
 }
-
-// ThrottlesKnown reports whether s answers /verify's failure throttles from
-// its own set (the feed followed for longer than the set's grace).
-func ThrottlesKnown(s *Service) bool {
-	_, known := s.over.retryAfter([]Throttle{{Key: verifyThrottlePrefix + "probe"}})
-	return known
-}

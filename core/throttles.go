@@ -107,6 +107,15 @@ func (o *overRate) add(key string, t time.Time) {
 	o.until[key] = t
 }
 
+// ThrottlesFollowed reports whether /verify takes its failure throttles from
+// the process' set rather than from the store: the change feed has been
+// followed for longer than the set's grace (the bench's profiled copy waits
+// for it, as a running process is past it).
+func (s *Service) ThrottlesFollowed() bool {
+	_, known := s.over.retryAfter([]Throttle{{Key: verifyThrottlePrefix}})
+	return known
+}
+
 // retryAfter answers, from the set, how long until every throttle of ts
 // takes one more failure (0: now); known is false when the set cannot say
 // (the feed is not followed, or not for long enough, or a throttle is not

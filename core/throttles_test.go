@@ -44,11 +44,11 @@ func TestVerifyThrottlesThroughTheFeed(t *testing.T) {
 	}
 	b, bTrips := second(true)
 	alone, _ := second(false)
-	if core.ThrottlesKnown(b) {
+	if b.ThrottlesFollowed() {
 		t.Error("the throttles were taken from the set right after subscribing, before its grace")
 	}
-	waitFor(t, "the throttles known on a", func() bool { return core.ThrottlesKnown(a.svc) })
-	waitFor(t, "the throttles known on b", func() bool { return core.ThrottlesKnown(b) })
+	waitFor(t, "the throttles known on a", func() bool { return a.svc.ThrottlesFollowed() })
+	waitFor(t, "the throttles known on b", func() bool { return b.ThrottlesFollowed() })
 
 	right := from(f.key, "192.0.2.7")
 	if _, err := b.Verify(ctx, right); err != nil {

@@ -24,6 +24,7 @@ var profileParts = []struct{ name, pattern string }{
 	{"    /verify's handler (adminapi)", `adminapi\.\(\*Server\)\.verify$`},
 	{"      core.Service.Verify", `core\.\(\*Service\)\.Verify$`},
 	{"        the Redis pipeline (go-redis)", `^github\.com/redis/go-redis/v9\.\(\*Pipeline\)\.Exec$`},
+	{"        a Redis command sent alone (go-redis)", `^github\.com/redis/go-redis/v9\.\(\*baseClient\)\.process$`},
 	{"        JSON decoding (encoding/json.Unmarshal)", `^encoding/json\.Unmarshal$`},
 	{"  writing the answer (net/http finishRequest)", `^net/http\.\(\*response\)\.finishRequest$`},
 	{"allocation (runtime.mallocgc)", `^runtime\.mallocgc$`},

@@ -77,9 +77,11 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		if mode == "profiled-admin" {
 			h = api.Admin()
 		}
-		for deadline := time.Now().Add(10 * time.Second); !svc.ChangesFollowed(); time.Sleep(5 * time.Millisecond) {
+		// Followed, and for long enough that /verify takes its failure
+		// throttles from the process (a few seconds), as in a running one.
+		for deadline := time.Now().Add(20 * time.Second); !svc.ChangesFollowed() || !svc.ThrottlesFollowed(); time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("the change feed not followed after 10 s")
+				return fmt.Errorf("the change feed not followed, or its throttles not in use, after 20 s")
 			}
 		}
 	default:
