@@ -109,8 +109,13 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 // for takes the three steps, which have that point.
 func (s *Store) create(ctx context.Context, c create) (int64, error) {
 	if c.record != nil {
-		if !s.cluster && !s.interrupt.Load() {
-			return s.createAtOnce(ctx, c)
+		if s.atOnce != nil && !s.interrupt.Load() {
+			select {
+			case s.atOnce <- struct{}{}:
+				defer func() { <-s.atOnce }()
+				return s.createAtOnce(ctx, c)
+			default: // as many creates hold a connection as the pool can spare
+			}
 		}
 		c.write, c.undo = s.recordWrite(c)
 	}
@@ -174,6 +179,14 @@ func (s *Store) undoRecord(ctx context.Context, key, data string) bool {
 	n, err := cadScript.Run(ctx, s.rdb, []string{key}, data).Int()
 	return err == nil && n == 1
 }
+
+// atOnceLimit bounds the creates in createAtOnce at once on a client whose
+// pool holds poolSize connections: each holds one connection from its first
+// round trip to its second, and on a contested path needs a second one (a
+// claim taken over, a release, an undo). Leaving a quarter of the pool to
+// others, the holders can never wait on each other for all of it; a create
+// beyond the bound takes three round trips.
+func atOnceLimit(poolSize int) int { return max(1, poolSize*3/4) }
 
 // createAtOnce runs the create protocol in two round trips, on one
 // connection, for an entity written by one SET NX on one server:

@@ -2,9 +2,11 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -132,6 +134,41 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 		if slices.ContainsFunc(page.Items, func(u core.User) bool { return u.ID == x.ID }) || page.Total != 3 {
 			t.Errorf("after the failed create: %d users, the id listed", page.Total)
 		}
+	}
+}
+
+// testCreateStorm: many creates at once racing for a few names, on a client
+// with a small pool (each create in two round trips holds a connection
+// between them, and a contested one needs another): one wins each name, the
+// others answer Conflict, none Unavailable.
+func testCreateStorm(t *testing.T, opts *redis.UniversalOptions) {
+	o := *opts
+	o.PoolSize = 4
+	client := redisstore.NewClient(&o)
+	s := redisstore.New(client, redisstore.Options{Prefix: newPrefix()})
+	defer s.Close()
+	const racers, names = 24, 3
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Go(func() {
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			u := core.User{ID: core.NewID(), Username: fmt.Sprintf("storm%d", i%names), IsActive: true, CreatedAt: now, UpdatedAt: now}
+			errs[i] = s.CreateUser(t.Context(), &u)
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case core.KindOf(err) != core.Conflict:
+			t.Errorf("a racing create: %v, want success or Conflict", err)
+		}
+	}
+	if won != names {
+		t.Errorf("%d creates won, want one per name (%d)", won, names)
 	}
 }
 

@@ -127,7 +127,10 @@
 // written by one SET NX, makes two on one server (not a Cluster): the first
 // pipeline also WATCHes and checks the absence of the user's key, and (2) and
 // (3) are one MULTI, run whole, in order, and only if nobody wrote the key
-// since (create.go, createAtOnce). On a failure
+// since (create.go, createAtOnce). Such a create holds one pooled connection
+// between its two round trips, so at most three quarters of the pool's
+// connections are held that way at once; a create beyond that takes three
+// round trips. On a failure
 // after (2) it undoes its slot write if that is still as written and then
 // removes its entries; on any failure after a claim it releases its claims
 // with a compare-and-delete script (a number taken is burnt, never reused).

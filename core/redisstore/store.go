@@ -102,7 +102,7 @@ type Store struct {
 	deadline   time.Duration
 	bounds     bounds
 
-	cluster      bool          // the client is a Cluster's (no multi-slot MULTI)
+	atOnce       chan struct{} // the creates in two round trips at once (atOnceLimit); nil: none (a Cluster)
 	redisClock   redisClock    // the claims' clock (claimTime)
 	waitReplicas int           // Options.WaitReplicas
 	waitTimeout  time.Duration // Options.WaitTimeout
@@ -153,10 +153,13 @@ func New(client redis.UniversalClient, opt Options) *Store {
 	if err := CheckWait(client, opt); err != nil {
 		panic(err)
 	}
-	_, cluster := client.(*redis.ClusterClient)
+	var atOnce chan struct{}
+	if c, ok := client.(*redis.Client); ok { // one server, Sentinel's included
+		atOnce = make(chan struct{}, atOnceLimit(c.Options().PoolSize))
+	}
 	return &Store{
 		rdb:          client,
-		cluster:      cluster,
+		atOnce:       atOnce,
 		k:            keys{p: opt.Prefix},
 		clock:        opt.Clock,
 		staleAfter:   opt.ClaimStaleAfter,
