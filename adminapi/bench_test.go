@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,25 +56,9 @@ func redisWork(b *testing.B, c *redis.Client) (calls, usec int64) {
 	if c == nil {
 		return -1, -1
 	}
-	info, err := c.Info(context.Background(), "commandstats").Result()
+	calls, usec, err := redistest.CommandStats(context.Background(), c, "")
 	if err != nil {
 		b.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\r\n") {
-		_, stats, _ := strings.Cut(line, ":")
-		if !strings.HasPrefix(line, "cmdstat_") {
-			continue
-		}
-		for kv := range strings.SplitSeq(stats, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				calls += n
-			case "usec":
-				usec += n
-			}
-		}
 	}
 	return calls, usec
 }

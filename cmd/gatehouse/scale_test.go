@@ -293,25 +293,9 @@ func redisCost(t *testing.T, st *scaleTarget, req func(*scaleTarget, *rand.Rand)
 // commandStats sums the calls and usec of INFO commandstats.
 func commandStats(t *testing.T, c redis.UniversalClient) (calls, usec int64) {
 	t.Helper()
-	info, err := c.Info(t.Context(), "commandstats").Result()
+	calls, usec, err := redistest.CommandStats(t.Context(), c, "")
 	if err != nil {
 		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(info, "\r\n") {
-		_, stats, ok := strings.Cut(line, ":")
-		if !ok || !strings.HasPrefix(line, "cmdstat_") {
-			continue
-		}
-		for kv := range strings.SplitSeq(stats, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				calls += n
-			case "usec":
-				usec += n
-			}
-		}
 	}
 	return calls, usec
 }

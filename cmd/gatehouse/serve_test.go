@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -537,17 +536,11 @@ func TestTwoInstancesThrottles(t *testing.T) {
 	// answered.
 	times := func() int64 {
 		t.Helper()
-		info, err := rdb.Info(t.Context(), "commandstats").Result()
+		n, _, err := redistest.CommandStats(t.Context(), rdb, "time")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for line := range strings.SplitSeq(info, "\r\n") {
-			if rest, ok := strings.CutPrefix(line, "cmdstat_time:calls="); ok {
-				n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest+",", ',')], 10, 64)
-				return n
-			}
-		}
-		return 0
+		return n
 	}
 	// The throttles are taken from b's set once it has followed the feed for
 	// the rate's interval and a second (4 s at the default 20 a minute).

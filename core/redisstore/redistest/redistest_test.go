@@ -193,3 +193,37 @@ func TestNodeKillRestart(t *testing.T) {
 		t.Errorf("GET k after kill -9 and restart = %q, %v; want \"v\" (appendfsync always)", got, err)
 	}
 }
+
+// TestCommandStats: the counts the benchmarks and the throttle tests read grow
+// by the commands sent, in all and for one command.
+func TestCommandStats(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { c.Close() })
+	ctx := t.Context()
+	all0, _, err := redistest.CommandStats(ctx, c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time0, _, _ := redistest.CommandStats(ctx, c, "time")
+	for range 3 {
+		if err := c.Time(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	all1, usec, _ := redistest.CommandStats(ctx, c, "")
+	time1, _, _ := redistest.CommandStats(ctx, c, "time")
+	// Between all0 and all1: one INFO, three TIME and a SET, plus the INFO of time0.
+	if got := all1 - all0; got != 6 {
+		t.Errorf("commands between two reads: %d, want 6", got)
+	}
+	if got := time1 - time0; got != 3 {
+		t.Errorf("TIME commands: %d, want 3", got)
+	}
+	if usec <= 0 {
+		t.Errorf("usec: %d, want > 0", usec)
+	}
+}
