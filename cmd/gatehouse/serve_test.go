@@ -225,21 +225,35 @@ func TestServeBootstrapOnce(t *testing.T) {
 	}
 }
 
+// twoInstancesKey is the admin key twoInstances' instances take from the
+// environment.
+const twoInstancesKey = "operator-chosen-key-123"
+
+// twoInstances starts a real redis-server and two serve instances on it, a and
+// b (b with bArgs), with twoInstancesKey as their admin key and the rest of the
+// environment as the test left it (clearEnv first). Skipped
+// under -short.
+func twoInstances(t *testing.T, bArgs ...string) (srv *redistest.Server, a, b *instance) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	srv = redistest.StartServer(t)
+	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
+	t.Setenv("GATEHOUSE_ADMIN_KEY", twoInstancesKey)
+	a = startServe(t, filepath.Join(t.TempDir(), "a"))
+	b = startServe(t, filepath.Join(t.TempDir(), "b"), bArgs...)
+	return srv, a, b
+}
+
 // TestTwoInstancesOneRedis: two instances on one real Redis share everything at
 // once: a key made on one verifies on the other, a deactivation on one is refused
 // by the other at its next request, and a logout likewise.
 func TestTwoInstancesOneRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
 	clearEnv(t)
-	srv := redistest.StartServer(t)
-	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
-	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
 	t.Setenv("GATEHOUSE_ENCRYPTION_KEYS", "k1:"+strings.Repeat("A", 43)+"=")
-	a := startServe(t, filepath.Join(t.TempDir(), "a"))
-	b := startServe(t, filepath.Join(t.TempDir(), "b"))
-	const key = "operator-chosen-key-123"
+	_, a, b := twoInstances(t)
+	const key = twoInstancesKey
 	if code, body := a.call(t, key, "POST", "/users", `{"username":"quinn","firstname":"Q","lastname":"N"}`); code != 200 {
 		t.Fatalf("create user: %d %s", code, body)
 	}
@@ -362,16 +376,9 @@ func TestServeKeepsExistingKeyFile(t *testing.T) {
 // feed; with the subscriptions cut (CLIENT KILL TYPE pubsub), the other
 // instance stops trusting its cache and still answers right.
 func TestTwoInstancesVerifyCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
 	clearEnv(t)
-	srv := redistest.StartServer(t)
-	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
-	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
-	a := startServe(t, filepath.Join(t.TempDir(), "a"))
-	b := startServe(t, filepath.Join(t.TempDir(), "b"))
-	const key = "operator-chosen-key-123"
+	srv, a, b := twoInstances(t)
+	const key = twoInstancesKey
 	admin := func(in *instance, want int, method, path, body string) string {
 		t.Helper()
 		code, got := in.call(t, key, method, path, body)
@@ -499,15 +506,8 @@ func TestTwoInstancesVerifyCache(t *testing.T) {
 // (401 with Retry-After), through the feed; with the subscriptions cut (CLIENT
 // KILL TYPE pubsub), b reads the throttles from Redis and still refuses.
 func TestTwoInstancesThrottles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
 	clearEnv(t)
-	srv := redistest.StartServer(t)
-	t.Setenv("GATEHOUSE_REDIS_URL", srv.URL)
-	t.Setenv("GATEHOUSE_ADMIN_KEY", "operator-chosen-key-123")
-	a := startServe(t, filepath.Join(t.TempDir(), "a"))
-	b := startServe(t, filepath.Join(t.TempDir(), "b"), "--verify-cache-size", "0")
+	srv, a, b := twoInstances(t, "--verify-cache-size", "0")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
 	if code, body := a.call(t, "operator-chosen-key-123", "POST", "/users", `{"username":"rita","firstname":"R","lastname":"T"}`); code != 200 {
