@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -183,4 +184,35 @@ func BenchmarkUserVersion(b *testing.B) {
 			_ = versionOf(u)
 		}
 	})
+}
+
+// TestRandomUserFillsEveryField: every field of User and of Identity is set by
+// some randomUser, so that TestUserVersionOnePass covers a field added to
+// either: a field appendUserCanonical leaves out would then fail it, rather
+// than leave a user's version (its ETag, which If-Match compares) unchanged
+// when only that field changes.
+func TestRandomUserFillsEveryField(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	user, identity := map[string]bool{}, map[string]bool{}
+	note := func(seen map[string]bool, v reflect.Value) {
+		for i := range v.NumField() {
+			if !v.Field(i).IsZero() {
+				seen[v.Type().Field(i).Name] = true
+			}
+		}
+	}
+	for range 200 {
+		u := randomUser(rnd)
+		note(user, reflect.ValueOf(u))
+		for _, id := range u.Identities {
+			note(identity, reflect.ValueOf(id))
+		}
+	}
+	for typ, seen := range map[reflect.Type]map[string]bool{reflect.TypeFor[User](): user, reflect.TypeFor[Identity](): identity} {
+		for f := range typ.Fields() {
+			if !seen[f.Name] {
+				t.Errorf("randomUser never sets %s.%s: set it there, and give appendUserCanonical the field if json encodes it", typ.Name(), f.Name)
+			}
+		}
+	}
 }
