@@ -94,11 +94,8 @@ func (s *Store) appOwner(ctx context.Context, appID string) (string, error) {
 	if !validID(appID) {
 		return "", nil
 	}
-	v, err := s.rdb.Get(ctx, s.k.appLocator(appID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	if err != nil {
+	v, ok, err := s.claimValue(ctx, s.appClaim(appID))
+	if err != nil || !ok {
 		return "", err
 	}
 	return claimOwner(v), nil

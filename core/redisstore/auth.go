@@ -442,15 +442,15 @@ func isNoScript(err error) bool {
 	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
-// locate reads a claim or locator key and returns its owner; NotFound when the
-// key is missing or names no valid owner.
-func (s *Store) locate(ctx context.Context, op, key, what string) (string, error) {
-	v, err := s.rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", core.Errorf(core.NotFound, op, "%s not found", what)
-	}
+// locate reads a claim or locator and returns its owner; NotFound when it is
+// missing or names no valid owner.
+func (s *Store) locate(ctx context.Context, op string, c claim, what string) (string, error) {
+	v, ok, err := s.claimValue(ctx, c)
 	if err != nil {
 		return "", fail(ctx, op, err)
+	}
+	if !ok {
+		return "", core.Errorf(core.NotFound, op, "%s not found", what)
 	}
 	owner := claimOwner(v)
 	if !validID(owner) {
@@ -460,7 +460,8 @@ func (s *Store) locate(ctx context.Context, op, key, what string) (string, error
 }
 
 // LocateCredential returns the user whose slot holds a keyed credential (key-auth,
-// jwt), from its keyId claim: one GET. The claim may belong to a create in flight
+// jwt), from its keyId claim: one HGET (with the old claim key's GET in one
+// pipeline while old claim keys may exist). The claim may belong to a create in flight
 // or left by a crash; ReadAuth's record is the truth. NotFound if there is no
 // claim; Invalid for a type without keyIds.
 func (s *Store) LocateCredential(ctx context.Context, typ core.CredentialType, keyID string) (string, error) {
@@ -473,10 +474,10 @@ func (s *Store) LocateCredential(ctx context.Context, typ core.CredentialType, k
 	if !validID(keyID) {
 		return "", credNotFound(op, typ)
 	}
-	return s.locate(ctx, op, s.k.claim(string(typ), keyID), string(typ)+" credential")
+	return s.locate(ctx, op, s.keyIDClaim(typ, keyID), string(typ)+" credential")
 }
 
-// LocateApp returns the owner of an app from its locator: one GET. NotFound if
+// LocateApp returns the owner of an app from its locator: one HGET (claimValue). NotFound if
 // there is none.
 func (s *Store) LocateApp(ctx context.Context, appID string) (string, error) {
 	const op = "redisstore.LocateApp"
@@ -486,11 +487,11 @@ func (s *Store) LocateApp(ctx context.Context, appID string) (string, error) {
 		return "", core.Errorf(core.NotFound, op, "app not found")
 	}
 	// The id is not named: it comes from an Authorization header.
-	return s.locate(ctx, op, s.k.appLocator(appID), "app")
+	return s.locate(ctx, op, s.appClaim(appID), "app")
 }
 
 // LocateUser returns the id of the user holding a unique name, from its claim
-// only: one GET. value is normalised as UserByName does (core.UsernameKey for
+// only: one HGET (claimValue). value is normalised as UserByName does (core.UsernameKey for
 // usernames, core.EmailKey for emails; externalIds and client identifier names
 // as given), so a normalised value works as well.
 // NotFound if there is no claim.
@@ -506,7 +507,7 @@ func (s *Store) LocateUser(ctx context.Context, kind core.NameKind, value string
 	if name == "" {
 		return "", notFound
 	}
-	uid, err := s.locate(ctx, op, s.k.claim(string(kind), name), "user with "+string(kind)+" "+strconv.Quote(value))
+	uid, err := s.locate(ctx, op, s.newClaim(string(kind), name, ""), "user with "+string(kind)+" "+strconv.Quote(value))
 	if err != nil {
 		return "", err
 	}

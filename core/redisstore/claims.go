@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,10 +35,11 @@ const (
 // claim instead of an identity claim of their own.
 const emailProvider = "email"
 
-// casScript sets KEYS[1] to ARGV[2] only if it still holds ARGV[1].
-var casScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2])
+// hcasScript sets field ARGV[1] of hash KEYS[1] to ARGV[3] only if it still
+// holds ARGV[2].
+var hcasScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
   return 1
 end
 return 0`)
@@ -49,71 +51,270 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// claim is one unique name to hold while an entity is written.
+// claim is one unique name to hold while an entity is written: the field
+// name of the hash bucket, P cb:<kind>:{<n>} (claimBucketKey), and old, the
+// key that held it in the layout before claim buckets, which is only ever
+// read and deleted (oldClaims).
 type claim struct {
-	key  string // full key
-	kind string // kindUsername, ..., a keyed credential type, or kindApp
-	name string // the normalised name, as in the key
-	show string // how a Conflict names it: `username "Bob"`
+	bucket string // P cb:<kind>:{<n>}
+	old    string // P claim:<kind>:<name>, P app:<appid> or P clientkey:<hex>
+	kind   string // kindUsername, ..., a keyed credential type, kindApp or kindClientKey
+	name   string // the normalised name: the field
+	show   string // how a Conflict names it: `username "Bob"`
 }
 
-// held is a claim taken, with the value written.
+// newClaim is the one place that says where a claim of kind and name lives.
+func (s *Store) newClaim(kind, name, show string) claim {
+	var old string
+	switch kind {
+	case kindApp:
+		old = s.k.appLocator(name)
+	case kindClientKey:
+		old = s.k.clientKey(name)
+	default:
+		old = s.k.claim(kind, name)
+	}
+	return claim{bucket: s.k.claimBucketKey(kind, name), old: old, kind: kind, name: name, show: show}
+}
+
+// same reports whether c and d claim one name.
+func (c claim) same(d claim) bool { return c.kind == d.kind && c.name == d.name }
+
+// held is a claim taken or owned: val is the value its bucket field holds
+// for us ("" for none), oldVal that of its old key ("" for none).
 type held struct {
 	claim
-	val string
+	val    string
+	oldVal string
 }
 
 func (s *Store) usernameClaim(key, raw string) claim {
-	return claim{key: s.k.claim(kindUsername, key), kind: kindUsername, name: key, show: fmt.Sprintf("username %q", raw)}
+	return s.newClaim(kindUsername, key, fmt.Sprintf("username %q", raw))
 }
 
 func (s *Store) emailClaim(key, raw string) claim {
-	return claim{key: s.k.claim(kindEmail, key), kind: kindEmail, name: key, show: fmt.Sprintf("email %q", raw)}
+	return s.newClaim(kindEmail, key, fmt.Sprintf("email %q", raw))
 }
 
 func (s *Store) externalIDClaim(v string) claim {
-	return claim{key: s.k.claim(kindExternalID, v), kind: kindExternalID, name: v, show: fmt.Sprintf("externalId %q", v)}
+	return s.newClaim(kindExternalID, v, fmt.Sprintf("externalId %q", v))
 }
 
 // identityClaim is the claim of an identity at a provider other than "email";
 // the provider never contains ':', so the name splits back unambiguously.
 func (s *Store) identityClaim(provider, subject string) claim {
-	name := identityName(provider, subject)
-	return claim{key: s.k.claim(kindIdentity, name), kind: kindIdentity, name: name, show: fmt.Sprintf("%s identity %q", provider, subject)}
+	return s.newClaim(kindIdentity, identityName(provider, subject), fmt.Sprintf("%s identity %q", provider, subject))
 }
 
 func (s *Store) keyIDClaim(typ core.CredentialType, keyID string) claim {
-	return claim{key: s.k.claim(string(typ), keyID), kind: string(typ), name: keyID, show: fmt.Sprintf("%s keyId %q", typ, keyID)}
+	return s.newClaim(string(typ), keyID, fmt.Sprintf("%s keyId %q", typ, keyID))
 }
 
 func (s *Store) appClaim(appID string) claim {
-	return claim{key: s.k.appLocator(appID), kind: kindApp, name: appID, show: fmt.Sprintf("app id %q", appID)}
+	return s.newClaim(kindApp, appID, fmt.Sprintf("app id %q", appID))
 }
 
 // clientIdentifierClaim is the claim of a client's identifier for its user,
 // case-sensitive, as given.
 func (s *Store) clientIdentifierClaim(clientID, identifier string) claim {
-	name := core.ClientIdentifierName(clientID, identifier)
-	return claim{key: s.k.claim(kindClientIdentifier, name), kind: kindClientIdentifier, name: name, show: fmt.Sprintf("client identifier %q", identifier)}
+	return s.newClaim(kindClientIdentifier, core.ClientIdentifierName(clientID, identifier), fmt.Sprintf("client identifier %q", identifier))
 }
 
 // clientNameClaim is the claim of a client's name, unique case-insensitively.
 func (s *Store) clientNameClaim(name string) claim {
-	key := clientNameKey(name)
-	return claim{key: s.k.claim(kindClientName, key), kind: kindClientName, name: key, show: fmt.Sprintf("client name %q", name)}
+	return s.newClaim(kindClientName, clientNameKey(name), fmt.Sprintf("client name %q", name))
 }
 
 // groupNameClaim is the claim of a group's name, unique case-insensitively.
 func (s *Store) groupNameClaim(name string) claim {
-	key := core.GroupNameKey(name)
-	return claim{key: s.k.claim(kindGroupName, key), kind: kindGroupName, name: key, show: fmt.Sprintf("group name %q", name)}
+	return s.newClaim(kindGroupName, core.GroupNameKey(name), fmt.Sprintf("group name %q", name))
 }
 
 // clientKeyClaim is the lookup of a client key by its hash ("sha256:<hex>",
 // checked by the caller). Its show never carries the hash.
 func (s *Store) clientKeyClaim(hash string) claim {
 	h, _ := hashHex(hash)
-	return claim{key: s.k.clientKey(h), kind: kindClientKey, name: h, show: "a client key with that hash"}
+	return s.newClaim(kindClientKey, h, "a client key with that hash")
+}
+
+// Claim keys of the layout before claim buckets (P claim:<kind>:<name>, P
+// app:<appid>, P clientkey:<hex>, each a key of its own) may still exist in
+// a store written by an earlier version. No version writes them any more
+// (every instance is upgraded at once), so while they may exist: a lookup
+// reads the bucket's field and the old key in one pipeline, the bucket's
+// value first; a take reads the old key in its first pipeline and answers
+// Conflict when the old key holds the name for an owner that still holds it
+// (claimFree); a release deletes both where they hold the owner's value.
+// Doctor's repair moves every old key into its bucket and then writes the
+// marker P layout:claims = "buckets"; so does the first process to find an
+// empty store (no P seq:users, seq:clients or seq:groups). A process reads
+// the marker with its first lookup or take, and again at most every
+// layoutRecheck while it has not seen it, in the same pipeline as that
+// lookup or take; once it has, it reads no old key again.
+type claimLayout struct {
+	bucketsOnly atomic.Bool  // the marker was seen: no old claim key is left
+	checked     atomic.Int64 // when the marker was last read (Unix ns; 0: never)
+}
+
+// layoutRecheck is how often a process that has not seen the marker reads it
+// again.
+const layoutRecheck = time.Minute
+
+// oldClaims reports whether claim keys of the old layout may still exist.
+func (s *Store) oldClaims() bool { return !s.layout.bucketsOnly.Load() }
+
+// probeLayout queues the read of the marker on p when it is due (never once
+// it was seen) and returns what to call with the pipeline's replies, or nil.
+func (s *Store) probeLayout(ctx context.Context, p redis.Pipeliner) func(context.Context) {
+	if !s.oldClaims() {
+		return nil
+	}
+	now, last := time.Now().UnixNano(), s.layout.checked.Load()
+	if last != 0 && now-last < int64(layoutRecheck) || !s.layout.checked.CompareAndSwap(last, now) {
+		return nil
+	}
+	marker := p.Get(ctx, s.k.layoutClaims())
+	seqs := []*redis.IntCmd{p.Exists(ctx, s.k.seq(listUsers)), p.Exists(ctx, s.k.seq(listClients)), p.Exists(ctx, s.k.seq(listGroups))}
+	return func(ctx context.Context) {
+		v, err := marker.Result()
+		switch {
+		case err == nil && v == claimsInBuckets:
+			s.layout.bucketsOnly.Store(true)
+			return
+		case err != nil && !errors.Is(err, redis.Nil):
+			s.layout.checked.Store(0) // try again with the next
+			return
+		}
+		for _, e := range seqs {
+			if e.Val() != 0 || e.Err() != nil {
+				return
+			}
+		}
+		// An empty store: nothing was ever written under the old layout.
+		if s.rdb.Set(ctx, s.k.layoutClaims(), claimsInBuckets, 0).Err() == nil {
+			s.layout.bucketsOnly.Store(true)
+		}
+	}
+}
+
+// readLayout reads the marker now (tests, Doctor).
+func (s *Store) readLayout(ctx context.Context) error {
+	s.layout.checked.Store(0)
+	var apply func(context.Context)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		apply = s.probeLayout(ctx, p)
+		if apply == nil {
+			p.Ping(ctx) // a pipeline needs a command
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	if apply != nil {
+		apply(ctx)
+	}
+	return nil
+}
+
+// claimRead is the read of a claim queued on a pipeline: its bucket field
+// and, while old claim keys may exist, its old key.
+type claimRead struct{ field, old *redis.StringCmd }
+
+// readClaim queues the read of c on p.
+func (s *Store) readClaim(ctx context.Context, p redis.Pipeliner, c claim) claimRead {
+	r := claimRead{field: p.HGet(ctx, c.bucket, c.name)}
+	if s.oldClaims() {
+		r.old = p.Get(ctx, c.old)
+	}
+	return r
+}
+
+// values returns the bucket field's value and the old key's, "" for a
+// missing one.
+func (r claimRead) values() (val, oldVal string, err error) {
+	val, _, err = optional(r.field)
+	if err != nil || r.old == nil {
+		return val, "", err
+	}
+	oldVal, _, err = optional(r.old)
+	return val, oldVal, err
+}
+
+// value returns the claim's value, the bucket's before the old key's; ok is
+// false when there is none.
+func (r claimRead) value() (string, bool, error) {
+	val, oldVal, err := r.values()
+	v := cmp.Or(val, oldVal)
+	return v, v != "", err
+}
+
+// claimValue reads one claim's value: one HGET once no old claim key is
+// left, else one pipeline.
+func (s *Store) claimValue(ctx context.Context, c claim) (string, bool, error) {
+	if !s.oldClaims() {
+		return optional(s.rdb.HGet(ctx, c.bucket, c.name))
+	}
+	var r claimRead
+	var apply func(context.Context)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		apply = s.probeLayout(ctx, p)
+		r = s.readClaim(ctx, p, c)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", false, err
+	}
+	if apply != nil {
+		apply(ctx)
+	}
+	return r.value()
+}
+
+// heldBy reads the claims cs in one pipeline and returns those that owners[i]
+// holds, in its bucket field, its old key or both, with the values read: what
+// a release of names the owner gives up frees.
+func (s *Store) heldBy(ctx context.Context, cs []claim, owners []string) ([]held, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	reads := make([]claimRead, len(cs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range cs {
+			reads[i] = s.readClaim(ctx, p, c)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	var out []held
+	for i, c := range cs {
+		val, oldVal, err := reads[i].values()
+		if err != nil {
+			return nil, err
+		}
+		h := held{claim: c}
+		if val != "" && claimOwner(val) == owners[i] {
+			h.val = val
+		}
+		if oldVal != "" && claimOwner(oldVal) == owners[i] {
+			h.oldVal = oldVal
+		}
+		if h.val != "" || h.oldVal != "" {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// heldByOne is heldBy with one owner for every claim.
+func (s *Store) heldByOne(ctx context.Context, cs []claim, owner string) ([]held, error) {
+	owners := make([]string, len(cs))
+	for i := range owners {
+		owners[i] = owner
+	}
+	return s.heldBy(ctx, cs, owners)
 }
 
 // holds reports, for each claim, whether its owner exists and still holds the
@@ -253,20 +454,52 @@ func (s *Store) claimFree(ctx context.Context, c claim, value string, now time.T
 	return !h[0], nil
 }
 
-// take claims c with the value val at t0: SET NX, or a compare-and-set over
-// a free claim. cur is the value the claim was last seen holding ("" when
-// unknown, or none). Conflict names the claim when it is taken.
-func (s *Store) take(ctx context.Context, op string, c claim, val, cur string, t0 time.Time) (held, error) {
+// take claims c with the value val at t0: HSETNX, or a compare-and-set over
+// a free claim. While old claim keys may exist, the first pipeline also reads
+// c's, and a name an old key holds for an owner that still holds it is
+// Conflict (oldFree). Conflict names the claim when it is taken.
+func (s *Store) take(ctx context.Context, op string, c claim, val string, t0 time.Time) (held, error) {
+	taken := core.Errorf(core.Conflict, op, "%s is taken", c.show)
+	var set *redis.BoolCmd
+	var old *redis.StringCmd
+	var apply func(context.Context)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		apply = s.probeLayout(ctx, p)
+		set = p.HSetNX(ctx, c.bucket, c.name, val)
+		if s.oldClaims() {
+			old = p.Get(ctx, c.old)
+		}
+		return nil
+	})
+	if set.Val() { // ours, whatever else failed: released below on any error
+		h := held{claim: c, val: val}
+		err = cmp.Or(ignoreNil(err), s.oldFree(ctx, c, old, t0, taken))
+		if err != nil {
+			s.release(ctx, []held{h})
+			return held{}, err
+		}
+		if apply != nil {
+			apply(ctx)
+		}
+		return h, nil
+	}
+	if err = cmp.Or(ignoreNil(err), s.oldFree(ctx, c, old, t0, taken)); err != nil {
+		return held{}, err
+	}
+	if apply != nil {
+		apply(ctx)
+	}
+	cur := ""
 	for range 5 {
 		if cur == "" {
-			ok, err := s.rdb.SetNX(ctx, c.key, val, 0).Result()
+			ok, err := s.rdb.HSetNX(ctx, c.bucket, c.name, val).Result()
 			if err != nil {
 				return held{}, err
 			}
 			if ok {
-				return held{c, val}, nil
+				return held{claim: c, val: val}, nil
 			}
-			cur, err = s.rdb.Get(ctx, c.key).Result()
+			cur, err = s.rdb.HGet(ctx, c.bucket, c.name).Result()
 			if errors.Is(err, redis.Nil) {
 				cur = ""
 				continue
@@ -282,16 +515,38 @@ func (s *Store) take(ctx context.Context, op string, c claim, val, cur string, t
 		if !free {
 			break
 		}
-		n, err := casScript.Run(ctx, s.rdb, []string{c.key}, cur, val).Int()
+		n, err := hcasScript.Run(ctx, s.rdb, []string{c.bucket}, c.name, cur, val).Int()
 		if err != nil {
 			return held{}, err
 		}
 		if n == 1 {
-			return held{c, val}, nil
+			return held{claim: c, val: val}, nil
 		}
 		cur = ""
 	}
-	return held{}, core.Errorf(core.Conflict, op, "%s is taken", c.show)
+	return held{}, taken
+}
+
+// oldFree answers taken when c's old key, read by old (nil when not read),
+// holds the name for an owner that still holds it or for a create that may
+// still be in flight (claimFree at t0). No version writes old keys, so one
+// found missing or free stays so.
+func (s *Store) oldFree(ctx context.Context, c claim, old *redis.StringCmd, t0 time.Time, taken error) error {
+	if old == nil {
+		return nil
+	}
+	v, ok, err := optional(old)
+	if err != nil || !ok {
+		return err
+	}
+	free, err := s.claimFree(ctx, c, v, t0)
+	if err != nil {
+		return err
+	}
+	if !free {
+		return taken
+	}
+	return nil
 }
 
 // release deletes each claim that still holds the value it was taken with. Errors
@@ -308,10 +563,16 @@ func (s *Store) release(ctx context.Context, hs []held) {
 	})
 }
 
-// releaseAll queues the compare-and-delete of each claim on p.
+// releaseAll queues the compare-and-delete of each claim on p: of its bucket
+// field and of its old key, each where it holds the value held.
 func releaseAll(ctx context.Context, p redis.Pipeliner, hs []held) {
 	for _, h := range hs {
-		cadScript.Eval(ctx, p, []string{h.key}, h.val)
+		if h.val != "" {
+			hcadScript.Eval(ctx, p, []string{h.bucket}, h.name, h.val)
+		}
+		if h.oldVal != "" {
+			cadScript.Eval(ctx, p, []string{h.old}, h.oldVal)
+		}
 	}
 }
 
@@ -337,7 +598,7 @@ func (s *Store) begin(ctx context.Context, op, owner string) (*creation, error) 
 
 // claim takes c, remembering it for check and abort.
 func (cr *creation) claim(ctx context.Context, c claim) error {
-	h, err := cr.s.take(ctx, cr.op, c, claimValue(cr.owner, cr.t0), "", cr.t0)
+	h, err := cr.s.take(ctx, cr.op, c, claimValue(cr.owner, cr.t0), cr.t0)
 	if err != nil {
 		return err
 	}
@@ -348,7 +609,7 @@ func (cr *creation) claim(ctx context.Context, c claim) error {
 // claimAll takes every claim of a create and INCRs the counter (a full key,
 // "" for none), in one pipeline (one write step) on via, with what also
 // queues first, and returns the counter's value. Each claim is a plain SET
-// NX of the owner and the claim time (claimTime: the store's estimate of
+// NX (HSETNX of its bucket's field) of the owner and the claim time (claimTime: the store's estimate of
 // Redis' clock, or Options.Clock); t0 is the earlier of that time and Redis
 // TIME read in the same pipeline, so an estimate that runs late can only make
 // the create miss its deadline, never make its claims look older than they
@@ -370,26 +631,35 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 		_, cr.t0, _ = parseClaim(val) // at, to the microsecond the claim keeps
 	}
 	sets := make([]*redis.BoolCmd, len(cs))
+	olds := make([]*redis.StringCmd, len(cs))
 	var now *redis.TimeCmd
 	var incr *redis.IntCmd
+	var apply func(context.Context)
 	sent := time.Now()
 	err := s.bounds.step(ctx, func(ctx context.Context) error {
 		_, err := via.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if also != nil {
 				also(p)
 			}
+			if len(cs) > 0 {
+				apply = s.probeLayout(ctx, p)
+			}
 			if s.clock == nil && len(cs) > 0 {
 				now = p.Time(ctx)
 			}
+			old := s.oldClaims()
 			for i, c := range cs {
-				sets[i] = p.SetNX(ctx, c.key, val, 0)
+				sets[i] = p.HSetNX(ctx, c.bucket, c.name, val)
+				if old {
+					olds[i] = p.Get(ctx, c.old)
+				}
 			}
 			if counter != "" {
 				incr = p.Incr(ctx, counter)
 			}
 			return nil
 		})
-		return err
+		return ignoreNil(err)
 	})
 	if now != nil && now.Err() == nil {
 		t := now.Val()
@@ -405,7 +675,7 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 		case serr != nil:
 			err = cmp.Or(err, serr) // the claims taken are still kept in cr.held for abort
 		case ok:
-			cr.held = append(cr.held, held{cs[i], val})
+			cr.held = append(cr.held, held{claim: cs[i], val: val})
 		default:
 			contested = append(contested, cs[i])
 		}
@@ -413,9 +683,20 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 	if err != nil {
 		return 0, err
 	}
+	if apply != nil {
+		apply(ctx)
+	}
+	for i, c := range cs {
+		err := s.bounds.step(ctx, func(ctx context.Context) error {
+			return s.oldFree(ctx, c, olds[i], cr.t0, core.Errorf(core.Conflict, cr.op, "%s is taken", c.show))
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
 	for _, c := range contested {
 		err := s.bounds.step(ctx, func(ctx context.Context) error {
-			h, err := s.take(ctx, cr.op, c, val, "", cr.t0)
+			h, err := s.take(ctx, cr.op, c, val, cr.t0)
 			if err == nil {
 				cr.held = append(cr.held, h)
 			}
@@ -457,7 +738,7 @@ func (cr *creation) finish(ctx context.Context, entries []entry) error {
 			now = p.Time(ctx)
 		}
 		for i, h := range cr.held {
-			gets[i] = p.Get(ctx, h.key)
+			gets[i] = p.HGet(ctx, h.bucket, h.name)
 		}
 		return nil
 	})

@@ -205,21 +205,7 @@ func (s *Store) keyLookups(ctx context.Context, op, cid string, fields map[strin
 		cs = append(cs, s.clientKeyClaim(r.Hash))
 		owners = append(owners, clientKeyRef(cid, keyID))
 	}
-	keys := make([]string, len(cs))
-	for i, c := range cs {
-		keys[i] = c.key
-	}
-	vals, oks, err := s.getMany(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	var out []held
-	for i, c := range cs {
-		if oks[i] && claimOwner(vals[i]) == owners[i] {
-			out = append(out, held{c, vals[i]})
-		}
-	}
-	return out, nil
+	return s.heldBy(ctx, cs, owners)
 }
 
 // CreateClientKey stores a key of a client with the create protocol: its hash
@@ -332,12 +318,12 @@ func (s *Store) ClientByKeyHash(ctx context.Context, hash string) (core.Client, 
 	}
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
-	v, err := s.rdb.Get(ctx, s.clientKeyClaim(hash).key).Result()
-	if errors.Is(err, redis.Nil) {
-		return core.Client{}, core.ClientKey{}, notFound
-	}
+	v, found, err := s.claimValue(ctx, s.clientKeyClaim(hash))
 	if err != nil {
 		return core.Client{}, core.ClientKey{}, fail(ctx, op, err)
+	}
+	if !found {
+		return core.Client{}, core.ClientKey{}, notFound
 	}
 	cid, keyID, ok := parseClientKeyRef(claimOwner(v))
 	if !ok {

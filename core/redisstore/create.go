@@ -194,7 +194,7 @@ func atOnceLimit(poolSize int) int { return max(1, poolSize*3/4) }
 //  1. one pipeline: WATCH and EXISTS of the entity's key, then claimAll's
 //     claims, TIME and INCR. The key existing is Conflict;
 //  2. one pipeline: MULTI, the SET NX, the index entries, TIME and the
-//     claims' GET (the final check, as finish makes it), EXEC; then, when
+//     claims' HGET (the final check, as finish makes it), EXEC; then, when
 //     c.fenced is set and the store waits for replicas, the fence and WAIT.
 //
 // The MULTI runs whole or not at all, and only if nobody wrote the key since
@@ -289,7 +289,7 @@ func (cr *creation) finishAtOnce(ctx context.Context, tx *redis.Tx, c create, da
 			p.Do(ctx, "TIME")
 		}
 		for _, h := range cr.held {
-			p.Do(ctx, "GET", h.key)
+			p.Do(ctx, "HGET", h.bucket, h.name)
 		}
 		exec = p.Do(ctx, "EXEC")
 		if c.fenced != nil && s.waitReplicas > 0 {

@@ -245,20 +245,17 @@ func (s *Store) locateCred(ctx context.Context, typ core.CredentialType, id stri
 		return "", nil
 	}
 	if typ.Keyed() {
-		v, err := s.rdb.Get(ctx, s.k.claim(string(typ), id)).Result()
-		if errors.Is(err, redis.Nil) {
-			return "", nil
-		}
-		if err != nil {
+		v, ok, err := s.claimValue(ctx, s.keyIDClaim(typ, id))
+		if err != nil || !ok {
 			return "", err
 		}
 		return claimOwner(v), nil
 	}
 	var user *redis.IntCmd
-	var loc *redis.StringCmd
+	var loc claimRead
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		user = p.Exists(ctx, s.k.user(id))
-		loc = p.Get(ctx, s.k.appLocator(id))
+		loc = s.readClaim(ctx, p, s.appClaim(id))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -267,7 +264,7 @@ func (s *Store) locateCred(ctx context.Context, typ core.CredentialType, id stri
 	if user.Val() == 1 {
 		return id, nil
 	}
-	if v, err := loc.Result(); err == nil {
+	if v, ok, err := loc.value(); err == nil && ok {
 		return claimOwner(v), nil
 	}
 	return "", nil
@@ -303,11 +300,11 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 	// A user's credential lives in its own slot: try that and the app locator at once.
 	at := credAt{id, typ, id}
 	var script *redis.Cmd
-	var loc *redis.StringCmd
+	var loc claimRead
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		keys, args := s.readCredArgs(at)
 		script = readCredScript.Eval(ctx, p, keys, args...)
-		loc = p.Get(ctx, s.k.appLocator(id))
+		loc = s.readClaim(ctx, p, s.appClaim(id))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -322,8 +319,8 @@ func (s *Store) GetCredential(ctx context.Context, typ core.CredentialType, id s
 			return c, nil
 		}
 	}
-	v, err := loc.Result()
-	if err != nil {
+	v, ok, err := loc.value()
+	if err != nil || !ok {
 		return core.Credential{}, notFound
 	}
 	uid := claimOwner(v)

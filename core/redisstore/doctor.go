@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +22,12 @@ const doctorBatch = 500
 // Doctor finds leftovers of interrupted writes and, with repair, removes them:
 //   - stale claims, app locators and client key lookups (owner gone or no
 //     longer holding the name, a lookup's key or client gone; older than
-//     ClaimStaleAfter), removed by compare-and-delete;
+//     ClaimStaleAfter), in their buckets (HSCAN) or under old claim keys,
+//     removed by compare-and-delete;
+//   - claim keys of the layout before claim buckets, reported in
+//     DanglingIndex and moved into their buckets (oldClaims); once none is
+//     left, repair writes the marker P layout:claims, after which no process
+//     reads old claim keys;
 //   - list-index, app-name and app redirect-URI entries whose record is gone
 //     (or renamed, or has another RedirectURI), and records missing from their
 //     list index or sets (a create interrupted after its write, or an app
@@ -63,6 +69,16 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 	}
 	if err := d.filterIndexes(ctx, d.ixKeys); err != nil {
 		return core.DoctorReport{}, fail(ctx, op, err)
+	}
+	if repair && d.oldLeft.Load() == 0 && s.oldClaims() {
+		// Every claim is in its bucket: no process needs to read old keys.
+		err := s.bounds.step(ctx, func(ctx context.Context) error {
+			return s.rdb.Set(ctx, s.k.layoutClaims(), claimsInBuckets, 0).Err()
+		})
+		if err != nil {
+			return core.DoctorReport{}, fail(ctx, op, err)
+		}
+		s.layout.bucketsOnly.Store(true)
 	}
 	r := core.DoctorReport{
 		StaleClaims:   d.sorted(d.staleClaims),
@@ -129,6 +145,7 @@ type doctor struct {
 	mu                                 sync.Mutex
 	staleClaims, dangling, staleGrants []string
 	ixKeys                             []string // the users' filter indexes found by the scan
+	oldLeft                            atomic.Int64 // old claim keys found and not removed
 }
 
 func (d *doctor) add(list *[]string, format string, args ...any) {
@@ -156,7 +173,8 @@ type record struct {
 // credentials), each a step. Client records are checked against their list
 // index, client key lookups as claims.
 func (d *doctor) keys(ctx context.Context, keys []string) error {
-	var claims []claim
+	var olds []claim       // claim keys of the layout before claim buckets
+	var buckets []string // P cb:<kind>:{<n>}
 	var sets, records []record
 	var oldLists []string // P u:{uid}:cc:<uid>, a user's own consumer list, no longer kept
 	for _, full := range keys {
@@ -166,11 +184,13 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 		}
 		switch p.kind {
 		case keyClaim:
-			claims = append(claims, claim{key: full, kind: p.sub, name: p.name})
+			olds = append(olds, d.s.newClaim(p.sub, p.name, ""))
 		case keyAppLocator:
-			claims = append(claims, claim{key: full, kind: kindApp, name: p.id})
+			olds = append(olds, d.s.newClaim(kindApp, p.id, ""))
 		case keyClientKey:
-			claims = append(claims, claim{key: full, kind: kindClientKey, name: p.id})
+			olds = append(olds, d.s.newClaim(kindClientKey, p.id, ""))
+		case keyClaimBucket:
+			buckets = append(buckets, full)
 		case keyAppName, keyAppRedirect:
 			sets = append(sets, record{p, full})
 		case keyUser, keyApp, keyCred, keyClient:
@@ -185,7 +205,10 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 			d.mu.Unlock()
 		}
 	}
-	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.claims(ctx, claims) }); err != nil {
+	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.oldClaims(ctx, olds) }); err != nil {
+		return err
+	}
+	if err := d.buckets(ctx, buckets); err != nil {
 		return err
 	}
 	if err := d.s.bounds.step(ctx, func(ctx context.Context) error { return d.oldLists(ctx, oldLists) }); err != nil {
@@ -228,49 +251,168 @@ func (d *doctor) oldLists(ctx context.Context, keys []string) error {
 	return err
 }
 
-// claims reports claims and locators that are free: older than the window and
-// not held by their owner.
-func (d *doctor) claims(ctx context.Context, cs []claim) error {
+// buckets reports the free claims of claim buckets (HSCAN, a page of every
+// bucket at once a step), and with repair removes them.
+func (d *doctor) buckets(ctx context.Context, keys []string) error {
+	cursors := make([]uint64, len(keys))
+	for len(keys) > 0 {
+		var cs []claim
+		var vals []string
+		scans := make([]*redis.ScanCmd, len(keys))
+		err := d.s.bounds.step(ctx, func(ctx context.Context) error {
+			_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, k := range keys {
+					scans[i] = p.HScan(ctx, k, cursors[i], "", doctorBatch)
+				}
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		var more []string
+		var moreCursors []uint64
+		for i, k := range keys {
+			p, _ := d.s.k.parseKey(k)
+			fields, next := scans[i].Val()
+			for j := 0; j+1 < len(fields); j += 2 {
+				c := d.s.newClaim(p.sub, fields[j], "")
+				if c.bucket != k {
+					continue // a field in a bucket not its own: no lookup finds it
+				}
+				cs, vals = append(cs, c), append(vals, fields[j+1])
+			}
+			if next != 0 {
+				more, moreCursors = append(more, k), append(moreCursors, next)
+			}
+		}
+		err = d.s.bounds.step(ctx, func(ctx context.Context) error {
+			free, err := d.claims(ctx, cs, vals)
+			if err != nil || !d.repair || len(free) == 0 {
+				return err
+			}
+			hs := make([]held, len(free))
+			for i, j := range free {
+				hs[i] = held{claim: cs[j], val: vals[j]}
+			}
+			_, err = d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				releaseAll(ctx, p, hs)
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		keys, cursors = more, moreCursors
+	}
+	return nil
+}
+
+// oldClaims reports the claim keys of the layout before claim buckets (P
+// claim:<kind>:<name>, P app:<appid>, P clientkey:<hex>): a free one as any
+// free claim, the others in DanglingIndex. With repair it removes the free
+// ones and moves the others into their buckets: HSETNX of the field with
+// the key's value, then, once the field holds that value, compare-and-delete
+// of the key. A key whose field holds another value is left (d.oldLeft).
+func (d *doctor) oldClaims(ctx context.Context, cs []claim) error {
 	if len(cs) == 0 {
 		return nil
 	}
 	keys := make([]string, len(cs))
 	for i, c := range cs {
-		keys[i] = c.key
+		keys[i] = c.old
 	}
-	vals, oks, err := d.s.getMany(ctx, keys)
+	vs, oks, err := d.s.getMany(ctx, keys)
 	if err != nil {
 		return err
 	}
-	var old []claim
-	var owners, values []string
+	var found []claim
+	var vals []string
 	for i, c := range cs {
-		if !oks[i] {
+		if oks[i] {
+			found, vals = append(found, c), append(vals, vs[i])
+		}
+	}
+	free, err := d.claims(ctx, found, vals)
+	if err != nil {
+		return err
+	}
+	var del []held // old keys to delete: free, or moved
+	var move []int
+	for i, c := range found {
+		if slices.Contains(free, i) {
+			del = append(del, held{claim: c, oldVal: vals[i]})
 			continue
 		}
-		owner, at, ok := parseClaim(vals[i])
-		if ok && d.now.Sub(at) < d.s.staleAfter {
+		d.add(&d.dangling, "%s (a claim key of the layout before claim buckets; repair moves it into its bucket)", strings.TrimPrefix(c.old, d.s.k.p))
+		move = append(move, i)
+	}
+	if !d.repair {
+		d.oldLeft.Add(int64(len(found)))
+		return nil
+	}
+	if len(move) > 0 {
+		sets := make([]*redis.BoolCmd, len(move))
+		gets := make([]*redis.StringCmd, len(move))
+		_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range move {
+				sets[j] = p.HSetNX(ctx, found[i].bucket, found[i].name, vals[i])
+				gets[j] = p.HGet(ctx, found[i].bucket, found[i].name)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		for j, i := range move {
+			if v, _, err := optional(gets[j]); err == nil && v == vals[i] {
+				del = append(del, held{claim: found[i], oldVal: vals[i]})
+			} else {
+				d.oldLeft.Add(1)
+				d.add(&d.dangling, "%s (its bucket holds another claim of the name; left)", strings.TrimPrefix(found[i].old, d.s.k.p))
+			}
+		}
+	}
+	_, err = d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		releaseAll(ctx, p, del)
+		return nil
+	})
+	return err
+}
+
+// claims reports the claims and locators cs, holding vals, that are free:
+// older than the window and not held by their owner. It returns their indexes.
+func (d *doctor) claims(ctx context.Context, cs []claim, vals []string) ([]int, error) {
+	var old []claim
+	var owners, values []string
+	var at []int
+	for i, c := range cs {
+		owner, t, ok := parseClaim(vals[i])
+		if ok && d.now.Sub(t) < d.s.staleAfter {
 			continue
 		}
 		old = append(old, c)
 		owners = append(owners, owner)
 		values = append(values, vals[i])
+		at = append(at, i)
 	}
 	if len(old) == 0 {
-		return nil
+		return nil, nil
 	}
 	holding, err := d.s.holds(ctx, old, owners)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var free []held
+	var free []int
 	for i, c := range old {
 		if holding[i] {
 			continue
 		}
 		age := "unknown age"
-		if _, at, ok := parseClaim(values[i]); ok {
-			age = d.now.Sub(at).Round(time.Second).String() + " old"
+		if _, t, ok := parseClaim(values[i]); ok {
+			age = d.now.Sub(t).Round(time.Second).String() + " old"
 		}
 		switch c.kind {
 		case kindApp:
@@ -281,16 +423,9 @@ func (d *doctor) claims(ctx context.Context, cs []claim) error {
 		default:
 			d.add(&d.staleClaims, "%s:%s (owner %s, %s)", c.kind, c.name, owners[i], age)
 		}
-		free = append(free, held{c, values[i]})
+		free = append(free, at[i])
 	}
-	if d.repair && len(free) > 0 {
-		_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			releaseAll(ctx, p, free)
-			return nil
-		})
-		return err
-	}
-	return nil
+	return free, nil
 }
 
 // appSet reports the entries of one app-name or redirect-URI set whose app

@@ -1,5 +1,7 @@
 package redisstore
 
+import "context"
+
 // InterruptNext makes the next create or delete of s stop right after its write in
 // the entity's slot and return an error, leaving claims, locators and index
 // entries as a process that died there would.
@@ -14,3 +16,18 @@ func HasKeyShape(s *Store, key string) bool {
 
 // UserKey is the key of the user record of id.
 func UserKey(s *Store, id string) string { return s.k.user(id) }
+
+// ClaimBucket returns the key (without the store's prefix) and the field of
+// the claim of kind and name.
+func ClaimBucket(s *Store, kind, name string) (key, field string) {
+	c := s.newClaim(kind, name, "")
+	return c.bucket[len(s.k.p):], c.name
+}
+
+// ReadClaimLayout makes s read the marker P layout:claims now, as it does
+// with its first lookup and every minute until it has seen it.
+func ReadClaimLayout(ctx context.Context, s *Store) error { return s.readLayout(ctx) }
+
+// ReadsOldClaims reports whether s still reads the claim keys of the layout
+// before claim buckets.
+func ReadsOldClaims(s *Store) bool { return s.oldClaims() }

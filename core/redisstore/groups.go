@@ -95,13 +95,13 @@ func (s *Store) GroupByName(ctx context.Context, name string) (core.Group, error
 	const op = "redisstore.GroupByName"
 	c := s.groupNameClaim(name)
 	rctx, cancel := s.bounds.reading(ctx)
-	v, err := s.rdb.Get(rctx, c.key).Result()
+	v, ok, err := s.claimValue(rctx, c)
 	cancel()
-	if errors.Is(err, redis.Nil) || name == "" {
-		return core.Group{}, groupNotFound(op, strconv.Quote(name))
-	}
 	if err != nil {
 		return core.Group{}, fail(rctx, op, err)
+	}
+	if !ok || name == "" {
+		return core.Group{}, groupNotFound(op, strconv.Quote(name))
 	}
 	g, err := s.GetGroup(ctx, claimOwner(v))
 	if err == nil && core.GroupNameKey(g.Name) != c.name {
@@ -200,15 +200,15 @@ func (s *Store) UpdateGroup(ctx context.Context, id string, fn func(*core.Group)
 		if next.Name == "" {
 			return core.Errorf(core.Invalid, op, "group name is empty")
 		}
-		if oc, nc := s.groupNameClaim(old.Name), s.groupNameClaim(next.Name); oc.key != nc.key {
+		if oc, nc := s.groupNameClaim(old.Name), s.groupNameClaim(next.Name); !oc.same(nc) {
 			if cr, err = s.begin(ctx, op, id); err != nil {
 				return err
 			}
 			if err := cr.claim(ctx, nc); err != nil {
 				return err
 			}
-			if v, err := s.rdb.Get(ctx, oc.key).Result(); err == nil && claimOwner(v) == id {
-				toFree = append(toFree, held{oc, v})
+			if toFree, err = s.heldByOne(ctx, []claim{oc}, id); err != nil {
+				return err
 			}
 			if err := cr.check(ctx); err != nil {
 				return err

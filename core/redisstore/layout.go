@@ -3,6 +3,7 @@ package redisstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,8 @@ const (
 	keyTagUsers                         // P {ix}:tag:<tag>
 	keyInactive                         // P {ix}:inactive
 	keyUsernames                        // P {ix}:unames
+	keyClaimBucket                      // P cb:<kind>:{<n>}
+	keyLayoutClaims                     // P layout:claims
 	numKeyKinds
 )
 
@@ -89,6 +92,8 @@ var keyShapes = [numKeyKinds]string{
 	keyTagUsers:      "{ix}:tag:<name>",
 	keyInactive:      "{ix}:inactive",
 	keyUsernames:     "{ix}:unames",
+	keyClaimBucket:   "cb:<bkind>:{<bucket>}",
+	keyLayoutClaims:  "layout:claims",
 }
 
 // The lists that have a counter (P seq:<list>) and a list index (P idx:<list>),
@@ -134,8 +139,9 @@ type keyParts struct {
 	cid  string              // <cid>: the client whose slot holds the key
 	typ  core.CredentialType // <type>
 	id   string              // <id>: an app, credential or consumer id; <hex>: a token's or redirect URI's SHA-256
-	sub  string              // <seq>, <idx>, <claim>, <ns>, <admin>, <connector>: which counter, index, claim kind, namespace, hash or integration
+	sub  string              // <seq>, <idx>, <claim>, <bkind>, <ns>, <admin>, <connector>: which counter, index, claim kind, namespace, hash or integration
 	name string              // <name>: a claim's normalised name, an app name, a plugin's or limiter's key, a linked account's identifier
+	n    string              // <bucket>: a claim bucket's number, decimal (claimBucket)
 }
 
 // set stores v as field f, and reports whether v is valid there.
@@ -171,6 +177,18 @@ func (p *keyParts) set(f, v string) bool {
 			return true
 		}
 		return false
+	case "bkind":
+		p.sub = v
+		switch v {
+		case kindUsername, kindEmail, kindExternalID, kindIdentity, kindClientIdentifier, kindClientName, kindGroupName,
+			string(core.KeyAuth), string(core.JWT), kindApp, kindClientKey:
+			return true
+		}
+		return false
+	case "bucket":
+		p.n = v
+		n, err := strconv.Atoi(v)
+		return err == nil && n >= 0 && n < claimBuckets && strconv.Itoa(n) == v
 	case "ns":
 		p.sub = v
 		return v != ""
@@ -198,8 +216,10 @@ func (p keyParts) get(f string) string {
 		return p.id
 	case "type":
 		return string(p.typ)
-	case "seq", "idx", "claim", "ns", "admin", "connector":
+	case "seq", "idx", "claim", "bkind", "ns", "admin", "connector":
 		return p.sub
+	case "bucket":
+		return p.n
 	case "name":
 		return p.name
 	}
@@ -364,9 +384,39 @@ func (k keys) appName(name string) string     { return k.build(keyAppName, keyPa
 func (k keys) appRedirect(uri string) string {
 	return k.build(keyAppRedirect, keyParts{id: redirectHash(uri)})
 }
+// claim is the key of a claim in the layout before claim buckets (P
+// claim:<kind>:<name>), which is only read and deleted now (claims.go).
 func (k keys) claim(kind, name string) string {
 	return k.build(keyClaim, keyParts{sub: kind, name: name})
 }
+
+// claimBuckets is the number of buckets of each claim kind. It is part of
+// the stored layout: a claim is found by recomputing its bucket, so it can
+// never change for stored data.
+const claimBuckets = 1 << 16
+
+// claimBucket is the bucket of a claim's normalised name: the low 16 bits of
+// the name's 64-bit FNV-1a hash (hash/fnv), as a decimal number 0–65535.
+func claimBucket(name string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return strconv.FormatUint(h.Sum64()%claimBuckets, 10)
+}
+
+// claimBucketKey is the hash P cb:<kind>:{<n>} that holds the claims of that
+// kind whose names fall in bucket n (claimBucket), field the name, value the
+// claim value. Each bucket is a slot of its own.
+func (k keys) claimBucketKey(kind, name string) string {
+	return k.build(keyClaimBucket, keyParts{sub: kind, n: claimBucket(name)})
+}
+
+// layoutClaims is the marker P layout:claims, "buckets" once no claim key of
+// the layout before claim buckets is left (claims.go).
+func (k keys) layoutClaims() string { return k.build(keyLayoutClaims, keyParts{}) }
+
+// claimsInBuckets is the value of P layout:claims once every claim is in its
+// bucket.
+const claimsInBuckets = "buckets"
 func (k keys) scopes() string { return k.build(keyScopes, keyParts{}) }
 
 // kv is the prefix of a plugin namespace's keys; the rest is the plugin's key.

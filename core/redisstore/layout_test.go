@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,10 @@ func TestKeyLayoutRoundTrip(t *testing.T) {
 		{k.usernames(), keyParts{kind: keyUsernames}},
 		{k.claim(kindClientIdentifier, core.ClientIdentifierName("c1", "Alice/{x}|y")),
 			keyParts{kind: keyClaim, sub: kindClientIdentifier, name: "c1/Alice/{x}|y"}},
+		{k.claimBucketKey(kindUsername, "bob"), keyParts{kind: keyClaimBucket, sub: kindUsername, n: claimBucket("bob")}},
+		{k.claimBucketKey(kindApp, "a1"), keyParts{kind: keyClaimBucket, sub: kindApp, n: claimBucket("a1")}},
+		{k.claimBucketKey(kindClientKey, hex), keyParts{kind: keyClaimBucket, sub: kindClientKey, n: claimBucket(hex)}},
+		{k.layoutClaims(), keyParts{kind: keyLayoutClaims}},
 	}
 	covered := map[keyKind]bool{}
 	for _, tc := range tests {
@@ -106,10 +111,29 @@ func TestKeyLayoutRefuses(t *testing.T) {
 		"gh:scopes:x", "gh:kv::k", "gh:kv:ns:", "gh:kv:ns", "gh:{adminkeys}:nope", "gh:rl:",
 		"gh:c:{}", "gh:c:{c 1}", "gh:c:{c1}x", "gh:c:{c1}:keys:x", "gh:c:{c1}:nope", "gh:clientkey:",
 		"gh:clientkey:abc", "gh:clientkey:" + strings.Repeat("A", 64), "gh:claim:clientKey:x", "gh:claim:clientName:",
+		"gh:cb:username:{}", "gh:cb:username:{65536}", "gh:cb:username:{01}", "gh:cb:username:{-1}", "gh:cb:nope:{1}",
+		"gh:cb:username:{1}x", "gh:cb::{1}", "gh:layout:claims:x",
 	} {
 		if p, ok := k.parseKey(key); ok {
 			t.Errorf("parseKey(%q) = %+v, want it refused", key, p)
 		}
+	}
+}
+
+// TestClaimBucket: a name's bucket is fixed (stored data finds its claims by
+// recomputing it), and names spread over the buckets.
+func TestClaimBucket(t *testing.T) {
+	for name, want := range map[string]string{"": "8997", "bob": "2644", "seed-2000": "11617"} {
+		if got := claimBucket(name); got != want {
+			t.Errorf("claimBucket(%q) = %s, want %s: the bucket of a stored claim must never change", name, got, want)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range 1000 {
+		seen[claimBucket("user-"+strconv.Itoa(i))] = true
+	}
+	if len(seen) < 990 {
+		t.Errorf("1000 names fell into %d buckets of %d", len(seen), claimBuckets)
 	}
 }
 

@@ -145,9 +145,9 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 			return keys
 		},
 		LeaveClaim: func(t *testing.T, s core.Store, c storetest.Claim) {
-			key := storePrefix(t, s) + "claim:" + c.Kind + ":" + c.Name
+			key, field := redisstore.ClaimBucket(s.(*redisstore.Store), c.Kind, c.Name)
 			val := c.Owner + "|" + strconv.FormatInt(c.At.UnixMicro(), 10)
-			if err := admin.Set(t.Context(), key, val, 0).Err(); err != nil {
+			if err := admin.HSet(t.Context(), storePrefix(t, s)+key, field, val).Err(); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -225,8 +225,12 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	hx := strings.TrimPrefix(hash, "sha256:")
 	ox := strings.TrimPrefix(oauth.Hash, "sha256:")
 	tag := "u:{" + u.ID + "}"
+	bucket := func(kind, name string) string {
+		key, _ := redisstore.ClaimBucket(s, kind, name)
+		return key
+	}
 	want := []string{
-		"claim:email:layout@example.com", "claim:identity:google:g:1{x}", "claim:username:layout",
+		bucket("email", "layout@example.com"), bucket("identity", "google:g:1{x}"), bucket("username", "layout"), "layout:claims",
 		"idx:expiring", "idx:users", "kv:email:tok:1", "rl:login:x", "seq:users", tag, "{ix}:unames",
 		tag + ":pw", tag + ":secret", tag + ":sess:" + hx, tag + ":sess:" + ox, tag + ":sessions", tag + ":tokens",
 	}
@@ -248,7 +252,7 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	if int64(score) != u.ExpiresAt.UnixMicro() {
 		t.Errorf("idx:expiring score = %v, want %d (ExpiresAt in µs)", score, u.ExpiresAt.UnixMicro())
 	}
-	if v := admin.Get(ctx, prefix+"claim:identity:google:g:1{x}").Val(); !strings.HasPrefix(v, u.ID+"|") {
+	if v := admin.HGet(ctx, prefix+bucket("identity", "google:g:1{x}"), "google:g:1{x}").Val(); !strings.HasPrefix(v, u.ID+"|") {
 		t.Errorf("identity claim value = %q, want %q|<micros>", v, u.ID)
 	}
 	for _, exp := range []time.Time{{}, now.Add(time.Hour)} { // cleared, then set again
@@ -282,6 +286,7 @@ func testOldUserRecord(t *testing.T, opts *redis.UniversalOptions, admin redis.U
 		`"props":{"firstname":"E"},"createdAt":"2024-01-02T03:04:05.123456Z","updatedAt":"2024-01-02T03:04:05.123456Z"}`
 	must(t, admin.Set(ctx, prefix+"u:{"+id+"}", old, 0).Err())
 	must(t, admin.Set(ctx, prefix+"claim:username:elder", id+"|1704164645123456", 0).Err())
+	must(t, admin.Set(ctx, prefix+"seq:users", "7", 0).Err())
 	at := time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC)
 	want := core.User{
 		ID: id, Number: 7, Username: "elder", Email: "elder@example.com", IsActive: true,
@@ -303,11 +308,12 @@ func testOldUserRecord(t *testing.T, opts *redis.UniversalOptions, admin redis.U
 	if d := cmp.Diff(got, byID, ignoreStored); d != "" {
 		t.Errorf("UserByIdentity after linking to an old record (-want +got):\n%s", d)
 	}
-	if keys := rawKeys(t, admin, prefix); !slices.Contains(keys, "idx:expiring") || !slices.Contains(keys, "claim:identity:github:elder") {
+	identityBucket, _ := redisstore.ClaimBucket(s, "identity", "github:elder")
+	if keys := rawKeys(t, admin, prefix); !slices.Contains(keys, "idx:expiring") || !slices.Contains(keys, identityBucket) {
 		t.Errorf("keys after linking an identity and setting ExpiresAt: %q", keys)
 	}
 	must(t, s.DeleteUser(ctx, id))
-	if keys := rawKeys(t, admin, prefix); len(keys) != 0 {
+	if keys := rawKeys(t, admin, prefix); len(keys) != 1 || keys[0] != "seq:users" {
 		t.Errorf("keys left after deleting an old record: %q", keys)
 	}
 }

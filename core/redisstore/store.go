@@ -104,6 +104,7 @@ type Store struct {
 
 	atOnce       chan struct{} // the creates in two round trips at once (atOnceLimit); nil: none (a Cluster)
 	redisClock   redisClock    // the claims' clock (claimTime)
+	layout       claimLayout   // whether old claim keys may still exist (oldClaims)
 	waitReplicas int           // Options.WaitReplicas
 	waitTimeout  time.Duration // Options.WaitTimeout
 

@@ -238,9 +238,9 @@ func (s *Store) listFiltered(ctx context.Context, opt core.ListOptions) (core.Pa
 		if f.Email == "" {
 			kind, v = core.NameExternalID, f.ExternalID
 		}
-		uid, err := s.rdb.Get(ctx, s.k.claim(string(kind), v)).Result()
-		if err != nil {
-			return out, ignoreNil(err)
+		uid, ok, err := s.claimValue(ctx, s.newClaim(string(kind), v, ""))
+		if err != nil || !ok {
+			return out, err
 		}
 		r, ok, err := s.getUser(ctx, op, claimOwner(uid))
 		if err != nil || !ok {

@@ -34,7 +34,7 @@ func (s *Store) userClaims(u core.User) ([]claim, error) {
 			continue // unique through the email claim
 		}
 		c := s.identityClaim(id.Provider, id.Subject)
-		if !slices.ContainsFunc(cs, func(d claim) bool { return d.key == c.key }) {
+		if !slices.ContainsFunc(cs, c.same) {
 			cs = append(cs, c)
 		}
 	}
@@ -203,12 +203,12 @@ func (s *Store) UserByName(ctx context.Context, kind core.NameKind, value string
 	if name == "" {
 		return core.User{}, notFound
 	}
-	v, err := s.rdb.Get(ctx, s.k.claim(string(kind), name)).Result()
-	if errors.Is(err, redis.Nil) {
-		return core.User{}, notFound
-	}
+	v, ok, err := s.claimValue(ctx, s.newClaim(string(kind), name, ""))
 	if err != nil {
 		return core.User{}, fail(ctx, op, err)
+	}
+	if !ok {
+		return core.User{}, notFound
 	}
 	r, ok, err := s.getUser(ctx, op, claimOwner(v))
 	if err != nil {
@@ -250,12 +250,12 @@ func (s *Store) UserByIdentity(ctx context.Context, provider, subject string) (c
 		return core.User{}, notFound
 	}
 	c := s.identityClaim(provider, subject)
-	v, err := s.rdb.Get(ctx, c.key).Result()
-	if errors.Is(err, redis.Nil) {
-		return core.User{}, notFound
-	}
+	v, ok, err := s.claimValue(ctx, c)
 	if err != nil {
 		return core.User{}, fail(ctx, op, err)
+	}
+	if !ok {
+		return core.User{}, notFound
 	}
 	r, ok, err := s.getUser(ctx, op, claimOwner(v))
 	if err != nil {
@@ -358,18 +358,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 					}
 				}
 				if len(gone) > 0 {
-					keys := make([]string, len(gone))
-					for i, c := range gone {
-						keys[i] = c.key
-					}
-					vals, oks, err := s.getMany(ctx, keys)
-					if err != nil {
+					if toFree, err = s.heldByOne(ctx, gone, id); err != nil {
 						return err
-					}
-					for i, c := range gone {
-						if oks[i] && claimOwner(vals[i]) == id {
-							toFree = append(toFree, held{c, vals[i]})
-						}
 					}
 				}
 				if cr != nil {
@@ -464,7 +454,7 @@ func sameIdentityKeys(a, b []core.Identity) bool {
 func diffClaims(old, next []claim) (gone, added []claim) {
 	in := func(c claim, cs []claim) bool {
 		for _, d := range cs {
-			if d.key == c.key {
+			if d.same(c) {
 				return true
 			}
 		}
@@ -618,21 +608,9 @@ func (c *cleanup) srem(key, member string) {
 
 // readClaims reads the current values of c.claims and keeps those owned by owner.
 func (c *cleanup) readClaims(ctx context.Context, s *Store, owner string) error {
-	c.held = nil
-	keys := make([]string, len(c.claims))
-	for i, cl := range c.claims {
-		keys[i] = cl.key
-	}
-	vals, oks, err := s.getMany(ctx, keys)
-	if err != nil {
-		return err
-	}
-	for i, cl := range c.claims {
-		if oks[i] && claimOwner(vals[i]) == owner {
-			c.held = append(c.held, held{cl, vals[i]})
-		}
-	}
-	return nil
+	var err error
+	c.held, err = s.heldByOne(ctx, c.claims, owner)
+	return err
 }
 
 // run does the cleanup in one pipeline.
