@@ -135,7 +135,7 @@ func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	}
 	must(t, s.DeleteCredential(ctx, core.KeyAuth, app.ID))
 	must(t, s.DeleteUser(ctx, uid))
-	if keys := rawKeys(t, admin, prefix); len(slices.DeleteFunc(keys, func(k string) bool { return strings.HasPrefix(k, "seq:") })) != 0 {
+	if keys := rawKeys(t, admin, prefix); len(slices.DeleteFunc(keys, func(k string) bool { return strings.HasPrefix(k, "seq:") || k == "layout:claims" })) != 0 {
 		t.Errorf("keys left after deleting an old user: %q", keys)
 	}
 }

@@ -134,7 +134,9 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 			return s
 		},
 		// Every key a store writes has a shape of the layout, the one Doctor
-		// parses.
+		// parses. The marker P layout:claims is left out: whether the first
+		// create finds the store empty, and writes it, depends on which of
+		// racing creates reads first (claims.go).
 		Keys: func(t *testing.T, s core.Store) []string {
 			keys := rawKeys(t, admin, storePrefix(t, s))
 			for _, k := range keys {
@@ -142,7 +144,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 					t.Errorf("key %q has no shape of the layout", k)
 				}
 			}
-			return keys
+			return slices.DeleteFunc(keys, func(k string) bool { return k == "layout:claims" })
 		},
 		LeaveClaim: func(t *testing.T, s core.Store, c storetest.Claim) {
 			key, field := redisstore.ClaimBucket(s.(*redisstore.Store), c.Kind, c.Name)
