@@ -109,6 +109,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 	t.Run("ReadAuthRoundTrip", func(t *testing.T) { testReadAuthRoundTrip(t, opts, admin) })
 	t.Run("OldUserRecord", func(t *testing.T) { testOldUserRecord(t, opts, admin) })
 	t.Run("OldLayout", func(t *testing.T) { testOldLayout(t, opts, admin) })
+	t.Run("OldClaims", func(t *testing.T) { testOldClaims(t, opts, admin) })
 	t.Run("LinkedLayout", func(t *testing.T) { testLinkedLayout(t, opts, admin) })
 	t.Run("CreateRoundTrips", func(t *testing.T) { testCreateRoundTrips(t, opts, admin, wait) })
 	t.Run("CreateStorm", func(t *testing.T) { testCreateStorm(t, opts) })
