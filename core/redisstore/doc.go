@@ -53,33 +53,46 @@
 //	P idx:creds                      zset "<uid>/<type>/<id>" by seq
 //	P idx:expiring                   zset uid by ExpiresAt (Unix µs): the users that
 //	                                 expire (ExpiredUsers)
-//	P app:<appid>                    app locator, "<uid>|<micros>": claimed with SET NX
-//	                                 before the app is written, deleted after it
+//	P cb:<kind>:{<n>}                claim bucket: hash, field a normalised name of that
+//	                                 kind, value the claim "<owner>|<micros>" (owner and
+//	                                 claim time in Unix microseconds); <n> (0–65535) is
+//	                                 the low 16 bits of the name's 64-bit FNV-1a hash,
+//	                                 fixed for the life of the data (claimBucket). Each
+//	                                 bucket is a slot of its own. The kinds and names:
+//	                                 username <UsernameKey>, email <EmailKey>,
+//	                                 externalId <value>,
+//	                                 clientIdentifier <cid>/<identifier> (a client's
+//	                                 identifier for its user, case-sensitive, as given;
+//	                                 client ids never hold '/'),
+//	                                 clientName <lower-cased name> (owner the client),
+//	                                 groupName <lower-cased name> (owner the group),
+//	                                 identity <provider>:<subject> (an identity at a
+//	                                 provider other than "email", which are unique
+//	                                 through the email claim; providers never hold ':'),
+//	                                 key-auth, jwt <keyId> (owner the user whose slot
+//	                                 holds the credential),
+//	                                 app <appid> (the app locator: claimed before the
+//	                                 app is written, released after it is deleted),
+//	                                 clientKey <hex> (a client key's lookup, owner
+//	                                 "<cid>/<keyId>", <hex> the SHA-256 of the key:
+//	                                 claimed before the key is written, released after
+//	                                 it; readers check the client and key records, so a
+//	                                 deleted client's or revoked key's lookup left by a
+//	                                 failed clean-up resolves to nothing)
+//	P layout:claims                  "buckets" once no claim key of the layout before
+//	                                 claim buckets is left (below)
+//	P claim:<kind>:<name>, P app:<appid>, P clientkey:<hex>
+//	                                 the claims of the layout before claim buckets, a
+//	                                 key each with the value its bucket field now has:
+//	                                 only ever read and deleted (claims.go, oldClaims)
 //	P appname:<name>                 set of "<uid>/<appid>" (AppsByName; exact names)
 //	P appredirect:<hex>              set of "<uid>/<appid>" (AppsByRedirectURI), <hex>
 //	                                 the SHA-256 of the exact RedirectURI (a URI may be
 //	                                 long); an empty RedirectURI is never indexed
-//	P claim:username:<UsernameKey>   unique name claims, "<uid>|<micros>" (owner and
-//	P claim:email:<EmailKey>         claim time in Unix microseconds)
-//	P claim:externalId:<value>
-//	P claim:clientIdentifier:<cid>/<identifier>   a client's identifier for its user,
-//	                                 case-sensitive, as given; client ids never hold '/'
-//	P claim:clientName:<lower-cased name>   client names, owner the client
-//	P claim:identity:<provider>:<subject>   an identity at a provider other than
-//	                                 "email" (those are unique through the email
-//	                                 claim); providers never contain ':'
-//	P claim:<type>:<keyId>           key-auth and jwt keyIds; the owner is the user whose
-//	                                 slot holds the credential
-//	P clientkey:<hex>                client key lookup, "<cid>/<keyId>|<micros>", <hex> the
-//	                                 SHA-256 of the key: claimed with SET NX before the key
-//	                                 is written, deleted after it; readers check the client
-//	                                 and key records, so a deleted client's or revoked key's
-//	                                 lookup left by a failed clean-up resolves to nothing
 //	P scopes                         hash scope name → JSON {reg, createdAt}
 //	P groups                         hash group id → JSON of groupRecord: the group
 //	                                 registry (read by /verify's pipeline)
 //	P seq:groups, P idx:groups       group counter, zset gid by Number
-//	P claim:groupName:<lower-cased name>   group names, owner the group
 //	P {ix}:unames                    zset, all scores 0, "<UsernameKey>\x00<uid>":
 //	                                 username prefixes (ZRANGEBYLEX)
 //	P {ix}:inactive                  zset uid by Number: users whose own flag is off
@@ -107,8 +120,8 @@
 //
 // # Writes
 //
-// A create (1) claims each unique name with a plain SET NX of its owner and
-// the claim time, the store's estimate of Redis' clock (Options.Clock when
+// A create (1) claims each unique name with a plain HSETNX of its bucket's
+// field (its value the owner and the claim time), the store's estimate of Redis' clock (Options.Clock when
 // set): the local clock plus the offset the last Redis TIME reply showed, read
 // in every create, so only a process's first create reads TIME first. In the
 // same pipeline it reads TIME and numbers the entity with INCR of its counter;
@@ -117,7 +130,8 @@
 // older than they are to a create that finds them. A claim that exists is
 // taken while its owner still holds the name or while it is younger than
 // Options.ClaimStaleAfter (a create may be in flight), and is otherwise taken
-// over with a compare-and-set script, one such claim at a time; (2) writes the
+// over with a compare-and-set script on the bucket's field, one such claim at
+// a time; (2) writes the
 // entity's own keys in one MULTI (or SET NX) in its slot, watching only keys of
 // that slot; (3) in one pipeline, adds its entries to global keys (the list
 // index, an app's name and redirect-URI sets, the P idx:expiring entry of a
@@ -133,7 +147,8 @@
 // round trips. On a failure
 // after (2) it undoes its slot write if that is still as written and then
 // removes its entries; on any failure after a claim it releases its claims
-// with a compare-and-delete script (a number taken is burnt, never reused).
+// with a compare-and-delete script on each bucket's field (a number taken is
+// burnt, never reused).
 // Because a create finishes (or rolls back) well within the staleness window,
 // a claim can only be taken over from a create that has given up. Its claims
 // being taken at once, two creates racing for two names each can both lose
@@ -212,9 +227,27 @@
 // token's oauth2 credential and app (their keys follow from the token's
 // consumerId). On a Cluster the commands go to their nodes concurrently; no
 // command spans two slots.
-// Locating the slot beforehand is one GET of a claim or locator
-// (LocateCredential, LocateApp, LocateUser), which callers may cache: a stale
-// slot reads as a missing credential, and they locate again.
+// Locating the slot beforehand is one HGET of a claim or locator's bucket
+// field (LocateCredential, LocateApp, LocateUser), which callers may cache: a
+// stale slot reads as a missing credential, and they locate again.
+//
+// # Claims written before claim buckets
+//
+// A store written by a version before claim buckets holds its claims as keys
+// of their own (P claim:<kind>:<name>, P app:<appid>, P clientkey:<hex>).
+// No version writes them any more (every instance is upgraded at once), so
+// they are only read and deleted: while they may exist, a lookup reads the
+// bucket's field and the old key in one pipeline (one round trip; the
+// bucket's value first), a take also reads the old key in its first pipeline
+// and answers Conflict when it holds the name for an owner that still holds
+// it (as a taken claim would), and a release deletes both where they hold
+// the owner's value. gatehouse doctor --repair moves each old key into its
+// bucket (HSETNX of the field with the key's value, then compare-and-delete
+// of the key) and, once none is left, writes P layout:claims = "buckets"; so
+// does the first process to find a store empty (no P seq:users, seq:clients
+// or seq:groups). A process reads the marker in the pipeline of its first
+// lookup or take, and again at most every minute until it has seen it; from
+// then on it reads no old key, and a lookup is one HGET.
 //
 // Readers never trust an index alone: an index, locator or name-set entry whose
 // record is missing (or no longer matches) is skipped, and Doctor removes it. No

@@ -144,7 +144,7 @@ type doctor struct {
 
 	mu                                 sync.Mutex
 	staleClaims, dangling, staleGrants []string
-	ixKeys                             []string // the users' filter indexes found by the scan
+	ixKeys                             []string     // the users' filter indexes found by the scan
 	oldLeft                            atomic.Int64 // old claim keys found and not removed
 }
 
@@ -173,7 +173,7 @@ type record struct {
 // credentials), each a step. Client records are checked against their list
 // index, client key lookups as claims.
 func (d *doctor) keys(ctx context.Context, keys []string) error {
-	var olds []claim       // claim keys of the layout before claim buckets
+	var olds []claim     // claim keys of the layout before claim buckets
 	var buckets []string // P cb:<kind>:{<n>}
 	var sets, records []record
 	var oldLists []string // P u:{uid}:cc:<uid>, a user's own consumer list, no longer kept

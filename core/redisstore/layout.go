@@ -384,6 +384,7 @@ func (k keys) appName(name string) string     { return k.build(keyAppName, keyPa
 func (k keys) appRedirect(uri string) string {
 	return k.build(keyAppRedirect, keyParts{id: redirectHash(uri)})
 }
+
 // claim is the key of a claim in the layout before claim buckets (P
 // claim:<kind>:<name>), which is only read and deleted now (claims.go).
 func (k keys) claim(kind, name string) string {
@@ -417,6 +418,7 @@ func (k keys) layoutClaims() string { return k.build(keyLayoutClaims, keyParts{}
 // claimsInBuckets is the value of P layout:claims once every claim is in its
 // bucket.
 const claimsInBuckets = "buckets"
+
 func (k keys) scopes() string { return k.build(keyScopes, keyParts{}) }
 
 // kv is the prefix of a plugin namespace's keys; the rest is the plugin's key.
