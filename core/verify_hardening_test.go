@@ -257,23 +257,23 @@ func TestVerifyUnknownAnsweredLikeKnown(t *testing.T) {
 		{"key-auth",
 			core.Presented{Scheme: core.SchemeAPIKey, ID: "nobody-key", Secret: "wrong"},
 			core.Presented{Scheme: core.SchemeAPIKey, ID: "vic-key", Secret: "wrong"},
-			[]string{"get"}, 2},
+			[]string{"hget"}, 2},
 		{"jwt",
 			core.Presented{Scheme: core.SchemeBearer, Secret: signJWT(t, "nobody-jwt", "not-the-secret-not-the-secret-0123")},
 			core.Presented{Scheme: core.SchemeBearer, Secret: wrongJWT},
-			[]string{"get"}, 2},
+			[]string{"hget"}, 2},
 		{"basic",
 			core.Presented{Scheme: core.SchemeBasic, ID: "nobody", Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: "vic", Secret: "wrong password"},
-			[]string{"get", "smembers"}, 3},
+			[]string{"hget", "smembers"}, 3},
 		{"basic by id",
 			core.Presented{Scheme: core.SchemeBasic, ID: core.NewID(), Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: f.vic.ID, Secret: "wrong password"},
-			[]string{"get", read}, 3}, // the id read as a user's, and looked up as an app's
+			[]string{"hget", read}, 3}, // the id read as a user's, and looked up as an app's
 		{"basic by app id",
 			core.Presented{Scheme: core.SchemeBasic, ID: core.NewID(), Secret: "wrong password"},
 			core.Presented{Scheme: core.SchemeBasic, ID: f.app.ID, Secret: "wrong password"},
-			[]string{"get", read}, 3},
+			[]string{"hget", read}, 3},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
