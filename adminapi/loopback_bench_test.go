@@ -32,8 +32,7 @@ func BenchmarkVerifyLoopback(b *testing.B) {
 	f := newVerifyFixture(e)
 	aw := asynclog.New(io.Discard, asynclog.Options{})
 	b.Cleanup(func() { aw.Close() })
-	access := zerolog.New(aw).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-	public := New(e.svc, Options{Log: zerolog.New(io.Discard).Level(zerolog.InfoLevel), AccessLog: &access}).Public()
+	public := New(e.svc, Options{Log: zerolog.New(io.Discard).Level(zerolog.InfoLevel), AccessLog: aw}).Public()
 	for _, c := range []struct {
 		name string
 		h    http.Handler

@@ -7,6 +7,7 @@ package adminapi
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -30,9 +31,10 @@ type Options struct {
 	// Log is the base logger; every error goes through it, and the access
 	// lines when AccessLog is nil.
 	Log zerolog.Logger
-	// AccessLog, when set, writes the access lines (one per request) instead
-	// of Log (serve gives it a buffered, asynchronous writer).
-	AccessLog *zerolog.Logger
+	// AccessLog, when set, receives the access lines (one per request, one
+	// JSON line a Write) instead of Log, at Log's level (serve gives it a
+	// buffered, asynchronous writer).
+	AccessLog io.Writer
 	// TrustedProxies are the peers whose X-Forwarded-For is believed; nil
 	// means loopback only.
 	TrustedProxies []netip.Prefix

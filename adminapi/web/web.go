@@ -13,6 +13,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -36,10 +37,11 @@ type Options struct {
 	// Log is the base logger; every error goes through it, and the access
 	// lines when AccessLog is nil.
 	Log zerolog.Logger
-	// AccessLog, when set, writes the access lines (one per request) instead
-	// of Log: serve gives it a buffered, asynchronous writer, so that a
-	// request does not wait for a write syscall.
-	AccessLog *zerolog.Logger
+	// AccessLog, when set, receives the access lines (one per request, one
+	// line a Write) instead of Log, at Log's level, as JSON with RFC 3339
+	// timestamps in UTC: serve gives it a buffered, asynchronous writer, so
+	// that a request does not wait for a write syscall.
+	AccessLog io.Writer
 	// TrustedProxies are the peers whose X-Forwarded-For is believed; nil
 	// means loopback only.
 	TrustedProxies []netip.Prefix
@@ -54,7 +56,8 @@ type Options struct {
 // proxies, the admin-key check and the metrics.
 type Site struct {
 	log       zerolog.Logger
-	accessLog zerolog.Logger // the access lines' logger
+	accessLog zerolog.Logger // the access lines' logger when there is no lines writer
+	lines     *lineWriter    // the access lines' writer (Options.AccessLog), or nil
 	trusted   []netip.Prefix
 	auth      func(ctx context.Context, key string) (core.AdminKey, error)
 	latency   *prometheus.HistogramVec
@@ -104,7 +107,7 @@ func (m *routeMetrics) observer(latency *prometheus.HistogramVec, listener, rout
 func NewSite(opt Options) *Site {
 	s := &Site{log: opt.Log, accessLog: opt.Log, trusted: opt.TrustedProxies, auth: opt.Authenticate}
 	if opt.AccessLog != nil {
-		s.accessLog = *opt.AccessLog
+		s.lines = newLineWriter(opt.AccessLog, opt.Log.GetLevel())
 	}
 	if s.trusted == nil {
 		s.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -547,19 +550,16 @@ func (s *Site) access(listener string, r *http.Request, x *exchange, start time.
 	if status == http.StatusTooManyRequests || status == http.StatusUnauthorized && x.w.Header()["Retry-After"] != nil {
 		s.limited.WithLabelValues(listener, route).Inc()
 	}
-	ev := s.accessLog.Info()
+	a := accessLine{level: zerolog.InfoLevel, reqID: x.info.id, listener: listener, method: r.Method, route: route, status: status,
+		size: x.w.size, dur: d, client: s.ClientAddr(r), adminKey: x.info.keyName, adminKeyID: x.info.keyID, at: start.Add(d)}
 	if status >= 500 {
-		ev = s.accessLog.Warn()
+		a.level = zerolog.WarnLevel
 	}
-	if ev == nil { // the level is off: build nothing
-		return
+	if s.lines != nil {
+		s.lines.write(&a)
+	} else {
+		a.log(&s.accessLog)
 	}
-	ev = ev.Str("req_id", x.info.id).Str("listener", listener).Str("method", r.Method).Str("route", route).Int("status", status).
-		Int("size", x.w.size).Dur("dur", d).Str("client", s.ClientAddr(r))
-	if x.info.keyName != "" {
-		ev = ev.Str("admin_key", x.info.keyName).Str("admin_key_id", x.info.keyID)
-	}
-	ev.Msg("request")
 }
 
 // statusTexts are the metric labels of the usual statuses, made once.

@@ -257,8 +257,7 @@ func TestAccessLog(t *testing.T) {
 // every other line (a failure) to Log.
 func TestSeparateAccessLog(t *testing.T) {
 	var logs, access bytes.Buffer
-	al := zerolog.New(&access)
-	l := NewSite(Options{Log: zerolog.New(&logs), AccessLog: &al}).Listener("public")
+	l := NewSite(Options{Log: zerolog.New(&logs), AccessLog: &access}).Listener("public")
 	l.Routes(Problem).Handle(Open, "GET", "/boom", func(http.ResponseWriter, *http.Request) error {
 		return core.Errorf(core.Unavailable, "test", "store down")
 	})

@@ -39,7 +39,7 @@ func newLogger(cfg Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// newAccessLog returns the logger of the access lines (one per request):
+// newAccessLog returns the writer of the access lines (one per request):
 // JSON lines at cfg's level, like newLogger's, written to w through a
 // buffered, asynchronous writer, so that a request does not wait for a write
 // syscall: lines go out in order, in batches, at least every 100 ms and when
@@ -48,17 +48,11 @@ func newLogger(cfg Config, w io.Writer) zerolog.Logger {
 // lines (failures, warnings) stay synchronous on the base logger. When the
 // format is pretty (a terminal), it returns nil and the base logger writes
 // the access lines too: the console writer formats one line a write.
-func newAccessLog(cfg Config, w io.Writer) (*zerolog.Logger, *asynclog.Writer) {
+func newAccessLog(cfg Config, w io.Writer) *asynclog.Writer {
 	if prettyLogs(cfg.Log.Format, w) {
-		return nil, nil
+		return nil
 	}
-	level, err := zerolog.ParseLevel(cfg.Log.Level)
-	if err != nil || cfg.Log.Level == "" {
-		level = zerolog.InfoLevel
-	}
-	aw := asynclog.New(w, asynclog.Options{})
-	l := zerolog.New(aw).Level(level).With().Timestamp().Logger()
-	return &l, aw
+	return asynclog.New(w, asynclog.Options{})
 }
 
 // prettyLogs decides the log format: "json" and "pretty" force theirs, "auto"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -103,10 +104,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	if err != nil {
 		return err
 	}
-	accessLog, accessW := newAccessLog(cfg, stderr)
-	if accessW != nil {
+	var accessLog io.Writer // nil: the base logger writes the access lines
+	if accessW := newAccessLog(cfg, stderr); accessW != nil {
 		defer accessW.Close() // after the listeners drained (below): their last lines
 		reg.MustRegister(droppedLines(accessW))
+		accessLog = accessW
 	}
 	api := adminapi.New(svc, adminapi.Options{Log: log, AccessLog: accessLog, TrustedProxies: trusted, AllowedOrigins: cfg.CORS.AllowedOrigins, Plugins: plugins,
 		Registry: reg, MetricsRequireKey: cfg.Metrics.RequireKey})

@@ -71,8 +71,7 @@ func child(ctx context.Context, mode, redisAddr, cpuprofile string) error {
 		aw := asynclog.New(f, asynclog.Options{})
 		defer aw.Close()
 		log := zerolog.New(f).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-		access := zerolog.New(aw).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-		api := adminapi.New(svc, adminapi.Options{Log: log, AccessLog: &access})
+		api := adminapi.New(svc, adminapi.Options{Log: log, AccessLog: aw})
 		h = api.Public()
 		if mode == "profiled-admin" {
 			h = api.Admin()
