@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -63,4 +64,26 @@ func TestAccessLineBytes(t *testing.T) {
 	if !bytes.HasPrefix(out.Bytes(), []byte(`{"level":"warn","req_id":"a",`)) {
 		t.Errorf("the 503's line at level warn: %q", out.Bytes())
 	}
+}
+
+// BenchmarkAccessLine: one /verify hit's access line, through zerolog (what
+// a Site without Options.AccessLog writes) and by hand (with it).
+func BenchmarkAccessLine(b *testing.B) {
+	a := accessLine{level: zerolog.InfoLevel, reqID: "d4p2k3s5hb8c73bq1ln0", listener: "public", method: "GET", route: "/verify",
+		status: 200, dur: 41873, client: "127.0.0.1", at: time.Now()}
+	b.Run("zerolog", func(b *testing.B) {
+		zl := zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+		b.ReportAllocs()
+		for b.Loop() {
+			a.log(&zl)
+		}
+	})
+	b.Run("by-hand", func(b *testing.B) {
+		w := newLineWriter(io.Discard, zerolog.InfoLevel)
+		b.ReportAllocs()
+		for b.Loop() {
+			a.at = time.Now()
+			w.write(&a)
+		}
+	})
 }
