@@ -198,7 +198,7 @@ func BenchmarkCreateUserWait(b *testing.B) {
 	for _, wait := range []int{0, 1} {
 		client := redisstore.NewClient(opts)
 		b.Cleanup(func() { client.Close() })
-		e := newEnvClocked(b, client, nil, core.VerifyCacheOptions{}, false, wait)
+		e := newEnvClocked(b, client, nil, core.VerifyCacheOptions{}, false, redisstore.Options{WaitReplicas: wait})
 		create := func() int {
 			i := n.Add(1)
 			req := httptest.NewRequest("POST", "/users", strings.NewReader(fmt.Sprintf(`{"username":"b%d","firstname":"F","lastname":"L","email":"b%d@example.com"}`, i, i)))

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 // testAdminKey is the GATEHOUSE_ADMIN_KEY of test servers.
@@ -104,20 +105,23 @@ func newEnvOn(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredi
 // (in use by the time it returns when it is on).
 func newEnvCached(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions) *env {
 	t.Helper()
-	return newEnvClocked(t, client, mr, cache, false, 0)
+	// Bounds for a loaded CI machine: a request under -race there has waited
+	// past the default 500 ms read bound for a CPU.
+	return newEnvClocked(t, client, mr, cache, false, redisstore.Options{ReadTimeout: redistest.StoreTimeout, WriteTimeout: redistest.StoreTimeout})
 }
 
-// newEnvClocked is newEnvCached; with storeClock the store tells the time of
-// its claims by the env's clock rather than Redis TIME, so that a test can
-// move claims past their grace; each write waits for waitReplicas replicas.
-func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions, storeClock bool, waitReplicas int) *env {
+// newEnvClocked is newEnvCached on a store with opt's bounds and replicas to
+// wait for (its prefix and clock are the env's); with storeClock the store
+// tells the time of its claims by the env's clock rather than Redis TIME, so
+// that a test can move claims past their grace.
+func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Miniredis, cache core.VerifyCacheOptions, storeClock bool, opt redisstore.Options) *env {
 	t.Helper()
 	models, err := core.LoadModels(configs.Models)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{}
-	opt := redisstore.Options{Prefix: "t:", WaitReplicas: waitReplicas}
+	opt.Prefix = "t:"
 	if storeClock {
 		opt.Clock = clock
 	}
@@ -127,7 +131,7 @@ func newEnvClocked(t testing.TB, client redis.UniversalClient, mr *miniredis.Min
 		Providers: fakeProviders{"email": mail}, PublicURL: "https://auth.example.test",
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4),
 		Keyring: core.NewEphemeralKeyring(), AdminKey: testAdminKey,
-		Limiter: redisstore.NewLimiter(client, "t:"), Policy: testPolicy(), Now: clock.Now, VerifyCache: cache,
+		Limiter: store.Limiter(), Policy: testPolicy(), Now: clock.Now, VerifyCache: cache,
 	})
 	if cache.Size > 0 {
 		ctx, cancel := context.WithCancel(context.Background())

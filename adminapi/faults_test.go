@@ -184,7 +184,8 @@ func (l *faultLoad) stop() {
 
 // faultEnv is Gatehouse with its /verify cache on, over the Redis at url, its
 // store telling claim times by the env's clock and waiting for wait replicas
-// after each write (redis.waitReplicas).
+// after each write (redis.waitReplicas), with the product's read and write
+// bounds: what a user sees while Redis is down depends on them.
 func faultEnv(t *testing.T, url string, wait int) *env {
 	t.Helper()
 	opts, err := redisstore.ParseURL(url)
@@ -193,7 +194,7 @@ func faultEnv(t *testing.T, url string, wait int) *env {
 	}
 	client := redisstore.NewClient(opts)
 	t.Cleanup(func() { client.Close() })
-	return newEnvClocked(t, client, nil, core.VerifyCacheOptions{Size: 1000, TTL: 2 * time.Second, NegativeTTL: time.Second}, true, wait)
+	return newEnvClocked(t, client, nil, core.VerifyCacheOptions{Size: 1000, TTL: 2 * time.Second, NegativeTTL: time.Second}, true, redisstore.Options{WaitReplicas: wait})
 }
 
 // faultFigures are what a fault test prints.

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/configs"
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 // svcEnv is a core.Service on redisstore over miniredis, for service-level tests
@@ -61,7 +62,9 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 	trips := &tripLog{}
 	client.AddHook(trips)
 	t.Cleanup(func() { client.Close() })
-	store := redisstore.New(client, redisstore.Options{Prefix: "h:"})
+	// Bounds for a loaded CI machine: a /verify under -race there has waited
+	// past the default 500 ms read bound for a CPU.
+	store := redisstore.New(client, redisstore.Options{Prefix: "h:", ReadTimeout: redistest.StoreTimeout, WriteTimeout: redistest.StoreTimeout})
 	models, err := core.LoadModels(configs.Models)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +88,7 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 	maps.Copy(providers.integ, o.integrations)
 	svc := core.NewService(seen, core.Options{
 		Models: models, Hasher: core.NewHasher(core.TestArgon2, 4), Keyring: keyring,
-		Limiter: redisstore.NewLimiter(client, "h:"), Policy: policy, Providers: providers,
+		Limiter: store.Limiter(), Policy: policy, Providers: providers,
 		PublicURL: "https://auth.example.test", ReportError: reported.add, MailTimeout: o.mailTimeout,
 		Now: o.now, RedirectURIs: o.redirectURIs, NoEmailLink: o.noEmailLink, VerifyCache: o.verifyCache,
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 // TestVerifyThrottlesThroughTheFeed: two services on one Redis, each following
@@ -34,8 +35,9 @@ func TestVerifyThrottlesThroughTheFeed(t *testing.T) {
 		t.Cleanup(func() { client.Close() })
 		p := core.DefaultPolicy()
 		policy(&p)
-		svc := core.NewService(redisstore.New(client, redisstore.Options{Prefix: "h:"}), core.Options{
-			Hasher: core.NewHasher(core.TestArgon2, 4), Limiter: redisstore.NewLimiter(client, "h:"), Policy: p,
+		store := redisstore.New(client, redisstore.Options{Prefix: "h:", ReadTimeout: redistest.StoreTimeout, WriteTimeout: redistest.StoreTimeout})
+		svc := core.NewService(store, core.Options{
+			Hasher: core.NewHasher(core.TestArgon2, 4), Limiter: store.Limiter(), Policy: p,
 		})
 		if followed {
 			follow(t, svc)

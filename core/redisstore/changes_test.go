@@ -79,8 +79,8 @@ func TestChangeFeedRedisCluster(t *testing.T) {
 // with its wait, in milliseconds rounded up.
 func testChangeFeed(t *testing.T, opts *redis.UniversalOptions) {
 	prefix := newPrefix()
-	a := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
-	b := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	a := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
+	b := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
 	t.Cleanup(func() { a.Close(); b.Close() })
 	ctx := t.Context()
 	sink := &recordingSink{}

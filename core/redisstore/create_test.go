@@ -34,7 +34,7 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 	client := redisstore.NewClient(opts)
 	trips := &roundTrips{}
 	client.AddHook(trips)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix, WaitReplicas: wait})
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix, WaitReplicas: wait}))
 	defer s.Close()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	user := func(name, email string) core.User {
@@ -151,7 +151,7 @@ func testCreateStorm(t *testing.T, opts *redis.UniversalOptions) {
 	o := *opts
 	o.PoolSize = 4
 	client := redisstore.NewClient(&o)
-	s := redisstore.New(client, redisstore.Options{Prefix: newPrefix()})
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: newPrefix()}))
 	defer s.Close()
 	const racers, names = 24, 3
 	var wg sync.WaitGroup

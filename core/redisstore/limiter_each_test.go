@@ -53,7 +53,7 @@ func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 	client.AddHook(trips)
 	defer client.Close()
 	prefix := newPrefix()
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix}))
 	l := s.Limiter()
 	three := core.Rate{Count: 3, Per: time.Minute}
 	five := core.Rate{Count: 5, Per: time.Minute}

@@ -22,7 +22,7 @@ import (
 func testLinkedLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
 	ctx := t.Context()
 	prefix := newPrefix()
-	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	s := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
 	defer s.Close()
 	now := time.Now().UTC()
 	u := core.User{ID: core.NewID(), Username: "linked", IsActive: true, CreatedAt: now, UpdatedAt: now}

@@ -51,7 +51,7 @@ func TestMemoryPerUser(t *testing.T) {
 	}
 	client := redisstore.NewClient(opts)
 	t.Cleanup(func() { client.Close() })
-	s := redisstore.New(client, redisstore.Options{Prefix: "gh:"})
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: "gh:"}))
 	ctx := t.Context()
 
 	// One user first, so the global keys exist before the baseline.

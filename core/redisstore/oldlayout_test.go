@@ -21,7 +21,7 @@ import (
 func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
 	ctx := t.Context()
 	prefix := newPrefix()
-	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	s := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
 	defer s.Close()
 	uid := core.NewID()
 	at := time.Date(2025, 3, 4, 5, 6, 7, 123000000, time.UTC)

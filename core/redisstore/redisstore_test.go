@@ -122,12 +122,13 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 			prefix := newPrefix()
 			client := redisstore.NewClient(opts)
 			client.AddHook(watch)
-			// A write step gets 10 s, not the default 2: the suite runs on
-			// every backend at once under -race, and on a loaded 2-core CI
-			// machine a Cluster step has stalled past 2 s (every grant of
-			// Groups/DeleteRace at once). The deadline's own behaviour is
-			// tested apart (stall_test.go, replicated_test.go).
-			s := redisstore.New(client, redisstore.Options{Prefix: prefix, Clock: clock, WaitReplicas: wait, WriteTimeout: 10 * time.Second})
+			// A read and a write step get 10 s, not the defaults (0.5 s, 2
+			// s): the suite runs on every backend at once under -race, and on
+			// a loaded 2-core CI machine a Cluster step has stalled past 2 s
+			// (every grant of Groups/DeleteRace at once) and reads past 0.5
+			// s. The bounds' own behaviour is tested apart (stall_test.go,
+			// replicated_test.go).
+			s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix, Clock: clock, WaitReplicas: wait}))
 			t.Cleanup(func() { s.Close() })
 			mu.Lock()
 			prefixOf[s] = prefix
@@ -204,6 +205,14 @@ func rawKeys(t *testing.T, admin redis.UniversalClient, prefix string) []string 
 	return keys
 }
 
+// loaded returns o with the read and write bounds of a store whose bounds the
+// test does not check (redistest.StoreTimeout): every test of this package
+// runs at once under -race, on every backend, on a loaded CI machine.
+func loaded(o redisstore.Options) redisstore.Options {
+	o.ReadTimeout, o.WriteTimeout = redistest.StoreTimeout, redistest.StoreTimeout
+	return o
+}
+
 // newPrefix returns a key prefix no other store of this test binary uses.
 func newPrefix() string { return "t" + strconv.FormatInt(prefixes.Add(1), 10) + ":" }
 
@@ -212,7 +221,7 @@ func newPrefix() string { return "t" + strconv.FormatInt(prefixes.Add(1), 10) + 
 func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
 	ctx := t.Context()
 	prefix := newPrefix()
-	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	s := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
 	defer s.Close()
 	now := time.Now().UTC()
 	u := core.User{
@@ -298,7 +307,7 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 func testOldUserRecord(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
 	ctx := t.Context()
 	prefix := newPrefix()
-	s := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	s := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
 	defer s.Close()
 	id := core.NewID()
 	old := `{"id":"` + id + `","number":7,"username":"elder","email":"elder@example.com","isActive":true,` +
@@ -347,7 +356,7 @@ func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin red
 	client := redisstore.NewClient(opts)
 	trips := &tripCounter{}
 	client.AddHook(trips)
-	s := redisstore.New(client, redisstore.Options{Prefix: newPrefix()})
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: newPrefix()}))
 	defer s.Close()
 	now := time.Now().UTC()
 	u := core.User{ID: core.NewID(), Username: "trips", IsActive: true, CreatedAt: now, UpdatedAt: now}

@@ -42,6 +42,15 @@ const (
 	stopTimeout  = 5 * time.Second  // between SIGTERM and SIGKILL
 )
 
+// StoreTimeout is the read and write bound (redisstore.Options.ReadTimeout and
+// WriteTimeout) of the stores that tests build without testing the bounds
+// themselves. The product's defaults, 500 ms a read and 2 s a write step, are
+// for a Redis beside an unloaded process: with the race detector on a loaded
+// 2-core CI machine (load average 15 and more), a conformance read or a
+// /verify has waited past 500 ms for a CPU. The bounds' own behaviour is
+// tested apart, with short timeouts on a Redis that does not answer.
+const StoreTimeout = 10 * time.Second
+
 // Server is a running redis-server.
 type Server struct {
 	Addr string // host:port
