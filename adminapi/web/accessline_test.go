@@ -66,9 +66,14 @@ func TestAccessLineBytes(t *testing.T) {
 	}
 }
 
-// BenchmarkAccessLine: one /verify hit's access line, through zerolog (what
-// a Site without Options.AccessLog writes) and by hand (with it).
+// BenchmarkAccessLine: one /verify hit's access line, through zerolog under
+// serve's settings (what a Site without Options.AccessLog writes) and by
+// hand (with it).
 func BenchmarkAccessLine(b *testing.B) {
+	format, stamp := zerolog.TimeFieldFormat, zerolog.TimestampFunc
+	b.Cleanup(func() { zerolog.TimeFieldFormat, zerolog.TimestampFunc = format, stamp })
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.TimestampFunc = func() time.Time { return time.Now().UTC() }
 	a := accessLine{level: zerolog.InfoLevel, reqID: "d4p2k3s5hb8c73bq1ln0", listener: "public", method: "GET", route: "/verify",
 		status: 200, dur: 41873, client: "127.0.0.1", at: time.Now()}
 	b.Run("zerolog", func(b *testing.B) {
