@@ -52,40 +52,44 @@ end
 return 0`)
 
 // claim is one unique name to hold while an entity is written: the field
-// name of the hash bucket, P cb:<kind>:{<n>} (claimBucketKey), and old, the
-// key that held it in the layout before claim buckets, which is only ever
-// read and deleted (oldClaims).
+// name of the hash bucket P cb:<kind>:{<n>} (claimBucketKey). The key that
+// held it in the layout before claim buckets, only ever read and deleted
+// now, is oldKey's.
 type claim struct {
 	bucket string // P cb:<kind>:{<n>}
-	old    string // P claim:<kind>:<name>, P app:<appid> or P clientkey:<hex>
 	kind   string // kindUsername, ..., a keyed credential type, kindApp or kindClientKey
 	name   string // the normalised name: the field
 	show   string // how a Conflict names it: `username "Bob"`
 }
 
-// newClaim is the one place that says where a claim of kind and name lives.
+// newClaim is the one place that says where a claim of kind and name lives
+// (with oldKey, where it lived before claim buckets).
 func (s *Store) newClaim(kind, name, show string) claim {
-	var old string
-	switch kind {
+	return claim{bucket: s.k.claimBucketKey(kind, name), kind: kind, name: name, show: show}
+}
+
+// oldKey is the key of c in the layout before claim buckets: P
+// claim:<kind>:<name>, P app:<appid> or P clientkey:<hex> (oldClaims).
+func (s *Store) oldKey(c claim) string {
+	switch c.kind {
 	case kindApp:
-		old = s.k.appLocator(name)
+		return s.k.appLocator(c.name)
 	case kindClientKey:
-		old = s.k.clientKey(name)
-	default:
-		old = s.k.claim(kind, name)
+		return s.k.clientKey(c.name)
 	}
-	return claim{bucket: s.k.claimBucketKey(kind, name), old: old, kind: kind, name: name, show: show}
+	return s.k.claim(c.kind, c.name)
 }
 
 // same reports whether c and d claim one name.
 func (c claim) same(d claim) bool { return c.kind == d.kind && c.name == d.name }
 
 // held is a claim taken or owned: val is the value its bucket field holds
-// for us ("" for none), oldVal that of its old key ("" for none).
+// for us ("" for none), oldVal that of its old key oldKey ("" for none).
 type held struct {
 	claim
 	val    string
 	oldVal string
+	oldKey string
 }
 
 func (s *Store) usernameClaim(key, raw string) claim {
@@ -225,7 +229,7 @@ type claimRead struct{ field, old *redis.StringCmd }
 func (s *Store) readClaim(ctx context.Context, p redis.Pipeliner, c claim) claimRead {
 	r := claimRead{field: p.HGet(ctx, c.bucket, c.name)}
 	if s.oldClaims() {
-		r.old = p.Get(ctx, c.old)
+		r.old = p.Get(ctx, s.oldKey(c))
 	}
 	return r
 }
@@ -299,7 +303,7 @@ func (s *Store) heldBy(ctx context.Context, cs []claim, owners []string) ([]held
 			h.val = val
 		}
 		if oldVal != "" && claimOwner(oldVal) == owners[i] {
-			h.oldVal = oldVal
+			h.oldVal, h.oldKey = oldVal, s.oldKey(c)
 		}
 		if h.val != "" || h.oldVal != "" {
 			out = append(out, h)
@@ -467,7 +471,7 @@ func (s *Store) take(ctx context.Context, op string, c claim, val string, t0 tim
 		apply = s.probeLayout(ctx, p)
 		set = p.HSetNX(ctx, c.bucket, c.name, val)
 		if s.oldClaims() {
-			old = p.Get(ctx, c.old)
+			old = p.Get(ctx, s.oldKey(c))
 		}
 		return nil
 	})
@@ -571,7 +575,7 @@ func releaseAll(ctx context.Context, p redis.Pipeliner, hs []held) {
 			hcadScript.Eval(ctx, p, []string{h.bucket}, h.name, h.val)
 		}
 		if h.oldVal != "" {
-			cadScript.Eval(ctx, p, []string{h.old}, h.oldVal)
+			cadScript.Eval(ctx, p, []string{h.oldKey}, h.oldVal)
 		}
 	}
 }
@@ -631,7 +635,7 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 		_, cr.t0, _ = parseClaim(val) // at, to the microsecond the claim keeps
 	}
 	sets := make([]*redis.BoolCmd, len(cs))
-	olds := make([]*redis.StringCmd, len(cs))
+	var olds []*redis.StringCmd // while old claim keys may exist
 	var now *redis.TimeCmd
 	var incr *redis.IntCmd
 	var apply func(context.Context)
@@ -647,11 +651,13 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 			if s.clock == nil && len(cs) > 0 {
 				now = p.Time(ctx)
 			}
-			old := s.oldClaims()
+			if s.oldClaims() {
+				olds = make([]*redis.StringCmd, len(cs))
+			}
 			for i, c := range cs {
 				sets[i] = p.HSetNX(ctx, c.bucket, c.name, val)
-				if old {
-					olds[i] = p.Get(ctx, c.old)
+				if olds != nil {
+					olds[i] = p.Get(ctx, s.oldKey(c))
 				}
 			}
 			if counter != "" {
@@ -687,6 +693,9 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 		apply(ctx)
 	}
 	for i, c := range cs {
+		if olds == nil {
+			break
+		}
 		err := s.bounds.step(ctx, func(ctx context.Context) error {
 			return s.oldFree(ctx, c, olds[i], cr.t0, core.Errorf(core.Conflict, cr.op, "%s is taken", c.show))
 		})

@@ -322,7 +322,7 @@ func (d *doctor) oldClaims(ctx context.Context, cs []claim) error {
 	}
 	keys := make([]string, len(cs))
 	for i, c := range cs {
-		keys[i] = c.old
+		keys[i] = d.s.oldKey(c)
 	}
 	vs, oks, err := d.s.getMany(ctx, keys)
 	if err != nil {
@@ -343,10 +343,10 @@ func (d *doctor) oldClaims(ctx context.Context, cs []claim) error {
 	var move []int
 	for i, c := range found {
 		if slices.Contains(free, i) {
-			del = append(del, held{claim: c, oldVal: vals[i]})
+			del = append(del, held{claim: c, oldVal: vals[i], oldKey: d.s.oldKey(c)})
 			continue
 		}
-		d.add(&d.dangling, "%s (a claim key of the layout before claim buckets; repair moves it into its bucket)", strings.TrimPrefix(c.old, d.s.k.p))
+		d.add(&d.dangling, "%s (a claim key of the layout before claim buckets; repair moves it into its bucket)", strings.TrimPrefix(d.s.oldKey(c), d.s.k.p))
 		move = append(move, i)
 	}
 	if !d.repair {
@@ -368,10 +368,10 @@ func (d *doctor) oldClaims(ctx context.Context, cs []claim) error {
 		}
 		for j, i := range move {
 			if v, _, err := optional(gets[j]); err == nil && v == vals[i] {
-				del = append(del, held{claim: found[i], oldVal: vals[i]})
+				del = append(del, held{claim: found[i], oldVal: vals[i], oldKey: d.s.oldKey(found[i])})
 			} else {
 				d.oldLeft.Add(1)
-				d.add(&d.dangling, "%s (its bucket holds another claim of the name; left)", strings.TrimPrefix(found[i].old, d.s.k.p))
+				d.add(&d.dangling, "%s (its bucket holds another claim of the name; left)", strings.TrimPrefix(d.s.oldKey(found[i]), d.s.k.p))
 			}
 		}
 	}

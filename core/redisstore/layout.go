@@ -3,7 +3,6 @@ package redisstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -397,12 +396,23 @@ func (k keys) claim(kind, name string) string {
 const claimBuckets = 1 << 16
 
 // claimBucket is the bucket of a claim's normalised name: the low 16 bits of
-// the name's 64-bit FNV-1a hash (hash/fnv), as a decimal number 0–65535.
+// the name's 64-bit FNV-1a hash (hash/fnv's New64a), as a decimal number
+// 0–65535.
 func claimBucket(name string) string {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(name))
-	return strconv.FormatUint(h.Sum64()%claimBuckets, 10)
+	h := uint64(fnvOffset64)
+	for i := range len(name) {
+		h ^= uint64(name[i])
+		h *= fnvPrime64
+	}
+	return strconv.FormatUint(h%claimBuckets, 10)
 }
+
+// The 64-bit FNV-1a parameters (as hash/fnv's New64a, without its
+// allocation).
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
 
 // claimBucketKey is the hash P cb:<kind>:{<n>} that holds the claims of that
 // kind whose names fall in bucket n (claimBucket), field the name, value the
