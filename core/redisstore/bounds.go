@@ -80,7 +80,7 @@ func (e *timeoutError) Unwrap() error { return e.err }
 // timedOut returns err, as a *timeoutError when ctx's own bound passed. Errors
 // of the store's own kinds pass as they are: they were decided, not cut short.
 func timedOut(ctx context.Context, err error) error {
-	if err == nil || ctx.Err() == nil {
+	if err == nil || !ended(ctx) {
 		return err
 	}
 	if _, ok := errors.AsType[*core.Error](err); ok {
@@ -96,6 +96,21 @@ func timedOut(ctx context.Context, err error) error {
 		return &timeoutError{d: t.d, err: err}
 	}
 	return err
+}
+
+// ended reports whether ctx is done or its deadline has passed. A socket
+// deadline set from ctx (a client from NewClient) can fire before ctx's own
+// timer has run, on a loaded machine; ended then waits for that timer, which
+// is due, so that the call reads as cut by its bound, cause included.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if d, ok := ctx.Deadline(); !ok || time.Now().Before(d) {
+		return false
+	}
+	<-ctx.Done()
+	return true
 }
 
 // fail wraps a Redis (or context) error of a call with context ctx as
