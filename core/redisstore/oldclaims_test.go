@@ -27,7 +27,7 @@ func testOldClaims(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	client := redisstore.NewClient(opts)
 	olds := &oldReads{prefix: prefix}
 	client.AddHook(olds)
-	s := redisstore.New(client, redisstore.Options{Prefix: prefix})
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix}))
 	defer s.Close()
 
 	uid, keyID := core.NewID(), "old-claim-key"
@@ -157,7 +157,7 @@ func testOldClaims(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	// Another process reads the marker with its first lookup.
 	client2 := redisstore.NewClient(opts)
 	client2.AddHook(olds)
-	s2 := redisstore.New(client2, redisstore.Options{Prefix: prefix})
+	s2 := redisstore.New(client2, loaded(redisstore.Options{Prefix: prefix}))
 	defer s2.Close()
 	if !redisstore.ReadsOldClaims(s2) {
 		t.Fatal("a new store assumes no old claim keys before reading the marker")
