@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,6 +111,28 @@ func testOldClaims(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	if got, err := s.LocateUser(ctx, core.NameUsername, "ghost"); err != nil || got != ghost.ID {
 		t.Errorf("LocateUser of a name taken over from a stale old claim = %q, %v; want %s", got, err, ghost.ID)
 	}
+	// Racing creates of a name whose old key is stale: exactly one wins.
+	set(prefix+"claim:username:racer", core.NewID()+"|1741064767123000")
+	var wg sync.WaitGroup
+	var wins atomic.Int64
+	var winner atomic.Value
+	for range 8 {
+		wg.Go(func() {
+			r := user("racer", "")
+			switch err := s.CreateUser(ctx, &r); {
+			case err == nil:
+				wins.Add(1)
+				winner.Store(r.ID)
+			case core.KindOf(err) != core.Conflict:
+				t.Errorf("a racing create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, err := s.LocateUser(ctx, core.NameUsername, "racer"); wins.Load() != 1 || err != nil || got != winner.Load() {
+		t.Errorf("8 creates racing over a stale old claim: %d won; the name's owner %q, %v", wins.Load(), got, err)
+	}
+
 	// A changed email releases its old claim key, and the name is free.
 	_, err := s.UpdateUser(ctx, uid, func(u *core.User) error { u.Email = "olden2@example.com"; return nil })
 	must(t, err)
