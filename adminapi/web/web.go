@@ -478,12 +478,23 @@ func requestLog(r *http.Request) *zerolog.Logger {
 }
 
 // exchange is everything the outer handler allocates for one request, in one
-// allocation: the request's state and the writer that records the status and
-// size for the access log.
+// allocation: the request's context (its parent's, with the request's state
+// as infoKey's value), the request's state and the writer that records the
+// status and size for the access log.
 type exchange struct {
-	info reqInfo
-	w    recorder
-	id   [1]string // X-Request-Id's value
+	context.Context // the request's own
+	info            reqInfo
+	w               recorder
+	id              [1]string // X-Request-Id's value
+}
+
+// Value is the parent context's, but for infoKey: the request's state
+// (what context.WithValue would do, without allocating another context).
+func (x *exchange) Value(key any) any {
+	if key == (infoKey{}) {
+		return &x.info
+	}
+	return x.Context.Value(key)
 }
 
 // recorder is a ResponseWriter that records the status and body size.
@@ -519,12 +530,12 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Site) wrap(listener string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		x := &exchange{info: reqInfo{id: xid.NewWithTime(start).String(), log: &s.log}, w: recorder{ResponseWriter: w}}
+		x := &exchange{Context: r.Context(), info: reqInfo{id: xid.NewWithTime(start).String(), log: &s.log}, w: recorder{ResponseWriter: w}}
 		x.id[0] = x.info.id
 		h := w.Header()
 		h["X-Request-Id"] = x.id[:]
 		h["Date"] = s.dateOf(start)
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &x.info))
+		r = r.WithContext(x)
 		defer s.access(listener, r, x, start)
 		next.ServeHTTP(&x.w, r)
 	})

@@ -393,3 +393,33 @@ func TestDateHeader(t *testing.T) {
 		time.Sleep(600 * time.Millisecond) // the next answer may be in the next second
 	}
 }
+
+// TestRequestContext: a handler's request context is the request's own (its
+// values, its cancellation, what derives from it) with the request's state
+// added: the route it matched.
+func TestRequestContext(t *testing.T) {
+	type key struct{}
+	l := NewSite(Options{}).Listener("public")
+	var route string
+	var value any
+	var derived context.Context
+	var stop context.CancelFunc
+	l.Routes(Problem).Handle(Open, "GET", "/ctx", func(w http.ResponseWriter, r *http.Request) error {
+		route, value = Route(r), r.Context().Value(key{})
+		derived, stop = context.WithTimeout(r.Context(), time.Hour)
+		return NoContent(w)
+	})
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	w := httptest.NewRecorder()
+	l.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/ctx", nil).WithContext(ctx))
+	if route != "/ctx" || value != "v" || w.Code != http.StatusNoContent {
+		t.Fatalf("route %q, value %v, status %d: want /ctx, v, 204", route, value, w.Code)
+	}
+	defer stop()
+	cancel()
+	select {
+	case <-derived.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a context derived from the request's was not cancelled with it")
+	}
+}
