@@ -403,13 +403,18 @@ type credAuthRecord struct {
 	ExpiresAt    time.Time     `json:"expiresAt,omitzero"`
 }
 
-// decodeUser decodes a user record, only userAuthRecord's fields when lean.
+// decodeUser decodes a user record, only userAuthRecord's fields when lean
+// (leanUser's way when it can).
 func decodeUser(op, key, data string, lean bool) (core.User, error) {
 	if !lean {
 		r, err := decode[userRecord](op, key, data)
 		return r.user(), err
 	}
-	r, err := decode[userAuthRecord](op, key, data)
+	var r userAuthRecord
+	var err error
+	if !leanUser(data, &r) {
+		r, err = decode[userAuthRecord](op, key, data)
+	}
 	full := userRecord{ID: r.ID, Username: r.Username, IsActive: r.IsActive, Groups: r.Groups, Tags: r.Tags}
 	if err == nil {
 		if err = full.expand(key); err != nil {
@@ -420,13 +425,17 @@ func decodeUser(op, key, data string, lean bool) (core.User, error) {
 }
 
 // decodeCredential decodes a credential record, only credAuthRecord's fields
-// when lean.
+// when lean (leanCredential's way when it can).
 func decodeCredential(op, key, data string, lean bool) (core.Credential, error) {
 	if !lean {
 		r, err := decode[credRecord](op, key, data)
 		return r.credential(), err
 	}
-	r, err := decode[credAuthRecord](op, key, data)
+	var r credAuthRecord
+	var err error
+	if !leanCredential(data, &r) {
+		r, err = decode[credAuthRecord](op, key, data)
+	}
 	full := credRecord{Type: r.Type, ID: r.ID, ConsumerID: r.ConsumerID, ConsumerKind: r.ConsumerKind, UserID: r.UserID,
 		IsActive: r.IsActive, Scopes: r.Scopes, Secret: r.Secret, Sha256: r.Sha256, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt}
 	if err == nil {
