@@ -16,7 +16,7 @@ func leanSeeds(t testing.TB) []string {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 123000000, time.UTC)
 	limit := 3
 	u := core.User{ID: core.NewID(), Number: 7, Username: "vic", Email: "vic@example.com", IsActive: true, SessionsLimit: &limit,
-		Props: map[string]any{"firstname": "V", "nested": map[string]any{"a": []any{1.5, true, nil, "x"}}},
+		Props:      map[string]any{"firstname": "V", "nested": map[string]any{"a": []any{1.5, true, nil, "x"}}},
 		Identities: []core.Identity{{Provider: "google", Subject: "1", RawClaims: map[string]any{"k": "v"}}},
 		Groups:     []string{core.NewID()}, Tags: []string{"staff", "ünï"}, CreatedAt: at, UpdatedAt: at.Add(time.Second)}
 	own := core.Credential{Type: core.KeyAuth, ID: "key-1", Seq: 5, ConsumerID: u.ID, ConsumerKind: core.ConsumerUser,
