@@ -330,10 +330,40 @@ func (k *Keyring) Decrypt(blob string, aad []byte) ([]byte, error) {
 // constant time. A stored value of another form never matches.
 func MatchesSHA256(stored, presented string) bool {
 	hexSum, ok := strings.CutPrefix(stored, sha256Prefix)
-	want, err := hex.DecodeString(hexSum)
-	if !ok || err != nil || len(want) != sha256.Size {
+	var want [sha256.Size]byte
+	if !ok || !decodeHex(want[:], hexSum) {
 		return false
 	}
 	got := sha256.Sum256([]byte(presented))
-	return subtle.ConstantTimeCompare(got[:], want) == 1
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// decodeHex decodes s, exactly len(dst) bytes in hex of either case, into
+// dst, as hex.DecodeString would, without allocating (MatchesSHA256 runs on
+// every /verify miss); false when s is not that.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -290,6 +290,8 @@ func TestMatchesSHA256(t *testing.T) {
 		{"wrong", sha, "gtha_secreT", false},
 		{"short", sha[:len(sha)-2], "gtha_secret", false},
 		{"malformed", "sha256:zz", "x", false},
+		{"not hex", sha[:len(sha)-1] + "g", "gtha_secret", false},
+		{"odd length", sha + "0", "gtha_secret", false},
 		{"another form", "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA", "x", false},
 		{"plain", "plain", "plain", false},
 		{"empty", "", "", false},

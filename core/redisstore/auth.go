@@ -214,7 +214,7 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	if !ok {
 		return core.AuthRecord{}, userNotFound(op, uid)
 	}
-	out.User, err = decodeUser(op, s.k.user(uid), data, q.Lean)
+	out.User, err = decodeUser(op, keys[0], data, q.Lean) // keys[0]: the user's
 	if err != nil {
 		return core.AuthRecord{}, err
 	}

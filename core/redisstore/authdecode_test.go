@@ -1,6 +1,9 @@
 package redisstore
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -58,7 +61,10 @@ func leanSeeds(t testing.TB) []string {
 		`{"expiresAt":"24:00"}`, `{"expiresAt":1}`,
 		`{"scopes":[{"name":"a","reg":"b"},{"reg":"c"}]}`, `{"scopes":[]}`, `{"scopes":null}`,
 		`{"scopes":[{"Name":"a"}]}`, `{"scopes":[{"name":"a","name":"b"}]}`, `{"scopes":[{"name":"a","x":[1]}]}`,
-		`{"scopes":[1]}`, `{"s256":"abc","secret":"sha256:00"}`, "{\t\"id\"\r:\n\"x\" }",
+		`{"scopes":[1]}`, `{"s256":"abc","secret":"sha256:00"}`, `{"s256":"BDpxh3TFcr2KJa2+sb/NXAJWrhHOz5+cP5JdDlK+r4k"}`,
+		`{"s256":"BDpxh3TFcr2KJa2+sb/NXAJWrhHOz5+cP5JdDlK+r4"}`, `{"s256":"BDpxh3TFcr2KJa2+sb/NXAJWrhHOz5+cP5JdDlK+r4k="}`,
+		`{"s256":"BDpxh3TFcr2KJa2+sb/NXAJWrhHOz5+cP5JdDl\nK+r4k"}`, `{"s256":"BDpxh3TFcr2KJa2+sb/NXAJWrhHOz5+cP5JdDl\nK+r4"}`,
+		`{"s256":"BDpxh3TFcr2KJa2+sb/NXAJWrhHOz5+cP5JdDlK+r4!"}`, "{\t\"id\"\r:\n\"x\" }",
 		`{"a":`+deep(100)+`}`, `{"a":`+deep(10)+`}`, `{"a":tru}`, `{"a":nul}`, `{"a":falsey}`,
 	)
 }
@@ -136,6 +142,16 @@ func FuzzLeanAuthRecords(f *testing.F) {
 		}
 		if (err == nil) != (jerr == nil) || err == nil && !reflect.DeepEqual(c, fullc.credential()) {
 			t.Fatalf("decodeCredential(%q) = %+v, %v; with encoding/json %+v, %v", data, c, err, fullc.credential(), jerr)
+		}
+		if cr.Sha256 != "" {
+			// expand's decoding of the digest, against the plain one.
+			want, ok := "", false
+			if sum, err := base64.RawStdEncoding.DecodeString(cr.Sha256); err == nil && len(sum) == sha256.Size {
+				want, ok = "sha256:"+hex.EncodeToString(sum), true
+			}
+			if got := (credRecord{Sha256: cr.Sha256}); (got.expand(ckey) == nil) != ok || got.Secret != want {
+				t.Fatalf("s256 %q: expand gives %q, want %q (%v)", cr.Sha256, got.Secret, want, ok)
+			}
 		}
 	})
 }

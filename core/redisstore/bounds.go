@@ -16,16 +16,23 @@ import (
 // dials a fresh one, which is how the store recovers when Redis does).
 type bounds struct {
 	read, write time.Duration
+	// The causes of the contexts, made once (newBounds): every read of a
+	// /verify miss would allocate its own otherwise. Never changed.
+	readCause, writeCause *timeoutError
+}
+
+func newBounds(read, write time.Duration) bounds {
+	return bounds{read: read, write: write, readCause: &timeoutError{d: read}, writeCause: &timeoutError{d: write}}
 }
 
 // reading bounds a read: the whole call.
 func (b bounds) reading(ctx context.Context) (context.Context, context.CancelFunc) {
-	return bounded(ctx, b.read)
+	return boundedBy(ctx, b.read, b.readCause)
 }
 
 // writing bounds a write that is a single step.
 func (b bounds) writing(ctx context.Context) (context.Context, context.CancelFunc) {
-	return bounded(ctx, b.write)
+	return boundedBy(ctx, b.write, b.writeCause)
 }
 
 // step runs one step of a write under the write timeout. Its error says so
@@ -51,13 +58,21 @@ func stepValue[T any](ctx context.Context, b bounds, f func(context.Context) (T,
 // (releasing claims, rolling back, index entries): bounded by the write
 // timeout, but not cancelled with the request, whose work it completes.
 func (b bounds) cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
-	return bounded(context.WithoutCancel(ctx), b.write)
+	return boundedBy(context.WithoutCancel(ctx), b.write, b.writeCause)
 }
 
 // bounded returns ctx with a deadline d from now, or the caller's if sooner;
 // when d passes first, the context's cause is a *timeoutError naming d.
 func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(ctx, d, &timeoutError{d: d})
+	return boundedBy(ctx, d, nil)
+}
+
+// boundedBy is bounded with the cause made already (nil: made now).
+func boundedBy(ctx context.Context, d time.Duration, cause *timeoutError) (context.Context, context.CancelFunc) {
+	if cause == nil || cause.d != d {
+		cause = &timeoutError{d: d}
+	}
+	return context.WithTimeoutCause(ctx, d, cause)
 }
 
 // timeoutError says that Redis did not answer within a bound.

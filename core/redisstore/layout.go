@@ -237,6 +237,7 @@ type shape []segment
 // follow each other: the literal between them is what ends the first.
 func compileShape(s string) shape {
 	var out shape
+	whole := s
 	for s != "" {
 		i := strings.IndexByte(s, '<')
 		if i < 0 {
@@ -253,20 +254,32 @@ func compileShape(s string) shape {
 		out = append(out, segment{field: s[i+1 : j]})
 		s = s[j+1:]
 	}
+	if len(out) > maxSegments {
+		panic("redisstore: key shape " + whole + " has more than 8 segments")
+	}
 	return out
 }
+
+// maxSegments bounds a shape's literals and fields (build's array).
+const maxSegments = 8
 
 // build writes the shape with p's fields after prefix. Fields are not checked:
 // an empty last field gives the prefix of every key of that shape.
 func (sh shape) build(prefix string, p keyParts) string {
-	var b strings.Builder
-	b.WriteString(prefix)
-	for _, seg := range sh {
-		if seg.field == "" {
-			b.WriteString(seg.lit)
-		} else {
-			b.WriteString(p.get(seg.field))
+	var parts [maxSegments]string // one allocation: the key's
+	n := len(prefix)
+	for i, seg := range sh {
+		parts[i] = seg.lit
+		if seg.field != "" {
+			parts[i] = p.get(seg.field)
 		}
+		n += len(parts[i])
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(prefix)
+	for _, v := range parts[:len(sh)] {
+		b.WriteString(v)
 	}
 	return b.String()
 }

@@ -40,7 +40,7 @@ func newLimiter(client redis.UniversalClient, opt Options) *Limiter {
 		rdb: client, k: keys{p: opt.Prefix},
 		// A Limiter sits on request paths (/verify, logins) and each call is
 		// one round trip: it is bounded as a read, counting included.
-		bounds: bounds{read: opt.ReadTimeout},
+		bounds: newBounds(opt.ReadTimeout, 0),
 	}
 }
 

@@ -305,13 +305,32 @@ func (r *credRecord) expand(key string) error {
 	}
 	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
 	if r.Sha256 != "" {
-		sum, err := base64.RawStdEncoding.DecodeString(r.Sha256)
-		if err != nil || len(sum) != sha256.Size {
-			return cmp.Or(err, errors.New("s256 is not a SHA-256 in base64"))
+		var sum [sha256.Size]byte
+		if len(r.Sha256) == base64.RawStdEncoding.EncodedLen(sha256.Size) {
+			// The form written: decoded without a copy of the digest.
+			if n, err := base64.RawStdEncoding.Decode(sum[:], []byte(r.Sha256)); err != nil || n != sha256.Size {
+				return cmp.Or(err, errors.New("s256 is not a SHA-256 in base64"))
+			}
+		} else {
+			b, err := base64.RawStdEncoding.DecodeString(r.Sha256) // it ignores line breaks
+			if err != nil || len(b) != sha256.Size {
+				return cmp.Or(err, errors.New("s256 is not a SHA-256 in base64"))
+			}
+			copy(sum[:], b)
 		}
-		r.Secret, r.Sha256 = "sha256:"+hex.EncodeToString(sum), ""
+		r.Secret, r.Sha256 = sha256Hex(sum), ""
 	}
 	return nil
+}
+
+// sha256Hex is core.HashSHA256's form of a digest, "sha256:<hex>", in one
+// allocation.
+func sha256Hex(sum [sha256.Size]byte) string {
+	const prefix = "sha256:"
+	var b [len(prefix) + 2*sha256.Size]byte
+	copy(b[:], prefix)
+	hex.Encode(b[len(prefix):], sum[:])
+	return string(b[:])
 }
 
 // sinceCreated is updated as stored: zero (left out) when it equals created.

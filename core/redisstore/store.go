@@ -165,7 +165,7 @@ func New(client redis.UniversalClient, opt Options) *Store {
 		clock:        opt.Clock,
 		staleAfter:   opt.ClaimStaleAfter,
 		deadline:     opt.WriteDeadline,
-		bounds:       bounds{read: opt.ReadTimeout, write: opt.WriteTimeout},
+		bounds:       newBounds(opt.ReadTimeout, opt.WriteTimeout),
 		waitReplicas: opt.WaitReplicas,
 		waitTimeout:  opt.WaitTimeout,
 		origin:       core.NewID(),
