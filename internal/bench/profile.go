@@ -26,6 +26,8 @@ var profileParts = []struct{ name, pattern string }{
 	{"        the Redis pipeline (go-redis)", `^github\.com/redis/go-redis/v9\.\(\*Pipeline\)\.Exec$`},
 	{"        a Redis command sent alone (go-redis)", `^github\.com/redis/go-redis/v9\.\(\*baseClient\)\.process$`},
 	{"        JSON decoding (encoding/json.Unmarshal)", `^encoding/json\.Unmarshal$`},
+	{"        the user's record decoded (redisstore)", `redisstore\.decodeUser$`},
+	{"        the credential's record decoded (redisstore)", `redisstore\.decodeCredential$`},
 	{"  writing the answer (net/http finishRequest)", `^net/http\.\(\*response\)\.finishRequest$`},
 	{"allocation (runtime.mallocgc)", `^runtime\.mallocgc$`},
 	{"garbage collection (runtime.gcBgMarkWorker)", `^runtime\.gcBgMarkWorker$`},

@@ -34,6 +34,7 @@ type options struct {
 	out              string
 	eg, profile      bool
 	profileAdmin     bool
+	profileCeiling   bool
 	before           bool
 	listBaseline     float64
 	only             *regexp.Regexp
@@ -52,6 +53,7 @@ func main() {
 	flag.IntVar(&o.missKeys, "miss-keys", 20000, "distinct keys the key-auth miss row presents in turn")
 	flag.Float64Var(&o.listBaseline, "list-baseline", listBaseline, "GET /users?count=100 in pages/s before the speed work, recorded on another machine: the list row's reference when the code before cannot be built (-before)")
 	flag.StringVar(&o.out, "out", "", "folder for logs and the CPU profile (default: a new temporary folder)")
+	flag.BoolVar(&o.profileCeiling, "profile-ceiling", false, "also profile the HGETALL ceiling under the same load as /verify, to compare with the miss")
 	flag.BoolVar(&o.profileAdmin, "profile-admin", false, "also profile POST /users and GET /users/{id} under load (a copy of the admin API)")
 	flag.BoolVar(&o.eg, "eg", true, "also measure Express Gateway (adminapi/testdata/eg) on the same Redis")
 	flag.BoolVar(&o.before, "before", true, "build the code before the speed work from git history and measure its page of users as the list row's reference (else -list-baseline)")

@@ -208,15 +208,20 @@ func run(ctx context.Context, o options) error {
 
 	verify := bench.Load{Conns: o.conns, Warmup: o.warmup, Duration: 2 * o.duration,
 		Request: bench.Get("bench", "/verify", "x-api-key: "+s.key), Status: 200}
-	profiles := []struct{ mode, what, file string }{
-		{"profiled", "a miss: the cache off", "verify-miss.cpu.pprof"},
-		{"profiled-hit", "a hit: the cache on", "verify-hit.cpu.pprof"},
+	type profile struct{ mode, what, how, file string }
+	const copied = "a copy of the public API on the same Redis"
+	profiles := []profile{
+		{"profiled", "a miss: the cache off", copied, "verify-miss.cpu.pprof"},
+		{"profiled-hit", "a hit: the cache on", copied, "verify-hit.cpu.pprof"},
+	}
+	if o.profileCeiling {
+		profiles = append(profiles, profile{"hgetall", "the HGETALL ceiling", "one more, on the same Redis", "hgetall.cpu.pprof"})
 	}
 	if !o.profile {
 		profiles = nil
 	}
 	for _, pr := range profiles {
-		step("profiling /verify key-auth under load, " + pr.what + " (a copy of the public API on the same Redis)")
+		step("profiling /verify key-auth under load, " + pr.what + " (" + pr.how + ")")
 		prof := filepath.Join(o.out, pr.file)
 		if err := profileLoad(ctx, &p, o, pr.mode, redisAddr, prof, verify); err != nil {
 			return fmt.Errorf("profile: %w", err)
