@@ -30,8 +30,7 @@ func BenchmarkVerifyMissLoopback(b *testing.B) {
 	f := newVerifyFixture(e)
 	aw := asynclog.New(io.Discard, asynclog.Options{})
 	b.Cleanup(func() { aw.Close() })
-	access := zerolog.New(aw).Level(zerolog.InfoLevel).With().Timestamp().Logger()
-	public := New(e.svc, Options{Log: zerolog.New(io.Discard).Level(zerolog.InfoLevel), AccessLog: &access}).Public()
+	public := New(e.svc, Options{Log: zerolog.New(io.Discard).Level(zerolog.InfoLevel), AccessLog: aw}).Public()
 
 	// The steady state: a verification sends its one command.
 	req := httptest.NewRequest("GET", "/verify", nil)
