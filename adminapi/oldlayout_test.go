@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -39,6 +40,19 @@ func TestOldLayoutRecords(t *testing.T) {
 		}
 	}
 
+	// The lists of the layout before the buckets (one P idx:users and one P
+	// idx:creds) are moved at the store's first list and paged as before.
+	if w := e.do("GET", "/users", ""); w.Code != 200 || w.Header().Get("X-Total-Count") != "1" || !strings.Contains(w.Body.String(), uid) {
+		t.Errorf("GET /users over an old idx:users: %d, total %q, %s", w.Code, w.Header().Get("X-Total-Count"), w.Body)
+	}
+	if w := e.do("GET", "/credentials", ""); w.Code != 200 || w.Header().Get("X-Total-Count") != "1" || !strings.Contains(w.Body.String(), keyID) {
+		t.Errorf("GET /credentials over an old idx:creds: %d, total %q, %s", w.Code, w.Header().Get("X-Total-Count"), w.Body)
+	}
+	for _, k := range []string{"t:idx:users", "t:idx:creds"} {
+		if e.mr.Exists(k) {
+			t.Errorf("%s left after the lists were read", k)
+		}
+	}
 	u := e.must(200, "GET", "/users/olden", "")
 	if u["id"] != uid || u["firstname"] != "Old" || u["isActive"] != true || u["createdAt"] != "2025-03-04T05:06:07.123Z" {
 		t.Errorf("GET /users/olden of an old record: %v", u)

@@ -74,6 +74,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stderr *os.File)
 	if err := pingUntil(ctx, store, startupPing); err != nil {
 		return fmt.Errorf("redis at %s does not answer: %w", redisstore.RedactURL(redisURL), err)
 	}
+	// List indexes of the layout before the buckets are moved before serving
+	// (docs/scale.md); a store already upgraded answers in one round trip.
+	if err := store.UpgradeIndexes(ctx); err != nil {
+		return fmt.Errorf("upgrading the list indexes: %w", err)
+	}
 	log.Info().Str("redis", redisstore.RedactURL(redisURL)).Str("prefix", cfg.Redis.Prefix).Msg("store ready")
 
 	reg := newRegistry(client)

@@ -64,7 +64,7 @@ func (s *Store) CreateApp(ctx context.Context, a *core.App) (err error) {
 		},
 		index: func(seq int64) []entry {
 			es := []entry{
-				{key: s.k.idx(listApps), member: ref, score: float64(seq)},
+				s.listEntry(listApps, ref, seq),
 				{key: s.k.appName(a.Name), member: ref, set: true},
 			}
 			if a.RedirectURI != "" {
@@ -311,16 +311,19 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check ...func(core.App
 	if uid == "" || !validID(uid) {
 		return notFound
 	}
+	if err := s.indexesReady(ctx); err != nil {
+		return fail(ctx, op, err)
+	}
 	defer func() { s.changed(ctx, uid, err) }()
 	key, cc := s.k.app(uid, id), s.k.consumerCreds(uid, id)
 	var after cleanup
 	err = s.watch(ctx, op, "app "+id, func(ctx context.Context, tx *redis.Tx) error {
 		after = cleanup{}
 		var appCmd *redis.StringCmd
-		var credsCmd *redis.StringSliceCmd
+		var credsCmd *redis.ZSliceCmd
 		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
 			appCmd = p.Get(ctx, key)
-			credsCmd = p.ZRange(ctx, cc, 0, -1)
+			credsCmd = p.ZRangeWithScores(ctx, cc, 0, -1)
 			return nil
 		}); err != nil && !errors.Is(err, redis.Nil) {
 			return err
@@ -342,20 +345,21 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check ...func(core.App
 		}
 		del := append([]string{key, cc}, tokenKeys...)
 		var members []any
-		for _, m := range credsCmd.Val() {
+		ms, seqs := zMembers(credsCmd.Val())
+		for i, m := range ms {
 			typ, cid, ok := parseCredMember(m)
 			if !ok {
 				continue
 			}
 			del = append(del, s.k.cred(uid, typ, cid))
 			members = append(members, m)
-			after.zrem(s.k.idx(listCreds), credRef(uid, typ, cid))
+			after.entries = append(after.entries, s.listEntry(listCreds, credRef(uid, typ, cid), seqs[i]))
 			if typ.Keyed() {
 				after.claims = append(after.claims, s.keyIDClaim(typ, cid))
 			}
 		}
 		ref := appRef(uid, id)
-		after.zrem(s.k.idx(listApps), ref)
+		after.entries = append(after.entries, s.listEntry(listApps, ref, r.Seq))
 		after.srem(s.k.appName(r.Name), ref)
 		if r.RedirectURI != "" {
 			after.srem(s.k.appRedirect(r.RedirectURI), ref)
@@ -392,14 +396,17 @@ func (s *Store) ListApps(ctx context.Context, opt core.ListOptions) (core.Page[c
 	const op = "redisstore.ListApps"
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
-	zkey := s.k.idx(listApps)
+	var entries []pageEntry
+	var next, total int64
+	var err error
 	if opt.UserID != "" {
 		if !validID(opt.UserID) {
 			return core.Page[core.App]{Items: []core.App{}}, nil
 		}
-		zkey = s.k.apps(opt.UserID)
+		entries, next, total, err = s.page(ctx, s.k.apps(opt.UserID), opt)
+	} else {
+		entries, next, total, err = s.pageList(ctx, listApps, opt)
 	}
-	entries, next, total, err := s.page(ctx, zkey, opt)
 	if err != nil {
 		return core.Page[core.App]{}, fail(ctx, op, err)
 	}

@@ -62,6 +62,10 @@ type entry struct {
 	member string
 	score  float64 // in a zset
 	set    bool    // a member of a set (SADD) rather than of a zset (ZADD)
+	// counter, for a bucket of a list index (listEntry), is the list's
+	// counter, moved by one script with the bucket when the member is added
+	// or removed.
+	counter string
 }
 
 // add queues the entry's addition on p.
@@ -69,17 +73,23 @@ func (e entry) add(ctx context.Context, p redis.Pipeliner) { p.Do(ctx, e.addArgs
 
 // addArgs is the command that adds the entry: SADD or ZADD.
 func (e entry) addArgs() []any {
-	if e.set {
+	switch {
+	case e.set:
 		return []any{"SADD", e.key, e.member}
+	case e.counter != "":
+		return []any{"EVAL", listAddScript, 2, e.key, e.counter, e.score, e.member}
 	}
 	return []any{"ZADD", e.key, e.score, e.member}
 }
 
 // remove queues the entry's removal on p.
 func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
-	if e.set {
+	switch {
+	case e.set:
 		p.SRem(ctx, e.key, e.member)
-	} else {
+	case e.counter != "":
+		p.Do(ctx, "EVAL", listRemScript, 2, e.key, e.counter, e.member)
+	default:
 		p.ZRem(ctx, e.key, e.member)
 	}
 }
@@ -108,6 +118,9 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 // create right after its write, as a crash there would; a create it is set
 // for takes the three steps, which have that point.
 func (s *Store) create(ctx context.Context, c create) (int64, error) {
+	if err := s.indexesReady(ctx); err != nil {
+		return 0, fail(ctx, c.op, err)
+	}
 	if c.record != nil {
 		if s.atOnce != nil && !s.interrupt.Load() {
 			select {
@@ -423,12 +436,11 @@ return 1`)
 // raised to at least n. Two imports racing for one number are not told apart
 // (imports run one at a time); a number burnt by a failed create is free.
 func (s *Store) keepNumber(ctx context.Context, op, seq string, n int64) error {
-	score := strconv.FormatInt(n, 10)
-	taken, err := s.rdb.ZRangeByScore(ctx, s.k.idx(seq), &redis.ZRangeBy{Min: score, Max: score, Count: 1}).Result()
+	taken, err := s.numbered(ctx, seq, n)
 	if err != nil {
 		return err
 	}
-	if len(taken) > 0 {
+	if taken != "" {
 		return core.Errorf(core.Conflict, op, "%s number %d is taken", strings.TrimSuffix(seq, "s"), n)
 	}
 	return raiseScript.Run(ctx, s.rdb, []string{s.k.seq(seq)}, n).Err()

@@ -206,7 +206,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *core.Credential) (err e
 			}, key, consumerKey, s.k.user(uid))
 		},
 		index: func(seq int64) []entry {
-			return []entry{{key: s.k.idx(listCreds), member: credRef(uid, nc.Type, nc.ID), score: float64(seq)}}
+			return []entry{s.listEntry(listCreds, credRef(uid, nc.Type, nc.ID), seq)}
 		},
 		// Only while the record is ours: a one-per-consumer credential may
 		// have been replaced meanwhile, and its zset members and index entry
@@ -415,6 +415,9 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 	if !validID(uid) {
 		return notFound
 	}
+	if err := s.indexesReady(ctx); err != nil {
+		return fail(ctx, op, err)
+	}
 	defer func() { s.changed(ctx, uid, err) }()
 	key := s.k.cred(uid, typ, id)
 	var after cleanup
@@ -434,7 +437,7 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 		if err := runChecks(r.credential(), check); err != nil {
 			return err
 		}
-		after.zrem(s.k.idx(listCreds), credRef(uid, typ, id))
+		after.entries = append(after.entries, s.listEntry(listCreds, credRef(uid, typ, id), r.Seq))
 		if typ.Keyed() {
 			after.claims = append(after.claims, s.keyIDClaim(typ, id))
 			if err := after.readClaims(ctx, s, uid); err != nil {
@@ -527,14 +530,17 @@ func (s *Store) ListCredentials(ctx context.Context, opt core.ListOptions) (core
 	const op = "redisstore.ListCredentials"
 	ctx, cancel := s.bounds.reading(ctx)
 	defer cancel()
-	zkey := s.k.idx(listCreds)
+	var entries []pageEntry
+	var next, total int64
+	var err error
 	if opt.UserID != "" {
 		if !validID(opt.UserID) {
 			return core.Page[core.Credential]{Items: []core.Credential{}}, nil
 		}
-		zkey = s.k.creds(opt.UserID)
+		entries, next, total, err = s.page(ctx, s.k.creds(opt.UserID), opt)
+	} else {
+		entries, next, total, err = s.pageList(ctx, listCreds, opt)
 	}
-	entries, next, total, err := s.page(ctx, zkey, opt)
 	if err != nil {
 		return core.Page[core.Credential]{}, fail(ctx, op, err)
 	}

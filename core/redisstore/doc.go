@@ -47,10 +47,19 @@
 //	P seq:users, P seq:apps, P seq:creds, P seq:clients
 //	                                 INCR counters; a number burnt by a failed
 //	                                 create is skipped, never reused
-//	P idx:users                      zset uid by Number
+//	P {idx:users}:<b>                zset uid by Number, for the Numbers n with
+//	                                 n >> 7 = b (128 numbers a bucket)
+//	P {idx:apps}:<b>                 zset "<uid>/<appid>" by seq, the same way
+//	P {idx:creds}:<b>                zset "<uid>/<t>/<id>" by seq, the same way; <t>
+//	                                 the type's letter: k key-auth, b basic-auth,
+//	                                 o oauth2, j jwt
+//	P {idx:<list>}:count             the number of members of the list's buckets
+//	P {idx:<list>}:upgrading         the lock of the list's upgrade (listindex.go)
+//	                                 The buckets and counter of a list share one
+//	                                 slot; the P idx:users, P idx:apps and
+//	                                 P idx:creds zsets of the layout before them are
+//	                                 moved into them ("List indexes" below).
 //	P idx:clients                    zset cid by Seq
-//	P idx:apps                       zset "<uid>/<appid>" by seq
-//	P idx:creds                      zset "<uid>/<type>/<id>" by seq
 //	P idx:expiring                   zset uid by ExpiresAt (Unix µs): the users that
 //	                                 expire (ExpiredUsers)
 //	P cb:<kind>:{<n>}                claim bucket: hash, field a normalised name of that
@@ -187,6 +196,36 @@
 // leftovers never hold up expiry; Doctor repairs the rest. Both fix an entry with
 // a script that compares its score first, having read the entry before the
 // record, so an update's own entry is never overwritten with an older value.
+//
+// # List indexes
+//
+// The lists of users, apps and credentials are indexed in buckets of 128
+// numbers (listindex.go): a zset of at most 128 members of at most 64 bytes is
+// a listpack in Redis' default configuration, about 40–75 bytes a member where
+// one large zset is a skiplist of 130–170. An entity's entry goes to the bucket
+// of its number, which every writer knows (a create its new number; a delete
+// the score of the entity in its owner's zsets, or its record's Seq). A
+// member is added or removed with a script that moves the list's counter only
+// when the member was added or removed, so the counter, which pages report
+// as their Total, is exact whatever the retries, races and rollbacks. A page
+// reads, in one pipeline, the counter, P seq:<list> (the last bucket) and the
+// buckets the page covers when they are full, each with a LIMIT of what it
+// would then give plus an eighth of the page: a page of a dense store reads
+// about what it returns, one with a few holes is still one round trip. A page
+// still short goes on where it stopped, with 4, 8, then 16 buckets a round
+// trip (four round trips in all at most), after which it ends short with the
+// first number it did not read as its cursor. An offset (Gaio's numbered
+// pages) is counted with ZCOUNT, 64 buckets a round trip.
+//
+// A store of the layout before the buckets (one zset P idx:<list>) is moved
+// on the store's first use (gatehouse serve does it before serving, doctor
+// before checking): under a lock in the buckets' slot that expires 10 s after
+// its holder's last batch, one instance copies the old zset in batches with a
+// script that writes only while the lock is still its own, then deletes it;
+// another instance waits for the lock. Every call that reads or writes a
+// bucket waits until no old zset is left, so no entry removed from a bucket can
+// be brought back by a copy; a crash midway leaves the old zset whole, and the
+// next attempt copies again, adding only what is missing.
 //
 // # Time limits
 //

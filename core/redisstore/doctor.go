@@ -56,6 +56,9 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 		return core.DoctorReport{}, fail(ctx, op, err)
 	}
 	d := &doctor{s: s, op: op, repair: repair, now: now}
+	if err := s.indexesReady(ctx); err != nil { // the list indexes of the layout before the buckets
+		return core.DoctorReport{}, fail(ctx, op, err)
+	}
 	if err := s.scan(ctx, d.keys); err != nil {
 		return core.DoctorReport{}, fail(ctx, op, err)
 	}
@@ -560,7 +563,7 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 	inRedirect := make([]*redis.BoolCmd, len(entries))
 	_, err = d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range entries {
-			scores[i] = p.ZScore(ctx, d.s.k.idx(e.idx), e.member)
+			scores[i] = p.ZScore(ctx, d.s.listEntry(e.idx, e.member, e.score).key, e.member)
 			if e.name != "" {
 				inSet[i] = p.SIsMember(ctx, d.s.k.appName(e.name), e.member)
 			}
@@ -577,9 +580,7 @@ func (d *doctor) records(ctx context.Context, shs []record) ([]record, error) {
 	for i, e := range entries {
 		if errors.Is(scores[i].Err(), redis.Nil) {
 			d.add(&d.dangling, "idx:%s missing %s", e.idx, e.member)
-			fix = append(fix, func(p redis.Pipeliner) {
-				p.ZAdd(ctx, d.s.k.idx(e.idx), redis.Z{Score: float64(e.score), Member: e.member})
-			})
+			fix = append(fix, func(p redis.Pipeliner) { d.s.listEntry(e.idx, e.member, e.score).add(ctx, p) })
 		}
 		if inSet[i] != nil && inSet[i].Err() == nil && !inSet[i].Val() {
 			d.add(&d.dangling, "appname:%s missing %s", e.name, e.member)
@@ -816,6 +817,9 @@ func (d *doctor) zscan(ctx context.Context, zkey string, fn func(context.Context
 // index reports entries of a list index whose record is gone, and removes them
 // (re-adding any whose record appeared meanwhile).
 func (d *doctor) index(ctx context.Context, which string) error {
+	if bucketedList(which) {
+		return d.listIndex(ctx, which)
+	}
 	zkey := d.s.k.idx(which)
 	return d.zscan(ctx, zkey, func(ctx context.Context, kv []string) error {
 		var members []string

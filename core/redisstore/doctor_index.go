@@ -20,8 +20,8 @@ import (
 //   - every entry of those indexes that its user's record does not call for
 //     (removed).
 //
-// The users are walked through P idx:users, so it runs after the list index
-// is repaired.
+// The users are walked through their list index, so it runs after the list
+// index is repaired.
 func (d *doctor) filterIndexes(ctx context.Context, ixKeys []string) error {
 	var reg map[string]core.Group
 	err := d.s.bounds.step(ctx, func(ctx context.Context) (err error) {
@@ -35,11 +35,13 @@ func (d *doctor) filterIndexes(ctx context.Context, ixKeys []string) error {
 		return err
 	}
 	want := map[string]bool{} // "<key>\x00<member>" of every entry the records call for
-	err = d.zscan(ctx, d.s.k.idx(listUsers), func(ctx context.Context, kv []string) error {
+	err = d.listBuckets(ctx, listUsers, func(ctx context.Context, _ int64, kvs [][]redis.Z) error {
 		var keys []string
-		for i := 0; i+1 < len(kv); i += 2 {
-			if validID(kv[i]) {
-				keys = append(keys, d.s.k.user(kv[i]))
+		for _, zs := range kvs {
+			for _, z := range zs {
+				if m, _ := z.Member.(string); validID(m) {
+					keys = append(keys, d.s.k.user(m))
+				}
 			}
 		}
 		vals, oks, err := d.s.getMany(ctx, keys)

@@ -51,6 +51,9 @@ const (
 	keyUsernames                        // P {ix}:unames
 	keyClaimBucket                      // P cb:<kind>:{<n>}
 	keyLayoutClaims                     // P layout:claims
+	keyListBucket                       // P {idx:<list>}:<bucket>
+	keyListCount                        // P {idx:<list>}:count
+	keyListLock                         // P {idx:<list>}:upgrading
 	numKeyKinds
 )
 
@@ -93,6 +96,9 @@ var keyShapes = [numKeyKinds]string{
 	keyUsernames:     "{ix}:unames",
 	keyClaimBucket:   "cb:<bkind>:{<bucket>}",
 	keyLayoutClaims:  "layout:claims",
+	keyListBucket:    "{idx:<list>}:<lbucket>",
+	keyListCount:     "{idx:<list>}:count",
+	keyListLock:      "{idx:<list>}:upgrading",
 }
 
 // The lists that have a counter (P seq:<list>) and a list index (P idx:<list>),
@@ -115,15 +121,16 @@ const (
 	adminUsed   = "used"
 )
 
-// Member shapes: an app in P idx:apps, P appname:<name> and P
-// appredirect:<hex>, a credential in P idx:creds, a credential in its user's
+// Member shapes: an app in P {idx:apps}:<b>, P appname:<name> and P
+// appredirect:<hex>, a credential in P {idx:creds}:<b>, a credential in its user's
 // own zsets, a linked account's field in P u:{uid}:linked and the field there
 // naming a connector's selected account, and the owner of a client key's
 // lookup P clientkey:<hex>. A selection field starts with ':', which no
 // account field does (a connector is never empty), so the two never clash.
 var (
 	appRefShape       = compileShape("<uid>/<id>")
-	credRefShape      = compileShape("<uid>/<type>/<id>")
+	credRefShape      = compileShape("<uid>/<tcode>/<id>")
+	oldCredRefShape   = compileShape("<uid>/<type>/<id>") // P idx:creds before the buckets: read by the upgrade only
 	credMemberShape   = compileShape("<type>:<id>")
 	linkedFieldShape  = compileShape("<connector>:<name>")
 	selectedShape     = compileShape(":selected:<connector>")
@@ -141,6 +148,7 @@ type keyParts struct {
 	sub  string              // <seq>, <idx>, <claim>, <bkind>, <ns>, <admin>, <connector>: which counter, index, claim kind, namespace, hash or integration
 	name string              // <name>: a claim's normalised name, an app name, a plugin's or limiter's key, a linked account's identifier
 	n    string              // <bucket>: a claim bucket's number, decimal (claimBucket)
+	num  int64               // <lbucket>: a list index's bucket, its numbers >> bucketBits
 }
 
 // set stores v as field f, and reports whether v is valid there.
@@ -162,6 +170,16 @@ func (p *keyParts) set(f, v string) bool {
 	case "type":
 		p.typ = core.CredentialType(v)
 		return p.typ.Valid()
+	case "tcode":
+		p.typ = typeOfCode(v)
+		return p.typ != ""
+	case "list":
+		p.sub = v
+		return bucketedList(v)
+	case "lbucket":
+		n, err := strconv.ParseInt(v, 10, 64)
+		p.num = n
+		return err == nil && n >= 0 && strconv.FormatInt(n, 10) == v
 	case "seq":
 		p.sub = v
 		return v == listUsers || v == listApps || v == listCreds || v == listClients || v == listGroups
@@ -215,7 +233,11 @@ func (p keyParts) get(f string) string {
 		return p.id
 	case "type":
 		return string(p.typ)
-	case "seq", "idx", "claim", "bkind", "ns", "admin", "connector":
+	case "tcode":
+		return typeCode(p.typ)
+	case "lbucket":
+		return strconv.FormatInt(p.num, 10)
+	case "seq", "idx", "claim", "bkind", "ns", "admin", "connector", "list":
 		return p.sub
 	case "bucket":
 		return p.n
@@ -386,7 +408,17 @@ func (k keys) credPrefix(uid string, typ core.CredentialType) string { return k.
 // is the hex of the token's SHA-256.
 func (k keys) sessionPrefix(uid string) string { return k.session(uid, "") }
 
-func (k keys) seq(list string) string         { return k.build(keySeq, keyParts{sub: list}) }
+func (k keys) seq(list string) string { return k.build(keySeq, keyParts{sub: list}) }
+
+// listBucket is bucket b of a bucketed list index (bucketedList), listCount
+// its counter and listLock the lock of its upgrade from P idx:<list>: all in
+// one slot, {idx:<list>}, so that one script changes a bucket and the counter.
+func (k keys) listBucket(list string, b int64) string {
+	return k.build(keyListBucket, keyParts{sub: list, num: b})
+}
+func (k keys) listCount(list string) string { return k.build(keyListCount, keyParts{sub: list}) }
+func (k keys) listLock(list string) string  { return k.build(keyListLock, keyParts{sub: list}) }
+
 func (k keys) idx(list string) string         { return k.build(keyIdx, keyParts{sub: list}) }
 func (k keys) appLocator(appID string) string { return k.build(keyAppLocator, keyParts{id: appID}) }
 func (k keys) appName(name string) string     { return k.build(keyAppName, keyParts{name: name}) }
@@ -543,7 +575,10 @@ func parseClientKeyRef(m string) (cid, keyID string, ok bool) {
 	return p.cid, p.id, ok
 }
 
-// credRef is a credential's member in idx:creds.
+// credRef is a credential's member in the P {idx:creds}:<bucket> zsets: its
+// type as one letter (typeCode), so that a key-auth credential's member, with
+// a 36-character uid and a 22-character keyId, is 61 bytes and its bucket
+// stays a listpack (at most 64 bytes a member by Redis' defaults).
 func credRef(uid string, typ core.CredentialType, id string) string {
 	return credRefShape.build("", keyParts{uid: uid, typ: typ, id: id})
 }
@@ -552,6 +587,29 @@ func credRef(uid string, typ core.CredentialType, id string) string {
 func parseCredRef(m string) (credAt, bool) {
 	p, ok := credRefShape.parse(m)
 	return credAt{p.uid, p.typ, p.id}, ok
+}
+
+// parseOldCredRef reads a member of P idx:creds in the layout before the
+// buckets, "<uid>/<type>/<id>".
+func parseOldCredRef(m string) (credAt, bool) {
+	p, ok := oldCredRefShape.parse(m)
+	return credAt{p.uid, p.typ, p.id}, ok
+}
+
+// typeCodes spells each credential type in one letter in credRef.
+var typeCodes = map[core.CredentialType]string{core.KeyAuth: "k", core.BasicAuth: "b", core.OAuth2: "o", core.JWT: "j"}
+
+// typeCode is typ's letter ("" for an unknown type, which no valid member holds).
+func typeCode(typ core.CredentialType) string { return typeCodes[typ] }
+
+// typeOfCode reads a typeCode back; "" for no type's.
+func typeOfCode(c string) core.CredentialType {
+	for t, code := range typeCodes {
+		if code == c {
+			return t
+		}
+	}
+	return ""
 }
 
 // identityName is the claim name of an identity: "<provider>:<subject>". The

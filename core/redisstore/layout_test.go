@@ -62,6 +62,10 @@ func TestKeyLayoutRoundTrip(t *testing.T) {
 		{k.tagUsers("read:{x}/y"), keyParts{kind: keyTagUsers, name: "read:{x}/y"}},
 		{k.inactive(), keyParts{kind: keyInactive}},
 		{k.usernames(), keyParts{kind: keyUsernames}},
+		{k.listBucket(listUsers, 0), keyParts{kind: keyListBucket, sub: listUsers}},
+		{k.listBucket(listCreds, 1234), keyParts{kind: keyListBucket, sub: listCreds, num: 1234}},
+		{k.listCount(listApps), keyParts{kind: keyListCount, sub: listApps}},
+		{k.listLock(listUsers), keyParts{kind: keyListLock, sub: listUsers}},
 		{k.claim(kindClientIdentifier, core.ClientIdentifierName("c1", "Alice/{x}|y")),
 			keyParts{kind: keyClaim, sub: kindClientIdentifier, name: "c1/Alice/{x}|y"}},
 		{k.claimBucketKey(kindUsername, "bob"), keyParts{kind: keyClaimBucket, sub: kindUsername, n: claimBucket("bob")}},
@@ -113,6 +117,8 @@ func TestKeyLayoutRefuses(t *testing.T) {
 		"gh:clientkey:abc", "gh:clientkey:" + strings.Repeat("A", 64), "gh:claim:clientKey:x", "gh:claim:clientName:",
 		"gh:cb:username:{}", "gh:cb:username:{65536}", "gh:cb:username:{01}", "gh:cb:username:{-1}", "gh:cb:nope:{1}",
 		"gh:cb:username:{1}x", "gh:cb::{1}", "gh:layout:claims:x",
+		"gh:{idx:users}:", "gh:{idx:users}:-1", "gh:{idx:users}:01", "gh:{idx:users}:x", "gh:{idx:clients}:0",
+		"gh:{idx:expiring}:count", "gh:{idx:}:0", "gh:{idx:users}:counts",
 	} {
 		if p, ok := k.parseKey(key); ok {
 			t.Errorf("parseKey(%q) = %+v, want it refused", key, p)
@@ -143,8 +149,17 @@ func TestMemberLayout(t *testing.T) {
 	if at, ok := parseAppRef(appRef("u1", "a:1")); !ok || at != (appAt{"u1", "a:1"}) {
 		t.Errorf("parseAppRef(appRef) = %+v, %v", at, ok)
 	}
-	if at, ok := parseCredRef(credRef("u1", core.JWT, "k:1")); !ok || at != (credAt{"u1", core.JWT, "k:1"}) {
-		t.Errorf("parseCredRef(credRef) = %+v, %v", at, ok)
+	for _, typ := range []core.CredentialType{core.KeyAuth, core.BasicAuth, core.OAuth2, core.JWT} {
+		if at, ok := parseCredRef(credRef("u1", typ, "k:1")); !ok || at != (credAt{"u1", typ, "k:1"}) {
+			t.Errorf("parseCredRef(credRef(%s)) = %+v, %v", typ, at, ok)
+		}
+	}
+	// A seeded user's key: 36 + 22 characters, within a listpack's 64 bytes.
+	if m := credRef(core.NewID(), core.KeyAuth, core.NewSecret("", 16)); len(m) > 64 {
+		t.Errorf("credRef of a key-auth key = %q, %d bytes, more than 64", m, len(m))
+	}
+	if at, ok := parseOldCredRef("u1/key-auth/k:1"); !ok || at != (credAt{"u1", core.KeyAuth, "k:1"}) {
+		t.Errorf("parseOldCredRef = %+v, %v", at, ok)
 	}
 	if typ, id, ok := parseCredMember(credMember(core.OAuth2, "a1")); !ok || typ != core.OAuth2 || id != "a1" {
 		t.Errorf("parseCredMember(credMember) = %v, %q, %v", typ, id, ok)
@@ -197,7 +212,7 @@ func TestMemberLayout(t *testing.T) {
 			t.Errorf("parseAppRef(%q) accepted", m)
 		}
 	}
-	for _, m := range []string{"", "u1/key-auth", "u1/nope/k", "u1/key-auth/", "u1/key-auth/k/x"} {
+	for _, m := range []string{"", "u1/k", "u1/nope/k", "u1/k/", "u1/k/k/x", "u1/key-auth/k", "u1//k"} {
 		if _, ok := parseCredRef(m); ok {
 			t.Errorf("parseCredRef(%q) accepted", m)
 		}

@@ -57,6 +57,28 @@ func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 		zadd(prefix+"idx:creds", uid+"/key-auth/"+c.ID, float64(c.Seq))
 		set(prefix+"claim:key-auth:"+c.ID, uid+"|1741064767123000")
 	}
+	// The store's first use (CreateApp) moved P idx:users into buckets; a
+	// store started now, as after a restart, moves P idx:creds, written since.
+	s2 := redisstore.New(redisstore.NewClient(opts), redisstore.Options{Prefix: prefix})
+	defer s2.Close()
+	s = s2
+	users, err := s.ListUsers(ctx, core.ListOptions{Count: 10})
+	must(t, err)
+	if len(users.Items) != 1 || users.Items[0].ID != uid || users.Total != 1 || users.NextKey != 0 {
+		t.Errorf("ListUsers over an old P idx:users: %+v", users)
+	}
+	all, err := s.ListCredentials(ctx, core.ListOptions{Count: 1})
+	must(t, err)
+	if len(all.Items) != 1 || all.Items[0].ID != "old-own-key" || all.Total != 2 || all.NextKey != 6 {
+		t.Errorf("ListCredentials over an old P idx:creds, first page: %d items, Total %d, NextKey %d", len(all.Items), all.Total, all.NextKey)
+	}
+	if all, err = s.ListCredentials(ctx, core.ListOptions{Start: all.NextKey, Count: 1}); err != nil ||
+		len(all.Items) != 1 || all.Items[0].ID != "old-app-key" || all.Total != 2 || all.NextKey != 0 {
+		t.Errorf("ListCredentials over an old P idx:creds, second page: %+v, %v", all, err)
+	}
+	if keys := rawKeys(t, admin, prefix); slices.Contains(keys, "idx:users") || slices.Contains(keys, "idx:creds") {
+		t.Errorf("old list indexes left after the upgrade: %q", keys)
+	}
 
 	want := core.User{ID: uid, Number: 3, Username: "olden", IsActive: true, Props: map[string]any{"firstname": "O"}, CreatedAt: at, UpdatedAt: at}
 	got, err := s.GetUser(ctx, uid)

@@ -118,6 +118,8 @@ type Store struct {
 
 	// users keeps decoded user records by their JSON (decodeUser).
 	users *memo.Memo[userRecord]
+	// upgrade is the move of the list indexes into buckets (listindex.go).
+	upgrade indexUpgrade
 }
 
 var _ core.Store = (*Store)(nil)

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,11 +206,12 @@ func (f listFilter) count() int {
 	return n
 }
 
-// source is the index a filtered users page walks: a zset by Number, or the
-// lex-ordered usernames.
+// source is the index a filtered users page walks: a zset by Number, the
+// lex-ordered usernames, or the users' bucketed list index (list set).
 type source struct {
-	key string
-	lex bool
+	key  string
+	lex  bool
+	list string
 }
 
 // listFiltered serves a filtered users page: it walks the most selective
@@ -252,14 +254,14 @@ func (s *Store) listFiltered(ctx context.Context, opt core.ListOptions) (core.Pa
 		return out, nil
 	}
 
-	src := source{key: s.k.idx(listUsers)}
+	src := source{list: listUsers}
 	switch {
 	case f.Group != "":
-		src.key = s.k.groupMembers(f.Group)
+		src = source{key: s.k.groupMembers(f.Group)}
 	case f.Tag != "":
-		src.key = s.k.tagUsers(f.Tag)
+		src = source{key: s.k.tagUsers(f.Tag)}
 	case f.Active != nil && !*f.Active:
-		src.key = s.k.inactive()
+		src = source{key: s.k.inactive()}
 	case f.Username != "":
 		src = source{key: s.k.usernames(), lex: true}
 	}
@@ -271,15 +273,14 @@ func (s *Store) listFiltered(ctx context.Context, opt core.ListOptions) (core.Pa
 		if !src.lex {
 			lo = strconv.FormatInt(opt.Start, 10)
 		} else {
-			num := strconv.FormatInt(opt.Start, 10)
-			ids, err := s.rdb.ZRangeByScore(ctx, s.k.idx(listUsers), &redis.ZRangeBy{Min: num, Max: num, Count: 1}).Result()
+			id, err := s.numbered(ctx, listUsers, opt.Start)
 			if err != nil {
 				return out, err
 			}
 			var r userRecord
 			ok := false
-			if len(ids) > 0 {
-				r, ok, err = s.getUser(ctx, op, ids[0])
+			if id != "" {
+				r, ok, err = s.getUser(ctx, op, id)
 				if err != nil {
 					return out, err
 				}
@@ -344,6 +345,19 @@ func (s *Store) listFiltered(ctx context.Context, opt core.ListOptions) (core.Pa
 // the user ids, the bound to continue from (exclusive of what was read), and
 // whether the source may hold more.
 func (s *Store) walk(ctx context.Context, src source, lo, prefix string, count int) (uids []string, next string, more bool, err error) {
+	if src.list != "" {
+		start, _ := strconv.ParseInt(lo, 10, 64) // "-inf": 0
+		es, n, _, err := s.pageList(ctx, src.list, core.ListOptions{Start: start, Count: count})
+		if err != nil {
+			return nil, "", false, err
+		}
+		for _, e := range es {
+			if validID(e.member) {
+				uids = append(uids, e.member)
+			}
+		}
+		return uids, strconv.FormatInt(n, 10), n != 0, nil
+	}
 	if src.lex {
 		ms, err := s.rdb.ZRangeByLex(ctx, src.key, &redis.ZRangeBy{Min: lo, Max: "[" + prefix + "\xff", Count: int64(count)}).Result()
 		if err != nil || len(ms) == 0 {
@@ -373,13 +387,27 @@ func (s *Store) sourceSize(ctx context.Context, src source, f listFilter) (int64
 	if src.lex {
 		return s.rdb.ZLexCount(ctx, src.key, "["+f.prefix, "["+f.prefix+"\xff").Result()
 	}
-	if f.Active != nil && *f.Active {
-		var all, off *redis.IntCmd
+	if src.list != "" {
+		if err := s.indexesReady(ctx); err != nil {
+			return 0, err
+		}
+		var all *redis.StringCmd
+		var off *redis.IntCmd
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			all, off = p.ZCard(ctx, src.key), p.ZCard(ctx, s.k.inactive())
+			all = s.listSize(ctx, p, src.list)
+			if f.Active != nil && *f.Active {
+				off = p.ZCard(ctx, s.k.inactive())
+			}
 			return nil
 		})
-		return max(all.Val()-off.Val(), 0), err
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, err
+		}
+		n, err := countOf(all)
+		if off != nil {
+			n -= off.Val()
+		}
+		return max(n, 0), err
 	}
 	return s.rdb.ZCard(ctx, src.key).Result()
 }

@@ -111,7 +111,7 @@ func (s *Store) CreateUser(ctx context.Context, u *core.User) (err error) {
 			return encode(op, toUserRecord(nu))
 		},
 		index: func(n int64) []entry {
-			es := []entry{{key: s.k.idx(listUsers), member: u.ID, score: float64(n)}}
+			es := []entry{s.listEntry(listUsers, u.ID, n)}
 			if !u.ExpiresAt.IsZero() {
 				es = append(es, entry{key: s.k.idx(idxExpiring), member: u.ID, score: expScore(u.ExpiresAt)})
 			}
@@ -276,15 +276,14 @@ func (s *Store) UserByNumber(ctx context.Context, n int64) (core.User, error) {
 	if n <= 0 {
 		return core.User{}, notFound
 	}
-	num := strconv.FormatInt(n, 10)
-	ids, err := s.rdb.ZRangeByScore(ctx, s.k.idx(listUsers), &redis.ZRangeBy{Min: num, Max: num, Count: 1}).Result()
+	id, err := s.numbered(ctx, listUsers, n)
 	if err != nil {
 		return core.User{}, fail(ctx, op, err)
 	}
-	if len(ids) == 0 {
+	if id == "" {
 		return core.User{}, notFound
 	}
-	r, ok, err := s.getUser(ctx, op, ids[0])
+	r, ok, err := s.getUser(ctx, op, id)
 	if err != nil {
 		return core.User{}, fail(ctx, op, err)
 	}
@@ -483,6 +482,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 	if !validID(id) {
 		return core.Errorf(core.NotFound, op, "user %q not found", id)
 	}
+	if err := s.indexesReady(ctx); err != nil {
+		return fail(ctx, op, err)
+	}
 	defer func() { s.changed(ctx, id, err) }()
 	var after cleanup
 	err = s.watch(ctx, op, "user "+strconv.Quote(id), func(ctx context.Context, tx *redis.Tx) error {
@@ -501,15 +503,16 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 		if err := runChecks(r.user(), check); err != nil {
 			return err
 		}
-		var appsCmd, credsCmd *redis.StringSliceCmd
+		var appsCmd, credsCmd *redis.ZSliceCmd
 		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-			appsCmd = p.ZRange(ctx, s.k.apps(id), 0, -1)
-			credsCmd = p.ZRange(ctx, s.k.creds(id), 0, -1)
+			appsCmd = p.ZRangeWithScores(ctx, s.k.apps(id), 0, -1)
+			credsCmd = p.ZRangeWithScores(ctx, s.k.creds(id), 0, -1)
 			return nil
 		}); err != nil {
 			return err
 		}
-		appIDs, members := appsCmd.Val(), credsCmd.Val()
+		appIDs, appSeqs := zMembers(appsCmd.Val())
+		members, credSeqs := zMembers(credsCmd.Val())
 		sessions, err := s.sessionKeysOf(ctx, tx, id)
 		if err != nil {
 			return err
@@ -519,7 +522,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 			s.k.password(id), s.k.secret(id), s.k.sessions(id), s.k.tokens(id), s.k.linked(id),
 		}
 		del = append(del, sessions...)
-		after.zrem(s.k.idx(listUsers), id)
+		after.entries = append(after.entries, s.listEntry(listUsers, id, r.Number))
 		after.zrem(s.k.idx(idxExpiring), id)
 		u := r.user()
 		reg, err := s.groupRegistry(ctx, op)
@@ -546,7 +549,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 			}
 			for i, a := range appIDs {
 				del = append(del, appKeys[i], s.k.consumerCreds(id, a))
-				after.zrem(s.k.idx(listApps), appRef(id, a))
+				after.entries = append(after.entries, s.listEntry(listApps, appRef(id, a), appSeqs[i]))
 				after.claims = append(after.claims, s.appClaim(a))
 				if str, ok := recs[i].(string); ok {
 					if ar, err := decode[appRecord](op, appKeys[i], str); err == nil {
@@ -558,13 +561,13 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 				}
 			}
 		}
-		for _, m := range members {
+		for i, m := range members {
 			typ, cid, ok := parseCredMember(m)
 			if !ok {
 				continue
 			}
 			del = append(del, s.k.cred(id, typ, cid))
-			after.zrem(s.k.idx(listCreds), credRef(id, typ, cid))
+			after.entries = append(after.entries, s.listEntry(listCreds, credRef(id, typ, cid), credSeqs[i]))
 			if typ.Keyed() {
 				after.claims = append(after.claims, s.keyIDClaim(typ, cid))
 			}
@@ -597,6 +600,16 @@ type cleanup struct {
 	entries []entry
 	claims  []claim
 	held    []held
+}
+
+// zMembers splits a ZRANGE WITHSCORES reply into its members and their scores.
+func zMembers(zs []redis.Z) ([]string, []int64) {
+	ms, ns := make([]string, len(zs)), make([]int64, len(zs))
+	for i, z := range zs {
+		ms[i], _ = z.Member.(string)
+		ns[i] = int64(z.Score)
+	}
+	return ms, ns
 }
 
 func (c *cleanup) zrem(key, member string) {
@@ -636,7 +649,7 @@ func (s *Store) ListUsers(ctx context.Context, opt core.ListOptions) (core.Page[
 		p, err := s.listFiltered(ctx, opt)
 		return p, fail(ctx, op, err)
 	}
-	entries, next, total, err := s.page(ctx, s.k.idx(listUsers), opt)
+	entries, next, total, err := s.pageList(ctx, listUsers, opt)
 	if err != nil {
 		return core.Page[core.User]{}, fail(ctx, op, err)
 	}

@@ -146,6 +146,8 @@ func Run(t *testing.T, h Harness) {
 		{"Users/ConcurrentUpdate", testConcurrentUpdate},
 		{"Users/Paging", testUsersPaging},
 		{"Numbers/Kept", testKeptNumbers},
+		{"Lists/Paging", testListPaging},
+		{"Lists/Concurrency", testListConcurrency},
 		{"Groups", testGroups},
 		{"Groups/Members", testGroupMembers},
 		{"Groups/DeleteRace", testGroupDeleteRace},
