@@ -35,8 +35,8 @@ var memoryUsers = func() int {
 // moved into claim buckets (1,569 after: at 2,000 users nearly every bucket
 // holds one claim, which costs a little more than a key of its own; the
 // buckets pay off with many users, docs/scale.md), 1600 before the list
-// indexes went into buckets (MEASURED after).
-const maxBytesPerUser = 1600
+// indexes went into buckets (1,382 after).
+const maxBytesPerUser = 1408
 
 // TestMemoryPerUser writes users with one key-auth credential each, as the
 // admin API and gatehouse seed do, on a real redis-server, and measures what
