@@ -311,7 +311,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check ...func(core.App
 	if uid == "" || !validID(uid) {
 		return notFound
 	}
-	if err := s.indexesReady(ctx); err != nil {
+	if err := s.bounds.step(ctx, s.indexesReady); err != nil { // a write step: the move of old list indexes goes on beyond it
 		return fail(ctx, op, err)
 	}
 	defer func() { s.changed(ctx, uid, err) }()

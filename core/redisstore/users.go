@@ -482,7 +482,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check ...func(core.Us
 	if !validID(id) {
 		return core.Errorf(core.NotFound, op, "user %q not found", id)
 	}
-	if err := s.indexesReady(ctx); err != nil {
+	if err := s.bounds.step(ctx, s.indexesReady); err != nil { // a write step: the move of old list indexes goes on beyond it
 		return fail(ctx, op, err)
 	}
 	defer func() { s.changed(ctx, id, err) }()
