@@ -17,8 +17,9 @@ import (
 // named "<clientID>/<identifier>"), the identities at providers (name
 // "<provider>:<subject>"), the keyed credential types, kindClientName for
 // client names (lower-cased, owner the client), kindApp for the app locators
-// P app:<appid> and kindClientKey for the client key lookups P
-// clientkey:<hex> (owner "<clientID>/<keyID>").
+// (name the app id) and kindClientKey for the client key lookups (name the
+// hex of the key's SHA-256, owner "<clientID>/<keyID>"). Each kind has its
+// claim buckets P cb:<kind>:{<n>}.
 const (
 	kindUsername         = string(core.NameUsername)
 	kindEmail            = string(core.NameEmail)
@@ -612,9 +613,10 @@ func (cr *creation) claim(ctx context.Context, c claim) error {
 
 // claimAll takes every claim of a create and INCRs the counter (a full key,
 // "" for none), in one pipeline (one write step) on via, with what also
-// queues first, and returns the counter's value. Each claim is a plain SET
-// NX (HSETNX of its bucket's field) of the owner and the claim time (claimTime: the store's estimate of
-// Redis' clock, or Options.Clock); t0 is the earlier of that time and Redis
+// queues first, and returns the counter's value. Each claim is a plain
+// HSETNX of its bucket's field, its value the owner and the claim time
+// (claimTime: the store's estimate of Redis' clock, or Options.Clock); while
+// old claim keys may exist the pipeline also reads each claim's (oldFree); t0 is the earlier of that time and Redis
 // TIME read in the same pipeline, so an estimate that runs late can only make
 // the create miss its deadline, never make its claims look older than they
 // are to a create that finds them (claimFree). A claim found taken is then

@@ -209,7 +209,7 @@ func (s *Store) keyLookups(ctx context.Context, op, cid string, fields map[strin
 }
 
 // CreateClientKey stores a key of a client with the create protocol: its hash
-// lookup P clientkey:<hex> is claimed first (owner "<cid>/<keyID>"), then the
+// lookup (claim kind clientKey) is claimed first (owner "<cid>/<keyID>"), then the
 // key is written into P c:{cid}:keys under WATCH of the client record. Invalid
 // for a malformed id or hash; NotFound without the client; Conflict on a
 // taken hash or id.

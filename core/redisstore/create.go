@@ -98,7 +98,7 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 // the entity's number, in three sequential round trips when nothing is
 // contested:
 //
-//  1. one pipeline: each claim taken with SET NX, stamped with the store's
+//  1. one pipeline: each claim taken with HSETNX, stamped with the store's
 //     clock (claimAll), Redis TIME, and the INCR of the counter: a number
 //     burnt by a failure is never reused. A claim found taken is then taken
 //     over if it is free (claimFree), one claim at a time, else Conflict
