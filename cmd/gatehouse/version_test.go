@@ -55,7 +55,14 @@ func TestVersionStamped(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "gatehouse")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.8.7-test -X main.commit=c0ffee1234", "-o", bin, ".")
+	args := []string{"build", "-ldflags", "-X main.version=v9.8.7-test -X main.commit=c0ffee1234", "-o", bin}
+	if raceOn {
+		// As the test binary was built: its packages are in the build cache
+		// then, where a clean CI clone (make test) has no others, and a build
+		// without -race compiled every one again (a minute on a loaded machine).
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

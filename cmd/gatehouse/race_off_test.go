@@ -1,0 +1,6 @@
+//go:build !race
+
+package main
+
+// raceOn reports whether the test binary was built with the race detector.
+const raceOn = false
