@@ -208,10 +208,12 @@
 // member is added or removed with a script that moves the list's counter only
 // when the member was added or removed, so the counter, which pages report
 // as their Total, is exact whatever the retries, races and rollbacks. A page
-// reads, in one pipeline, the counter, P seq:<list> (the last bucket) and the
-// buckets the page covers when they are full, each with a LIMIT of what it
-// would then give plus an eighth of the page: a page of a dense store reads
-// about what it returns, one with a few holes is still one round trip. A page
+// reads, in one pipeline, the counter, P seq:<list> (the last bucket) and
+// ceil((count+1)/128)+1 buckets from the cursor's (as many wherever the page
+// starts, so a page costs the same commands at any size), which cover it when
+// they are full, each with a LIMIT of what it would then give plus an eighth
+// of the page (at least 1): a page of a dense store reads about what it
+// returns, one with a few holes is still one round trip. A page
 // still short goes on where it stopped, with 4, 8, then 16 buckets a round
 // trip (four round trips in all at most), after which it ends short with the
 // first number it did not read as its cursor. An offset (Gaio's numbered

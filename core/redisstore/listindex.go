@@ -104,11 +104,11 @@ func countOf(c *redis.StringCmd) (int64, error) {
 // pageList reads one page of a bucketed list index: the entries from
 // opt.Start (less opt.Offset skipped), the next cursor (0 at the end) and the
 // index's size from its counter. The first round trip reads the counter, the
-// list's number counter (its last bucket) and the buckets the page covers
-// when they are full, each with a LIMIT of what it would then have to give
-// plus a slack of an eighth of the page, so that a page of a dense store
-// reads about what it returns, and one with a few holes still one round
-// trip. A page still short goes on where it stopped, reading 4, then 8, then
+// list's number counter (its last bucket) and ceil((count+1)/128)+1 buckets
+// from the cursor's, which cover the page when they are full, each with a
+// LIMIT of what it would then have to give plus a slack of an eighth of the
+// page (at least 1), so that a page of a dense store reads about what it
+// returns, and one with a few holes still one round trip. A page still short goes on where it stopped, reading 4, then 8, then
 // 16 buckets in one round trip each (listPageRounds in all), so a page costs
 // O(page) whatever the store's size, and then ends short, its cursor the
 // first number it did not read.
@@ -136,13 +136,13 @@ func (s *Store) pageList(ctx context.Context, list string, opt core.ListOptions)
 		// The buckets of this round and each one's LIMIT.
 		var limits []int64
 		if round == 0 {
+			// Always as many buckets for a page size, wherever the page starts
+			// in its bucket, so that a page costs the same commands at any
+			// size; one the page does not need when the buckets before are
+			// full is read with LIMIT 1.
 			covered := int64(0) // the numbers the buckets before can hold
-			for i := int64(0); ; i++ {
-				lim := min(need, need-covered+slack)
-				if lim <= 0 {
-					break
-				}
-				limits = append(limits, lim)
+			for i := range (need+bucketSize-1)/bucketSize + 1 {
+				limits = append(limits, min(need, max(need-covered+slack, 1)))
 				if i == 0 { // from pos, less what is skipped
 					covered += max((b+1)<<bucketBits-max(pos, b<<bucketBits)-skip, 0)
 				} else {
