@@ -271,3 +271,49 @@ func must2[T any](v T, err error) T {
 	}
 	return v
 }
+
+// testUpdateStorm: many updates at once, each granting a group and taking a
+// new email, on a client with a small pool. An update holds a connection
+// under WATCH while it reads the group registry and takes the email's claim
+// on others; with more updates than the pool has connections, each holding
+// one and waiting for a second, none could go on until its bound ran out.
+// Every update must succeed.
+func testUpdateStorm(t *testing.T, opts *redis.UniversalOptions) {
+	o := *opts
+	o.PoolSize = 3
+	client := redisstore.NewClient(&o)
+	s := redisstore.New(client, loaded(redisstore.Options{Prefix: newPrefix()}))
+	defer s.Close()
+	ctx := t.Context()
+	g := core.Group{ID: core.NewID(), Name: "storm"}
+	if err := s.CreateGroup(ctx, &g); err != nil {
+		t.Fatal(err)
+	}
+	const racers = 24
+	ids := make([]string, racers)
+	for i := range racers {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		u := core.User{ID: core.NewID(), Username: fmt.Sprintf("upd%d", i), IsActive: true, CreatedAt: now, UpdatedAt: now}
+		if err := s.CreateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = u.ID
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Go(func() {
+			_, errs[i] = s.UpdateUser(ctx, ids[i], func(u *core.User) error {
+				u.Groups = append(slices.Clone(u.Groups), g.ID)
+				u.Email = fmt.Sprintf("upd%d@example.com", i)
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("update %d: %v", i, err)
+		}
+	}
+}

@@ -114,6 +114,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 	t.Run("LinkedLayout", func(t *testing.T) { testLinkedLayout(t, opts, admin) })
 	t.Run("CreateRoundTrips", func(t *testing.T) { testCreateRoundTrips(t, opts, admin, wait) })
 	t.Run("CreateStorm", func(t *testing.T) { testCreateStorm(t, opts) })
+	t.Run("UpdateStorm", func(t *testing.T) { testUpdateStorm(t, opts) })
 	var ff func(*testing.T, core.Store, time.Duration)
 	if fastForward != nil {
 		ff = func(_ *testing.T, _ core.Store, d time.Duration) { fastForward(d) }
