@@ -122,12 +122,12 @@ func (s *Store) create(ctx context.Context, c create) (int64, error) {
 		return 0, fail(ctx, c.op, err)
 	}
 	if c.record != nil {
-		if s.atOnce != nil && !s.interrupt.Load() {
-			select {
-			case s.atOnce <- struct{}{}:
-				defer func() { <-s.atOnce }()
-				return s.createAtOnce(ctx, c)
-			default: // as many creates hold a connection as the pool can spare
+		if s.atOnce && !s.interrupt.Load() {
+			// As many creates hold a connection as the pool can spare (hold);
+			// the others take three round trips.
+			if hctx, release, ok := s.tryHold(ctx); ok {
+				defer release()
+				return s.createAtOnce(hctx, c)
 			}
 		}
 		c.write, c.undo = s.recordWrite(c)

@@ -102,7 +102,8 @@ type Store struct {
 	deadline   time.Duration
 	bounds     bounds
 
-	atOnce       chan struct{} // the creates in two round trips at once (atOnceLimit); nil: none (a Cluster)
+	holders      chan struct{} // the operations holding a connection under WATCH at once (hold, atOnceLimit)
+	atOnce       bool          // one server (not a Cluster): a user's create may take two round trips (createAtOnce)
 	redisClock   redisClock    // the claims' clock (claimTime)
 	layout       claimLayout   // whether old claim keys may still exist (oldClaims)
 	waitReplicas int           // Options.WaitReplicas
@@ -156,12 +157,17 @@ func New(client redis.UniversalClient, opt Options) *Store {
 	if err := CheckWait(client, opt); err != nil {
 		panic(err)
 	}
-	var atOnce chan struct{}
-	if c, ok := client.(*redis.Client); ok { // one server, Sentinel's included
-		atOnce = make(chan struct{}, atOnceLimit(c.Options().PoolSize))
+	var holders chan struct{}
+	var atOnce bool
+	switch c := client.(type) {
+	case *redis.Client: // one server, Sentinel's included
+		holders, atOnce = make(chan struct{}, atOnceLimit(c.Options().PoolSize)), true
+	case *redis.ClusterClient: // PoolSize is per node: the bound holds on every node
+		holders = make(chan struct{}, atOnceLimit(c.Options().PoolSize))
 	}
 	return &Store{
 		rdb:          client,
+		holders:      holders,
 		atOnce:       atOnce,
 		k:            keys{p: opt.Prefix},
 		clock:        opt.Clock,
@@ -232,14 +238,58 @@ func (s *Store) interrupted() bool { return s.interrupt.CompareAndSwap(true, fal
 // errInterrupted is what an interrupted write returns.
 var errInterrupted = errors.New("redisstore: write interrupted by test hook")
 
+// holding marks the context of an operation that holds a place in
+// Store.holders.
+type holding struct{}
+
+// hold waits, within ctx, for a place among the operations that hold a pooled
+// connection under WATCH (at most atOnceLimit of the pool at once), and
+// returns ctx marked as holding one and the place's release. Such an
+// operation may need a second connection before it lets its first go (a
+// claim, a registry read, a release): without the bound, as many of them as
+// the pool has connections would each hold one and wait for another until
+// their bound ran out. An operation already holding a place passes.
+func (s *Store) hold(ctx context.Context) (context.Context, func(), error) {
+	if s.holders == nil || ctx.Value(holding{}) != nil {
+		return ctx, func() {}, nil
+	}
+	select {
+	case s.holders <- struct{}{}:
+		return context.WithValue(ctx, holding{}, true), func() { <-s.holders }, nil
+	case <-ctx.Done():
+		return ctx, nil, context.Cause(ctx)
+	}
+}
+
+// tryHold is hold without waiting: ok is false when every place is taken.
+func (s *Store) tryHold(ctx context.Context) (_ context.Context, release func(), ok bool) {
+	if s.holders == nil || ctx.Value(holding{}) != nil {
+		return ctx, func() {}, true
+	}
+	select {
+	case s.holders <- struct{}{}:
+		return context.WithValue(ctx, holding{}, true), func() { <-s.holders }, true
+	default:
+		return ctx, nil, false
+	}
+}
+
+// watchHeld is s.rdb.Watch with a place among the holders (hold).
+func (s *Store) watchHeld(ctx context.Context, fn func(context.Context, *redis.Tx) error, keys ...string) error {
+	ctx, release, err := s.hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.rdb.Watch(ctx, func(tx *redis.Tx) error { return fn(ctx, tx) }, keys...)
+}
+
 // watch runs fn under WATCH keys (all in one slot), retrying when a watched key
 // changed, and answers Conflict after maxTxRetries.
 // Each attempt is one write step, and fn runs with that step's context.
 func (s *Store) watch(ctx context.Context, op, what string, fn func(context.Context, *redis.Tx) error, keys ...string) error {
 	for range maxTxRetries {
-		err := s.bounds.step(ctx, func(ctx context.Context) error {
-			return s.rdb.Watch(ctx, func(tx *redis.Tx) error { return fn(ctx, tx) }, keys...)
-		})
+		err := s.bounds.step(ctx, func(ctx context.Context) error { return s.watchHeld(ctx, fn, keys...) })
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}

@@ -314,7 +314,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(*core.User) e
 		)
 		// One attempt is one write step: the claims of new names included.
 		err := s.bounds.step(ctx, func(ctx context.Context) error {
-			return s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			return s.watchHeld(ctx, func(ctx context.Context, tx *redis.Tx) error {
 				data, err := tx.Get(ctx, key).Result()
 				if errors.Is(err, redis.Nil) {
 					return core.Errorf(core.NotFound, op, "user %q not found", id)
