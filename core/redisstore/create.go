@@ -385,9 +385,9 @@ func (s *Store) claimTime(ctx context.Context) (time.Time, error) {
 	if s.clock != nil {
 		return s.clock.Now(), nil
 	}
-	if !s.redisClock.known.Load() {
+	if !s.redisClock.known.Load() { // a process's first claim: one TIME, a write step of its own
 		sent := time.Now()
-		t, err := s.rdb.Time(ctx).Result()
+		t, err := stepValue(ctx, s.bounds, func(ctx context.Context) (time.Time, error) { return s.rdb.Time(ctx).Result() })
 		if err != nil {
 			return time.Time{}, err
 		}

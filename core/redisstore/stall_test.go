@@ -118,6 +118,17 @@ func TestSilentRedis(t *testing.T) {
 		_, err := s.UpdateUser(ctx, u.ID, func(*core.User) error { return nil })
 		return err
 	})
+	// A process's first create reads Redis' clock first (claimTime): a
+	// step of its own, cut at the write bound like the rest.
+	fresh := redisstore.New(redisstore.NewClient(opts), redisstore.Options{ReadTimeout: 100 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+	defer fresh.Close()
+	p.stall(false)
+	must(t, fresh.UpgradeIndexes(ctx)) // as serve does before it serves
+	p.stall(true)
+	w := stallUser("first")
+	stalled(t, "a process's first CreateUser", 2*time.Second, "redis did not answer within 200ms", func() error {
+		return fresh.CreateUser(ctx, &w)
+	})
 	p.stall(false)
 	recovered(t, s, u.ID)
 }
