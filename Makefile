@@ -41,6 +41,8 @@ traefik: .ci/bin/traefik ## the pinned Traefik (tools/traefik/go.mod) into .ci/b
 	  -o ../../.ci/bin/traefik github.com/traefik/traefik/v3/cmd/traefik
 
 bench: ## the load benchmark: gatehouse on a real redis-server against the machine's own ceilings, one table (docs/performance.md); BENCHFLAGS="-rounds 1" for a quick look
+	@test -d adminapi/testdata/eg/node_modules/express-gateway || (cd adminapi/testdata/eg && npm ci --ignore-scripts --no-audit --no-fund) || \
+	  echo "Express Gateway could not be installed (npm ci in adminapi/testdata/eg): its row shows a recorded figure"
 	go run ./internal/bench/cmd $(BENCHFLAGS)
 
 bench-go: ## the in-process Go benchmarks, with allocations per operation

@@ -33,7 +33,7 @@ const listRow = "GET /users?count=100"
 // the throwaway store of this run.
 const benchAdminKey = "bench-admin-key-0123456789"
 
-// Figures of the issue, printed when they cannot be measured in the run.
+// Recorded figures, printed when they cannot be measured in the run.
 const (
 	// egPostRecorded is Express Gateway 1.16.11's POST /users on Redis, on a
 	// 2-core machine of this kind (the middle of 4.0–5.5 k/s).
@@ -386,7 +386,7 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 			if egPost != nil {
 				return "Express Gateway", rate(&egPost)(), 2
 			}
-			return "Express Gateway (issue's figure)", egPostRecorded, 2
+			return "Express Gateway (recorded figure)", egPostRecorded, 2
 		}},
 		{name: listRow, unit: "pages/s", load: load(adminAddr, bench.Get(host, "/users?count=100", adminHdr), 200), against: &before,
 			compare: func() (string, float64, float64) {
@@ -422,7 +422,7 @@ func buildRows(o options, s seeded, bareAddr, hgetAddr, publicAddr, uncachedAddr
 }
 
 // printTable writes the run's table: each row's median over the rounds, its
-// reference and the ratio against the issue's target.
+// reference and the ratio against its target.
 func printTable(w *os.File, o options, rows []*row) {
 	cpu := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
