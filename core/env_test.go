@@ -60,7 +60,7 @@ func newSvcEnv(t *testing.T, o svcOptions) *svcEnv {
 	mr.SetTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{mr.Addr()}})
 	trips := &tripLog{}
-	client.AddHook(trips)
+	client.AddHook(redistest.OnSend(trips.add))
 	t.Cleanup(func() { client.Close() })
 	// Bounds for a loaded CI machine: a /verify under -race there has waited
 	// past the default 500 ms read bound for a CPU.
@@ -191,7 +191,7 @@ func (e *svcEnv) session(u core.User) string {
 	return token
 }
 
-// tripLog is a go-redis hook that logs each round trip (a command sent alone, or
+// tripLog logs (through redistest.OnSend) each round trip (a command sent alone, or
 // a pipeline) as its command names joined with '+'.
 type tripLog struct {
 	mu      sync.Mutex
@@ -265,22 +265,6 @@ func (l *tripLog) during(f func()) []string {
 	out := slices.Clone(l.trips[n:])
 	slices.Sort(out)
 	return out
-}
-
-func (l *tripLog) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (l *tripLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		l.add(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (l *tripLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		l.add(cmds...)
-		return next(ctx, cmds)
-	}
 }
 
 // errorLog collects the errors the service reports.

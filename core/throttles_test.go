@@ -31,7 +31,7 @@ func TestVerifyThrottlesThroughTheFeed(t *testing.T) {
 	second := func(followed bool) (*core.Service, *tripLog) {
 		client := redisstore.NewClient(&redis.UniversalOptions{Addrs: []string{a.mr.Addr()}})
 		trips := &tripLog{}
-		client.AddHook(trips)
+		client.AddHook(redistest.OnSend(trips.add))
 		t.Cleanup(func() { client.Close() })
 		p := core.DefaultPolicy()
 		policy(&p)

@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 // testOldClaims: claims written as keys of their own (P claim:<kind>:<name>,
@@ -27,7 +27,7 @@ func testOldClaims(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	prefix := newPrefix()
 	client := redisstore.NewClient(opts)
 	olds := &oldReads{prefix: prefix}
-	client.AddHook(olds)
+	client.AddHook(redistest.OnSend(olds.count))
 	s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix}))
 	defer s.Close()
 
@@ -179,7 +179,7 @@ func testOldClaims(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	noOldReads(s, "after the repair")
 	// Another process reads the marker with its first lookup.
 	client2 := redisstore.NewClient(opts)
-	client2.AddHook(olds)
+	client2.AddHook(redistest.OnSend(olds.count))
 	s2 := redisstore.New(client2, loaded(redisstore.Options{Prefix: prefix}))
 	defer s2.Close()
 	if !redisstore.ReadsOldClaims(s2) {
@@ -202,7 +202,7 @@ func testOldClaims(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	must(t, s.CreateUser(ctx, new(user("olden", email))))
 }
 
-// oldReads is a go-redis hook that counts the commands that read a claim key
+// oldReads counts (through redistest.OnSend) the commands that read a claim key
 // of the layout before claim buckets.
 type oldReads struct {
 	prefix string
@@ -216,21 +216,5 @@ func (o *oldReads) count(cmds ...redis.Cmder) {
 				o.n.Add(1)
 			}
 		}
-	}
-}
-
-func (o *oldReads) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (o *oldReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		o.count(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (o *oldReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		o.count(cmds...)
-		return next(ctx, cmds)
 	}
 }

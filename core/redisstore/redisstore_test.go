@@ -357,7 +357,7 @@ func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin red
 	ctx := t.Context()
 	client := redisstore.NewClient(opts)
 	trips := &tripCounter{}
-	client.AddHook(trips)
+	client.AddHook(redistest.OnSend(trips.add))
 	s := redisstore.New(client, loaded(redisstore.Options{Prefix: newPrefix()}))
 	defer s.Close()
 	now := time.Now().UTC()
@@ -416,7 +416,7 @@ func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin red
 	check("a token, not said to be one", tok, oc.ID, 2)
 }
 
-// tripCounter is a go-redis hook that counts round trips: each command sent alone
+// tripCounter counts (through redistest.OnSend) round trips: each command sent alone
 // and each pipeline.
 type tripCounter struct {
 	mu   sync.Mutex
@@ -441,22 +441,6 @@ func (c *tripCounter) add(cmds ...redis.Cmder) {
 		names = append(names, cmd.Name())
 	}
 	c.cmds = append(c.cmds, strings.Join(names, "+"))
-}
-
-func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.add(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.add(cmds...)
-		return next(ctx, cmds)
-	}
 }
 
 // ignoreStored compares users without their stored form, a memo key.
