@@ -130,16 +130,21 @@ func appendMillis(b []byte, d time.Duration) []byte {
 		return strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', -1, 64)
 	}
 	b = strconv.AppendInt(b, int64(d/time.Millisecond), 10)
-	frac := int64(d % time.Millisecond)
-	if frac == 0 {
+	return appendFraction(b, int64(d%time.Millisecond), 6)
+}
+
+// appendFraction appends v, a fraction of width decimal digits (at most 9),
+// as '.' and its digits without trailing zeros; nothing when v is 0.
+func appendFraction(b []byte, v int64, width int) []byte {
+	if v == 0 {
 		return b
 	}
-	var digits [7]byte // '.' and six digits
+	var digits [10]byte // '.' and up to nine digits
 	digits[0] = '.'
-	n := 7
-	for i := 6; i >= 1; i-- {
-		digits[i] = byte('0' + frac%10)
-		frac /= 10
+	n := width + 1
+	for i := width; i >= 1; i-- {
+		digits[i] = byte('0' + v%10)
+		v /= 10
 	}
 	for digits[n-1] == '0' {
 		n--
@@ -158,18 +163,6 @@ func (w *lineWriter) appendTime(b []byte, t time.Time) []byte {
 		w.second.Store(p)
 	}
 	b = append(b, p.b...)
-	if ns := t.Nanosecond(); ns != 0 {
-		var digits [10]byte // '.' and nine digits
-		digits[0] = '.'
-		n := 10
-		for i := 9; i >= 1; i-- {
-			digits[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		for digits[n-1] == '0' {
-			n--
-		}
-		b = append(b, digits[:n]...)
-	}
+	b = appendFraction(b, int64(t.Nanosecond()), 9)
 	return append(b, `Z"`...)
 }
