@@ -118,7 +118,7 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 // create right after its write, as a crash there would; a create it is set
 // for takes the three steps, which have that point.
 func (s *Store) create(ctx context.Context, c create) (int64, error) {
-	if err := s.bounds.step(ctx, s.indexesReady); err != nil { // a write step: the move of old list indexes goes on beyond it
+	if err := s.writeReady(ctx); err != nil {
 		return 0, fail(ctx, c.op, err)
 	}
 	if c.record != nil {

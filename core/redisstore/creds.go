@@ -415,7 +415,7 @@ func (s *Store) DeleteCredential(ctx context.Context, typ core.CredentialType, i
 	if !validID(uid) {
 		return notFound
 	}
-	if err := s.bounds.step(ctx, s.indexesReady); err != nil { // a write step: the move of old list indexes goes on beyond it
+	if err := s.writeReady(ctx); err != nil {
 		return fail(ctx, op, err)
 	}
 	defer func() { s.changed(ctx, uid, err) }()

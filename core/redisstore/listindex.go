@@ -322,6 +322,16 @@ func (s *Store) indexesReady(ctx context.Context) error {
 	}
 }
 
+// writeReady is indexesReady for a write, within one write step (the move of
+// old list indexes goes on beyond it); once the indexes are in buckets it
+// returns at once, with no step's timer.
+func (s *Store) writeReady(ctx context.Context) error {
+	if s.upgrade.done.Load() {
+		return nil
+	}
+	return s.bounds.step(ctx, s.indexesReady)
+}
+
 // UpgradeIndexes moves the list indexes P idx:users, P idx:apps and P
 // idx:creds of the layout before the buckets into buckets, if any is left,
 // and returns when none is (at once when this store has seen none): what the
