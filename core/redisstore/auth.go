@@ -148,11 +148,12 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 	}
 	var c authCmds
 	var err error
+	var alone []any // the MGET's values, sent alone
 	if !script && q.SkipRegistries && len(q.Throttles) == 0 {
 		// The MGET alone (the caller has the registries and the throttles):
-		// sent as a command, without a pipeline's bookkeeping.
-		c.mget = s.rdb.MGet(ctx, keys...)
-		err = c.mget.Err()
+		// sent as a command, without a pipeline's bookkeeping, or with
+		// other verifications' under load (mgets).
+		alone, err = s.mget(ctx, keys)
 	} else {
 		c, err = s.authPipeline(ctx, q, keys, args, script)
 	}
@@ -196,9 +197,11 @@ func (s *Store) ReadAuth(ctx context.Context, q core.AuthQuery) (core.AuthRecord
 		}
 		copy(arr[:], got)
 	} else {
-		got, err := mget.Result()
-		if err != nil {
-			return core.AuthRecord{}, fail(ctx, op, err)
+		got := alone
+		if mget != nil {
+			if got, err = mget.Result(); err != nil {
+				return core.AuthRecord{}, fail(ctx, op, err)
+			}
 		}
 		if len(got) != len(keys) {
 			return core.AuthRecord{}, &core.Error{Kind: core.Internal, Op: op, Msg: "unexpected answer from Redis"}

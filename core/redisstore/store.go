@@ -117,6 +117,8 @@ type Store struct {
 	// entity's slot, as a crash there would (tests only; see export_test.go).
 	interrupt atomic.Bool
 
+	// mgets sends the verifications' reads, together under load (mgets.go).
+	mgets mgets
 	// users keeps decoded user records by their JSON (decodeUser).
 	users *memo.Memo[userRecord]
 	// upgrade is the move of the list indexes into buckets (listindex.go).
