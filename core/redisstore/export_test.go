@@ -31,3 +31,14 @@ func ReadClaimLayout(ctx context.Context, s *Store) error { return s.readLayout(
 // ReadsOldClaims reports whether s still reads the claim keys of the layout
 // before claim buckets.
 func ReadsOldClaims(s *Store) bool { return s.oldClaims() }
+
+// QueuedMGets is how many verification reads of s wait for a flight to land.
+func QueuedMGets(s *Store) int {
+	s.mgets.mu.Lock()
+	defer s.mgets.mu.Unlock()
+	return len(s.mgets.queue)
+}
+
+// MGetFlights is how many verification reads of s go alone before the next
+// ones wait (mgetFlights).
+const MGetFlights = mgetFlights

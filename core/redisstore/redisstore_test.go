@@ -107,6 +107,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 	// no other client touches the server's script cache meanwhile.
 	t.Run("Layout", func(t *testing.T) { testLayout(t, opts, admin) })
 	t.Run("ReadAuthRoundTrip", func(t *testing.T) { testReadAuthRoundTrip(t, opts, admin) })
+	t.Run("ReadAuthTogether", func(t *testing.T) { testReadAuthTogether(t, opts) })
 	t.Run("OldUserRecord", func(t *testing.T) { testOldUserRecord(t, opts, admin) })
 	t.Run("OldLayout", func(t *testing.T) { testOldLayout(t, opts, admin) })
 	t.Run("OldClaims", func(t *testing.T) { testOldClaims(t, opts, admin) })
