@@ -23,7 +23,7 @@ func testReadAuthTogether(t *testing.T, opts *redis.UniversalOptions) {
 	ctx := t.Context()
 	client := redisstore.NewClient(opts)
 	var (
-		hold     atomic.Bool   // MGETs sent alone wait for release
+		hold     atomic.Bool // MGETs sent alone wait for release
 		release  = make(chan struct{})
 		held     sync.WaitGroup // the MGETs held
 		together atomic.Int64   // pipelines of more than one MGET
