@@ -20,7 +20,13 @@ const mgetFlights = 2
 // all of them. Under load a round trip then serves several verifications:
 // one write and one read on each side (Gatehouse and redis-server) for all
 // of them, where each cost its own.
+//
+// Only on one server (Sentinel's included): on a Cluster a pipeline waits
+// for its slowest node, and a node that stalls would hold the reads of
+// every other node's users that went with them; there each read goes alone.
 type mgets struct {
+	together bool // one server: reads may go together
+
 	mu      sync.Mutex
 	flights int         // in flight now, alone or together
 	queue   []*mgetCall // waiting for a flight to land
@@ -39,6 +45,9 @@ type mgetCall struct {
 // values. It returns when ctx ends, whatever the flight it waits for.
 func (s *Store) mget(ctx context.Context, keys []string) ([]any, error) {
 	m := &s.mgets
+	if !m.together {
+		return s.rdb.MGet(ctx, keys...).Result()
+	}
 	m.mu.Lock()
 	if m.flights < mgetFlights {
 		m.flights++

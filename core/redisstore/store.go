@@ -180,6 +180,7 @@ func New(client redis.UniversalClient, opt Options) *Store {
 		waitTimeout:  opt.WaitTimeout,
 		origin:       core.NewID(),
 		users:        memo.New[userRecord](userMemoSize),
+		mgets:        mgets{together: atOnce},
 	}
 }
 
