@@ -1,9 +1,11 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,8 +66,12 @@ type entry struct {
 	set    bool    // a member of a set (SADD) rather than of a zset (ZADD)
 	// counter, for a bucket of a list index (listEntry), is the list's
 	// counter, moved by one script with the bucket when the member is added
-	// or removed.
+	// or removed; for the username index (nameEntry), P {ix}:unseq.
 	counter string
+	// names, for the username index (nameEntry), is the prefix of its
+	// buckets' keys: the entry is the name member in the bucket the
+	// directory key gives, added and removed by nameScript.
+	names string
 }
 
 // add queues the entry's addition on p.
@@ -76,6 +82,8 @@ func (e entry) addArgs() []any {
 	switch {
 	case e.set:
 		return []any{"SADD", e.key, e.member}
+	case e.names != "":
+		return []any{"EVAL", nameScriptSource, 2, e.key, e.counter, "add", e.names, e.member}
 	case e.counter != "":
 		return []any{"EVAL", listAddScript, 2, e.key, e.counter, e.score, e.member}
 	}
@@ -87,11 +95,42 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 	switch {
 	case e.set:
 		p.SRem(ctx, e.key, e.member)
+	case e.names != "":
+		p.Do(ctx, "EVAL", nameScriptSource, 2, e.key, e.counter, "rem", e.names, e.member)
 	case e.counter != "":
 		p.Do(ctx, "EVAL", listRemScript, 2, e.key, e.counter, e.member)
 	default:
 		p.ZRem(ctx, e.key, e.member)
 	}
+}
+
+// dropEntries removes the entries and then releases the claims hs, in one
+// pipeline. The username index holds a name without its owner, so a name's
+// entry must be gone before its claim is free: else another user's create of
+// the same name could add its entry first and lose it to this removal. One
+// server runs a pipeline in order; a Cluster client sends it to the nodes at
+// once, so there the entries go first, in a round trip of their own, when one
+// of them is a name's.
+func (s *Store) dropEntries(ctx context.Context, entries []entry, hs []held) error {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	first := cluster && len(hs) > 0 && slices.ContainsFunc(entries, func(e entry) bool { return e.names != "" })
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, e := range entries {
+			e.remove(ctx, p)
+		}
+		if !first {
+			releaseAll(ctx, p, hs)
+		}
+		return nil
+	})
+	if first {
+		_, err2 := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			releaseAll(ctx, p, hs)
+			return nil
+		})
+		err = cmp.Or(err, err2)
+	}
+	return err
 }
 
 // create runs the create protocol of the package comment ("Writes") and returns
@@ -409,16 +448,10 @@ func (s *Store) learnClock(sent, t time.Time) {
 func (s *Store) rollback(ctx context.Context, c create, entries []entry, cr *creation) {
 	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
-	undone := c.undo(ctx)
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		if undone {
-			for _, e := range entries {
-				e.remove(ctx, p)
-			}
-		}
-		releaseAll(ctx, p, cr.held)
-		return nil
-	})
+	if !c.undo(ctx) {
+		entries = nil
+	}
+	_ = s.dropEntries(ctx, entries, cr.held)
 	cr.held = nil
 }
 

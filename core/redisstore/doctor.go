@@ -70,7 +70,7 @@ func (s *Store) Doctor(ctx context.Context, repair bool) (core.DoctorReport, err
 	if err := d.expiringIndex(ctx); err != nil {
 		return core.DoctorReport{}, fail(ctx, op, err)
 	}
-	if err := d.filterIndexes(ctx, d.ixKeys); err != nil {
+	if err := d.filterIndexes(ctx, d.ixKeys, d.nameBuckets); err != nil {
 		return core.DoctorReport{}, fail(ctx, op, err)
 	}
 	if repair && d.oldLeft.Load() == 0 && s.oldClaims() {
@@ -148,6 +148,7 @@ type doctor struct {
 	mu                                 sync.Mutex
 	staleClaims, dangling, staleGrants []string
 	ixKeys                             []string     // the users' filter indexes found by the scan
+	nameBuckets                        []int64      // the username index's buckets found by the scan
 	oldLeft                            atomic.Int64 // old claim keys found and not removed
 }
 
@@ -202,9 +203,13 @@ func (d *doctor) keys(ctx context.Context, keys []string) error {
 			if p.id == p.uid {
 				oldLists = append(oldLists, full)
 			}
-		case keyGroupMembers, keyTagUsers, keyInactive, keyUsernames:
+		case keyGroupMembers, keyTagUsers, keyInactive:
 			d.mu.Lock()
 			d.ixKeys = append(d.ixKeys, full)
+			d.mu.Unlock()
+		case keyNameBucket:
+			d.mu.Lock()
+			d.nameBuckets = append(d.nameBuckets, p.num)
 			d.mu.Unlock()
 		}
 	}

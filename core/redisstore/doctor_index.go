@@ -14,15 +14,18 @@ import (
 // records, and with repair rebuilds them:
 //   - P idx:groups against the registry P groups (entries of groups gone,
 //     groups missing from it);
-//   - every user's entries in P {ix}:unames, {ix}:inactive, {ix}:gm:<gid> and
+//   - every user's entries in the username index, {ix}:inactive, {ix}:gm:<gid> and
 //     {ix}:tag:<tag> (missing ones are added), and group ids on a user
 //     whose group is gone (removed from the record);
+//   - the username index's buckets (namePlaces: names out of their bucket
+//     moved, the directory's members of buckets gone removed);
 //   - every entry of those indexes that its user's record does not call for
-//     (removed).
+//     (removed): a name whose claim's owner's record is gone or has another
+//     username.
 //
 // The users are walked through their list index, so it runs after the list
 // index is repaired.
-func (d *doctor) filterIndexes(ctx context.Context, ixKeys []string) error {
+func (d *doctor) filterIndexes(ctx context.Context, ixKeys []string, nameBuckets []int64) error {
 	var reg map[string]core.Group
 	err := d.s.bounds.step(ctx, func(ctx context.Context) (err error) {
 		reg, err = d.s.groupRegistry(ctx, d.op)
@@ -87,6 +90,40 @@ func (d *doctor) filterIndexes(ctx context.Context, ixKeys []string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.namePlaces(ctx, nameBuckets); err != nil {
+		return err
+	}
+	dir := d.s.k.nameDir()
+	for _, b := range nameBuckets {
+		err := d.zscan(ctx, d.s.k.nameBucket(b), func(ctx context.Context, kv []string) error {
+			var extra []string
+			for i := 0; i+1 < len(kv); i += 2 {
+				if !want[dir+"\x00"+kv[i]] {
+					extra = append(extra, kv[i])
+				}
+			}
+			extra, err := d.stillExtraNames(ctx, extra)
+			if err != nil {
+				return err
+			}
+			for _, m := range extra {
+				d.add(&d.dangling, "the username index holds %q", m)
+			}
+			if d.repair && len(extra) > 0 {
+				_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, m := range extra {
+						d.s.nameEntry(m).remove(ctx, p)
+					}
+					return nil
+				})
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	for _, key := range ixKeys {
 		err := d.zscan(ctx, key, func(ctx context.Context, kv []string) error {
 			var extra []string
@@ -122,12 +159,8 @@ func (d *doctor) stillExtra(ctx context.Context, key string, members []string, r
 	}
 	keys := make([]string, len(members))
 	for i, m := range members {
-		uid := m
-		if _, id, ok := parseUsernameMember(m); ok && key == d.s.k.usernames() {
-			uid = id
-		}
-		if validID(uid) {
-			keys[i] = d.s.k.user(uid)
+		if validID(m) {
+			keys[i] = d.s.k.user(m)
 		}
 	}
 	vals, oks, err := d.getSome(ctx, keys)
@@ -150,15 +183,58 @@ func (d *doctor) stillExtra(ctx context.Context, key string, members []string, r
 	return out, nil
 }
 
+// stillExtraNames returns the names of the username index that no user's
+// record calls for, read now: the owner of the name's claim is gone or has
+// another username (a user written since the walk keeps its name).
+func (d *doctor) stillExtraNames(ctx context.Context, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(names))
+	for i, n := range names {
+		v, ok, err := d.s.claimValue(ctx, d.s.newClaim(kindUsername, n, ""))
+		if err != nil {
+			return nil, err
+		}
+		if uid := claimOwner(v); ok && validID(uid) {
+			keys[i] = d.s.k.user(uid)
+		}
+	}
+	vals, oks, err := d.getSome(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, n := range names {
+		called := false
+		if oks[i] {
+			if r, err := decode[userRecord](d.op, keys[i], vals[i]); err == nil {
+				called = usernameIndexKey(r.Username) == n
+			}
+		}
+		if !called {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
 // entriesPresent reports the index entries missing among es, and adds them
 // with repair.
 func (d *doctor) entriesPresent(ctx context.Context, es []entry) error {
 	if len(es) == 0 {
 		return nil
 	}
+	present := make([]bool, len(es))
 	cmds := make([]*redis.FloatCmd, len(es))
+	var names []string // the username index's entries, checked by nameScript
+	var at []int
 	_, err := d.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range es {
+			if e.names != "" {
+				names, at = append(names, e.member), append(at, i)
+				continue
+			}
 			cmds[i] = p.ZScore(ctx, e.key, e.member)
 		}
 		return nil
@@ -166,9 +242,21 @@ func (d *doctor) entriesPresent(ctx context.Context, es []entry) error {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
+	for i, c := range cmds {
+		present[i] = c == nil || !errors.Is(c.Err(), redis.Nil)
+	}
+	if len(names) > 0 {
+		has, err := d.s.namesPresent(ctx, names)
+		if err != nil {
+			return err
+		}
+		for j, i := range at {
+			present[i] = has[j]
+		}
+	}
 	var missing []entry
 	for i, e := range es {
-		if errors.Is(cmds[i].Err(), redis.Nil) {
+		if !present[i] {
 			d.add(&d.dangling, "%s missing %q", e.key[len(d.s.k.p):], e.member)
 			missing = append(missing, e)
 		}

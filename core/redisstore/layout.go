@@ -48,12 +48,16 @@ const (
 	keyGroupMembers                     // P {ix}:gm:<gid>
 	keyTagUsers                         // P {ix}:tag:<tag>
 	keyInactive                         // P {ix}:inactive
-	keyUsernames                        // P {ix}:unames
+	keyUsernames                        // P {ix}:unames (the layout before the name buckets)
 	keyClaimBucket                      // P cb:<kind>:{<n>}
 	keyLayoutClaims                     // P layout:claims
 	keyListBucket                       // P {idx:<list>}:<bucket>
 	keyListCount                        // P {idx:<list>}:count
 	keyListLock                         // P {idx:<list>}:upgrading
+	keyNameBucket                       // P {ix}:un:<lbucket>
+	keyNameDir                          // P {ix}:undir
+	keyNameSeq                          // P {ix}:unseq
+	keyNameLock                         // P {ix}:unames:upgrading
 	numKeyKinds
 )
 
@@ -99,6 +103,10 @@ var keyShapes = [numKeyKinds]string{
 	keyListBucket:    "{idx:<list>}:<lbucket>",
 	keyListCount:     "{idx:<list>}:count",
 	keyListLock:      "{idx:<list>}:upgrading",
+	keyNameBucket:    "{ix}:un:<lbucket>",
+	keyNameDir:       "{ix}:undir",
+	keyNameSeq:       "{ix}:unseq",
+	keyNameLock:      "{ix}:unames:upgrading",
 }
 
 // The lists that have a counter (P seq:<list>) and a list index (P idx:<list>),
@@ -485,21 +493,50 @@ func (k keys) groups() string { return k.build(keyGroups, keyParts{}) }
 
 // groupMembers is the zset of a group's members (uid by Number), tagUsers the
 // zset of the users holding a tag effectively, inactive that of the users
-// whose own flag is off, usernames the lex-ordered "<UsernameKey>\x00<uid>"
-// of every user: the indexes of the users' filters, in one slot ({ix}) so
-// that one script can combine them.
+// whose own flag is off, and the name buckets (nameBucket, nameDir, nameSeq)
+// the users' username keys in lex order: the indexes of the users' filters, in
+// one slot ({ix}) so that one script can combine them.
 func (k keys) groupMembers(gid string) string {
 	return k.build(keyGroupMembers, keyParts{id: gid})
 }
 func (k keys) tagUsers(tag string) string { return k.build(keyTagUsers, keyParts{name: tag}) }
 func (k keys) inactive() string           { return k.build(keyInactive, keyParts{}) }
-func (k keys) usernames() string          { return k.build(keyUsernames, keyParts{}) }
 
-// usernameMember is a user's member in P {ix}:unames.
-func usernameMember(ukey, uid string) string { return ukey + "\x00" + uid }
+// usernames is the single zset P {ix}:unames of the layout before the name
+// buckets, "<UsernameKey>\x00<uid>" of every user, scores 0: only moved into
+// the name buckets (nameindex.go) and deleted now.
+func (k keys) usernames() string { return k.build(keyUsernames, keyParts{}) }
 
-// parseUsernameMember reads a usernameMember back.
-func parseUsernameMember(m string) (ukey, uid string, ok bool) {
+// nameBucket is bucket b of the username index, nameDir its directory,
+// nameSeq the counter that numbers new buckets and nameLock the lock of the
+// move of P {ix}:unames into them (nameindex.go).
+func (k keys) nameBucket(b int64) string { return k.build(keyNameBucket, keyParts{num: b}) }
+func (k keys) nameDir() string           { return k.build(keyNameDir, keyParts{}) }
+func (k keys) nameSeq() string           { return k.build(keyNameSeq, keyParts{}) }
+func (k keys) nameLock() string          { return k.build(keyNameLock, keyParts{}) }
+
+// nameBucketPrefix starts the keys of the name buckets, for the scripts that
+// add the bucket's number.
+func (k keys) nameBucketPrefix() string { return strings.TrimSuffix(k.nameBucket(0), "0") }
+
+// nameDirMember is bucket b's member in P {ix}:undir: the lowest name the
+// bucket may hold, a NUL (which no UsernameKey holds) and its number. The
+// scripts of nameindex.go spell it too.
+func nameDirMember(low string, b int64) string { return low + "\x00" + strconv.FormatInt(b, 10) }
+
+// parseNameDirMember reads a nameDirMember back.
+func parseNameDirMember(m string) (low string, b int64, ok bool) {
+	i := strings.LastIndexByte(m, 0)
+	if i < 0 {
+		return "", 0, false
+	}
+	b, err := strconv.ParseInt(m[i+1:], 10, 64)
+	return m[:i], b, err == nil && b > 0 && strconv.FormatInt(b, 10) == m[i+1:]
+}
+
+// parseOldUsernameMember reads a member of P {ix}:unames,
+// "<UsernameKey>\x00<uid>".
+func parseOldUsernameMember(m string) (ukey, uid string, ok bool) {
 	ukey, uid, ok = strings.Cut(m, "\x00")
 	return ukey, uid, ok && validID(uid)
 }

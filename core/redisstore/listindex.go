@@ -274,9 +274,10 @@ type indexUpgrade struct {
 // background however soon the call that started it gives up waiting.
 const upgradeTimeout = 10 * time.Minute
 
-// indexesReady returns once the list indexes are in buckets: the first call of
-// a store checks (one round trip) and, when a P idx:<list> of the layout
-// before is left, moves it into buckets (upgradeIndexes) in the background
+// indexesReady returns once the list indexes and the username index are in
+// buckets: the first call of a store checks (one round trip) and, when a P
+// idx:<list> or P {ix}:unames of the layout before is left, moves it into
+// buckets (upgradeIndexes) in the background
 // while callers wait, each within its own deadline. Every method that reads or
 // writes a bucketed index calls it first, so no instance of this version
 // reads or writes a bucket while an old index is being moved.
@@ -333,7 +334,8 @@ func (s *Store) writeReady(ctx context.Context) error {
 }
 
 // UpgradeIndexes moves the list indexes P idx:users, P idx:apps and P
-// idx:creds of the layout before the buckets into buckets, if any is left,
+// idx:creds of the layout before the buckets into buckets, and the username
+// index P {ix}:unames into name buckets, if any is left,
 // and returns when none is (at once when this store has seen none): what the
 // first use of a store does by itself, which gatehouse serve and doctor call
 // at start under a generous deadline.
@@ -364,7 +366,8 @@ end
 if added > 0 then redis.call('INCRBY', KEYS[2], added) end
 return 1`)
 
-// upgradeIndexes moves each old list index into buckets. The lists are moved
+// upgradeIndexes moves each old list index into buckets, and then the old
+// username index P {ix}:unames into name buckets (upgradeNames). The lists are moved
 // one at a time, each under a lock in its buckets' slot that only one
 // instance holds: it copies the old zset in score order, batch by batch (its
 // members re-spelled: a credential's type becomes its letter), with a script
@@ -379,10 +382,12 @@ return 1`)
 func (s *Store) upgradeIndexes(ctx context.Context) error {
 	for {
 		olds := make([]*redis.IntCmd, len(bucketedLists))
+		var names *redis.IntCmd
 		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, l := range bucketedLists {
 				olds[i] = p.Exists(ctx, s.k.idx(l))
 			}
+			names = p.Exists(ctx, s.k.usernames())
 			return nil
 		}); err != nil {
 			return err
@@ -395,7 +400,13 @@ func (s *Store) upgradeIndexes(ctx context.Context) error {
 			}
 		}
 		if list == "" {
-			return nil
+			if names.Val() == 0 {
+				return nil
+			}
+			if err := s.upgradeNames(ctx); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := s.upgradeList(ctx, list); err != nil {
 			return err
@@ -412,17 +423,7 @@ func (s *Store) upgradeList(ctx context.Context, list string) error {
 		return err
 	}
 	if !ok { // another instance moves it: wait for its lock to go
-		for {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-			n, err := s.rdb.Exists(ctx, lock).Result()
-			if err != nil || n == 0 {
-				return err
-			}
-		}
+		return waitLock(ctx, s.rdb, lock)
 	}
 	defer func() {
 		ctx, cancel := s.bounds.cleanup(context.WithoutCancel(ctx))

@@ -112,6 +112,8 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 	t.Run("OldLayout", func(t *testing.T) { testOldLayout(t, opts, admin) })
 	t.Run("OldClaims", func(t *testing.T) { testOldClaims(t, opts, admin) })
 	t.Run("IndexUpgrade", func(t *testing.T) { testIndexUpgrade(t, opts, admin, fastForward) })
+	t.Run("NameIndex", func(t *testing.T) { testNameIndex(t, opts, admin) })
+	t.Run("NameUpgrade", func(t *testing.T) { testNameUpgrade(t, opts, admin, fastForward) })
 	t.Run("LinkedLayout", func(t *testing.T) { testLinkedLayout(t, opts, admin) })
 	t.Run("CreateRoundTrips", func(t *testing.T) { testCreateRoundTrips(t, opts, admin, wait) })
 	t.Run("CreateStorm", func(t *testing.T) { testCreateStorm(t, opts) })
@@ -262,7 +264,7 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	}
 	want := []string{
 		bucket("email", "layout@example.com"), bucket("identity", "google:g:1{x}"), bucket("username", "layout"), "layout:claims",
-		"idx:expiring", "{idx:users}:0", "{idx:users}:count", "kv:email:tok:1", "rl:login:x", "seq:users", tag, "{ix}:unames",
+		"idx:expiring", "{idx:users}:0", "{idx:users}:count", "kv:email:tok:1", "rl:login:x", "seq:users", tag, "{ix}:un:1", "{ix}:undir", "{ix}:unseq",
 		tag + ":pw", tag + ":secret", tag + ":sess:" + hx, tag + ":sess:" + ox, tag + ":sessions", tag + ":tokens",
 	}
 	slices.Sort(want)

@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/core"
 )
 
-// The users' filter indexes (P {ix}:unames, {ix}:inactive, {ix}:gm:<gid>,
+// The users' filter indexes (the username index's name buckets, {ix}:inactive, {ix}:gm:<gid>,
 // {ix}:tag:<tag>) follow the user records: a create adds its entries with its
 // list entry, an update writes the entries of what it changed after its own
 // write, a delete removes them with its clean-up. An entry can so be missing
@@ -30,7 +30,7 @@ func usernameIndexKey(s string) string {
 // userIndexEntries lists the filter-index entries of a user (numbered n),
 // given the group registry.
 func (s *Store) userIndexEntries(u core.User, n int64, reg map[string]core.Group) []entry {
-	es := []entry{{key: s.k.usernames(), member: usernameMember(usernameIndexKey(u.Username), u.ID)}}
+	es := []entry{s.nameEntry(usernameIndexKey(u.Username))}
 	if !u.IsActive {
 		es = append(es, entry{key: s.k.inactive(), member: u.ID, score: float64(n)})
 	}
@@ -207,7 +207,8 @@ func (f listFilter) count() int {
 }
 
 // source is the index a filtered users page walks: a zset by Number, the
-// lex-ordered usernames, or the users' bucketed list index (list set).
+// username index's name buckets (lex), or the users' bucketed list index
+// (list set).
 type source struct {
 	key  string
 	lex  bool
@@ -263,7 +264,7 @@ func (s *Store) listFiltered(ctx context.Context, opt core.ListOptions) (core.Pa
 	case f.Active != nil && !*f.Active:
 		src = source{key: s.k.inactive()}
 	case f.Username != "":
-		src = source{key: s.k.usernames(), lex: true}
+		src = source{lex: true}
 	}
 	lo := "-inf"
 	if src.lex {
@@ -288,7 +289,7 @@ func (s *Store) listFiltered(ctx context.Context, opt core.ListOptions) (core.Pa
 			if !ok {
 				return out, core.InvalidFields(op, core.FieldError{Field: "start", Detail: "the user this cursor names is gone: start the list again"})
 			}
-			lo = "[" + usernameMember(usernameIndexKey(r.Username), r.ID)
+			lo = "[" + usernameIndexKey(r.Username)
 		}
 	}
 	total, counting := int64(0), f.count() > 1
@@ -359,16 +360,15 @@ func (s *Store) walk(ctx context.Context, src source, lo, prefix string, count i
 		return uids, strconv.FormatInt(n, 10), n != 0, nil
 	}
 	if src.lex {
-		ms, err := s.rdb.ZRangeByLex(ctx, src.key, &redis.ZRangeBy{Min: lo, Max: "[" + prefix + "\xff", Count: int64(count)}).Result()
-		if err != nil || len(ms) == 0 {
+		if err := s.indexesReady(ctx); err != nil {
 			return nil, "", false, err
 		}
-		for _, m := range ms {
-			if _, uid, ok := parseUsernameMember(m); ok {
-				uids = append(uids, uid)
-			}
+		names, next, err := s.nameRange(ctx, lo, "["+prefix+"\xff", count)
+		if err != nil {
+			return nil, "", false, err
 		}
-		return uids, "(" + ms[len(ms)-1], len(ms) == count, nil
+		uids, err := s.usernameOwners(ctx, names)
+		return uids, next, next != "", err
 	}
 	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, src.key, &redis.ZRangeBy{Min: lo, Max: "+inf", Count: int64(count)}).Result()
 	if err != nil || len(zs) == 0 {
@@ -385,7 +385,10 @@ func (s *Store) walk(ctx context.Context, src source, lo, prefix string, count i
 // sourceSize counts the users one filter selects from its index alone.
 func (s *Store) sourceSize(ctx context.Context, src source, f listFilter) (int64, error) {
 	if src.lex {
-		return s.rdb.ZLexCount(ctx, src.key, "["+f.prefix, "["+f.prefix+"\xff").Result()
+		if err := s.indexesReady(ctx); err != nil {
+			return 0, err
+		}
+		return s.nameCount(ctx, "["+f.prefix, "["+f.prefix+"\xff")
 	}
 	if src.list != "" {
 		if err := s.indexesReady(ctx); err != nil {

@@ -626,18 +626,11 @@ func (c *cleanup) readClaims(ctx context.Context, s *Store, owner string) error 
 	return err
 }
 
-// run does the cleanup in one pipeline.
+// run does the cleanup in one pipeline (two on a Cluster: dropEntries).
 func (c *cleanup) run(ctx context.Context, s *Store) error {
 	ctx, cancel := s.bounds.cleanup(ctx)
 	defer cancel()
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range c.entries {
-			e.remove(ctx, p)
-		}
-		releaseAll(ctx, p, c.held)
-		return nil
-	})
-	return timedOut(ctx, err)
+	return timedOut(ctx, s.dropEntries(ctx, c.entries, c.held))
 }
 
 // ListUsers returns one page of users in Number order.
