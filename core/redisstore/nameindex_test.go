@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse/core"
@@ -33,8 +34,8 @@ func testNameIndex(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	defer s.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var names []string
-	for i := range 420 {
-		names = append(names, []string{"ann", "bob", "cat", "dan", "Eve"}[i%5]+strconv.Itoa(i))
+	for i := range 480 { // 160 "ann": more than the 100 names a filtered page reads at a time
+		names = append(names, []string{"ann", "ann", "bob", "cat", "dan", "Eve"}[i%6]+strconv.Itoa(i))
 	}
 	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 	ids := map[string]string{}
@@ -185,6 +186,18 @@ func checkPrefixes(ctx context.Context, t *testing.T, s *redisstore.Store, names
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("users of prefix %q (-want +got):\n%s", p, d)
+		}
+		// With a second filter a page walks the whole prefix, 100 names at
+		// a time, to count its matches.
+		active := true
+		page, err := s.ListUsers(ctx, core.ListOptions{Count: 7, Users: core.UserFilter{Username: p, Active: &active}})
+		must(t, err)
+		got = got[:0]
+		for _, u := range page.Items {
+			got = append(got, u.Username)
+		}
+		if d := cmp.Diff(want[:min(7, len(want))], got, cmpopts.EquateEmpty()); d != "" || page.Total != int64(len(want)) {
+			t.Errorf("active users of prefix %q: Total %d, want %d (-want +got):\n%s", p, page.Total, len(want), d)
 		}
 	}
 }
