@@ -102,8 +102,19 @@
 //	P groups                         hash group id → JSON of groupRecord: the group
 //	                                 registry (read by /verify's pipeline)
 //	P seq:groups, P idx:groups       group counter, zset gid by Number
-//	P {ix}:unames                    zset, all scores 0, "<UsernameKey>\x00<uid>":
-//	                                 username prefixes (ZRANGEBYLEX)
+//	P {ix}:un:<b>                    zset, all scores 0, of UsernameKeys: a name bucket
+//	                                 of the username index (at most 128 names, from
+//	                                 its low up to the next bucket's), read by
+//	                                 username prefix (nameindex.go)
+//	P {ix}:undir                     zset, all scores 0, "<low>\x00<b>" for every name
+//	                                 bucket: a name's bucket is the one of the
+//	                                 greatest low at most the name; the first's low
+//	                                 is ""
+//	P {ix}:unseq                     INCR counter numbering the name buckets
+//	P {ix}:unames:upgrading          the lock of the move of P {ix}:unames
+//	P {ix}:unames                    the username index of the layout before the name
+//	                                 buckets (zset, scores 0, "<UsernameKey>\x00<uid>"),
+//	                                 moved into them ("Username index" below)
 //	P {ix}:inactive                  zset uid by Number: users whose own flag is off
 //	P {ix}:gm:<gid>                  zset uid by Number: a group's members
 //	P {ix}:tag:<tag>                 zset uid by Number: users holding a tag
@@ -228,6 +239,23 @@
 // bucket waits until no old zset is left, so no entry removed from a bucket can
 // be brought back by a copy; a crash midway leaves the old zset whole, and the
 // next attempt copies again, adding only what is missing.
+//
+// # Username index
+//
+// The username-prefix filter reads the users' UsernameKeys in lex order from
+// name buckets (nameindex.go): zsets of at most 128 names (a listpack, about
+// 15 bytes a user where one skiplist of "<UsernameKey>\x00<uid>" cost 150),
+// each holding the names from its low up to the next bucket's, found through
+// the directory P {ix}:undir. One script in the {ix} slot adds a name (splitting
+// a full bucket in two), removes one (dropping an emptied bucket), reads a
+// range across buckets and counts one (a ZCARD for each bucket a prefix spans).
+// A name's user is its username claim's owner, read in one pipeline for a
+// batch; the record read next is checked as for every index. Since a name's
+// entry does not say whose it is, it is removed before its claim is released
+// (on a Cluster in a round trip of its own, create.go's dropEntries), so no
+// other user's create of the name can add its entry before that removal.
+// A store of the layout before holds P {ix}:unames: the first use moves it
+// into buckets with the list indexes, under its own lock, the same way.
 //
 // # Time limits
 //

@@ -519,12 +519,9 @@ func (k keys) nameLock() string          { return k.build(keyNameLock, keyParts{
 // add the bucket's number.
 func (k keys) nameBucketPrefix() string { return strings.TrimSuffix(k.nameBucket(0), "0") }
 
-// nameDirMember is bucket b's member in P {ix}:undir: the lowest name the
-// bucket may hold, a NUL (which no UsernameKey holds) and its number. The
-// scripts of nameindex.go spell it too.
-func nameDirMember(low string, b int64) string { return low + "\x00" + strconv.FormatInt(b, 10) }
-
-// parseNameDirMember reads a nameDirMember back.
+// parseNameDirMember reads a member of P {ix}:undir: "<low>\x00<b>", the
+// lowest name bucket b may hold (no UsernameKey holds a NUL) and its number,
+// as nameScript writes it.
 func parseNameDirMember(m string) (low string, b int64, ok bool) {
 	i := strings.LastIndexByte(m, 0)
 	if i < 0 {
