@@ -598,7 +598,7 @@ func (s *Store) begin(ctx context.Context, op, owner string) (*creation, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &creation{s: s, op: op, owner: owner, t0: time.UnixMicro(t0.UnixMicro())}, nil // as a claim keeps it
+	return &creation{s: s, op: op, owner: owner, t0: claimStamp(t0)}, nil // as a claim keeps it
 }
 
 // claim takes c, remembering it for check and abort.
@@ -634,7 +634,7 @@ func (cr *creation) claimAll(ctx context.Context, via redis.Cmdable, cs []claim,
 			return 0, err
 		}
 		val = claimValue(cr.owner, at)
-		_, cr.t0, _ = parseClaim(val) // at, to the microsecond the claim keeps
+		cr.t0 = claimStamp(at) // at, to the millisecond the claim keeps
 	}
 	sets := make([]*redis.BoolCmd, len(cs))
 	var olds []*redis.StringCmd // while old claim keys may exist

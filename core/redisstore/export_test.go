@@ -1,6 +1,9 @@
 package redisstore
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // InterruptNext makes the next create or delete of s stop right after its write in
 // the entity's slot and return an error, leaving claims, locators and index
@@ -42,3 +45,6 @@ func QueuedMGets(s *Store) int {
 // MGetFlights is how many verification reads of s go alone before the next
 // ones wait (mgetFlights).
 const MGetFlights = mgetFlights
+
+// ParseClaim splits a claim value (either form) into its owner and time.
+func ParseClaim(v string) (owner string, at time.Time, ok bool) { return parseClaim(v) }

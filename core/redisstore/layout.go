@@ -650,23 +650,38 @@ func typeOfCode(c string) core.CredentialType {
 // provider never contains ':', so the name splits back at its first ':'.
 func identityName(provider, subject string) string { return provider + ":" + subject }
 
-// claimValue is the value of a claim or locator: "<owner>|<Unix µs>".
+// claimValue is the value of a claim or locator: "<owner>.<ms>", the claim
+// time in Unix milliseconds in base 36 (8 characters from 1973 to 2059), 45
+// bytes for a uid. A value of the form before December 2026, "<owner>|<µs>"
+// (the time in decimal Unix microseconds, 53 bytes), still reads
+// (parseClaim): no owner holds '|', and no base-36 stamp holds '.'.
 func claimValue(owner string, t time.Time) string {
-	return owner + "|" + strconv.FormatInt(t.UnixMicro(), 10)
+	return owner + "." + strconv.FormatInt(t.UnixMilli(), 36)
 }
 
-// parseClaim splits a claim value; ok is false for a malformed one, whose
-// owner is then everything before the last '|' (or the whole value).
+// claimStamp is t as a claim value keeps it: to the millisecond.
+func claimStamp(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()) }
+
+// parseClaim splits a claim value of either form; ok is false for a
+// malformed one, whose owner is then everything before the last '|' or '.'
+// (or the whole value).
 func parseClaim(v string) (owner string, at time.Time, ok bool) {
-	i := strings.LastIndexByte(v, '|')
+	if i := strings.LastIndexByte(v, '|'); i >= 0 {
+		us, err := strconv.ParseInt(v[i+1:], 10, 64)
+		if err != nil {
+			return v[:i], time.Time{}, false
+		}
+		return v[:i], time.UnixMicro(us), true
+	}
+	i := strings.LastIndexByte(v, '.')
 	if i < 0 {
 		return v, time.Time{}, false
 	}
-	us, err := strconv.ParseInt(v[i+1:], 10, 64)
-	if err != nil {
+	ms, err := strconv.ParseInt(v[i+1:], 36, 64)
+	if err != nil || v[i+1:] != strconv.FormatInt(ms, 36) {
 		return v[:i], time.Time{}, false
 	}
-	return v[:i], time.UnixMicro(us), true
+	return v[:i], time.UnixMilli(ms), true
 }
 
 // claimOwner returns the owner part of a claim or locator value.

@@ -226,12 +226,21 @@ func TestMemberLayout(t *testing.T) {
 			t.Errorf("parseCredMember(%q) accepted", m)
 		}
 	}
-	at := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC) // whole microseconds
-	owner, got, ok := parseClaim(claimValue("u1", at))
-	if !ok || owner != "u1" || !got.Equal(at) {
-		t.Errorf("parseClaim(claimValue) = %q, %v, %v", owner, got, ok)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6_007_008, time.UTC)
+	v := claimValue("u.1", at)
+	owner, got, ok := parseClaim(v)
+	if !ok || owner != "u.1" || !got.Equal(claimStamp(at)) || !claimStamp(at).Equal(at.Truncate(time.Millisecond)) {
+		t.Errorf("parseClaim(claimValue) = %q, %v, %v; want u.1 at %v", owner, got, ok, claimStamp(at))
 	}
-	for _, v := range []string{"u1", "u1|", "u1|x"} {
+	if uid := core.NewID(); len(claimValue(uid, at)) != len(uid)+9 {
+		t.Errorf("a claim value of a uid is %q: want its 8-character stamp", claimValue(uid, at))
+	}
+	// The form before December 2026: the time in decimal microseconds.
+	owner, got, ok = parseClaim("u.1|1893553445006007")
+	if !ok || owner != "u.1" || !got.Equal(at.Truncate(time.Microsecond)) {
+		t.Errorf("parseClaim of an old value = %q, %v, %v", owner, got, ok)
+	}
+	for _, v := range []string{"u1", "u1|", "u1|x", "u1.", "u1.X!", "u1.0abc", "u1|1.5"} {
 		if owner, _, ok := parseClaim(v); ok || owner != "u1" {
 			t.Errorf("parseClaim(%q) = %q, ok %v; want owner u1, not ok", v, owner, ok)
 		}

@@ -285,8 +285,8 @@ func testLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Universa
 	if int64(score) != u.ExpiresAt.UnixMicro() {
 		t.Errorf("idx:expiring score = %v, want %d (ExpiresAt in µs)", score, u.ExpiresAt.UnixMicro())
 	}
-	if v := admin.HGet(ctx, prefix+bucket("identity", "google:g:1{x}"), "google:g:1{x}").Val(); !strings.HasPrefix(v, u.ID+"|") {
-		t.Errorf("identity claim value = %q, want %q|<micros>", v, u.ID)
+	if v := admin.HGet(ctx, prefix+bucket("identity", "google:g:1{x}"), "google:g:1{x}").Val(); !strings.HasPrefix(v, u.ID+".") || len(v) != len(u.ID)+9 {
+		t.Errorf("identity claim value = %q, want %q.<ms in base 36>", v, u.ID)
 	}
 	for _, exp := range []time.Time{{}, now.Add(time.Hour)} { // cleared, then set again
 		_, err := s.UpdateUser(ctx, u.ID, func(x *core.User) error { x.ExpiresAt = exp; return nil })
