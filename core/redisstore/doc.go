@@ -63,8 +63,11 @@
 //	P idx:expiring                   zset uid by ExpiresAt (Unix µs): the users that
 //	                                 expire (ExpiredUsers)
 //	P cb:<kind>:{<n>}                claim bucket: hash, field a normalised name of that
-//	                                 kind, value the claim "<owner>|<micros>" (owner and
-//	                                 claim time in Unix microseconds); <n> (0–65535) is
+//	                                 kind, value the claim "<owner>.<ms>" (owner and
+//	                                 claim time in Unix milliseconds, base 36; a value
+//	                                 "<owner>|<micros>" of the form before December
+//	                                 2026, the time in decimal Unix microseconds,
+//	                                 still reads: claimValue); <n> (0–65535) is
 //	                                 the low 16 bits of the name's 64-bit FNV-1a hash,
 //	                                 fixed for the life of the data (claimBucket). Each
 //	                                 bucket is a slot of its own. The kinds and names:
@@ -131,7 +134,7 @@
 //
 // Each shape (and each member shape: "<type>:<id>", "<uid>/<appid>",
 // "<uid>/<type>/<id>", "<cid>/<keyId>", the linked-account fields, and claim
-// values "<owner>|<micros>") is spelled once, in
+// values "<owner>.<ms>") is spelled once, in
 // layout.go, which both builds keys and parses them back: Doctor reads the keys
 // it scans with that parser, and a test checks that every shape round-trips.
 //
