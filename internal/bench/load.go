@@ -76,6 +76,7 @@ type Load struct {
 type Result struct {
 	Requests int           // answers with the expected status, in Duration
 	Errors   int           // other statuses and broken connections, in Duration
+	Start    time.Time     // when the measured window began
 	Elapsed  time.Duration // the measured window
 	P50, P99 time.Duration // latency of the measured requests
 	// FirstError describes the first error seen (a status line or a network
@@ -147,7 +148,7 @@ func Run(ctx context.Context, l Load) (Result, error) {
 	if !ok {
 		return Result{}, ctx.Err()
 	}
-	res := Result{Elapsed: elapsed, FirstError: errText, CPU: cpu}
+	res := Result{Start: start, Elapsed: elapsed, FirstError: errText, CPU: cpu}
 	var lat []time.Duration
 	for i := range workers {
 		res.Requests += workers[i].ok

@@ -36,6 +36,7 @@ type options struct {
 	profileAdmin     bool
 	profileCeiling   bool
 	before           bool
+	gctrace          bool
 	listBaseline     float64
 	only             *regexp.Regexp
 }
@@ -57,6 +58,7 @@ func main() {
 	flag.BoolVar(&o.profileAdmin, "profile-admin", false, "also profile POST /users and GET /users/{id} under load (a copy of the admin API)")
 	flag.BoolVar(&o.eg, "eg", true, "also measure Express Gateway (adminapi/testdata/eg) on the same Redis")
 	flag.BoolVar(&o.before, "before", true, "build the code before the speed work from git history and measure its page of users as the list row's reference (else -list-baseline)")
+	flag.BoolVar(&o.gctrace, "gctrace", false, "run the servers with GODEBUG=gctrace=1 and print each row's garbage collections in its measured windows (the serving process's)")
 	flag.BoolVar(&o.profile, "profile", true, "profile /verify key-auth (a miss and a hit) after the rounds")
 	only := flag.String("only", "", "measure only the rows whose name matches this regular expression (e.g. 'bare|hit')")
 	flag.Parse()
@@ -84,14 +86,35 @@ func main() {
 }
 
 // procs are the child processes of a run, killed when it ends.
-type procs struct{ list []*exec.Cmd }
+type procs struct {
+	list []*exec.Cmd
+	env  []string // added to every process's environment (-gctrace)
+	// When each process started, and the file its stderr goes to, by pid:
+	// where -gctrace finds a process's collections.
+	started map[int]time.Time
+	logs    map[int]string
+}
 
 func (p *procs) start(cmd *exec.Cmd) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // none outlives the run
+	if len(p.env) > 0 {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, p.env...)
+	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	p.list = append(p.list, cmd)
+	if p.started == nil {
+		p.started, p.logs = map[int]time.Time{}, map[int]string{}
+	}
+	p.started[cmd.Process.Pid] = started
+	if f, ok := cmd.Stderr.(*os.File); ok {
+		p.logs[cmd.Process.Pid] = f.Name()
+	}
 	return nil
 }
 

@@ -52,6 +52,7 @@ type row struct {
 	against **row                             // the reference when it is a row of the run (nil or *nil: none)
 	note    func(bench.Result) string         // a line printed under the table, or ""
 	results []bench.Result
+	pid     int // the process serving it (0: unknown)
 }
 
 func (r *row) median() bench.Result {
@@ -87,6 +88,9 @@ func run(ctx context.Context, o options) error {
 	}
 	var p procs
 	defer p.stopAll()
+	if o.gctrace {
+		p.env = []string{"GODEBUG=" + strings.TrimPrefix(os.Getenv("GODEBUG")+",gctrace=1", ",")}
+	}
 
 	step := func(s string) { fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(began).Seconds(), s) }
 	// The code before the speed work builds meanwhile: the list row's reference.
@@ -193,6 +197,7 @@ func run(ctx context.Context, o options) error {
 			step(fmt.Sprintf("round %d/%d: %s", round+1, o.rounds, r.name))
 			l := r.load(round)
 			l.CPU = bench.ProcessCPU(pidOf[l.Addr], redisPid, os.Getpid())
+			r.pid = pidOf[l.Addr]
 			res, err := bench.Run(ctx, l)
 			if err != nil {
 				return err
@@ -205,6 +210,9 @@ func run(ctx context.Context, o options) error {
 	}
 	printTable(os.Stdout, o, rows)
 	printCPU(os.Stdout, rows)
+	if o.gctrace {
+		printGC(os.Stdout, &p, rows)
+	}
 
 	verify := bench.Load{Conns: o.conns, Warmup: o.warmup, Duration: 2 * o.duration,
 		Request: bench.Get("bench", "/verify", "x-api-key: "+s.key), Status: 200}
@@ -510,6 +518,41 @@ func printCPU(w *os.File, rows []*row) {
 			}
 		}
 		fmt.Fprintf(w, "| %-44s | %10s | %12s | %14s | %-12s |\n", r.name, cells[0], cells[1], cells[2], ratio)
+	}
+}
+
+// printGC writes, for each row, the garbage collections of the process
+// serving it that began in the row's measured windows (all rounds), from
+// the gctrace lines of its log (-gctrace): collections a second, the
+// medians of a cycle's mark phase (wall), of its stop-the-world pauses and
+// of its mark work (CPU: assists and background workers), the share of the
+// windows' time spent marking, and the median live heap.
+func printGC(w *os.File, p *procs, rows []*row) {
+	fmt.Fprintf(w, "\nGarbage collection of the serving process in the measured windows (GODEBUG=gctrace=1; medians per cycle):\n\n")
+	fmt.Fprintf(w, "| %-44s | %6s | %10s | %8s | %15s | %10s | %9s |\n", "endpoint", "GCs/s", "mark, wall", "marking", "STW (max)", "mark CPU", "live heap")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 8), strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 17), strings.Repeat("-", 12), strings.Repeat("-", 11))
+	for _, r := range rows {
+		log, ok := p.logs[r.pid]
+		if !ok {
+			continue
+		}
+		f, err := os.Open(log)
+		if err != nil {
+			continue
+		}
+		cycles := bench.ParseGCTrace(f)
+		f.Close()
+		var windows []bench.Window
+		for _, res := range r.results {
+			windows = append(windows, bench.Window{From: res.Start, To: res.Start.Add(res.Elapsed)})
+		}
+		s := bench.SummariseGC(cycles, p.started[r.pid], windows)
+		if s.Cycles == 0 {
+			fmt.Fprintf(w, "| %-44s | %6s | %10s | %8s | %15s | %10s | %9s |\n", r.name, "0", "-", "-", "-", "-", "-")
+			continue
+		}
+		fmt.Fprintf(w, "| %-44s | %6.2f | %10s | %7.1f%% | %15s | %10s | %6.1f MB |\n", r.name, s.PerSecond(), ms(s.Mark), 100*s.MarkShare(),
+			ms(s.STW)+" ("+ms(s.MaxSTW)+")", ms(s.MarkCPU), float64(s.Live)/(1<<20))
 	}
 }
 
