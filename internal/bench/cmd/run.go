@@ -529,8 +529,8 @@ func printCPU(w *os.File, rows []*row) {
 // windows' time spent marking, and the median live heap.
 func printGC(w *os.File, p *procs, rows []*row) {
 	fmt.Fprintf(w, "\nGarbage collection of the serving process in the measured windows (GODEBUG=gctrace=1; medians per cycle):\n\n")
-	fmt.Fprintf(w, "| %-44s | %6s | %10s | %8s | %15s | %10s | %9s |\n", "endpoint", "GCs/s", "mark, wall", "marking", "STW (max)", "mark CPU", "live heap")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 8), strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 17), strings.Repeat("-", 12), strings.Repeat("-", 11))
+	fmt.Fprintf(w, "| %-44s | %6s | %10s | %8s | %18s | %10s | %9s |\n", "endpoint", "GCs/s", "mark, wall", "marking", "STW (max)", "mark CPU", "live heap")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 46), strings.Repeat("-", 8), strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 20), strings.Repeat("-", 12), strings.Repeat("-", 11))
 	for _, r := range rows {
 		log, ok := p.logs[r.pid]
 		if !ok {
@@ -548,10 +548,10 @@ func printGC(w *os.File, p *procs, rows []*row) {
 		}
 		s := bench.SummariseGC(cycles, p.started[r.pid], windows)
 		if s.Cycles == 0 {
-			fmt.Fprintf(w, "| %-44s | %6s | %10s | %8s | %15s | %10s | %9s |\n", r.name, "0", "-", "-", "-", "-", "-")
+			fmt.Fprintf(w, "| %-44s | %6s | %10s | %8s | %18s | %10s | %9s |\n", r.name, "0", "-", "-", "-", "-", "-")
 			continue
 		}
-		fmt.Fprintf(w, "| %-44s | %6.2f | %10s | %7.1f%% | %15s | %10s | %6.1f MB |\n", r.name, s.PerSecond(), ms(s.Mark), 100*s.MarkShare(),
+		fmt.Fprintf(w, "| %-44s | %6.2f | %10s | %7.1f%% | %18s | %10s | %6.1f MB |\n", r.name, s.PerSecond(), ms(s.Mark), 100*s.MarkShare(),
 			ms(s.STW)+" ("+ms(s.MaxSTW)+")", ms(s.MarkCPU), float64(s.Live)/(1<<20))
 	}
 }
