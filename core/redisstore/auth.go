@@ -385,25 +385,47 @@ func (s *Store) authPipeline(ctx context.Context, q core.AuthQuery, keys []strin
 // good part of a verification's time.
 type userAuthRecord struct {
 	ID       string   `json:"id,omitempty"`
-	Username string   `json:"username"`
-	IsActive bool     `json:"isActive"`
+	Username string   `json:"username,omitempty"`
+	IsActive bool     `json:"isActive,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
 	Tags     []string `json:"tags,omitempty"`
+	U        string   `json:"u,omitempty"`
+	A        *bool    `json:"a,omitempty"`
+}
+
+// defaults is userRecord's.
+func (r *userAuthRecord) defaults() { r.IsActive = true }
+
+// record is the userRecord of r's fields, to expand.
+func (r userAuthRecord) record() userRecord {
+	return userRecord{ID: r.ID, Username: r.Username, IsActive: r.IsActive, Groups: r.Groups, Tags: r.Tags, U: r.U, A: r.A}
 }
 
 // credAuthRecord is the part of a credRecord a verification reads.
 type credAuthRecord struct {
 	Type         string        `json:"type,omitempty"`
-	ID           string        `json:"id"`
+	ID           string        `json:"id,omitempty"`
 	ConsumerID   string        `json:"consumerId,omitempty"`
 	ConsumerKind string        `json:"consumerKind,omitempty"`
 	UserID       string        `json:"userId,omitempty"`
-	IsActive     bool          `json:"isActive"`
+	IsActive     bool          `json:"isActive,omitempty"`
 	Scopes       []grantRecord `json:"scopes,omitempty"`
 	Secret       string        `json:"secret,omitempty"`
 	Sha256       string        `json:"s256,omitempty"`
 	Algorithm    string        `json:"algorithm,omitempty"`
 	ExpiresAt    time.Time     `json:"expiresAt,omitzero"`
+	A            *bool         `json:"a,omitempty"`
+	H            string        `json:"h,omitempty"`
+}
+
+// defaults is credRecord's.
+func (r *credAuthRecord) defaults() { r.IsActive = true }
+
+// record is the credRecord of r's fields, to expand.
+func (r credAuthRecord) record() credRecord {
+	return credRecord{Type: r.Type, ID: r.ID, ConsumerID: r.ConsumerID, ConsumerKind: r.ConsumerKind, UserID: r.UserID,
+		IsActive: r.IsActive, Scopes: r.Scopes, Secret: r.Secret, Sha256: r.Sha256, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt,
+		A: r.A, H: r.H}
 }
 
 // decodeUser decodes a user record, only userAuthRecord's fields when lean
@@ -415,10 +437,10 @@ func decodeUser(op, key, data string, lean bool) (core.User, error) {
 	}
 	var r userAuthRecord
 	var err error
-	if !leanUser(data, &r) {
+	if r.defaults(); !leanUser(data, &r) {
 		r, err = decode[userAuthRecord](op, key, data)
 	}
-	full := userRecord{ID: r.ID, Username: r.Username, IsActive: r.IsActive, Groups: r.Groups, Tags: r.Tags}
+	full := r.record()
 	if err == nil {
 		if err = full.expand(key); err != nil {
 			err = corrupt(op, key, err)
@@ -436,11 +458,10 @@ func decodeCredential(op, key, data string, lean bool) (core.Credential, error) 
 	}
 	var r credAuthRecord
 	var err error
-	if !leanCredential(data, &r) {
+	if r.defaults(); !leanCredential(data, &r) {
 		r, err = decode[credAuthRecord](op, key, data)
 	}
-	full := credRecord{Type: r.Type, ID: r.ID, ConsumerID: r.ConsumerID, ConsumerKind: r.ConsumerKind, UserID: r.UserID,
-		IsActive: r.IsActive, Scopes: r.Scopes, Secret: r.Secret, Sha256: r.Sha256, Algorithm: r.Algorithm, ExpiresAt: r.ExpiresAt}
+	full := r.record()
 	if err == nil {
 		if err = full.expand(key); err != nil {
 			err = corrupt(op, key, err)

@@ -113,6 +113,16 @@ func (d *leanScan) bool() (bool, bool) {
 	return false, false
 }
 
+// flag reads true or false into a *bool, as encoding/json does (not null,
+// which leaves the lean decoding).
+func (d *leanScan) flag() (*bool, bool) {
+	v, ok := d.bool()
+	if !ok {
+		return nil, false
+	}
+	return &v, true
+}
+
 // strings reads an array of plain strings: never nil, as encoding/json
 // decodes [] into a nil slice.
 func (d *leanScan) strings() ([]string, bool) {
@@ -346,8 +356,8 @@ func (d *leanScan) end() bool {
 // The names of the members the lean records read, in the order of the
 // switches below.
 var (
-	userAuthNames = []string{"id", "username", "isActive", "groups", "tags"}
-	credAuthNames = []string{"type", "id", "consumerId", "consumerKind", "userId", "isActive", "scopes", "secret", "s256", "algorithm", "expiresAt"}
+	userAuthNames = []string{"id", "username", "isActive", "groups", "tags", "u", "a"}
+	credAuthNames = []string{"type", "id", "consumerId", "consumerKind", "userId", "isActive", "scopes", "secret", "s256", "algorithm", "expiresAt", "a", "h"}
 	grantNames    = []string{"name", "reg"}
 )
 
@@ -357,14 +367,17 @@ func leanUser(data string, r *userAuthRecord) bool {
 	var ok bool
 	return d.object(userAuthNames, func(k int) bool {
 		switch k {
-		case 0, 1:
+		case 0, 1, 5:
 			// Kept by the verification cache (a copy, not the whole record).
 			var v string
 			v, ok = d.plainString()
-			if k == 0 {
+			switch k {
+			case 0:
 				r.ID = strings.Clone(v)
-			} else {
+			case 1:
 				r.Username = strings.Clone(v)
+			default:
+				r.U = strings.Clone(v)
 			}
 		case 2:
 			r.IsActive, ok = d.bool()
@@ -372,6 +385,8 @@ func leanUser(data string, r *userAuthRecord) bool {
 			r.Groups, ok = d.strings()
 		case 4:
 			r.Tags, ok = d.strings()
+		case 6:
+			r.A, ok = d.flag()
 		}
 		return ok
 	}) && d.end()
@@ -405,6 +420,10 @@ func leanCredential(data string, r *credAuthRecord) bool {
 			r.Algorithm, ok = d.plainString()
 		case 10:
 			r.ExpiresAt, ok = d.time()
+		case 11:
+			r.A, ok = d.flag()
+		case 12:
+			r.H, ok = d.plainString()
 		}
 		return ok
 	}) && d.end()

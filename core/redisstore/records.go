@@ -18,18 +18,32 @@ import (
 // added. Since 2026-12 a field that the record's key or another field gives is
 // left out when written (see expand): records written before, with every field,
 // read the same.
+//
+// The user and credential records are written in a short form since then
+// (one per user, the part of a user's memory that is its own): the fields every
+// record has get one-letter names (n, u, p, c, m: the number or seq, the
+// username, the props, the creation and update times), times are Unix
+// milliseconds (a JSON number, when the time is a whole millisecond other than
+// the epoch; any other time keeps its long field and RFC 3339), isActive is
+// written only when false (as "a":false), a credential's SHA-256 secret is "h"
+// and its id is left out where its key gives it. Rarer fields keep their long
+// names. Every earlier form reads as before: a long field that is present is
+// never overridden, and isActive defaults to true only because every earlier
+// form wrote it (defaults, expand).
 
 // userRecord is the stored form of a core.User, under P u:{<its id>}. The id is
-// left out (the key gives it), and so is an updatedAt equal to createdAt.
+// left out (the key gives it), and so is an updatedAt equal to createdAt; the
+// short form's fields (N, U, A, P, C, M) are only ever set between MarshalJSON
+// and expand, which move them to and from the long ones.
 type userRecord struct {
 	ID            string         `json:"id,omitempty"`
-	Number        int64          `json:"number"`
-	Username      string         `json:"username"`
+	Number        int64          `json:"number,omitempty"`
+	Username      string         `json:"username,omitempty"`
 	Email         string         `json:"email,omitempty"`
 	EmailVerified bool           `json:"emailVerified,omitempty"`
 	ExternalID    string         `json:"externalId,omitempty"`
 	RedirectURI   string         `json:"redirectUri,omitempty"`
-	IsActive      bool           `json:"isActive"`
+	IsActive      bool           `json:"isActive,omitempty"`
 	SessionsLimit *int           `json:"sessionsLimit,omitempty"`
 	Props         map[string]any `json:"props,omitempty"`
 	// Identities and ExpiresAt came later: records without them read as none
@@ -43,8 +57,17 @@ type userRecord struct {
 	// Groups (ids) and Tags came later: records without them read as none.
 	Groups    []string  `json:"groups,omitempty"`
 	Tags      []string  `json:"tags,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt time.Time `json:"createdAt,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+
+	// The short form (December 2026): Number, Username, IsActive when false,
+	// Props, and CreatedAt and UpdatedAt in Unix milliseconds.
+	N int64          `json:"n,omitempty"`
+	U string         `json:"u,omitempty"`
+	A *bool          `json:"a,omitempty"`
+	P map[string]any `json:"p,omitempty"`
+	C int64          `json:"c,omitempty"`
+	M int64          `json:"m,omitempty"`
 
 	raw string // the record's JSON as read, when it is given to callers unchanged (getUser, ListUsers)
 }
@@ -121,19 +144,76 @@ func toUserRecord(u core.User) userRecord {
 	}
 }
 
-// MarshalJSON writes the stored form: without the id, nor an updatedAt equal
-// to createdAt.
+// MarshalJSON writes the stored form: the short one, without the id, nor an
+// updatedAt equal to createdAt.
 func (r userRecord) MarshalJSON() ([]byte, error) {
 	type stored userRecord // without this method
-	r.ID, r.UpdatedAt = "", sinceCreated(r.CreatedAt, r.UpdatedAt)
+	r.ID = ""
+	r.N, r.Number = r.Number, 0
+	r.U, r.Username = r.Username, ""
+	r.A, r.IsActive = activeFlag(r.IsActive), false
+	r.P, r.Props = r.Props, nil
+	r.M, r.UpdatedAt = millis(sinceCreated(r.CreatedAt, r.UpdatedAt))
+	r.C, r.CreatedAt = millis(r.CreatedAt)
 	return json.Marshal(stored(r))
 }
 
-// expand fills what the stored form leaves out (MarshalJSON).
+// defaults sets what a record that leaves a field out means by it, before
+// the record is decoded: isActive true (every form before the short one
+// wrote it).
+func (r *userRecord) defaults() { r.IsActive = true }
+
+// expand fills what the stored form leaves out (MarshalJSON), and moves the
+// short form's fields to the long ones.
 func (r *userRecord) expand(key string) error {
 	r.ID = cmp.Or(r.ID, keyUID(key))
+	r.Number, r.N = cmp.Or(r.Number, r.N), 0
+	r.Username, r.U = cmp.Or(r.Username, r.U), ""
+	r.IsActive, r.A = isActive(r.IsActive, r.A), nil
+	if r.Props == nil {
+		r.Props = r.P
+	}
+	r.P = nil
+	r.CreatedAt, r.C = fromMillis(r.CreatedAt, r.C), 0
+	r.UpdatedAt, r.M = fromMillis(r.UpdatedAt, r.M), 0
 	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
 	return nil
+}
+
+// activeFlag is the short form's isActive: left out (nil) when true.
+func activeFlag(active bool) *bool {
+	if active {
+		return nil
+	}
+	return new(false)
+}
+
+// isActive reads the short form's flag a, which overrides the default.
+func isActive(active bool, a *bool) bool {
+	if a != nil {
+		return *a
+	}
+	return active
+}
+
+// millis is t as the short form writes it: its Unix milliseconds when t is a
+// whole millisecond other than the epoch (0 is "left out"), else t itself, for
+// the long field.
+func millis(t time.Time) (int64, time.Time) {
+	ms := t.UnixMilli()
+	if t.IsZero() || ms == 0 || !time.UnixMilli(ms).Equal(t) {
+		return 0, t
+	}
+	return ms, time.Time{}
+}
+
+// fromMillis reads a time written either way (millis): the long field when
+// present, else the milliseconds.
+func fromMillis(t time.Time, ms int64) time.Time {
+	if !t.IsZero() || ms == 0 {
+		return t
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 func (r userRecord) user() core.User {
@@ -237,27 +317,40 @@ type grantRecord struct {
 
 // credRecord is the stored form of a core.Credential (OwnerActive is derived),
 // under P u:{<its user id>}:cred:<type>:<id>. Left out: the type and the user
-// id (the key gives them; the id is kept, since an OAuth token's credential is
-// decoded knowing only its user and type), the consumer's kind and id for a user's own credential (kind
-// "user", id the user's), an updatedAt equal to createdAt; a SHA-256 secret
-// ("sha256:<hex>") is kept as Sha256, its base64. The /verify script reads
-// consumerKind and consumerId, and only acts on an app's, which are written.
+// id (the key gives them), the id but an oauth2 credential's (an OAuth
+// token's credential is decoded knowing only its user and type), the
+// consumer's kind and id for a user's own credential (kind "user", id the
+// user's), an updatedAt equal to createdAt; a SHA-256 secret ("sha256:<hex>")
+// is kept as its base64 (s256, "h" in the short form). The /verify script
+// reads consumerKind and consumerId, and only acts on an app's, which are
+// written (by their long names in every form). The short form's fields (N, A,
+// H, P, C, M) are only ever set between MarshalJSON and expand.
 type credRecord struct {
 	Type         string         `json:"type,omitempty"`
-	ID           string         `json:"id"`
-	Seq          int64          `json:"seq"`
+	ID           string         `json:"id,omitempty"`
+	Seq          int64          `json:"seq,omitempty"`
 	ConsumerID   string         `json:"consumerId,omitempty"`
 	ConsumerKind string         `json:"consumerKind,omitempty"`
 	UserID       string         `json:"userId,omitempty"`
-	IsActive     bool           `json:"isActive"`
+	IsActive     bool           `json:"isActive,omitempty"`
 	Scopes       []grantRecord  `json:"scopes,omitempty"`
 	Secret       string         `json:"secret,omitempty"`
 	Sha256       string         `json:"s256,omitempty"`
 	Algorithm    string         `json:"algorithm,omitempty"`
 	ExpiresAt    time.Time      `json:"expiresAt,omitzero"`
 	Props        map[string]any `json:"props,omitempty"`
-	CreatedAt    time.Time      `json:"createdAt"`
+	CreatedAt    time.Time      `json:"createdAt,omitzero"`
 	UpdatedAt    time.Time      `json:"updatedAt,omitzero"`
+
+	// The short form (December 2026), as userRecord's: Seq, IsActive when
+	// false, the SHA-256 secret's base64, Props, and CreatedAt and UpdatedAt
+	// in Unix milliseconds.
+	N int64          `json:"n,omitempty"`
+	A *bool          `json:"a,omitempty"`
+	H string         `json:"h,omitempty"`
+	P map[string]any `json:"p,omitempty"`
+	C int64          `json:"c,omitempty"`
+	M int64          `json:"m,omitempty"`
 }
 
 func toCredRecord(c core.Credential) credRecord {
@@ -277,33 +370,58 @@ func toCredRecord(c core.Credential) credRecord {
 	}
 }
 
-// MarshalJSON writes the stored form: without the type and user id, nor the consumer
-// of a user's own credential, nor an updatedAt equal to createdAt, and a
-// SHA-256 secret in base64.
+// MarshalJSON writes the stored form: the short one, without the type and
+// user id, nor the id of a credential but an oauth2 one, nor the consumer of
+// a user's own credential, nor an updatedAt equal to createdAt, and a SHA-256
+// secret in base64.
 func (r credRecord) MarshalJSON() ([]byte, error) {
 	type stored credRecord // without this method
 	if r.ConsumerKind == string(core.ConsumerUser) && r.ConsumerID == r.UserID {
 		r.ConsumerID, r.ConsumerKind = "", ""
 	}
-	r.Type, r.UserID, r.UpdatedAt = "", "", sinceCreated(r.CreatedAt, r.UpdatedAt)
+	if r.Type != string(core.OAuth2) {
+		r.ID = ""
+	}
+	r.Type, r.UserID = "", ""
+	r.N, r.Seq = r.Seq, 0
+	r.A, r.IsActive = activeFlag(r.IsActive), false
 	if h, ok := hashHex(r.Secret); ok {
 		sum, _ := hex.DecodeString(h)
-		r.Secret, r.Sha256 = "", base64.RawStdEncoding.EncodeToString(sum)
+		r.Secret, r.H = "", base64.RawStdEncoding.EncodeToString(sum)
 	}
+	r.P, r.Props = r.Props, nil
+	r.M, r.UpdatedAt = millis(sinceCreated(r.CreatedAt, r.UpdatedAt))
+	r.C, r.CreatedAt = millis(r.CreatedAt)
 	return json.Marshal(stored(r))
 }
 
-// expand fills what the stored form leaves out (MarshalJSON): the type and
-// user id from the key, the consumer of a user's own credential, the secret's
-// "sha256:<hex>" form.
+// defaults sets what a record that leaves a field out means by it, before
+// the record is decoded, as userRecord's.
+func (r *credRecord) defaults() { r.IsActive = true }
+
+// expand fills what the stored form leaves out (MarshalJSON): the type, id
+// and user id from the key, the consumer of a user's own credential, the
+// secret's "sha256:<hex>" form; and moves the short form's fields to the long
+// ones.
 func (r *credRecord) expand(key string) error {
+	typ, id := keyCredParts(key)
 	r.UserID = cmp.Or(r.UserID, keyUID(key))
-	r.Type = cmp.Or(r.Type, keyCredType(key))
+	r.Type = cmp.Or(r.Type, typ)
+	r.ID = cmp.Or(r.ID, id)
 	r.ConsumerKind = cmp.Or(r.ConsumerKind, string(core.ConsumerUser))
 	if r.ConsumerID == "" && r.ConsumerKind == string(core.ConsumerUser) {
 		r.ConsumerID = r.UserID
 	}
+	r.Seq, r.N = cmp.Or(r.Seq, r.N), 0
+	r.IsActive, r.A = isActive(r.IsActive, r.A), nil
+	if r.Props == nil {
+		r.Props = r.P
+	}
+	r.P = nil
+	r.CreatedAt, r.C = fromMillis(r.CreatedAt, r.C), 0
+	r.UpdatedAt, r.M = fromMillis(r.UpdatedAt, r.M), 0
 	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
+	r.Sha256, r.H = cmp.Or(r.Sha256, r.H), ""
 	if r.Sha256 != "" {
 		var sum [sha256.Size]byte
 		if len(r.Sha256) == base64.RawStdEncoding.EncodedLen(sha256.Size) {
@@ -341,12 +459,13 @@ func sinceCreated(created, updated time.Time) time.Time {
 	return updated.UTC()
 }
 
-// keyCredType returns the <type> of a credential's key, P
-// u:{<uid>}:cred:<type>:<id> (or of its prefix, without the id), or "".
-func keyCredType(key string) string {
+// keyCredParts returns the <type> and <id> of a credential's key, P
+// u:{<uid>}:cred:<type>:<id> (or of its prefix, without the id: id ""), or
+// "", "". Types never hold ':'.
+func keyCredParts(key string) (typ, id string) {
 	_, rest, _ := strings.Cut(key, "}:cred:")
-	typ, _, _ := strings.Cut(rest, ":")
-	return typ
+	typ, id, _ = strings.Cut(rest, ":")
+	return typ, id
 }
 
 // keyUID returns the hash tag of key, which is the user id in a user's slot
@@ -514,9 +633,16 @@ func encode(op string, v any) (string, error) {
 // its other fields give.
 type expander interface{ expand(key string) error }
 
+// defaulter is a record whose stored form leaves out a field that does not
+// default to its zero value: defaults sets it before the record is decoded.
+type defaulter interface{ defaults() }
+
 // decode unmarshals a record read from key, and expands it (expander).
 func decode[T any](op, key, data string) (T, error) {
 	var v T
+	if d, ok := any(&v).(defaulter); ok {
+		d.defaults()
+	}
 	if err := json.Unmarshal([]byte(data), &v); err != nil {
 		return v, corrupt(op, key, err)
 	}
