@@ -188,7 +188,8 @@ func TestVerifyCacheTTLs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		from, to := `"isActive":true`, `"isActive":false`
+		// The record's short form holds isActive only when false, as "a":false.
+		from, to := `{`, `{"a":false,`
 		if active {
 			from, to = to, from
 		}

@@ -1,7 +1,10 @@
 package redisstore_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +163,97 @@ func testOldLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.Unive
 	if keys := rawKeys(t, admin, prefix); len(slices.DeleteFunc(keys, func(k string) bool { return strings.HasPrefix(k, "seq:") || k == "layout:claims" })) != 0 {
 		t.Errorf("keys left after deleting an old user: %q", keys)
 	}
+}
+
+// testCompactLayout writes a user with a key of its own and an app with a
+// key, then rewrites their records by hand in the compact form written from
+// December 2026 until the short form (long field names, no id, type or user
+// id, the secret as s256), and reads, verifies and updates them through the
+// store: they read as written, and an update writes the short form.
+func testCompactLayout(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient) {
+	ctx := t.Context()
+	prefix := newPrefix()
+	s := redisstore.New(redisstore.NewClient(opts), loaded(redisstore.Options{Prefix: prefix}))
+	defer s.Close()
+	at := time.Date(2025, 3, 4, 5, 6, 7, 123000000, time.UTC)
+	u := core.User{ID: core.NewID(), Username: "compact", IsActive: true, Props: map[string]any{"firstname": "C"}, CreatedAt: at, UpdatedAt: at}
+	must(t, s.CreateUser(ctx, &u))
+	a := core.App{ID: core.NewID(), Name: "compact-app", UserID: u.ID, IsActive: true, CreatedAt: at, UpdatedAt: at}
+	must(t, s.CreateApp(ctx, &a))
+	own := core.Credential{Type: core.KeyAuth, ID: "compact-own-key", ConsumerID: u.ID, ConsumerKind: core.ConsumerUser,
+		UserID: u.ID, IsActive: true, Secret: core.HashSHA256("own secret"), CreatedAt: at, UpdatedAt: at}
+	app := core.Credential{Type: core.KeyAuth, ID: "compact-app-key", ConsumerID: a.ID, ConsumerKind: core.ConsumerApp,
+		UserID: u.ID, IsActive: false, Secret: core.HashSHA256("app secret"), CreatedAt: at, UpdatedAt: at.Add(time.Second)}
+	must(t, s.CreateCredential(ctx, &own))
+	must(t, s.CreateCredential(ctx, &app))
+	slot := prefix + "u:{" + u.ID + "}"
+	stamp := `"createdAt":"2025-03-04T05:06:07.123Z"`
+	s256 := func(secret string) string {
+		sum := sha256.Sum256([]byte(secret))
+		return base64.RawStdEncoding.EncodeToString(sum[:])
+	}
+	for key, val := range map[string]string{
+		slot: `{"number":` + strconv.FormatInt(u.Number, 10) + `,"username":"compact","isActive":true,"props":{"firstname":"C"},` + stamp + `}`,
+		slot + ":cred:key-auth:" + own.ID: `{"id":"` + own.ID + `","seq":` + strconv.FormatInt(own.Seq, 10) +
+			`,"isActive":true,"s256":"` + s256("own secret") + `",` + stamp + `}`,
+		slot + ":cred:key-auth:" + app.ID: `{"id":"` + app.ID + `","seq":` + strconv.FormatInt(app.Seq, 10) +
+			`,"consumerId":"` + a.ID + `","consumerKind":"app","isActive":false,"s256":"` + s256("app secret") + `",` + stamp +
+			`,"updatedAt":"2025-03-04T05:06:08.123Z"}`,
+	} {
+		must(t, admin.Set(ctx, key, val, 0).Err())
+	}
+
+	got, err := s.GetUser(ctx, u.ID)
+	must(t, err)
+	if d := cmp.Diff(u, got, ignoreStored); d != "" {
+		t.Errorf("GetUser of a compact record (-want +got):\n%s", d)
+	}
+	own.OwnerActive, app.OwnerActive = true, true
+	for _, c := range []core.Credential{own, app} {
+		got, err := s.GetCredential(ctx, core.KeyAuth, c.ID)
+		must(t, err)
+		if d := cmp.Diff(c, got); d != "" {
+			t.Errorf("GetCredential of a compact record (-want +got):\n%s", d)
+		}
+		rec, err := s.ReadAuth(ctx, core.AuthQuery{UserID: u.ID, Credential: &core.CredentialRef{Type: core.KeyAuth, ID: c.ID}, Lean: true})
+		must(t, err)
+		if rec.Credential == nil || rec.Credential.ConsumerID != c.ConsumerID || rec.Credential.IsActive != c.IsActive ||
+			rec.Credential.Secret != c.Secret || rec.User.Username != u.Username || !rec.User.IsActive ||
+			c.ConsumerKind == core.ConsumerApp && (rec.App == nil || rec.App.ID != a.ID) {
+			t.Errorf("ReadAuth of a compact %s credential: %+v, user %+v, app %+v", c.ConsumerKind, rec.Credential, rec.User, rec.App)
+		}
+	}
+	page, err := s.ListCredentials(ctx, core.ListOptions{UserID: u.ID, Count: 10})
+	must(t, err)
+	if d := cmp.Diff([]core.Credential{own, app}, page.Items); d != "" {
+		t.Errorf("ListCredentials over compact records (-want +got):\n%s", d)
+	}
+
+	// An update writes the short form, which reads the same.
+	updU, err := s.UpdateUser(ctx, u.ID, func(u *core.User) error { u.IsActive = false; return nil })
+	must(t, err)
+	updC, err := s.UpdateCredential(ctx, core.KeyAuth, app.ID, func(c *core.Credential) error { c.IsActive = true; return nil })
+	must(t, err)
+	data, err := admin.Get(ctx, slot).Result()
+	must(t, err)
+	cdata, err := admin.Get(ctx, slot+":cred:key-auth:"+app.ID).Result()
+	must(t, err)
+	if !strings.Contains(data, `"a":false`) || strings.Contains(data, `"username"`) || strings.Contains(cdata, `"seq"`) ||
+		strings.Contains(cdata, `"id"`) || strings.Contains(cdata, `"s256"`) || !strings.Contains(cdata, `"consumerKind":"app"`) {
+		t.Errorf("updated records are not stored in the short form: %s, %s", data, cdata)
+	}
+	got, err = s.GetUser(ctx, u.ID)
+	must(t, err)
+	if d := cmp.Diff(updU, got, ignoreStored); d != "" || got.IsActive {
+		t.Errorf("GetUser of a user updated from a compact record (-want +got):\n%s", d)
+	}
+	gotC, err := s.GetCredential(ctx, core.KeyAuth, app.ID)
+	must(t, err)
+	if updC.OwnerActive = false; gotC.OwnerActive || !gotC.IsActive || gotC.Secret != app.Secret || gotC.ConsumerID != a.ID {
+		t.Errorf("GetCredential of an app's key updated from a compact record: %+v (its user is inactive)", gotC)
+	}
+	if d := cmp.Diff(updC, gotC); d != "" {
+		t.Errorf("GetCredential of an updated app's key (-want +got):\n%s", d)
+	}
+	must(t, s.DeleteUser(ctx, u.ID))
 }

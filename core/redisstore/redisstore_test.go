@@ -110,6 +110,7 @@ func run(t *testing.T, opts *redis.UniversalOptions, wait int, fastForward func(
 	t.Run("ReadAuthTogether", func(t *testing.T) { testReadAuthTogether(t, opts) })
 	t.Run("OldUserRecord", func(t *testing.T) { testOldUserRecord(t, opts, admin) })
 	t.Run("OldLayout", func(t *testing.T) { testOldLayout(t, opts, admin) })
+	t.Run("CompactLayout", func(t *testing.T) { testCompactLayout(t, opts, admin) })
 	t.Run("OldClaims", func(t *testing.T) { testOldClaims(t, opts, admin) })
 	t.Run("IndexUpgrade", func(t *testing.T) { testIndexUpgrade(t, opts, admin, fastForward) })
 	t.Run("NameIndex", func(t *testing.T) { testNameIndex(t, opts, admin) })
