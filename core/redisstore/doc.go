@@ -11,12 +11,14 @@
 //
 //	P u:{uid}                        user record (JSON of userRecord, its identities
 //	                                 included, with their raw claims as JSON; fields
-//	                                 its key gives are left out: records.go)
+//	                                 its key gives are left out, and the fields every
+//	                                 record has are written in a short form: records.go)
 //	P u:{uid}:app:<appid>            app record (JSON of appRecord)
 //	P u:{uid}:apps                   zset appid by seq
 //	P u:{uid}:appnames               hash app name → appid (names unique per owner)
-//	P u:{uid}:cred:<type>:<id>       credential record (JSON of credRecord); id is the
-//	                                 keyId (key-auth, jwt) or the consumer's id (basic-auth, oauth2)
+//	P u:{uid}:cred:<type>:<id>       credential record (JSON of credRecord, in the short
+//	                                 form as the user's); id is the keyId (key-auth, jwt)
+//	                                 or the consumer's id (basic-auth, oauth2)
 //	P u:{uid}:creds                  zset "<type>:<id>" by seq: every credential in the slot
 //	P u:{uid}:cc:<appid>             zset "<type>:<id>" by seq: one app's credentials (a
 //	                                 user's own are creds less its apps': ownCredsScript;
