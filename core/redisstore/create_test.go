@@ -94,14 +94,29 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 	}
 
 	// A claim left by a crash long ago, of an owner that holds nothing, is
-	// taken over.
-	old := redisNow.Add(-time.Hour).UnixMicro()
-	trips3 := claimAt("username", "trips3")
-	must(t, admin.HSet(ctx, trips3[0], trips3[1], core.NewID()+"|"+strconv.FormatInt(old, 10)).Err())
-	v := user("trips3", "")
-	must(t, s.CreateUser(ctx, &v))
-	if got, _, _ := redisstore.ParseClaim(admin.HGet(ctx, trips3[0], trips3[1]).Val()); got != v.ID {
-		t.Errorf("a stale claim after a create over it is held by %q, want %s", got, v.ID)
+	// taken over; one left a moment ago (a create that may be in flight) is
+	// not. Both in the claim value's form and in the one before December
+	// 2026 (the time in decimal microseconds).
+	forms := map[string]func(time.Time) string{
+		"milli": func(at time.Time) string { return "." + strconv.FormatInt(at.UnixMilli(), 36) },
+		"micro": func(at time.Time) string { return "|" + strconv.FormatInt(at.UnixMicro(), 10) },
+	}
+	for form, stamp := range forms {
+		name := "trips-stale-" + form
+		at := claimAt("username", name)
+		must(t, admin.HSet(ctx, at[0], at[1], core.NewID()+stamp(redisNow.Add(-time.Hour))).Err())
+		v := user(name, "")
+		must(t, s.CreateUser(ctx, &v))
+		if got, _, _ := redisstore.ParseClaim(admin.HGet(ctx, at[0], at[1]).Val()); got != v.ID {
+			t.Errorf("a stale claim (%s) after a create over it is held by %q, want %s", form, got, v.ID)
+		}
+		name = "trips-fresh-" + form
+		at = claimAt("username", name)
+		must(t, admin.HSet(ctx, at[0], at[1], core.NewID()+stamp(redisNow.Add(-time.Second))).Err())
+		v = user(name, "")
+		if err := s.CreateUser(ctx, &v); core.KindOf(err) != core.Conflict {
+			t.Errorf("a create over a claim (%s) a second old: %v, want Conflict", form, err)
+		}
 	}
 
 	// A user id that exists, and on one server one written by someone else
@@ -136,7 +151,7 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 		}
 		page, err := s.ListUsers(ctx, core.ListOptions{Count: 100})
 		must(t, err)
-		if slices.ContainsFunc(page.Items, func(u core.User) bool { return u.ID == x.ID }) || page.Total != 3 {
+		if slices.ContainsFunc(page.Items, func(u core.User) bool { return u.ID == x.ID }) || page.Total != 4 { // first, trips and the two over stale claims
 			t.Errorf("after the failed create: %d users, the id listed", page.Total)
 		}
 	}
