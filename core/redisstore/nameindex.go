@@ -21,7 +21,9 @@ import (
 // for every bucket, in lex order too: a name's bucket is the directory's
 // member with the greatest low at most the name. The first bucket's low is
 // always "", so every name has one. A bucket that reaches nameBucketSize names
-// is split in two halves, the upper one a new bucket numbered by P {ix}:unseq;
+// is split in two halves, the upper one a new bucket numbered by P {ix}:unseq,
+// or, when the name added is its last, that name alone goes to the new bucket:
+// names added in order (the upgrade's) so leave their buckets full;
 // a bucket emptied is dropped from the directory (the first one's successor
 // then takes the low ""), and a store emptied holds none of these keys.
 //
@@ -33,10 +35,7 @@ import (
 // for a batch), and the record read then is checked as before. One script
 // (nameScript) does every operation on the buckets, so each is atomic and the
 // buckets are never seen half split; its keys are all in the slot {ix}.
-const (
-	nameBucketSize = 128
-	nameBucketHalf = nameBucketSize / 2
-)
+const nameBucketSize = 128
 
 // nameScriptSource runs one operation on the name buckets: KEYS[1] is P {ix}:undir,
 // KEYS[2] P {ix}:unseq (KEYS[3], for move, the upgrade's lock P
@@ -44,7 +43,8 @@ const (
 // buckets' keys (nameBucketPrefix), to which the script adds the bucket's
 // number: every bucket is in the slot {ix} of the keys it is given.
 //
-//	add n...            adds the names, splitting a full bucket; answers how many were new
+//	add n...            adds the names, splitting a full bucket (halves, or the last name
+//	                    alone when it is the one added); answers how many were new
 //	rem n...            removes the names; answers how many were there
 //	has n...            answers 1 or 0 for each name: whether its bucket holds it
 //	move tok ttl n...   add while KEYS[3] holds tok (renewing it for ttl ms); 0 without writing when not
@@ -77,13 +77,16 @@ local function add(name)
   end
   local key = pre .. num(m)
   local added = redis.call('ZADD', key, 0, name)
-  if redis.call('ZCARD', key) >= ` + strconv.Itoa(nameBucketSize) + ` then
-    local upper = redis.call('ZRANGE', key, ` + strconv.Itoa(nameBucketHalf) + `, -1)
+  local n = redis.call('ZCARD', key)
+  if n >= ` + strconv.Itoa(nameBucketSize) + ` then
+    local at = math.floor(n / 2)
+    if redis.call('ZRANK', key, name) == n - 1 then at = n - 1 end
+    local upper = redis.call('ZRANGE', key, at, -1)
     local b = redis.call('INCR', seq)
     local args = {}
-    for i, n in ipairs(upper) do args[2*i-1] = 0 args[2*i] = n end
+    for i, u in ipairs(upper) do args[2*i-1] = 0 args[2*i] = u end
     redis.call('ZADD', pre .. b, unpack(args))
-    redis.call('ZREMRANGEBYRANK', key, ` + strconv.Itoa(nameBucketHalf) + `, -1)
+    redis.call('ZREMRANGEBYRANK', key, at, -1)
     redis.call('ZADD', dir, 0, upper[1] .. '\0' .. b)
   end
   return added
