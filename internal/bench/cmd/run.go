@@ -542,6 +542,9 @@ func printGC(w *os.File, p *procs, rows []*row) {
 		}
 		cycles := bench.ParseGCTrace(f)
 		f.Close()
+		if len(cycles) == 0 { // not a Go process (Express Gateway): nothing traced
+			continue
+		}
 		var windows []bench.Window
 		for _, res := range r.results {
 			windows = append(windows, bench.Window{From: res.Start, To: res.Start.Add(res.Elapsed)})
