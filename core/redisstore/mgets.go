@@ -9,15 +9,17 @@ import (
 )
 
 // mgetFlights is how many of a store's verification reads (ReadAuth's MGET
-// sent alone) are in flight at once before the next ones wait for the first
-// to land, and then go together, in one pipeline.
-const mgetFlights = 2
+// sent alone) are in flight at once before the next ones wait for one to
+// land, and then go together, in one pipeline. One: in make bench's miss row
+// (32 connections, 2 cores) two flights cost a quarter more CPU per miss, and
+// missed the target in one run of five (docs/performance.md).
+const mgetFlights = 1
 
 // mgets sends the MGETs of concurrent verifications: each alone while fewer
 // than mgetFlights are in flight, so that a lone verification waits for
 // nothing but its own round trip; beyond that, those that arrive wait for a
 // flight to land and then go together as one pipeline, one round trip for
-// all of them. Under load a round trip then serves several verifications:
+// all of them (so a verification waits for at most one other round trip). Under load a round trip then serves several verifications:
 // one write and one read on each side (Gatehouse and redis-server) for all
 // of them, where each cost its own.
 //
