@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/core"
 	"github.com/gatehouse/gatehouse/core/redisstore"
+	"github.com/gatehouse/gatehouse/core/redisstore/redistest"
 )
 
 // testCreateRoundTrips: on the store's own clock (Redis', estimated), a user
@@ -32,8 +33,8 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 	ctx := t.Context()
 	prefix := newPrefix()
 	client := redisstore.NewClient(opts)
-	trips := &roundTrips{}
-	client.AddHook(trips)
+	trips := &tripCounter{}
+	client.AddHook(redistest.OnSend(trips.add))
 	s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix, WaitReplicas: wait}))
 	defer s.Close()
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -51,18 +52,18 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 	}
 
 	first := user("first", "")
-	trips.n.Store(0)
+	trips.reset()
 	must(t, s.CreateUser(ctx, &first))
 	// Its first reads Redis' clock, on an empty store writes the marker
 	// that no old claim key exists (P layout:claims), and checks once for
 	// list indexes of the layout before the buckets (indexesReady).
-	if n := trips.n.Load(); n != int64(want+3) {
+	if n, _ := trips.get(); n != want+3 {
 		t.Errorf("the store's first CreateUser made %d sequential round trips, want %d", n, want+3)
 	}
 	u := user("trips", "trips@example.com")
-	trips.n.Store(0)
+	trips.reset()
 	must(t, s.CreateUser(ctx, &u))
-	if n := trips.n.Load(); n != int64(want) {
+	if n, _ := trips.get(); n != want {
 		t.Errorf("CreateUser made %d sequential round trips, want %d", n, want)
 	}
 	redisNow, err := admin.Time(ctx).Result()
@@ -208,35 +209,6 @@ func (h *afterWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 			h.fn()
 		}
 		return err
-	}
-}
-
-// roundTrips counts a client's sequential round trips: each command or
-// pipeline sent on its own (a pipeline's commands go to a Cluster's nodes at
-// once), but for the set-up of a new connection.
-type roundTrips struct{ n atomic.Int64 }
-
-// connSetup reports whether cmd is one go-redis sends on a new connection.
-func connSetup(cmd redis.Cmder) bool { return cmd.Name() == "hello" || cmd.Name() == "client" }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !connSetup(cmd) {
-			r.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return !connSetup(c) }) {
-			return next(ctx, cmds)
-		}
-		r.n.Add(1)
-		return next(ctx, cmds)
 	}
 }
 

@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,8 +48,8 @@ func TestAllowEachRedisCluster(t *testing.T) {
 func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 	ctx := t.Context()
 	client := redisstore.NewClient(opts)
-	trips := &eachTrips{}
-	client.AddHook(trips)
+	trips := &tripCounter{}
+	client.AddHook(redistest.OnSend(trips.add))
 	defer client.Close()
 	prefix := newPrefix()
 	s := redisstore.New(client, loaded(redisstore.Options{Prefix: prefix}))
@@ -80,7 +79,7 @@ func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 			t.Fatalf("event %d of 3 a minute refused: %v", i+2, w)
 		}
 	}
-	if n := trips.get(); n != 2 {
+	if n, _ := trips.get(); n != 2 {
 		t.Errorf("2 calls of AllowEach on 2 keys took %d round trips, want 2", n)
 	}
 	// The 3rd used 3 a minute up: one more fits after a third of a minute at
@@ -156,38 +155,6 @@ func testAllowEach(t *testing.T, opts *redis.UniversalOptions) {
 	}
 	if w := each(k); w[0] <= 0 {
 		t.Fatalf("third of 2 after SCRIPT FLUSH allowed: %v", w)
-	}
-}
-
-// eachTrips is a go-redis hook that counts round trips.
-type eachTrips struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *eachTrips) reset() { c.mu.Lock(); c.n = 0; c.mu.Unlock() }
-
-func (c *eachTrips) get() int { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
-
-func (c *eachTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *eachTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() != "hello" && cmd.Name() != "cluster" {
-			c.mu.Lock()
-			c.n++
-			c.mu.Unlock()
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (c *eachTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.mu.Lock()
-		c.n++
-		c.mu.Unlock()
-		return next(ctx, cmds)
 	}
 }
 

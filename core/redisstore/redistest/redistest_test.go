@@ -227,3 +227,37 @@ func TestCommandStats(t *testing.T) {
 		t.Errorf("usec: %d, want > 0", usec)
 	}
 }
+
+// TestOnSendLeavesOutUpkeep: a round-trip log sees the test's commands and
+// pipelines, not the handshake go-redis sends through the same hooks each time
+// its pool dials (which a busy machine makes happen in the middle of a test).
+func TestOnSendLeavesOutUpkeep(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 1, ConnMaxLifetime: time.Nanosecond})
+	defer c.Close()
+	var mu sync.Mutex
+	var trips []string
+	c.AddHook(redistest.OnSend(func(cmds ...redis.Cmder) {
+		names := make([]string, len(cmds))
+		for i, cmd := range cmds {
+			names[i] = cmd.Name()
+		}
+		mu.Lock()
+		trips = append(trips, strings.Join(names, "+"))
+		mu.Unlock()
+	}))
+	ctx := t.Context()
+	for range 3 { // each on a new connection: the last one has outlived its lifetime
+		if err := c.Get(ctx, "k").Err(); err != redis.Nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "k"); p.Time(ctx); return nil }); err != redis.Nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if d := cmp.Diff(strings.Split("get get+time get get+time get get+time", " "), trips); d != "" {
+		t.Errorf("round trips (-want +got):\n%s", d)
+	}
+}
