@@ -48,3 +48,10 @@ const MGetFlights = mgetFlights
 
 // ParseClaim splits a claim value (either form) into its owner and time.
 func ParseClaim(v string) (owner string, at time.Time, ok bool) { return parseClaim(v) }
+
+// CountNames counts the username index's names with the prefix as a
+// username filter's Total does, reading per buckets a call.
+func CountNames(ctx context.Context, s *Store, prefix string, per int) (int64, error) {
+	p := usernameIndexKey(prefix)
+	return s.nameCountBy(ctx, "["+p, "["+p+"\xff", per)
+}

@@ -187,6 +187,12 @@ func checkPrefixes(ctx context.Context, t *testing.T, s *redisstore.Store, names
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("users of prefix %q (-want +got):\n%s", p, d)
 		}
+		// The count, however few buckets it reads a call.
+		for _, per := range []int{1, 2, 5} {
+			if n, err := redisstore.CountNames(ctx, s, p, per); err != nil || n != int64(len(want)) {
+				t.Errorf("prefix %q counted %d buckets a call: %d, %v; want %d", p, per, n, err, len(want))
+			}
+		}
 		// With a second filter a page walks the whole prefix, 100 names at
 		// a time, to count its matches.
 		active := true
