@@ -162,6 +162,13 @@ func nameBucketKeys(t *testing.T, admin redis.UniversalClient, prefix string) []
 // (lower case, for these names), and each page's Total with their number.
 func checkPrefixes(ctx context.Context, t *testing.T, s *redisstore.Store, names []string) {
 	t.Helper()
+	// Every name (the empty prefix, which no filter sends), however few
+	// buckets the count reads a call.
+	for _, per := range []int{1, 2, 5, 512} {
+		if n, err := redisstore.CountNames(ctx, s, "", per); err != nil || n != int64(len(names)) {
+			t.Errorf("every name counted %d buckets a call: %d, %v; want %d", per, n, err, len(names))
+		}
+	}
 	for _, p := range nameIndexPrefixes {
 		var want []string
 		for _, n := range names {
