@@ -83,7 +83,7 @@ func (e entry) addArgs() []any {
 	case e.set:
 		return []any{"SADD", e.key, e.member}
 	case e.names != "":
-		return []any{"EVAL", nameScriptSource, 2, e.key, e.counter, "add", e.names, e.member}
+		return []any{"EVAL", nameEditSource, 2, e.key, e.counter, "add", e.names, e.member}
 	case e.counter != "":
 		return []any{"EVAL", listAddScript, 2, e.key, e.counter, e.score, e.member}
 	}
@@ -96,7 +96,7 @@ func (e entry) remove(ctx context.Context, p redis.Pipeliner) {
 	case e.set:
 		p.SRem(ctx, e.key, e.member)
 	case e.names != "":
-		p.Do(ctx, "EVAL", nameScriptSource, 2, e.key, e.counter, "rem", e.names, e.member)
+		p.Do(ctx, "EVAL", nameEditSource, 2, e.key, e.counter, "rem", e.names, e.member)
 	case e.counter != "":
 		p.Do(ctx, "EVAL", listRemScript, 2, e.key, e.counter, e.member)
 	default:

@@ -28,7 +28,8 @@ import (
 // reads Redis' clock once; its claims carry Redis' time; a name held by
 // another user still answers Conflict naming it and leaves the loser's other
 // claims released; a stale claim is taken over; a user id that exists, or is
-// written between the two round trips, is Conflict with nothing written.
+// written between the two round trips, is Conflict with nothing written; a
+// create sends at most 3 KiB.
 func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redis.UniversalClient, wait int) {
 	ctx := t.Context()
 	prefix := newPrefix()
@@ -65,6 +66,12 @@ func testCreateRoundTrips(t *testing.T, opts *redis.UniversalOptions, admin redi
 	must(t, s.CreateUser(ctx, &u))
 	if n, _ := trips.get(); n != want {
 		t.Errorf("CreateUser made %d sequential round trips, want %d", n, want)
+	}
+	// Its index entries' scripts go as EVAL with their bodies: the username
+	// index's edits alone (1.7 kB), not the whole name script (4.4 kB), which
+	// Redis hashes twice in a MULTI.
+	if b := trips.sent(); b > 3<<10 {
+		t.Errorf("CreateUser sent %d bytes of arguments, want at most 3 KiB", b)
 	}
 	redisNow, err := admin.Time(ctx).Result()
 	must(t, err)

@@ -63,7 +63,20 @@ const nameBucketSize = 128
 // deleted by hand) and then answers what it has, with the next bucket's low as
 // the bound; count reads the sizes of the buckets its range spans, one ZCARD
 // for each but the first and last (ZLEXCOUNT), nameCountBuckets a call.
-var nameScriptSource = `
+var nameScriptSource = nameFuncs + nameEditOps + nameOtherOps
+
+// nameEditSource is the part of nameScriptSource that adds and removes names
+// (ops add and rem), the same functions with the same effects: what a create
+// and a delete send, as EVAL in a MULTI or a pipeline. Redis hashes an EVAL's
+// body to find its compiled script, twice in a MULTI (when it queues the
+// command and when it runs it), so a body of 1.7 kB where the whole one is of
+// 4.4 kB spends about 17 µs less of Redis' CPU on every create (measured on
+// redis-server 7.0, docs/performance.md).
+var nameEditSource = nameFuncs + nameEditOps + "end\nreturn redis.error_reply('nameScript: not an edit: ' .. op)"
+
+// nameFuncs are the functions of nameScriptSource: find, num, low, add, drop
+// and rem.
+var nameFuncs = `
 local dir, seq, op, pre = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local function find(name)
   local r = redis.call('ZREVRANGEBYLEX', dir, '(' .. name .. '\1', '-', 'LIMIT', 0, 1)
@@ -113,12 +126,20 @@ local function rem(name)
   if n == 1 and redis.call('EXISTS', key) == 0 then drop(m) end
   return n
 end
-if op == 'add' or op == 'rem' then
+`
+
+// nameEditOps runs add and rem over ARGV[3:]: the first branch of the
+// scripts' dispatch on ARGV[1].
+const nameEditOps = `if op == 'add' or op == 'rem' then
   local f, n = add, 0
   if op == 'rem' then f = rem end
   for i = 3, #ARGV do n = n + f(ARGV[i]) end
   return n
-elseif op == 'has' then
+`
+
+// nameOtherOps are nameScriptSource's other branches (from has), ending the
+// dispatch.
+const nameOtherOps = `elseif op == 'has' then
   local out = {}
   for i = 3, #ARGV do
     local m = find(ARGV[i])

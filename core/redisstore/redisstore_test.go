@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -423,12 +424,16 @@ func testReadAuthRoundTrip(t *testing.T, opts *redis.UniversalOptions, admin red
 // tripCounter counts (through redistest.OnSend) round trips: each command sent alone
 // and each pipeline.
 type tripCounter struct {
-	mu   sync.Mutex
-	n    int
-	cmds []string
+	mu    sync.Mutex
+	n     int
+	cmds  []string
+	bytes int // of the commands' arguments
 }
 
-func (c *tripCounter) reset() { c.mu.Lock(); c.n, c.cmds = 0, nil; c.mu.Unlock() }
+func (c *tripCounter) reset() { c.mu.Lock(); c.n, c.cmds, c.bytes = 0, nil, 0; c.mu.Unlock() }
+
+// sent is the size of the arguments of the commands sent since reset.
+func (c *tripCounter) sent() int { c.mu.Lock(); defer c.mu.Unlock(); return c.bytes }
 
 func (c *tripCounter) get() (int, []string) {
 	c.mu.Lock()
@@ -443,6 +448,9 @@ func (c *tripCounter) add(cmds ...redis.Cmder) {
 	var names []string
 	for _, cmd := range cmds {
 		names = append(names, cmd.Name())
+		for _, a := range cmd.Args() {
+			c.bytes += len(fmt.Sprint(a))
+		}
 	}
 	c.cmds = append(c.cmds, strings.Join(names, "+"))
 }
