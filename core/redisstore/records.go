@@ -151,10 +151,7 @@ func (r userRecord) MarshalJSON() ([]byte, error) {
 	r.ID = ""
 	r.N, r.Number = r.Number, 0
 	r.U, r.Username = r.Username, ""
-	r.A, r.IsActive = activeFlag(r.IsActive), false
-	r.P, r.Props = r.Props, nil
-	r.M, r.UpdatedAt = millis(sinceCreated(r.CreatedAt, r.UpdatedAt))
-	r.C, r.CreatedAt = millis(r.CreatedAt)
+	r.shared().shorten()
 	return json.Marshal(stored(r))
 }
 
@@ -169,15 +166,43 @@ func (r *userRecord) expand(key string) error {
 	r.ID = cmp.Or(r.ID, keyUID(key))
 	r.Number, r.N = cmp.Or(r.Number, r.N), 0
 	r.Username, r.U = cmp.Or(r.Username, r.U), ""
-	r.IsActive, r.A = isActive(r.IsActive, r.A), nil
-	if r.Props == nil {
-		r.Props = r.P
-	}
-	r.P = nil
-	r.CreatedAt, r.C = fromMillis(r.CreatedAt, r.C), 0
-	r.UpdatedAt, r.M = fromMillis(r.UpdatedAt, r.M), 0
-	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
+	r.shared().expand()
 	return nil
+}
+
+// shared is r's part of the short form that every record has.
+func (r *userRecord) shared() shortShared {
+	return shortShared{&r.IsActive, &r.A, &r.Props, &r.P, &r.CreatedAt, &r.UpdatedAt, &r.C, &r.M}
+}
+
+// shortShared is the part of the short form that every record has, beside
+// the long fields it stands for: isActive only when false (a), props (p),
+// and createdAt and updatedAt in Unix milliseconds (c, and m only when it is
+// not c). shorten writes it (MarshalJSON), expand reads it back (expand).
+type shortShared struct {
+	isActive         *bool
+	a                **bool
+	props, p         *map[string]any
+	created, updated *time.Time
+	c, m             *int64
+}
+
+func (f shortShared) shorten() {
+	*f.a, *f.isActive = activeFlag(*f.isActive), false
+	*f.p, *f.props = *f.props, nil
+	*f.m, *f.updated = millis(sinceCreated(*f.created, *f.updated))
+	*f.c, *f.created = millis(*f.created)
+}
+
+func (f shortShared) expand() {
+	*f.isActive, *f.a = isActive(*f.isActive, *f.a), nil
+	if *f.props == nil {
+		*f.props = *f.p
+	}
+	*f.p = nil
+	*f.created, *f.c = fromMillis(*f.created, *f.c), 0
+	*f.updated, *f.m = fromMillis(*f.updated, *f.m), 0
+	*f.updated = cmp.Or(*f.updated, *f.created)
 }
 
 // activeFlag is the short form's isActive: left out (nil) when true.
@@ -384,20 +409,22 @@ func (r credRecord) MarshalJSON() ([]byte, error) {
 	}
 	r.Type, r.UserID = "", ""
 	r.N, r.Seq = r.Seq, 0
-	r.A, r.IsActive = activeFlag(r.IsActive), false
+	r.shared().shorten()
 	if h, ok := hashHex(r.Secret); ok {
 		sum, _ := hex.DecodeString(h)
 		r.Secret, r.H = "", base64.RawStdEncoding.EncodeToString(sum)
 	}
-	r.P, r.Props = r.Props, nil
-	r.M, r.UpdatedAt = millis(sinceCreated(r.CreatedAt, r.UpdatedAt))
-	r.C, r.CreatedAt = millis(r.CreatedAt)
 	return json.Marshal(stored(r))
 }
 
 // defaults sets what a record that leaves a field out means by it, before
 // the record is decoded, as userRecord's.
 func (r *credRecord) defaults() { r.IsActive = true }
+
+// shared is r's part of the short form that every record has.
+func (r *credRecord) shared() shortShared {
+	return shortShared{&r.IsActive, &r.A, &r.Props, &r.P, &r.CreatedAt, &r.UpdatedAt, &r.C, &r.M}
+}
 
 // expand fills what the stored form leaves out (MarshalJSON): the type, id
 // and user id from the key, the consumer of a user's own credential, the
@@ -413,14 +440,7 @@ func (r *credRecord) expand(key string) error {
 		r.ConsumerID = r.UserID
 	}
 	r.Seq, r.N = cmp.Or(r.Seq, r.N), 0
-	r.IsActive, r.A = isActive(r.IsActive, r.A), nil
-	if r.Props == nil {
-		r.Props = r.P
-	}
-	r.P = nil
-	r.CreatedAt, r.C = fromMillis(r.CreatedAt, r.C), 0
-	r.UpdatedAt, r.M = fromMillis(r.UpdatedAt, r.M), 0
-	r.UpdatedAt = cmp.Or(r.UpdatedAt, r.CreatedAt)
+	r.shared().expand()
 	r.Sha256, r.H = cmp.Or(r.Sha256, r.H), ""
 	if r.Sha256 != "" {
 		var sum [sha256.Size]byte
