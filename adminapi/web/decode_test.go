@@ -53,6 +53,8 @@ func TestKeysDistinct(t *testing.T) {
 		{`{"a":"\"x\":"}`, false},            // an escape in a value
 		{"{\"\xff\":1}", false},              // not UTF-8
 		{`{"a":1,"b`, false},                 // unterminated
+		{`{"a":1,"a"}`, false},               // a key without its colon is still one
+		{`["a",{"a":1}]`, true},              // an array's string is a value
 	} {
 		if got := keysDistinct([]byte(tc.body)); got != tc.want {
 			t.Errorf("keysDistinct(%s) = %v, want %v", tc.body, got, tc.want)
