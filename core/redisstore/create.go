@@ -70,7 +70,7 @@ type entry struct {
 	counter string
 	// names, for the username index (nameEntry), is the prefix of its
 	// buckets' keys: the entry is the name member in the bucket the
-	// directory key gives, added and removed by nameScript.
+	// directory key gives, added and removed by nameEditSource.
 	names string
 }
 

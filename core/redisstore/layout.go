@@ -521,7 +521,7 @@ func (k keys) nameBucketPrefix() string { return strings.TrimSuffix(k.nameBucket
 
 // parseNameDirMember reads a member of P {ix}:undir: "<low>\x00<b>", the
 // lowest name bucket b may hold (no UsernameKey holds a NUL) and its number,
-// as nameScript writes it.
+// as the name scripts write it.
 func parseNameDirMember(m string) (low string, b int64, ok bool) {
 	i := strings.LastIndexByte(m, 0)
 	if i < 0 {

@@ -32,12 +32,14 @@ import (
 // entries 128, -value 64 by default): 15–20 bytes a user where the single
 // skiplist P {ix}:unames of "<UsernameKey>\x00<uid>" cost 150–160. A user's
 // id is found through its username's claim (one HGET a name, in one pipeline
-// for a batch), and the record read then is checked as before. One script
-// (nameScript) does every operation on the buckets, so each is atomic and the
-// buckets are never seen half split; its keys are all in the slot {ix}.
+// for a batch), and the record read then is checked as before. Two scripts
+// of the same functions do every operation on the buckets (nameEditSource
+// adds and removes, nameScript does the rest), so each is atomic and the
+// buckets are never seen half split; their keys are all in the slot {ix}.
 const nameBucketSize = 128
 
-// nameScriptSource runs one operation on the name buckets: KEYS[1] is P {ix}:undir,
+// nameEditSource and nameScriptSource each run one operation on the name
+// buckets, add and rem the first, the others the second: KEYS[1] is P {ix}:undir,
 // KEYS[2] P {ix}:unseq (KEYS[3], for move, the upgrade's lock P
 // {ix}:unames:upgrading), ARGV[1] the operation, ARGV[2] the prefix of the
 // buckets' keys (nameBucketPrefix), to which the script adds the bucket's
@@ -63,18 +65,18 @@ const nameBucketSize = 128
 // deleted by hand) and then answers what it has, with the next bucket's low as
 // the bound; count reads the sizes of the buckets its range spans, one ZCARD
 // for each but the first and last (ZLEXCOUNT), nameCountBuckets a call.
-var nameScriptSource = nameFuncs + nameEditOps + nameOtherOps
+var nameScriptSource = nameFuncs + nameOtherOps
 
-// nameEditSource is the part of nameScriptSource that adds and removes names
-// (ops add and rem), the same functions with the same effects: what a create
-// and a delete send, as EVAL in a MULTI or a pipeline. Redis hashes an EVAL's
-// body to find its compiled script, twice in a MULTI (when it queues the
-// command and when it runs it), so a body of 1.7 kB where the whole one is of
-// 4.4 kB spends about 17 µs less of Redis' CPU on every create (measured on
-// redis-server 7.0, docs/performance.md).
-var nameEditSource = nameFuncs + nameEditOps + "end\nreturn redis.error_reply('nameScript: not an edit: ' .. op)"
+// nameEditSource adds and removes names (ops add and rem): what a create and
+// a delete send, as EVAL in a MULTI or a pipeline. It is a script of its own,
+// sharing nameScriptSource's functions, because Redis hashes an EVAL's body to
+// find its compiled script, twice in a MULTI (when it queues the command and
+// when it runs it): a body of 1.7 kB where one script of every operation
+// would be 4.4 kB spends about 17 µs less of Redis' CPU on every create
+// (measured on redis-server 7.0, docs/performance.md).
+var nameEditSource = nameFuncs + nameEditOps
 
-// nameFuncs are the functions of nameScriptSource: find, num, low, add, drop
+// nameFuncs are the functions of both name scripts: find, num, low, add, drop
 // and rem.
 var nameFuncs = `
 local dir, seq, op, pre = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
@@ -128,18 +130,19 @@ local function rem(name)
 end
 `
 
-// nameEditOps runs add and rem over ARGV[3:]: the first branch of the
-// scripts' dispatch on ARGV[1].
+// nameEditOps is nameEditSource's dispatch on ARGV[1]: add or rem over
+// ARGV[3:].
 const nameEditOps = `if op == 'add' or op == 'rem' then
   local f, n = add, 0
   if op == 'rem' then f = rem end
   for i = 3, #ARGV do n = n + f(ARGV[i]) end
   return n
-`
+end
+return redis.error_reply('nameEditScript: unknown operation ' .. op)`
 
-// nameOtherOps are nameScriptSource's other branches (from has), ending the
-// dispatch.
-const nameOtherOps = `elseif op == 'has' then
+// nameOtherOps is nameScriptSource's dispatch on ARGV[1]: every operation
+// but add and rem.
+const nameOtherOps = `if op == 'has' then
   local out = {}
   for i = 3, #ARGV do
     local m = find(ARGV[i])
@@ -218,14 +221,15 @@ end
 return redis.error_reply('nameScript: unknown operation ' .. op)`
 
 // nameScript is nameScriptSource, run with EVALSHA where a NOSCRIPT can be
-// retried (entry.add sends EVAL: in a pipeline or a MULTI it cannot).
+// retried (entry.add sends nameEditSource as EVAL: in a pipeline or a MULTI it
+// cannot).
 var nameScript = redis.NewScript(nameScriptSource)
 
-// nameKeys are nameScript's KEYS.
+// nameKeys are the name scripts' KEYS.
 func (s *Store) nameKeys() []string { return []string{s.k.nameDir(), s.k.nameSeq()} }
 
 // nameEntry is a user's entry in the username index: its username key, added
-// and removed by nameScript (entry.addArgs).
+// and removed by nameEditSource (entry.addArgs).
 func (s *Store) nameEntry(ukey string) entry {
 	return entry{key: s.k.nameDir(), counter: s.k.nameSeq(), member: ukey, names: s.k.nameBucketPrefix()}
 }
