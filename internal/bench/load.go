@@ -57,8 +57,8 @@ func requestHead(method, host, path string, headers []string) string {
 }
 
 // Load is one measurement: Conns connections, each sending its next request
-// as soon as the previous answer is read, for Warmup (not counted) then
-// Duration.
+// as soon as the previous answer is read (a closed loop), or when it is due
+// (Rate), for Warmup (not counted) then Duration.
 type Load struct {
 	Addr     string // host:port
 	Conns    int
@@ -66,6 +66,14 @@ type Load struct {
 	Duration time.Duration
 	Request  Request
 	Status   int // the expected status; any other counts as an error
+	// Rate, when above 0, makes the load an open loop: the n-th request is
+	// due n/Rate seconds after the load began, and the first connection free
+	// once it is due sends it. A request sent late because every connection
+	// was busy counts its latency from when it was due, so a server that
+	// falls behind shows the queue it built (no coordinated omission); one
+	// sent on time counts from its sending, so the generator's own sleep
+	// does not.
+	Rate float64
 	// CPU, when set, reads the CPU time used so far by the processes the
 	// load runs on (ProcessCPU); Run reads it as the measured window starts
 	// and ends.
@@ -109,31 +117,22 @@ func Run(ctx context.Context, l Load) (Result, error) {
 		errText   string
 	)
 	workers := make([]worker, l.Conns)
+	began := time.Now()
 	for i := range workers {
 		wg.Add(1)
 		go func(w *worker) {
 			defer wg.Done()
-			w.run(ctx, l, &seq, &measuring, &stop, func(s string) { firstErr.Do(func() { errText = s }) })
+			w.run(ctx, l, began, &seq, &measuring, &stop, func(s string) { firstErr.Do(func() { errText = s }) })
 		}(&workers[i])
 	}
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
-	}
-	ok := wait(l.Warmup)
+	ok := sleep(ctx, l.Warmup)
 	var cpu0 []time.Duration
 	if l.CPU != nil {
 		cpu0 = l.CPU()
 	}
 	start := time.Now()
 	measuring.Store(true)
-	ok = ok && wait(l.Duration)
+	ok = ok && sleep(ctx, l.Duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
 	var cpu []time.Duration
@@ -178,7 +177,7 @@ type worker struct {
 // ioTimeout bounds each request and answer, so a stalled server cannot hang a run.
 const ioTimeout = 10 * time.Second
 
-func (w *worker) run(ctx context.Context, l Load, seq *atomic.Uint64, measuring, stop *atomic.Bool, report func(string)) {
+func (w *worker) run(ctx context.Context, l Load, began time.Time, seq *atomic.Uint64, measuring, stop *atomic.Bool, report func(string)) {
 	var (
 		conn net.Conn
 		rd   *bufio.Reader
@@ -210,8 +209,19 @@ func (w *worker) run(ctx context.Context, l Load, seq *atomic.Uint64, measuring,
 			}
 			conn, rd = c, bufio.NewReaderSize(c, 16<<10)
 		}
-		buf = l.Request(buf[:0], seq.Add(1)-1)
+		n := seq.Add(1) - 1
+		buf = l.Request(buf[:0], n)
 		t0 := time.Now()
+		if l.Rate > 0 {
+			due := began.Add(time.Duration(float64(n) / l.Rate * float64(time.Second)))
+			if wait := due.Sub(t0); wait <= 0 {
+				t0 = due
+			} else if !sleep(ctx, wait) {
+				return
+			} else {
+				t0 = time.Now()
+			}
+		}
 		conn.SetDeadline(t0.Add(ioTimeout))
 		if _, err := conn.Write(buf); err != nil {
 			fail(err.Error())
@@ -238,6 +248,18 @@ func (w *worker) run(ctx context.Context, l Load, seq *atomic.Uint64, measuring,
 			conn.Close()
 			conn = nil
 		}
+	}
+}
+
+// sleep waits d, or less when ctx ends first; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

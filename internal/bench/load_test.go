@@ -76,6 +76,44 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunAtRate: an open-loop load sends no more than its rate, and a server
+// that cannot keep up shows the queue it built in the latencies, where a
+// closed loop would show only its service time. Both checks are bounds a
+// slow machine cannot break: it only sends fewer requests, later.
+func TestRunAtRate(t *testing.T) {
+	const service = 20 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(service)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// 200 a second for 100 ms of warm-up and 500 ms: about 120 due in all (a
+	// closed loop on this server answers thousands).
+	res, err := Run(ctx, Load{Addr: addr, Conns: 4, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, Request: Get("x", "/"), Status: 200, Rate: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Requests > 140 || res.Errors != 0 {
+		t.Errorf("at 200/s: %d answers in 500 ms (%d errors), want 1 to 140", res.Requests, res.Errors)
+	}
+
+	// One connection, a 20 ms service and 100 due a second: the n-th answer
+	// comes at least n×20 ms after the start, while it was due at n×10 ms, so
+	// the requests of the measured window waited at least 100 ms.
+	res, err = Run(ctx, Load{Addr: addr, Conns: 1, Warmup: 200 * time.Millisecond, Duration: 300 * time.Millisecond, Request: Get("x", "/slow"), Status: 200, Rate: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.P50 < 5*service {
+		t.Errorf("behind its rate: %d answers, p50 %s: want the queue (≥ %s) counted", res.Requests, res.P50, 5*service)
+	}
+}
+
 // TestPercentile: nearest-rank percentiles.
 func TestPercentile(t *testing.T) {
 	var d []time.Duration

@@ -38,6 +38,7 @@ type options struct {
 	before           bool
 	gctrace          bool
 	listBaseline     float64
+	sameRate         float64
 	only             *regexp.Regexp
 }
 
@@ -60,6 +61,7 @@ func main() {
 	flag.BoolVar(&o.before, "before", true, "build the code before the speed work from git history and measure its page of users as the list row's reference (else -list-baseline)")
 	flag.BoolVar(&o.gctrace, "gctrace", false, "run the servers with GODEBUG=gctrace=1 and print each row's garbage collections in its measured windows (the serving process's)")
 	flag.BoolVar(&o.profile, "profile", true, "profile /verify key-auth (a miss and a hit) after the rounds")
+	flag.Float64Var(&o.sameRate, "same-rate", 0, "also measure the bare ceiling and the key-auth hit at this fraction of the hit's rate in the round (an open loop, e.g. 0.6), and their p99s against each other: latency at the same request rate rather than at saturation")
 	only := flag.String("only", "", "measure only the rows whose name matches this regular expression (e.g. 'bare|hit')")
 	flag.Parse()
 	if *only != "" {
@@ -69,6 +71,10 @@ func main() {
 			os.Exit(2)
 		}
 		o.only = re
+	}
+	if o.sameRate < 0 || o.sameRate >= 1 || o.sameRate > 0 && o.only != nil && !o.only.MatchString(hitRow) {
+		fmt.Fprintln(os.Stderr, "bench: -same-rate is a fraction below 1 of the hit's rate, and needs the hit's row")
+		os.Exit(2)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
