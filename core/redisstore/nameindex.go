@@ -138,7 +138,7 @@ const nameEditOps = `if op == 'add' or op == 'rem' then
   for i = 3, #ARGV do n = n + f(ARGV[i]) end
   return n
 end
-return redis.error_reply('nameEditScript: unknown operation ' .. op)`
+return redis.error_reply('nameEditSource: unknown operation ' .. op)`
 
 // nameOtherOps is nameScriptSource's dispatch on ARGV[1]: every operation
 // but add and rem.

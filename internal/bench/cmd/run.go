@@ -492,10 +492,11 @@ func printTable(w *os.File, o options, rows []*row) {
 				notes = append(notes, n)
 			}
 		}
-		if ref := r.p99Against; ref != nil && ref.median().P99 > 0 {
-			refP99 := ref.median().P99
-			q := float64(m.P99) / float64(refP99)
-			fmt.Fprintf(w, "| %-44s | %10s | %8s | %8s | %-34s | %6.2f | %-8s |\n", "  p99 against the bare ceiling's p99", "", "", "", "bare p99 "+ms(refP99), q, "≤ 1.2 "+verdict(q <= 1.2))
+		if ref := r.p99Against; ref != nil {
+			if refP99 := ref.median().P99; refP99 > 0 {
+				q := float64(m.P99) / float64(refP99)
+				fmt.Fprintf(w, "| %-44s | %10s | %8s | %8s | %-34s | %6.2f | %-8s |\n", "  p99 against the bare ceiling's p99", "", "", "", "bare p99 "+ms(refP99), q, "≤ 1.2 "+verdict(q <= 1.2))
+			}
 		}
 	}
 	for _, n := range notes {
